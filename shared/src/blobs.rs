@@ -1,0 +1,84 @@
+//! S3 adapter for document PDFs: presigned uploads and downloads, and checking what was uploaded.
+//! Presigned URLs are returned to the caller and never logged or stored.
+
+use std::time::Duration;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("S3 request failed: {0}")]
+    Sdk(String),
+    #[error("presigning failed: {0}")]
+    Presign(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Blobs {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+/// What a HEAD of an uploaded object says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub content_type: Option<String>,
+    pub size: i64,
+}
+
+impl Blobs {
+    /// Path-style addressing when `S3_FORCE_PATH_STYLE=true` (emulators without virtual hosts).
+    pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
+        let path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
+        let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).build();
+        Blobs { client: aws_sdk_s3::Client::from_conf(conf), bucket: bucket.into() }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    /// A presigned PUT that only accepts `application/pdf`.
+    pub async fn presign_pdf_upload(&self, key: &str, expires: Duration) -> Result<String, BlobError> {
+        let cfg = PresigningConfig::expires_in(expires).map_err(|e| BlobError::Presign(e.to_string()))?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/pdf")
+            .presigned(cfg)
+            .await
+            .map_err(|e| BlobError::Presign(e.to_string()))?;
+        Ok(req.uri().to_owned())
+    }
+
+    /// A presigned GET that makes the browser save the file under `file_name`.
+    pub async fn presign_pdf_download(&self, key: &str, file_name: &str, expires: Duration) -> Result<String, BlobError> {
+        let cfg = PresigningConfig::expires_in(expires).map_err(|e| BlobError::Presign(e.to_string()))?;
+        let safe: String = file_name.chars().map(|c| if c.is_ascii_alphanumeric() || " -_.()".contains(c) { c } else { '_' }).collect();
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_type("application/pdf")
+            .response_content_disposition(format!("inline; filename=\"{safe}\""))
+            .presigned(cfg)
+            .await
+            .map_err(|e| BlobError::Presign(e.to_string()))?;
+        Ok(req.uri().to_owned())
+    }
+
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(o) => Ok(Some(ObjectInfo { content_type: o.content_type().map(str::to_owned), size: o.content_length().unwrap_or(0) })),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(BlobError::Sdk(crate::problem::error_chain(&e))),
+        }
+    }
+}

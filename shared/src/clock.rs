@@ -1,0 +1,71 @@
+//! Time, in one place: RFC 3339 on the wire, UTC everywhere.
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// RFC 3339 in UTC with a fixed shape, so stored timestamps also sort as strings.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+/// serde helpers for `OffsetDateTime` as RFC 3339 strings (UTC, millisecond precision).
+pub mod serde_rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::rfc3339(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        super::parse_rfc3339(&s).ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 date-time"))
+    }
+
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+        use time::OffsetDateTime;
+
+        pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&super::super::rfc3339(*t)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+            match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {
+                None => Ok(None),
+                Some(s) => super::super::parse_rfc3339(&s)
+                    .map(Some)
+                    .ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 date-time")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_with_milliseconds_and_round_trip() {
+        let t = parse_rfc3339("2026-05-01T09:30:00.123456-05:00").unwrap();
+        let s = rfc3339(t);
+        assert_eq!(s, "2026-05-01T14:30:00.123Z");
+        assert_eq!(parse_rfc3339(&s).unwrap().unix_timestamp(), t.unix_timestamp());
+        assert!(parse_rfc3339("tomorrow").is_none());
+    }
+}

@@ -1,0 +1,100 @@
+//! A company (tenant). Everything else belongs to exactly one.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::settings::Settings;
+use super::{text, DomainError};
+use crate::email::Email;
+use crate::ids::CompanyId;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Company {
+    pub id: CompanyId,
+    pub name: String,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Optimistic-concurrency counter: every save requires the revision it read.
+    pub revision: u64,
+    #[serde(default)]
+    pub settings: Settings,
+    /// Platform-admin flag: without it no deficiency is ever shown to customers.
+    #[serde(default)]
+    pub deficiency_visibility: bool,
+    /// Emails of the company's staff users: people with these emails get no portal token.
+    #[serde(default)]
+    pub staff_emails: Vec<Email>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCompany {
+    pub name: String,
+    #[serde(default)]
+    pub staff_emails: Vec<Email>,
+}
+
+impl Company {
+    pub const MAX_STAFF: usize = 500;
+
+    pub fn create(input: NewCompany, now: OffsetDateTime) -> Result<Company, DomainError> {
+        let mut staff_emails = input.staff_emails;
+        staff_emails.sort();
+        staff_emails.dedup();
+        if staff_emails.len() > Self::MAX_STAFF {
+            return Err(DomainError::Invalid(format!("at most {} staff emails", Self::MAX_STAFF)));
+        }
+        Ok(Company {
+            id: CompanyId::new(),
+            name: text("name", &input.name, 200)?,
+            created_at: now,
+            revision: 0,
+            settings: Settings::default(),
+            deficiency_visibility: false,
+            staff_emails,
+        })
+    }
+
+    pub fn is_staff_email(&self, email: &Email) -> bool {
+        self.staff_emails.binary_search(email).is_ok()
+    }
+
+    pub fn add_staff_email(&mut self, email: Email) -> Result<bool, DomainError> {
+        match self.staff_emails.binary_search(&email) {
+            Ok(_) => Ok(false),
+            Err(_) if self.staff_emails.len() >= Self::MAX_STAFF => {
+                Err(DomainError::Invalid(format!("at most {} staff emails", Self::MAX_STAFF)))
+            }
+            Err(pos) => {
+                self.staff_emails.insert(pos, email);
+                Ok(true)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staff_emails_are_normalised_and_matched() {
+        let c = Company::create(
+            NewCompany {
+                name: " Acme Inspections ".into(),
+                staff_emails: vec![Email::parse("B@x.com").unwrap(), Email::parse("a@x.com").unwrap(), Email::parse("b@x.com").unwrap()],
+            },
+            crate::clock::now(),
+        )
+        .unwrap();
+        assert_eq!(c.name, "Acme Inspections");
+        assert_eq!(c.staff_emails.len(), 2);
+        assert!(c.is_staff_email(&Email::parse("A@X.com").unwrap()));
+        assert!(!c.is_staff_email(&Email::parse("client@x.com").unwrap()));
+    }
+
+    #[test]
+    fn a_company_needs_a_name() {
+        assert!(Company::create(NewCompany { name: "  ".into(), staff_emails: vec![] }, crate::clock::now()).is_err());
+    }
+}

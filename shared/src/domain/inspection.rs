@@ -1,0 +1,495 @@
+//! The inspection aggregate: one item holding what a portal view needs (services, people,
+//! release requirements, agreement, ledger), so a view is one batched read.
+//!
+//! Release requirements are snapshotted at creation from the company's settings, so changing a
+//! setting later is never retroactive. With collect-after-publish, payment is forced on and
+//! deferred payment forced off, and requests to change either are refused.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::company::Company;
+use super::{optional_text, text, DomainError};
+use crate::email::Email;
+use crate::ids::{CompanyId, InspectionId, PersonId, ServiceId, TokenId};
+use crate::money::{Cents, Currency};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Client,
+    BuyerAgent,
+    ListingAgent,
+    Inspector,
+    Additional,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::BuyerAgent => "buyer_agent",
+            Role::ListingAgent => "listing_agent",
+            Role::Inspector => "inspector",
+            Role::Additional => "additional",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    Base,
+    Addon,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: ServiceId,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub price_cents: Cents,
+    pub kind: ServiceKind,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub added_at: OffsetDateTime,
+}
+
+/// The link a person holds: its id (safe to audit) and the hash the token table is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRef {
+    pub id: TokenId,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: PersonId,
+    pub role: Role,
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<Email>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub token: Option<TokenRef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requirements {
+    pub require_payment: bool,
+    pub require_agreement: bool,
+    pub allow_deferred_payment: bool,
+    pub collect_payment_after_publish: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    pub person_id: PersonId,
+    pub version: u32,
+    pub typed_name: String,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub signed_at: OffsetDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// SHA-256 of the exact agreement text signed.
+    pub text_sha256: String,
+}
+
+/// Versioned agreement: a new version whenever the services change after someone signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agreement {
+    pub version: u32,
+    #[serde(default)]
+    pub signatures: Vec<Signature>,
+}
+
+/// One movement of money, keyed in the ledger by its idempotency key (the provider's event id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Positive: money received; negative: money returned (refund, lost dispute).
+    pub amount_cents: i64,
+    pub kind: String,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inspection {
+    pub id: InspectionId,
+    pub company_id: CompanyId,
+    pub address: String,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub scheduled_at: OffsetDateTime,
+    #[serde(default)]
+    pub cover_photo_url: Option<String>,
+    pub currency: Currency,
+    pub services: Vec<Service>,
+    pub people: Vec<Person>,
+    pub requirements: Requirements,
+    pub agreement: Agreement,
+    #[serde(default)]
+    pub ledger: BTreeMap<String, LedgerEntry>,
+    #[serde(default)]
+    pub offers_dismissed: bool,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Optimistic-concurrency counter: every save requires the revision it read.
+    pub revision: u64,
+}
+
+// ---- requests ----
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub price_cents: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonInput {
+    pub role: Role,
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<Email>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewInspection {
+    pub address: String,
+    pub scheduled_at: String,
+    #[serde(default)]
+    pub cover_photo_url: Option<String>,
+    #[serde(default)]
+    pub services: Vec<ServiceInput>,
+    #[serde(default)]
+    pub people: Vec<PersonInput>,
+    pub require_payment: Option<bool>,
+    pub require_agreement: Option<bool>,
+    pub allow_deferred_payment: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequirementsPatch {
+    pub require_payment: Option<bool>,
+    pub require_agreement: Option<bool>,
+    pub allow_deferred_payment: Option<bool>,
+}
+
+pub const MAX_SERVICES: usize = 50;
+pub const MAX_PEOPLE: usize = 20;
+
+fn service(input: ServiceInput, kind: ServiceKind, now: OffsetDateTime) -> Result<Service, DomainError> {
+    Ok(Service {
+        id: ServiceId::new(),
+        name: text("services[].name", &input.name, 200)?,
+        description: optional_text("services[].description", Some(&input.description), 5000)?.unwrap_or_default(),
+        price_cents: Cents::price(input.price_cents)?,
+        kind,
+        added_at: now,
+    })
+}
+
+fn cover_photo(url: Option<&str>) -> Result<Option<String>, DomainError> {
+    let url = optional_text("cover_photo_url", url, 2000)?;
+    if let Some(u) = &url {
+        if !u.starts_with("https://") {
+            return Err(DomainError::Invalid("cover_photo_url must be an https:// URL".into()));
+        }
+    }
+    Ok(url)
+}
+
+fn forced_requirements(
+    collect_after_publish: bool,
+    require_payment: Option<bool>,
+    allow_deferred_payment: Option<bool>,
+) -> Result<(), DomainError> {
+    if !collect_after_publish {
+        return Ok(());
+    }
+    if require_payment == Some(false) {
+        return Err(DomainError::rule(
+            "requirement-locked",
+            "require_payment is forced on because the company collects payment after publishing",
+        ));
+    }
+    if allow_deferred_payment == Some(true) {
+        return Err(DomainError::rule(
+            "requirement-locked",
+            "allow_deferred_payment is blocked because the company collects payment after publishing",
+        ));
+    }
+    Ok(())
+}
+
+impl Inspection {
+    pub fn create(input: NewInspection, company: &Company, now: OffsetDateTime) -> Result<Inspection, DomainError> {
+        let scheduled_at = crate::clock::parse_rfc3339(input.scheduled_at.trim())
+            .ok_or_else(|| DomainError::Invalid("scheduled_at must be an RFC 3339 date-time, e.g. 2026-05-01T09:00:00-05:00".into()))?;
+        if input.services.len() > MAX_SERVICES {
+            return Err(DomainError::Invalid(format!("at most {MAX_SERVICES} services")));
+        }
+        if input.people.len() > MAX_PEOPLE {
+            return Err(DomainError::Invalid(format!("at most {MAX_PEOPLE} people")));
+        }
+        let settings = &company.settings;
+        let collect = settings.collect_payment_after_publish;
+        forced_requirements(collect, input.require_payment, input.allow_deferred_payment)?;
+        let defaults = settings.release_defaults;
+        let requirements = Requirements {
+            require_payment: collect || input.require_payment.unwrap_or(defaults.require_payment),
+            require_agreement: input.require_agreement.unwrap_or(defaults.require_agreement),
+            allow_deferred_payment: !collect && input.allow_deferred_payment.unwrap_or(defaults.allow_deferred_payment),
+            collect_payment_after_publish: collect,
+        };
+        let services = input.services.into_iter().map(|s| service(s, ServiceKind::Base, now)).collect::<Result<Vec<_>, _>>()?;
+        let mut people: Vec<Person> = Vec::with_capacity(input.people.len());
+        for p in input.people {
+            if let Some(email) = &p.email {
+                if people.iter().any(|q| q.role == p.role && q.email.as_ref() == Some(email)) {
+                    return Err(DomainError::Invalid(format!("{email} is listed twice as {}", p.role.as_str())));
+                }
+            }
+            people.push(Person {
+                id: PersonId::new(),
+                role: p.role,
+                name: text("people[].name", &p.name, 200)?,
+                email: p.email,
+                phone: optional_text("people[].phone", p.phone.as_deref(), 40)?,
+                token: None,
+            });
+        }
+        Ok(Inspection {
+            id: InspectionId::new(),
+            company_id: company.id,
+            address: text("address", &input.address, 500)?,
+            scheduled_at,
+            cover_photo_url: cover_photo(input.cover_photo_url.as_deref())?,
+            currency: settings.currency,
+            services,
+            people,
+            requirements,
+            agreement: Agreement { version: 1, signatures: Vec::new() },
+            ledger: BTreeMap::new(),
+            offers_dismissed: false,
+            created_at: now,
+            updated_at: now,
+            revision: 0,
+        })
+    }
+
+    /// People who get a tokenized link: everyone with an email that is not a staff user's.
+    pub fn people_needing_tokens<'a>(&'a self, company: &'a Company) -> impl Iterator<Item = &'a Person> + 'a {
+        self.people.iter().filter(move |p| p.email.as_ref().is_some_and(|e| !company.is_staff_email(e)))
+    }
+
+    pub fn add_service(&mut self, input: ServiceInput, kind: ServiceKind, now: OffsetDateTime) -> Result<&Service, DomainError> {
+        if self.services.len() >= MAX_SERVICES {
+            return Err(DomainError::Invalid(format!("at most {MAX_SERVICES} services")));
+        }
+        let s = service(input, kind, now)?;
+        self.services.push(s);
+        self.services_changed(now);
+        Ok(self.services.last().expect("just pushed"))
+    }
+
+    /// The set of services changed: once anyone signed the current agreement, a new version is
+    /// needed (and nobody has signed it yet).
+    fn services_changed(&mut self, now: OffsetDateTime) {
+        if self.agreement.signatures.iter().any(|s| s.version == self.agreement.version) {
+            self.agreement.version += 1;
+        }
+        self.updated_at = now;
+    }
+
+    pub fn change_requirements(&mut self, patch: RequirementsPatch, now: OffsetDateTime) -> Result<(), DomainError> {
+        forced_requirements(self.requirements.collect_payment_after_publish, patch.require_payment, patch.allow_deferred_payment)?;
+        let r = &mut self.requirements;
+        if let Some(v) = patch.require_payment {
+            r.require_payment = v;
+        }
+        if let Some(v) = patch.require_agreement {
+            r.require_agreement = v;
+        }
+        if let Some(v) = patch.allow_deferred_payment {
+            r.allow_deferred_payment = v;
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+
+    pub fn invoice_total(&self) -> Cents {
+        self.services.iter().map(|s| s.price_cents).sum()
+    }
+
+    /// Net money received, derived from the ledger (never stored).
+    pub fn paid(&self) -> Cents {
+        self.ledger.values().map(|e| Cents::signed(e.amount_cents)).sum()
+    }
+
+    /// What is still owed (never negative; overpayment shows as 0 due).
+    pub fn balance(&self) -> Cents {
+        Cents::signed(self.invoice_total().saturating_sub(self.paid()).get().max(0))
+    }
+
+    /// Signed means every client signed the current version.
+    pub fn agreement_signed(&self) -> bool {
+        let mut clients = self.people.iter().filter(|p| p.role == Role::Client).peekable();
+        clients.peek().is_some()
+            && clients.all(|c| {
+                self.agreement.signatures.iter().any(|s| s.person_id == c.id && s.version == self.agreement.version)
+            })
+    }
+
+    pub fn person(&self, id: PersonId) -> Option<&Person> {
+        self.people.iter().find(|p| p.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::company::NewCompany;
+    use crate::domain::settings::SettingsPatch;
+
+    fn company(patch: &str) -> Company {
+        let mut c = Company::create(
+            NewCompany { name: "Acme".into(), staff_emails: vec![Email::parse("inspector@acme.test").unwrap()] },
+            crate::clock::now(),
+        )
+        .unwrap();
+        c.settings = c.settings.apply(serde_json::from_str::<SettingsPatch>(patch).unwrap()).unwrap();
+        c
+    }
+
+    fn new_inspection(extra: &str) -> NewInspection {
+        serde_json::from_str(&format!(
+            r#"{{"address": "12 Elm St", "scheduled_at": "2026-05-01T09:00:00-05:00",
+                "services": [{{"name": "Home inspection", "price_cents": 45000}}],
+                "people": [{{"role": "client", "name": "Jane", "email": "jane@example.com"}},
+                           {{"role": "buyer_agent", "name": "Bob", "email": "bob@realty.test"}},
+                           {{"role": "inspector", "name": "Ivan", "email": "Inspector@acme.test"}},
+                           {{"role": "additional", "name": "Uncle"}}]{extra}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn requirements_come_from_company_defaults_unless_given() {
+        let c = company(r#"{"release_defaults": {"require_agreement": false, "allow_deferred_payment": true}}"#);
+        let i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
+        assert_eq!(
+            i.requirements,
+            Requirements { require_payment: true, require_agreement: false, allow_deferred_payment: true, collect_payment_after_publish: false }
+        );
+        let i = Inspection::create(new_inspection(r#", "require_payment": false"#), &c, crate::clock::now()).unwrap();
+        assert!(!i.requirements.require_payment);
+    }
+
+    #[test]
+    fn collect_after_publish_forces_payment_and_blocks_deferral() {
+        let c = company(r#"{"payments": "native", "collect_payment_after_publish": true}"#);
+        let i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
+        assert!(i.requirements.collect_payment_after_publish && i.requirements.require_payment);
+        assert!(!i.requirements.allow_deferred_payment);
+        for bad in [r#", "require_payment": false"#, r#", "allow_deferred_payment": true"#] {
+            let err = Inspection::create(new_inspection(bad), &c, crate::clock::now()).unwrap_err();
+            assert!(matches!(err, DomainError::Rule { code: "requirement-locked", .. }), "{bad}: {err:?}");
+        }
+        // Saying what is forced anyway is fine.
+        assert!(Inspection::create(new_inspection(r#", "require_payment": true, "allow_deferred_payment": false"#), &c, crate::clock::now()).is_ok());
+    }
+
+    #[test]
+    fn locked_requirements_cannot_be_changed_later_but_others_can() {
+        let c = company(r#"{"collect_payment_after_publish": true}"#);
+        let mut i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
+        let now = crate::clock::now();
+        assert!(i.change_requirements(RequirementsPatch { require_payment: Some(false), ..Default::default() }, now).is_err());
+        assert!(i.change_requirements(RequirementsPatch { allow_deferred_payment: Some(true), ..Default::default() }, now).is_err());
+        assert!(i.change_requirements(RequirementsPatch { require_agreement: Some(false), ..Default::default() }, now).is_ok());
+        assert!(!i.requirements.require_agreement);
+
+        let plain = company("{}");
+        let mut j = Inspection::create(new_inspection(""), &plain, crate::clock::now()).unwrap();
+        j.change_requirements(RequirementsPatch { allow_deferred_payment: Some(true), ..Default::default() }, now).unwrap();
+        assert!(j.requirements.allow_deferred_payment);
+    }
+
+    #[test]
+    fn staff_and_people_without_email_get_no_token() {
+        let c = company("{}");
+        let i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
+        let roles: Vec<Role> = i.people_needing_tokens(&c).map(|p| p.role).collect();
+        assert_eq!(roles, vec![Role::Client, Role::BuyerAgent]);
+    }
+
+    #[test]
+    fn invalid_input_is_refused() {
+        let c = company("{}");
+        for (extra, what) in [
+            (r#", "services": [{"name": "", "price_cents": 1}]"#, "empty service name"),
+            (r#", "services": [{"name": "x", "price_cents": -1}]"#, "negative price"),
+            (r#", "cover_photo_url": "http://insecure.test/x.jpg""#, "http cover photo"),
+        ] {
+            let input: NewInspection = serde_json::from_str(&format!(
+                r#"{{"address": "1 A St", "scheduled_at": "2026-05-01T09:00:00Z"{extra}}}"#
+            ))
+            .unwrap();
+            assert!(Inspection::create(input, &c, crate::clock::now()).is_err(), "{what}");
+        }
+        let mut bad_date = new_inspection("");
+        bad_date.scheduled_at = "next tuesday".into();
+        assert!(Inspection::create(bad_date, &c, crate::clock::now()).is_err());
+        assert!(serde_json::from_str::<NewInspection>(r#"{"address": "x", "scheduled_at": "2026-05-01T09:00:00Z", "people": [{"role": "landlord", "name": "x"}]}"#).is_err());
+    }
+
+    #[test]
+    fn a_service_added_after_signing_needs_a_new_agreement_version() {
+        let c = company("{}");
+        let mut i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
+        let now = crate::clock::now();
+        i.add_service(ServiceInput { name: "Radon".into(), description: String::new(), price_cents: 15000 }, ServiceKind::Addon, now).unwrap();
+        assert_eq!(i.agreement.version, 1, "nobody signed yet: same version");
+        let client = i.people[0].id;
+        i.agreement.signatures.push(Signature {
+            person_id: client,
+            version: 1,
+            typed_name: "Jane".into(),
+            signed_at: now,
+            ip: None,
+            user_agent: None,
+            text_sha256: "x".into(),
+        });
+        assert!(i.agreement_signed());
+        i.add_service(ServiceInput { name: "Sewer scope".into(), description: String::new(), price_cents: 20000 }, ServiceKind::Base, now).unwrap();
+        assert_eq!(i.agreement.version, 2);
+        assert!(!i.agreement_signed());
+        assert_eq!(i.invoice_total().get(), 45000 + 15000 + 20000);
+    }
+
+    #[test]
+    fn balance_derives_from_the_ledger() {
+        let c = company("{}");
+        let mut i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
+        assert_eq!(i.balance().get(), 45000);
+        let now = crate::clock::now();
+        i.ledger.insert("evt_1".into(), LedgerEntry { amount_cents: 45000, kind: "payment".into(), recorded_at: now });
+        assert_eq!(i.balance().get(), 0);
+        i.ledger.insert("evt_2".into(), LedgerEntry { amount_cents: -10000, kind: "refund".into(), recorded_at: now });
+        assert_eq!(i.balance().get(), 10000);
+    }
+}

@@ -1,0 +1,445 @@
+//! Company settings and the rules for changing them (SPEC §3).
+//!
+//! - `collect_payment_after_publish` is refused while `payments` is `third_party` (and `payments`
+//!   cannot become `third_party` while it is on).
+//! - Turning it on locks the release defaults for new inspections: payment required, deferred
+//!   payment blocked. Inspections snapshot their requirements at creation, so nothing is retroactive.
+//! - `deficiency_visibility` is not a setting staff can change: only the platform admin can.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{optional_text, text, DomainError};
+use crate::email::Email;
+use crate::ids::ServiceId;
+use crate::money::{Cents, Currency};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentsMode {
+    /// Clients pay in the portal through the payment provider ("Pay Now").
+    Native,
+    /// No online payment; the portal shows "Learn More".
+    #[default]
+    Disabled,
+    /// Payment is handled by a third-party integration.
+    ThirdParty,
+}
+
+/// The requirements a new inspection starts with unless its request says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReleaseDefaults {
+    pub require_payment: bool,
+    pub require_agreement: bool,
+    pub allow_deferred_payment: bool,
+}
+
+impl Default for ReleaseDefaults {
+    fn default() -> Self {
+        ReleaseDefaults { require_payment: true, require_agreement: true, allow_deferred_payment: false }
+    }
+}
+
+/// Auto-publish at creation, per document type. Attachments are always published by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AutoPublish {
+    pub inspection_reports: bool,
+    pub service_reports: bool,
+    pub proposals: bool,
+    pub invoices: bool,
+}
+
+/// Whether listing agents and additional people may open reports (by default they see order
+/// details only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ReportAccess {
+    pub listing_agent: bool,
+    pub additional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ContactDetails {
+    pub phone: Option<String>,
+    pub email: Option<Email>,
+    pub website: Option<String>,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contractor {
+    pub name: String,
+    #[serde(default)]
+    pub trade: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<Email>,
+    #[serde(default)]
+    pub website: Option<String>,
+}
+
+/// An add-on service the company offers in the portal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addon {
+    pub id: ServiceId,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub price_cents: Cents,
+}
+
+/// A partner product (home warranty, insurance, …). No client data goes to the partner unless
+/// the client asks for a quote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecialOffer {
+    pub id: ServiceId,
+    pub partner: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailTemplate {
+    pub subject: String,
+    pub body: String,
+}
+
+/// Templates staff may customise; the keys are the moments the product sends email.
+pub const EMAIL_TEMPLATE_KEYS: &[&str] = &["inspection_scheduled", "report_published", "report_ready", "full_access", "contact_invite"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Settings {
+    pub payments: PaymentsMode,
+    pub collect_payment_after_publish: bool,
+    pub currency: Currency,
+    pub release_defaults: ReleaseDefaults,
+    pub customer_portal_enabled: bool,
+    pub auto_publish: AutoPublish,
+    pub auto_generate_inspection_reports: bool,
+    pub report_access: ReportAccess,
+    pub recommended_contractors_enabled: bool,
+    pub recommended_contractors: Vec<Contractor>,
+    pub contact: ContactDetails,
+    /// Display name on outgoing mail; the address is always the platform's verified sender.
+    pub sender_name: Option<String>,
+    /// Where replies to portal emails go.
+    pub reply_to: Option<Email>,
+    pub email_templates: BTreeMap<String, EmailTemplate>,
+    pub addon_catalog: Vec<Addon>,
+    pub special_offers: Vec<SpecialOffer>,
+}
+
+/// A partial update: absent fields are left as they are. Lists replace the whole list.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub payments: Option<PaymentsMode>,
+    pub collect_payment_after_publish: Option<bool>,
+    pub currency: Option<Currency>,
+    pub release_defaults: Option<ReleaseDefaultsPatch>,
+    pub customer_portal_enabled: Option<bool>,
+    pub auto_publish: Option<AutoPublishPatch>,
+    pub auto_generate_inspection_reports: Option<bool>,
+    pub report_access: Option<ReportAccessPatch>,
+    pub recommended_contractors_enabled: Option<bool>,
+    pub recommended_contractors: Option<Vec<Contractor>>,
+    pub contact: Option<ContactDetails>,
+    pub sender_name: Option<String>,
+    pub reply_to: Option<Email>,
+    pub email_templates: Option<BTreeMap<String, EmailTemplate>>,
+    pub addon_catalog: Option<Vec<AddonInput>>,
+    pub special_offers: Option<Vec<SpecialOfferInput>>,
+    /// Accepted only to refuse it clearly: this flag belongs to the platform admin.
+    pub deficiency_visibility: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseDefaultsPatch {
+    pub require_payment: Option<bool>,
+    pub require_agreement: Option<bool>,
+    pub allow_deferred_payment: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoPublishPatch {
+    pub inspection_reports: Option<bool>,
+    pub service_reports: Option<bool>,
+    pub proposals: Option<bool>,
+    pub invoices: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportAccessPatch {
+    pub listing_agent: Option<bool>,
+    pub additional: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddonInput {
+    /// Keep an existing add-on's id when editing it; new ones get an id.
+    pub id: Option<ServiceId>,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub price_cents: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecialOfferInput {
+    pub id: Option<ServiceId>,
+    pub partner: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+fn set<T>(target: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *target = v;
+    }
+}
+
+impl Settings {
+    /// Applies a patch and checks every rule; the current settings are untouched on error.
+    pub fn apply(&self, patch: SettingsPatch) -> Result<Settings, DomainError> {
+        if patch.deficiency_visibility.is_some() {
+            return Err(DomainError::Forbidden(
+                "deficiency_visibility can only be changed by the platform admin".into(),
+            ));
+        }
+        let (payments_patch, defaults_patch) = (patch.payments, patch.release_defaults);
+        let mut s = self.clone();
+        set(&mut s.payments, patch.payments);
+        set(&mut s.collect_payment_after_publish, patch.collect_payment_after_publish);
+        set(&mut s.currency, patch.currency);
+        if let Some(p) = patch.release_defaults {
+            set(&mut s.release_defaults.require_payment, p.require_payment);
+            set(&mut s.release_defaults.require_agreement, p.require_agreement);
+            set(&mut s.release_defaults.allow_deferred_payment, p.allow_deferred_payment);
+        }
+        set(&mut s.customer_portal_enabled, patch.customer_portal_enabled);
+        if let Some(p) = patch.auto_publish {
+            set(&mut s.auto_publish.inspection_reports, p.inspection_reports);
+            set(&mut s.auto_publish.service_reports, p.service_reports);
+            set(&mut s.auto_publish.proposals, p.proposals);
+            set(&mut s.auto_publish.invoices, p.invoices);
+        }
+        set(&mut s.auto_generate_inspection_reports, patch.auto_generate_inspection_reports);
+        if let Some(p) = patch.report_access {
+            set(&mut s.report_access.listing_agent, p.listing_agent);
+            set(&mut s.report_access.additional, p.additional);
+        }
+        set(&mut s.recommended_contractors_enabled, patch.recommended_contractors_enabled);
+        if let Some(list) = patch.recommended_contractors {
+            s.recommended_contractors = list.into_iter().map(validate_contractor).collect::<Result<_, _>>()?;
+        }
+        if let Some(c) = patch.contact {
+            s.contact = ContactDetails {
+                phone: optional_text("contact.phone", c.phone.as_deref(), 40)?,
+                email: c.email,
+                website: optional_text("contact.website", c.website.as_deref(), 300)?,
+                address: optional_text("contact.address", c.address.as_deref(), 500)?,
+            };
+        }
+        if let Some(name) = patch.sender_name {
+            s.sender_name = optional_text("sender_name", Some(&name), 100)?;
+        }
+        if patch.reply_to.is_some() {
+            s.reply_to = patch.reply_to;
+        }
+        if let Some(templates) = patch.email_templates {
+            for (key, t) in templates {
+                if !EMAIL_TEMPLATE_KEYS.contains(&key.as_str()) {
+                    return Err(DomainError::Invalid(format!(
+                        "unknown email template {key:?}; known templates: {}",
+                        EMAIL_TEMPLATE_KEYS.join(", ")
+                    )));
+                }
+                let subject = text(&format!("email_templates.{key}.subject"), &t.subject, 200)?;
+                let body = text(&format!("email_templates.{key}.body"), &t.body, 20_000)?;
+                s.email_templates.insert(key, EmailTemplate { subject, body });
+            }
+        }
+        if let Some(list) = patch.addon_catalog {
+            if list.len() > 100 {
+                return Err(DomainError::Invalid("addon_catalog may hold at most 100 add-ons".into()));
+            }
+            s.addon_catalog = list
+                .into_iter()
+                .map(|a| {
+                    Ok(Addon {
+                        id: a.id.unwrap_or_default(),
+                        name: text("addon_catalog[].name", &a.name, 200)?,
+                        description: optional_text("addon_catalog[].description", Some(&a.description), 5000)?.unwrap_or_default(),
+                        price_cents: Cents::price(a.price_cents)?,
+                    })
+                })
+                .collect::<Result<_, DomainError>>()?;
+        }
+        if let Some(list) = patch.special_offers {
+            s.special_offers = list
+                .into_iter()
+                .map(|o| {
+                    Ok(SpecialOffer {
+                        id: o.id.unwrap_or_default(),
+                        partner: text("special_offers[].partner", &o.partner, 200)?,
+                        title: text("special_offers[].title", &o.title, 200)?,
+                        description: optional_text("special_offers[].description", Some(&o.description), 5000)?.unwrap_or_default(),
+                    })
+                })
+                .collect::<Result<_, DomainError>>()?;
+        }
+        s.check_rules(self, payments_patch, defaults_patch)?;
+        Ok(s)
+    }
+
+    fn check_rules(
+        &mut self,
+        before: &Settings,
+        payments_patch: Option<PaymentsMode>,
+        defaults_patch: Option<ReleaseDefaultsPatch>,
+    ) -> Result<(), DomainError> {
+        if self.collect_payment_after_publish && self.payments == PaymentsMode::ThirdParty {
+            return Err(if payments_patch == Some(PaymentsMode::ThirdParty) && before.collect_payment_after_publish {
+                DomainError::rule(
+                    "settings-conflict",
+                    "payments cannot be third_party while collect_payment_after_publish is enabled; turn that off first",
+                )
+            } else {
+                DomainError::rule(
+                    "settings-conflict",
+                    "collect_payment_after_publish cannot be enabled while payments is third_party",
+                )
+            });
+        }
+        if self.collect_payment_after_publish {
+            let d = defaults_patch.unwrap_or_default();
+            if d.require_payment == Some(false) {
+                return Err(DomainError::rule(
+                    "settings-conflict",
+                    "require_payment is locked on while collect_payment_after_publish is enabled",
+                ));
+            }
+            if d.allow_deferred_payment == Some(true) {
+                return Err(DomainError::rule(
+                    "settings-conflict",
+                    "allow_deferred_payment is blocked while collect_payment_after_publish is enabled",
+                ));
+            }
+            // Enabling it locks the defaults for every inspection scheduled from now on.
+            self.release_defaults.require_payment = true;
+            self.release_defaults.allow_deferred_payment = false;
+        }
+        Ok(())
+    }
+}
+
+fn validate_contractor(c: Contractor) -> Result<Contractor, DomainError> {
+    Ok(Contractor {
+        name: text("recommended_contractors[].name", &c.name, 200)?,
+        trade: optional_text("recommended_contractors[].trade", c.trade.as_deref(), 100)?,
+        phone: optional_text("recommended_contractors[].phone", c.phone.as_deref(), 40)?,
+        email: c.email,
+        website: optional_text("recommended_contractors[].website", c.website.as_deref(), 300)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch(json: &str) -> SettingsPatch {
+        serde_json::from_str(json).expect("valid patch")
+    }
+
+    #[test]
+    fn collect_after_publish_is_refused_while_payments_are_third_party() {
+        let s = Settings { payments: PaymentsMode::ThirdParty, ..Default::default() };
+        let err = s.apply(patch(r#"{"collect_payment_after_publish": true}"#)).unwrap_err();
+        assert!(matches!(err, DomainError::Rule { code: "settings-conflict", .. }), "{err:?}");
+        // Also when both arrive in one request.
+        let err = Settings::default()
+            .apply(patch(r#"{"payments": "third_party", "collect_payment_after_publish": true}"#))
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Rule { .. }));
+    }
+
+    #[test]
+    fn payments_cannot_become_third_party_while_collecting_after_publish() {
+        let s = Settings::default().apply(patch(r#"{"collect_payment_after_publish": true}"#)).unwrap();
+        let err = s.apply(patch(r#"{"payments": "third_party"}"#)).unwrap_err();
+        assert!(err.to_string().contains("turn that off first"), "{err}");
+    }
+
+    #[test]
+    fn enabling_collect_after_publish_locks_the_release_defaults() {
+        let s = Settings {
+            release_defaults: ReleaseDefaults { require_payment: false, require_agreement: false, allow_deferred_payment: true },
+            payments: PaymentsMode::Native,
+            ..Default::default()
+        };
+        let s = s.apply(patch(r#"{"collect_payment_after_publish": true}"#)).unwrap();
+        assert!(s.release_defaults.require_payment);
+        assert!(!s.release_defaults.allow_deferred_payment);
+        assert!(!s.release_defaults.require_agreement, "agreement default is not touched");
+        for bad in [r#"{"release_defaults": {"require_payment": false}}"#, r#"{"release_defaults": {"allow_deferred_payment": true}}"#] {
+            assert!(matches!(s.apply(patch(bad)), Err(DomainError::Rule { .. })), "{bad}");
+        }
+        // Turning it off unlocks them again.
+        let off = s.apply(patch(r#"{"collect_payment_after_publish": false, "release_defaults": {"allow_deferred_payment": true}}"#)).unwrap();
+        assert!(off.release_defaults.allow_deferred_payment);
+    }
+
+    #[test]
+    fn deficiency_visibility_is_admin_only() {
+        let err = Settings::default().apply(patch(r#"{"deficiency_visibility": true}"#)).unwrap_err();
+        assert!(matches!(err, DomainError::Forbidden(_)));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_refused() {
+        assert!(serde_json::from_str::<SettingsPatch>(r#"{"payments": "bitcoin"}"#).is_err());
+        assert!(serde_json::from_str::<SettingsPatch>(r#"{"colour": "blue"}"#).is_err());
+        assert!(serde_json::from_str::<SettingsPatch>(r#"{"auto_publish": {"attachments": true}}"#).is_err());
+        let err = Settings::default().apply(patch(r#"{"addon_catalog": [{"name": "Radon", "price_cents": -5}]}"#)).unwrap_err();
+        assert!(matches!(err, DomainError::Invalid(_)));
+        let err = Settings::default().apply(patch(r#"{"email_templates": {"marketing": {"subject": "s", "body": "b"}}}"#)).unwrap_err();
+        assert!(matches!(err, DomainError::Invalid(_)));
+    }
+
+    #[test]
+    fn partial_patches_leave_other_fields_alone() {
+        let s = Settings::default()
+            .apply(patch(r#"{"payments": "native", "auto_publish": {"inspection_reports": true}}"#))
+            .unwrap();
+        let s2 = s.apply(patch(r#"{"auto_publish": {"invoices": true}}"#)).unwrap();
+        assert_eq!(s2.payments, PaymentsMode::Native);
+        assert!(s2.auto_publish.inspection_reports && s2.auto_publish.invoices);
+        assert!(!s2.auto_publish.proposals);
+    }
+
+    #[test]
+    fn addons_keep_their_ids_or_get_new_ones() {
+        let s = Settings::default()
+            .apply(patch(r#"{"addon_catalog": [{"name": "Radon test", "description": "48h", "price_cents": 15000}]}"#))
+            .unwrap();
+        let id = s.addon_catalog[0].id;
+        let s2 = s
+            .apply(patch(&format!(r#"{{"addon_catalog": [{{"id": "{id}", "name": "Radon", "price_cents": 12000}}]}}"#)))
+            .unwrap();
+        assert_eq!(s2.addon_catalog[0].id, id);
+        assert_eq!(s2.addon_catalog[0].price_cents.get(), 12000);
+    }
+}

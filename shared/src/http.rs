@@ -1,0 +1,214 @@
+//! Request and response helpers every function uses: the per-request wrapper ([`serve`]) that
+//! enforces the body limit, counts round trips, maps errors and logs without secrets; JSON body
+//! parsing; and response builders.
+
+use std::future::Future;
+use std::time::Instant;
+
+use http::{HeaderValue, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::problem::ApiError;
+use crate::roundtrips;
+
+pub type ApiResult = Result<Response<Body>, ApiError>;
+
+/// Response header carrying the DynamoDB round trips the request made (read by tests and bench).
+pub const ROUND_TRIPS_HEADER: &str = "x-dynamodb-round-trips";
+
+/// Dispatches on the request method; anything else is a 405 listing the allowed methods.
+///
+/// ```text
+/// by_method!(req; GET => get_settings(app, &req).await, PATCH => patch_settings(app, &req).await)
+/// ```
+#[macro_export]
+macro_rules! by_method {
+    ($req:expr; $($m:ident => $e:expr),+ $(,)?) => {{
+        match $req.method().as_str() {
+            $(stringify!($m) => $e,)+
+            _ => Err($crate::ApiError::MethodNotAllowed { allow: &[$(stringify!($m)),+] }),
+        }
+    }};
+}
+
+/// Wraps one request: body limit (413), round-trip counting, error mapping and one log line.
+/// The path is logged with tokens redacted; bodies, headers and query strings are never logged.
+pub async fn serve<F, Fut>(req: Request, max_body: usize, handler: F) -> Response<Body>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = ApiResult>,
+{
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = redact_path(req.uri().path());
+    let body_len = body_bytes(&req).len();
+    let (result, trips) = roundtrips::measure(async {
+        if body_len > max_body {
+            Err(ApiError::PayloadTooLarge { limit: max_body })
+        } else {
+            handler(req).await
+        }
+    })
+    .await;
+    let mut resp = result.unwrap_or_else(ApiError::into_response);
+    resp.headers_mut().insert(ROUND_TRIPS_HEADER, HeaderValue::from(trips));
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        round_trips = trips,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    resp
+}
+
+/// `/p/<token>/documents/x` → `/p/{token}/documents/x`: tokens never reach a log line.
+pub fn redact_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut redact_next = false;
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if redact_next {
+            out.push_str("{token}");
+        } else {
+            out.push_str(seg);
+        }
+        redact_next = i == 1 && (seg == "p" || seg == "c");
+    }
+    out
+}
+
+/// Path segments, percent-decoded, without empty ones.
+pub fn segments(req: &Request) -> Vec<String> {
+    req.uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect()
+}
+
+pub fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// Parses a JSON body. A non-JSON content type is 415; malformed JSON, unknown fields and invalid
+/// values are 400 with serde's description of what is wrong.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    let bytes = body_bytes(req);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("a JSON body is required"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+}
+
+/// `Authorization: Bearer <secret>` (scheme case-insensitive).
+pub fn bearer(req: &Request) -> Option<&str> {
+    let v = req.headers().get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim()).filter(|s| !s.is_empty())
+}
+
+/// Pages answer HTML unless the client asks for JSON.
+pub fn wants_json(req: &Request) -> bool {
+    req.headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// Caller's IP and user agent as API Gateway saw them (kept with agreement signatures).
+pub fn client_info(req: &Request) -> (Option<String>, Option<String>) {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => (ctx.http.source_ip.clone(), ctx.http.user_agent.clone()),
+        _ => (
+            None,
+            req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        ),
+    }
+}
+
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> ApiResult {
+    let body = serde_json::to_string(value).map_err(ApiError::internal)?;
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(Body::Text(body))
+        .map_err(ApiError::internal)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_redacted_from_logged_paths() {
+        assert_eq!(redact_path("/p/abc123/documents/01H"), "/p/{token}/documents/01H");
+        assert_eq!(redact_path("/c/abc123"), "/c/{token}");
+        assert_eq!(redact_path("/staff/inspections/01H"), "/staff/inspections/01H");
+        assert_eq!(redact_path("/share/01H/p/x"), "/share/01H/p/x");
+    }
+
+    fn req_with(body: &str, ct: Option<&str>) -> Request {
+        let mut b = http::Request::builder().method("POST").uri("/x");
+        if let Some(ct) = ct {
+            b = b.header("content-type", ct);
+        }
+        b.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Named {
+        name: String,
+    }
+
+    #[test]
+    fn json_bodies_are_checked() {
+        assert!(json_body::<Named>(&req_with(r#"{"name":"a"}"#, Some("application/json; charset=utf-8"))).is_ok());
+        assert!(json_body::<Named>(&req_with(r#"{"name":"a"}"#, None)).is_ok());
+        assert!(matches!(json_body::<Named>(&req_with("{", Some("application/json"))), Err(ApiError::BadRequest(_))));
+        assert!(matches!(json_body::<Named>(&req_with("", None)), Err(ApiError::BadRequest(_))));
+        assert!(matches!(json_body::<Named>(&req_with(r#"{"name":"a","x":1}"#, None)), Err(ApiError::BadRequest(_))));
+        assert!(matches!(json_body::<Named>(&req_with("name=a", Some("application/x-www-form-urlencoded"))), Err(ApiError::UnsupportedMediaType)));
+    }
+
+    #[test]
+    fn bearer_tokens_are_extracted() {
+        let r = http::Request::builder().header("authorization", "bearer  isk_x ").body(Body::Empty).unwrap();
+        assert_eq!(bearer(&r), Some("isk_x"));
+        let r = http::Request::builder().header("authorization", "Basic abc").body(Body::Empty).unwrap();
+        assert_eq!(bearer(&r), None);
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_get_413_without_running_the_handler() {
+        let req = req_with(&"x".repeat(101), None);
+        let resp = serve(req, 100, |_| async { panic!("handler must not run") }).await;
+        assert_eq!(resp.status(), 413);
+        assert_eq!(resp.headers()[ROUND_TRIPS_HEADER], "0");
+    }
+}

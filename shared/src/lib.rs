@@ -1,0 +1,26 @@
+//! Domain, ports and AWS adapters shared by every function of the inspection portal.
+//!
+//! Functions stay thin: they parse a request into the types defined here, call a domain function or
+//! the store, and map the result to a response with [`http`]. Everything that must behave the same
+//! in every function (keys, tokens, error mapping, round-trip counting) lives here exactly once.
+
+pub mod apigw;
+#[cfg(feature = "s3")]
+pub mod blobs;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod email;
+pub mod entry;
+pub mod http;
+pub mod ids;
+#[cfg(feature = "ses")]
+pub mod mailer;
+pub mod money;
+pub mod problem;
+pub mod roundtrips;
+pub mod secrets;
+pub mod store;
+
+pub use config::Config;
+pub use problem::ApiError;

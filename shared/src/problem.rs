@@ -1,0 +1,177 @@
+//! The one place errors become HTTP: every failure a handler can return is an [`ApiError`], and
+//! [`ApiError::into_response`] maps it to a status and an RFC 9457 `application/problem+json`
+//! body. 5xx bodies say nothing internal; the cause chain goes to the log instead.
+
+use http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed JSON or an invalid field. Nothing was written.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static [&'static str] },
+    /// The request is well-formed but conflicts with a rule or the current state.
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("expected a JSON body (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("too many requests")]
+    TooManyRequests,
+    #[error("{0} is not available yet")]
+    NotImplemented(&'static str),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::BadRequest(detail.into())
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Conflict { code, detail: detail.into() }
+    }
+
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("invalid-request", "Invalid request"),
+            ApiError::Unauthorized => ("unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
+            ApiError::NotFound => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
+            ApiError::Conflict { code, .. } => (code, "Conflict"),
+            ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
+            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::TooManyRequests => ("rate-limited", "Too many requests"),
+            ApiError::NotImplemented(_) => ("not-implemented", "Not implemented"),
+            ApiError::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (code, title) = self.code_and_title();
+        let detail = match self {
+            ApiError::NotFound => "No such resource.".to_owned(),
+            ApiError::Internal(_) => "Something went wrong on our side. Please try again.".to_owned(),
+            other => other.to_string(),
+        };
+        Problem { kind: format!("/problems/{code}"), title: title.to_owned(), status: self.status().as_u16(), detail }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        if let ApiError::Internal(source) = &self {
+            tracing::error!(error = %error_chain(source.as_ref()), "request failed");
+        }
+        let problem = self.problem();
+        let mut builder = Response::builder()
+            .status(self.status())
+            .header("content-type", "application/problem+json")
+            .header("cache-control", "no-store");
+        if let ApiError::MethodNotAllowed { allow } = &self {
+            builder = builder.header("allow", allow.join(", "));
+        }
+        let body = serde_json::to_string(&problem).unwrap_or_default();
+        builder.body(Body::Text(body)).unwrap_or_default()
+    }
+}
+
+/// "outer: inner: innermost", for logs.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("table secret-table-name unreachable")]
+    struct Leaky;
+
+    #[test]
+    fn internal_errors_reveal_nothing() {
+        let r = ApiError::internal(Leaky).into_response();
+        assert_eq!(r.status(), 500);
+        let Body::Text(b) = r.body() else { panic!("text body") };
+        assert!(!b.contains("secret-table-name"));
+        let p: Problem = serde_json::from_str(b).unwrap();
+        assert_eq!(p.status, 500);
+    }
+
+    #[test]
+    fn every_error_is_problem_json_with_matching_status() {
+        let errors = [
+            ApiError::bad_request("x"),
+            ApiError::Unauthorized,
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed { allow: &["GET", "PATCH"] },
+            ApiError::conflict("settings-conflict", "no"),
+            ApiError::PayloadTooLarge { limit: 10 },
+            ApiError::NotImplemented("publishing"),
+        ];
+        for e in errors {
+            let status = e.status();
+            let r = e.into_response();
+            assert_eq!(r.status(), status);
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+            let Body::Text(b) = r.body() else { panic!("text body") };
+            let p: Problem = serde_json::from_str(b).unwrap();
+            assert_eq!(p.status, status.as_u16());
+            assert!(p.kind.starts_with("/problems/"));
+        }
+    }
+
+    #[test]
+    fn method_not_allowed_lists_allowed_methods() {
+        let r = ApiError::MethodNotAllowed { allow: &["GET", "PATCH"] }.into_response();
+        assert_eq!(r.headers()["allow"], "GET, PATCH");
+    }
+}

@@ -1,0 +1,54 @@
+//! Inspections: the aggregate item, its tokens, and the per-company listing on GSI1.
+
+use serde::Deserialize;
+
+use super::{keys, Page, Record, Store, StoreError, Write};
+use super::tokens::TokenRecord;
+use crate::domain::inspection::Inspection;
+use crate::ids::{CompanyId, InspectionId};
+
+fn inspection_record(i: &Inspection) -> Result<Record, StoreError> {
+    Ok(Record::new(keys::inspection(i.company_id, i.id), "inspection", i)?
+        .with_gsi1(keys::inspections_of(i.company_id), keys::inspection_sort(&crate::clock::rfc3339(i.scheduled_at), i.id)))
+}
+
+/// One row of a company's inspection list (projected from the aggregate).
+#[derive(Debug, Clone, Deserialize)]
+pub struct InspectionSummary {
+    pub id: InspectionId,
+    pub address: String,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub scheduled_at: time::OffsetDateTime,
+}
+
+impl Store {
+    /// Creates an inspection and its people's tokens in one transaction.
+    pub async fn create_inspection(&self, inspection: &Inspection, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+        let mut writes = vec![Write::Create(inspection_record(inspection)?)];
+        for t in tokens {
+            writes.push(Write::Create(Record::new(keys::token_by_stored_hash(&t.token_hash), "token", t)?));
+        }
+        self.transact(writes).await
+    }
+
+    pub async fn inspection(&self, company: CompanyId, id: InspectionId) -> Result<Option<Inspection>, StoreError> {
+        self.get(&keys::inspection(company, id)).await
+    }
+
+    /// Saves an inspection read at `inspection.revision`, bumping it; fails if someone saved in
+    /// between (the caller re-reads and retries, or reports a conflict).
+    pub async fn save_inspection(&self, inspection: &mut Inspection) -> Result<(), StoreError> {
+        let expected = inspection.revision;
+        inspection.revision += 1;
+        let result = self.write(Write::Replace { record: inspection_record(inspection)?, expected_revision: expected }).await;
+        if result.is_err() {
+            inspection.revision = expected;
+        }
+        result
+    }
+
+    /// A company's inspections, soonest first. One round trip per page.
+    pub async fn list_inspections(&self, company: CompanyId, limit: i32, cursor: Option<&str>) -> Result<Page<InspectionSummary>, StoreError> {
+        self.query_gsi1(&keys::inspections_of(company), limit, cursor, false).await
+    }
+}

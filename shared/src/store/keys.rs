@@ -1,0 +1,68 @@
+//! Every key of the single table is built here and nowhere else (see docs/data-model.md).
+//!
+//! Tenant data lives under `COMPANY#<id>` prefixes, so a key built from one company's id can
+//! never reach another company's items. Secrets are looked up by their SHA-256 only.
+
+use crate::ids::{CompanyId, InspectionId};
+use crate::secrets::SecretHash;
+
+/// Table primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: String, sk: &str) -> Key {
+        Key { pk, sk: sk.to_owned() }
+    }
+}
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+
+pub fn company(c: CompanyId) -> Key {
+    Key::new(format!("COMPANY#{c}"), "COMPANY")
+}
+
+pub fn staff_key(hash: &SecretHash) -> Key {
+    Key::new(format!("STAFFKEY#{}", hash.as_str()), "STAFFKEY")
+}
+
+pub fn inspection(c: CompanyId, i: InspectionId) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), "INSPECTION")
+}
+
+pub fn token(hash: &SecretHash) -> Key {
+    token_by_stored_hash(hash.as_str())
+}
+
+pub fn token_by_stored_hash(hex: &str) -> Key {
+    Key::new(format!("TOKEN#{hex}"), "TOKEN")
+}
+
+/// GSI1 partition listing a company's inspections, sorted by scheduled time.
+pub fn inspections_of(c: CompanyId) -> String {
+    format!("COMPANY#{c}#INSPECTIONS")
+}
+
+pub fn inspection_sort(scheduled_at: &str, i: InspectionId) -> String {
+    format!("{scheduled_at}#{i}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_keys_embed_the_company() {
+        let (a, b) = (CompanyId::new(), CompanyId::new());
+        let i = InspectionId::new();
+        assert_ne!(inspection(a, i), inspection(b, i));
+        assert!(inspection(a, i).pk.starts_with(&company(a).pk));
+    }
+}

@@ -1,0 +1,375 @@
+//! DynamoDB store: the single table behind every function (docs/data-model.md).
+//!
+//! Records are serde structs (via `serde_dynamo`) plus their key attributes. Writes that must not
+//! race are conditional: creates require the key to be free, saves require the revision they read,
+//! and multi-item changes go through one transaction. The client counts its round trips
+//! ([`crate::roundtrips`]).
+
+pub mod companies;
+pub mod inspections;
+pub mod keys;
+pub mod tokens;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use keys::Key;
+
+use crate::problem::{error_chain, ApiError};
+use crate::roundtrips::RoundTripCounter;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found the item not in the expected state (already exists, revision
+    /// moved on, missing).
+    #[error("conditional check failed")]
+    ConditionFailed,
+    /// A transaction was cancelled; one reason code per item, in order ("None" when that item
+    /// was fine).
+    #[error("transaction cancelled: {0:?}")]
+    TransactionCanceled(Vec<String>),
+    #[error("stored item could not be converted: {0}")]
+    Serde(#[from] serde_dynamo::Error),
+    #[error("DynamoDB request failed: {0}")]
+    Sdk(String),
+    #[error("invalid pagination cursor")]
+    BadCursor,
+}
+
+impl StoreError {
+    fn sdk<E: std::error::Error + 'static>(e: &E) -> Self {
+        StoreError::Sdk(error_chain(e))
+    }
+
+    /// True when a conditional write or transaction lost to its condition (not a throttle).
+    pub fn is_condition_failure(&self) -> bool {
+        match self {
+            StoreError::ConditionFailed => true,
+            StoreError::TransactionCanceled(reasons) => reasons.iter().any(|r| r == "ConditionalCheckFailed"),
+            _ => false,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::BadCursor => ApiError::bad_request("the cursor is not valid for this list"),
+            e if e.is_condition_failure() => ApiError::conflict(
+                "concurrent-update",
+                "the resource changed while this request was processed; retry it",
+            ),
+            StoreError::TransactionCanceled(r) if r.iter().any(|r| r == "TransactionConflict") => ApiError::conflict(
+                "concurrent-update",
+                "the resource changed while this request was processed; retry it",
+            ),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// A record ready to write: its key, optional GSI1 key, and its attributes.
+#[derive(Debug, Clone)]
+pub struct Record {
+    key: Key,
+    item: Item,
+}
+
+impl Record {
+    pub fn new<T: Serialize>(key: Key, entity: &str, data: &T) -> Result<Self, StoreError> {
+        let mut item: Item = serde_dynamo::to_item(data)?;
+        item.insert(keys::PK.into(), AttributeValue::S(key.pk.clone()));
+        item.insert(keys::SK.into(), AttributeValue::S(key.sk.clone()));
+        item.insert("entity".into(), AttributeValue::S(entity.into()));
+        Ok(Record { key, item })
+    }
+
+    pub fn with_gsi1(mut self, pk: String, sk: String) -> Self {
+        self.item.insert(keys::GSI1PK.into(), AttributeValue::S(pk));
+        self.item.insert(keys::GSI1SK.into(), AttributeValue::S(sk));
+        self
+    }
+
+    /// Time-to-live (epoch seconds): DynamoDB deletes the item some time after this.
+    pub fn expires_at(mut self, epoch_seconds: i64) -> Self {
+        self.item.insert("expires_at".into(), AttributeValue::N(epoch_seconds.to_string()));
+        self
+    }
+
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Put that fails if the key is taken.
+    Create(Record),
+    /// Put that fails unless the stored `revision` is the one read.
+    Replace { record: Record, expected_revision: u64 },
+    /// Delete that fails if the item is already gone.
+    DeleteExisting(Key),
+}
+
+fn key_attrs(key: &Key) -> Item {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (keys::SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+fn write_error<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if e.code() == Some("ConditionalCheckFailedException") {
+        StoreError::ConditionFailed
+    } else {
+        StoreError::sdk(&e)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// A page of a query and the opaque cursor to the next one.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl Store {
+    pub fn new(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        let conf = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(RoundTripCounter).build();
+        Store { client: aws_sdk_dynamodb::Client::from_conf(conf), table: table.into() }
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Strongly consistent read of one item.
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        out.item.map(serde_dynamo::from_item).transpose().map_err(StoreError::from)
+    }
+
+    /// Strongly consistent read of several items in one round trip (more only if DynamoDB returns
+    /// unprocessed keys). Results are in the order of `keys`.
+    pub async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut found: HashMap<Key, Item> = HashMap::new();
+        let mut pending: Vec<Item> = keys.iter().map(key_attrs).collect();
+        pending.dedup();
+        for _attempt in 0..5 {
+            if pending.is_empty() {
+                break;
+            }
+            let ka = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::sdk(&e))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, ka)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk(&e))?;
+            for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (item.get(keys::PK), item.get(keys::SK)) {
+                    found.insert(Key { pk: pk.clone(), sk: sk.clone() }, item);
+                }
+            }
+            if let Some(mut un) = out.unprocessed_keys {
+                if let Some(ka) = un.remove(&self.table) {
+                    pending = ka.keys;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Sdk("batch read left unprocessed keys after retries".into()));
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
+    pub async fn write(&self, write: Write) -> Result<(), StoreError> {
+        let result = match write {
+            Write::Create(r) => {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(r.item))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(write_error)
+            }
+            Write::Replace { record, expected_revision } => {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(record.item))
+                    .condition_expression("revision = :rev")
+                    .expression_attribute_values(":rev", AttributeValue::N(expected_revision.to_string()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(write_error)
+            }
+            Write::DeleteExisting(key) => {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attrs(&key)))
+                    .condition_expression("attribute_exists(PK)")
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(write_error)
+            }
+        };
+        result
+    }
+
+    /// All writes or none, in one round trip (at most 100).
+    pub async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.len() == 1 {
+            return self.write(writes.into_iter().next().expect("one write")).await;
+        }
+        let items = writes
+            .into_iter()
+            .map(|w| self.transact_item(w))
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => Err(StoreError::TransactionCanceled(
+                    tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect(),
+                )),
+                _ => Err(StoreError::sdk(&e)),
+            },
+        }
+    }
+
+    fn transact_item(&self, w: Write) -> Result<TransactWriteItem, StoreError> {
+        let b = TransactWriteItem::builder();
+        let item = match w {
+            Write::Create(r) => b.put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(r.item))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .build()
+                    .map_err(|e| StoreError::sdk(&e))?,
+            ),
+            Write::Replace { record, expected_revision } => b.put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(record.item))
+                    .condition_expression("revision = :rev")
+                    .expression_attribute_values(":rev", AttributeValue::N(expected_revision.to_string()))
+                    .build()
+                    .map_err(|e| StoreError::sdk(&e))?,
+            ),
+            Write::DeleteExisting(key) => b.delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attrs(&key)))
+                    .condition_expression("attribute_exists(PK)")
+                    .build()
+                    .map_err(|e| StoreError::sdk(&e))?,
+            ),
+        };
+        Ok(item.build())
+    }
+
+    /// One page of a GSI1 partition, newest sort key first when `descending`. One round trip.
+    pub async fn query_gsi1<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        limit: i32,
+        cursor: Option<&str>,
+        descending: bool,
+    ) -> Result<Page<T>, StoreError> {
+        let start = cursor.map(|c| decode_cursor(c, keys::GSI1PK, pk)).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .scan_index_forward(!descending)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        let items = out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key.map(|k| encode_cursor(&k)) })
+    }
+}
+
+/// Cursors are the query's last evaluated key (string attributes), base64url JSON: opaque to
+/// clients, and checked on the way back in so one list's cursor cannot start another list.
+fn encode_cursor(key: &Item) -> String {
+    let plain: std::collections::BTreeMap<&str, &str> =
+        key.iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str()))).collect();
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&plain).unwrap_or_default())
+}
+
+fn decode_cursor(cursor: &str, partition_attr: &str, expected_partition: &str) -> Result<Item, StoreError> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::BadCursor)?;
+    let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| StoreError::BadCursor)?;
+    if plain.get(partition_attr).map(String::as_str) != Some(expected_partition) || plain.len() > 4 {
+        return Err(StoreError::BadCursor);
+    }
+    Ok(plain.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_are_bound_to_their_list() {
+        let key: Item = HashMap::from([
+            ("GSI1PK".to_owned(), AttributeValue::S("COMPANY#A#INSPECTIONS".into())),
+            ("GSI1SK".to_owned(), AttributeValue::S("2026#X".into())),
+            ("PK".to_owned(), AttributeValue::S("p".into())),
+            ("SK".to_owned(), AttributeValue::S("s".into())),
+        ]);
+        let c = encode_cursor(&key);
+        assert_eq!(decode_cursor(&c, "GSI1PK", "COMPANY#A#INSPECTIONS").unwrap(), key);
+        assert!(matches!(decode_cursor(&c, "GSI1PK", "COMPANY#B#INSPECTIONS"), Err(StoreError::BadCursor)));
+        assert!(matches!(decode_cursor("!!", "GSI1PK", "x"), Err(StoreError::BadCursor)));
+    }
+}
