@@ -108,8 +108,10 @@ impl ApiError {
             .status(self.status())
             .header("content-type", "application/problem+json")
             .header("cache-control", "no-store");
-        if let ApiError::MethodNotAllowed { allow } = &self {
-            builder = builder.header("allow", allow.join(", "));
+        match &self {
+            ApiError::MethodNotAllowed { allow } => builder = builder.header("allow", allow.join(", ")),
+            ApiError::Unauthorized => builder = builder.header("www-authenticate", "Bearer"),
+            _ => {}
         }
         let body = serde_json::to_string(&problem).unwrap_or_default();
         builder.body(Body::Text(body)).unwrap_or_default()
