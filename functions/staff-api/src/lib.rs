@@ -1,1 +1,101 @@
+//! The staff API: the authenticated back office that creates what the other functions serve.
+//!
+//! `/admin/...` is the platform admin (`PLATFORM_ADMIN_KEY`); `/staff/...` is a company's staff,
+//! authenticated by a staff API key stored only as its hash. Every staff request is scoped to the
+//! key's company: keys are built from that company id, so another tenant's data is unreachable.
+
+mod auth;
+mod companies;
+mod inspections;
+mod settings;
+
+use lambda_http::{Body, Request, Response};
+use portal_shared::entry::HttpFunction;
+use portal_shared::http::{segments, serve, ApiResult};
+use portal_shared::store::Store;
+use portal_shared::{by_method, ApiError, Config};
+
+pub struct StaffApi {
+    config: Config,
+    store: Store,
+}
+
+impl StaffApi {
+    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
+        StaffApi { store: Store::new(sdk, config.table_name.clone()), config }
+    }
+
+    async fn route(&self, req: Request) -> ApiResult {
+        let segs = segments(&req);
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        match segs.as_slice() {
+            ["admin", rest @ ..] => {
+                auth::admin(&self.config, &req)?;
+                match rest {
+                    ["companies"] => by_method!(req; POST => companies::create(self, &req).await),
+                    ["companies", id] => by_method!(req;
+                        GET => companies::get(self, id).await,
+                        PATCH => companies::update(self, &req, id).await),
+                    _ => Err(ApiError::NotFound),
+                }
+            }
+            ["staff", rest @ ..] => {
+                let staff = auth::staff(&self.store, &req).await?;
+                match rest {
+                    ["settings"] => by_method!(req;
+                        GET => settings::get(self, &staff).await,
+                        PATCH => settings::update(self, &staff, &req).await),
+                    ["users"] => by_method!(req;
+                        GET => settings::list_users(self, &staff).await,
+                        POST => settings::add_user(self, &staff, &req).await),
+                    ["inspections"] => by_method!(req;
+                        GET => inspections::list(self, &staff, &req).await,
+                        POST => inspections::create(self, &staff, &req).await),
+                    ["inspections", id] => by_method!(req; GET => inspections::get(self, &staff, id).await),
+                    ["inspections", id, "requirements"] => by_method!(req;
+                        PATCH => inspections::change_requirements(self, &staff, &req, id).await),
+                    ["inspections", id, "services"] => by_method!(req;
+                        POST => inspections::add_service(self, &staff, &req, id).await),
+                    other => not_built_yet(&req, other),
+                }
+            }
+            _ => Err(ApiError::NotFound),
+        }
+    }
+}
+
+/// Staff routes the product has but this build does not serve yet answer 501 (with 405 for a
+/// wrong method); anything else is 404.
+fn not_built_yet(req: &Request, path: &[&str]) -> ApiResult {
+    let (feature, methods): (&'static str, &'static [&'static str]) = match path {
+        ["inspections", _, "documents"] => ("documents", &["GET", "POST"]),
+        ["documents", _] => ("documents", &["GET", "PATCH"]),
+        ["documents", _, "rebuild" | "resend" | "preview"] => ("documents", &["POST"]),
+        ["inspections", _, "payments"] => ("offline payments", &["GET", "POST"]),
+        ["payments", "unmatched"] => ("unmatched payments", &["GET"]),
+        ["inspections", _, "people"] => ("people", &["POST"]),
+        ["inspections", _, "people", _, "token"] => ("token revoke/reissue", &["DELETE", "POST"]),
+        ["inspections", _, "preview", _] => ("portal previews", &["GET"]),
+        ["inspections", _, "audit" | "emails"] => ("audit log", &["GET"]),
+        ["buildings"] | ["contacts"] => ("buildings and contacts", &["GET", "POST"]),
+        ["buildings", _] | ["contacts", _] => ("buildings and contacts", &["GET", "PATCH"]),
+        ["buildings", _, "inspections" | "deficiencies"] => ("buildings and deficiencies", &["GET", "POST"]),
+        ["contacts", _, "invite"] => ("contact invites", &["POST"]),
+        ["contacts", _, "preview"] => ("login as customer", &["GET"]),
+        ["deficiencies", _] => ("deficiencies", &["PATCH"]),
+        ["deficiencies", _, "resolve" | "reopen"] => ("deficiencies", &["POST"]),
+        _ => return Err(ApiError::NotFound),
+    };
+    if methods.contains(&req.method().as_str()) {
+        Err(ApiError::NotImplemented(feature))
+    } else {
+        Err(ApiError::MethodNotAllowed { allow: methods })
+    }
+}
+
+impl HttpFunction for StaffApi {
+    async fn handle(&self, req: Request) -> Response<Body> {
+        serve(req, self.config.max_body_bytes, |req| self.route(req)).await
+    }
+}
 

@@ -1,1 +1,9 @@
-fn main() {}
+use portal_shared::{entry, Config};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    entry::init_tracing();
+    let config = Config::from_env()?;
+    let sdk = entry::aws_config().await;
+    entry::run_http(portal_gate::Gate::new(&sdk, config)).await
+}

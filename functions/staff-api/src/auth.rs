@@ -1,0 +1,32 @@
+//! Who is calling: the platform admin (a configured key) or a company's staff (a stored key hash).
+
+use lambda_http::Request;
+use portal_shared::http::bearer;
+use portal_shared::ids::{CompanyId, KeyId};
+use portal_shared::secrets::StaffKey;
+use portal_shared::store::Store;
+use portal_shared::{ApiError, Config};
+
+/// An authenticated staff caller; every query it makes is scoped to `company_id`.
+#[derive(Debug, Clone, Copy)]
+pub struct Staff {
+    pub company_id: CompanyId,
+    #[allow(dead_code)] // recorded in audit entries by later features
+    pub key_id: KeyId,
+}
+
+pub fn admin(config: &Config, req: &Request) -> Result<(), ApiError> {
+    let presented = bearer(req).ok_or(ApiError::Unauthorized)?;
+    match &config.platform_admin_key {
+        Some(key) if key.matches(presented) => Ok(()),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// One GetItem for a well-formed key; a malformed one is refused without touching the table.
+pub async fn staff(store: &Store, req: &Request) -> Result<Staff, ApiError> {
+    let key = bearer(req).and_then(StaffKey::parse).ok_or(ApiError::Unauthorized)?;
+    let hash = key.hash();
+    let record = store.staff_key(&hash).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(Staff { company_id: record.company_id, key_id: record.key_id })
+}

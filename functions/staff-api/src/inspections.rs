@@ -1,0 +1,187 @@
+//! Inspections: create (issuing each person's tokenized link), read, list, change release
+//! requirements, add services.
+
+use http::StatusCode;
+use lambda_http::Request;
+use portal_shared::clock;
+use portal_shared::domain::inspection::{Inspection, NewInspection, RequirementsPatch, ServiceInput, ServiceKind, TokenRef};
+use portal_shared::http::{json, json_body, query_param, ApiResult};
+use portal_shared::ids::{InspectionId, TokenId};
+use portal_shared::secrets::{Token, TokenScope};
+use portal_shared::store::tokens::TokenRecord;
+use portal_shared::ApiError;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::Staff;
+use crate::settings::company;
+use crate::StaffApi;
+
+fn share_url(app: &StaffApi, id: InspectionId) -> String {
+    format!("{}/share/{id}", app.config.public_base_url)
+}
+
+fn view(app: &StaffApi, i: &Inspection) -> serde_json::Value {
+    let people: Vec<_> = i
+        .people
+        .iter()
+        .map(|p| {
+            json!({
+                "person_id": p.id,
+                "role": p.role,
+                "name": p.name,
+                "email": p.email,
+                "phone": p.phone,
+                "has_link": p.token.is_some(),
+            })
+        })
+        .collect();
+    json!({
+        "inspection_id": i.id,
+        "address": i.address,
+        "scheduled_at": clock::rfc3339(i.scheduled_at),
+        "cover_photo_url": i.cover_photo_url,
+        "currency": i.currency,
+        "services": i.services,
+        "people": people,
+        "requirements": i.requirements,
+        "agreement": { "version": i.agreement.version, "signed": i.agreement_signed() },
+        "invoice_total_cents": i.invoice_total().get(),
+        "paid_cents": i.paid().get(),
+        "balance_cents": i.balance().get(),
+        "share_url": share_url(app, i.id),
+        "created_at": clock::rfc3339(i.created_at),
+        "updated_at": clock::rfc3339(i.updated_at),
+    })
+}
+
+#[derive(Serialize)]
+struct Link {
+    person_id: String,
+    role: &'static str,
+    url: String,
+}
+
+pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    let input: NewInspection = json_body(req)?;
+    let company = company(app, staff).await?;
+    let now = clock::now();
+    let mut inspection = Inspection::create(input, &company, now)?;
+
+    // One token per person and role, none for staff users' emails (they use the staff side).
+    let holders: Vec<usize> = inspection
+        .people_needing_tokens(&company)
+        .map(|p| inspection.people.iter().position(|q| q.id == p.id).expect("person of this inspection"))
+        .collect();
+    let mut records = Vec::with_capacity(holders.len());
+    let mut links = Vec::with_capacity(holders.len());
+    for idx in holders {
+        let person = &mut inspection.people[idx];
+        let token = Token::generate(company.id, TokenScope::Inspection(inspection.id));
+        let hash = token.hash().as_str().to_owned();
+        let token_id = TokenId::new();
+        records.push(TokenRecord {
+            token_id,
+            company_id: company.id,
+            inspection_id: Some(inspection.id),
+            person_id: Some(person.id),
+            role: Some(person.role),
+            contact_id: None,
+            token_hash: hash.clone(),
+            created_at: now,
+        });
+        person.token = Some(TokenRef { id: token_id, hash });
+        links.push(Link {
+            person_id: person.id.to_string(),
+            role: person.role.as_str(),
+            url: format!("{}/p/{}", app.config.public_base_url, token.reveal()),
+        });
+    }
+    app.store.create_inspection(&inspection, &records).await?;
+    tracing::info!(company_id = %company.id, inspection_id = %inspection.id, links = links.len(), "inspection created");
+    let body = json!({
+        "inspection_id": inspection.id,
+        "share_url": share_url(app, inspection.id),
+        "links": links,
+        "inspection": view(app, &inspection),
+    });
+    let mut resp = json(StatusCode::CREATED, &body)?;
+    if let Ok(loc) = format!("/staff/inspections/{}", inspection.id).parse() {
+        resp.headers_mut().insert(http::header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+async fn load(app: &StaffApi, staff: &Staff, id: &str) -> Result<Inspection, ApiError> {
+    let id: InspectionId = id.parse().map_err(|_| ApiError::NotFound)?;
+    app.store.inspection(staff.company_id, id).await?.ok_or(ApiError::NotFound)
+}
+
+pub async fn get(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    json(StatusCode::OK, &view(app, &load(app, staff, id).await?))
+}
+
+pub async fn list(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    let limit = match query_param(req, "limit") {
+        None => 50,
+        Some(l) => l.parse::<i32>().ok().filter(|l| (1..=200).contains(l)).ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 200"))?,
+    };
+    let cursor = query_param(req, "cursor");
+    let page = app.store.list_inspections(staff.company_id, limit, cursor.as_deref()).await?;
+    let items: Vec<_> = page
+        .items
+        .iter()
+        .map(|s| json!({ "inspection_id": s.id, "address": s.address, "scheduled_at": clock::rfc3339(s.scheduled_at) }))
+        .collect();
+    json(StatusCode::OK, &json!({ "items": items, "next_cursor": page.next_cursor }))
+}
+
+/// Read, change, save with the revision read; a concurrent save makes us re-read and retry.
+async fn modify<T>(
+    app: &StaffApi,
+    staff: &Staff,
+    id: &str,
+    mut change: impl FnMut(&mut Inspection) -> Result<T, ApiError>,
+) -> Result<(Inspection, T), ApiError> {
+    let mut attempts = 0;
+    loop {
+        let mut inspection = load(app, staff, id).await?;
+        let out = change(&mut inspection)?;
+        match app.store.save_inspection(&mut inspection).await {
+            Ok(()) => return Ok((inspection, out)),
+            Err(e) if e.is_condition_failure() && attempts < 3 => attempts += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+pub async fn change_requirements(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let patch: RequirementsPatch = json_body(req)?;
+    let (inspection, ()) = modify(app, staff, id, |i| Ok(i.change_requirements(patch, clock::now())?)).await?;
+    json(StatusCode::OK, &view(app, &inspection))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewService {
+    name: String,
+    #[serde(default)]
+    description: String,
+    price_cents: i64,
+    #[serde(default = "base")]
+    kind: ServiceKind,
+}
+
+fn base() -> ServiceKind {
+    ServiceKind::Base
+}
+
+pub async fn add_service(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let input: NewService = json_body(req)?;
+    let (inspection, service) = modify(app, staff, id, |i| {
+        let s = ServiceInput { name: input.name.clone(), description: input.description.clone(), price_cents: input.price_cents };
+        Ok(i.add_service(s, input.kind, clock::now())?.clone())
+    })
+    .await?;
+    json(StatusCode::CREATED, &json!({ "service": service, "inspection": view(app, &inspection) }))
+}
