@@ -1,1 +1,10 @@
+//! The local stack: resources created from `template.yaml`, and a local API gateway that serves
+//! every route of the template by calling the functions' handler libraries in-process, converting
+//! requests and responses as API Gateway HTTP API (payload 2.0) does.
 
+pub mod functions;
+pub mod gateway;
+pub mod mailbox;
+pub mod resources;
+pub mod seed;
+pub mod template;

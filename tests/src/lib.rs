@@ -1,1 +1,174 @@
+//! Test harness: `spawn_app()` gives each test its own fresh table and bucket, created from
+//! template.yaml in DynamoDB Local and moto, and its own local gateway on a free port, so tests
+//! run in parallel and talk real HTTP. `scripts/test` starts the emulators and exports the
+//! standard AWS endpoint variables this reads.
 
+use std::sync::Arc;
+
+use portal_infra::functions::Functions;
+use portal_infra::gateway::Gateway;
+use portal_infra::mailbox::Mailbox;
+use portal_infra::resources::{self, LocalNames};
+use portal_infra::template::Template;
+use portal_shared::store::Store;
+use portal_shared::Config;
+use serde_json::{json, Value};
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
+pub const SENDER: &str = "portal@inspection-portal.test";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub sdk: aws_config::SdkConfig,
+    pub store: Store,
+    pub names: LocalNames,
+    pub moto_url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn require_stack() -> String {
+    for var in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SES", "MOTO_URL"] {
+        assert!(
+            std::env::var(var).is_ok(),
+            "{var} is not set: integration tests run against DynamoDB Local and moto; use scripts/test"
+        );
+    }
+    std::env::var("MOTO_URL").expect("checked")
+}
+
+/// The AWS configuration the functions get, from the standard environment variables.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    require_stack();
+    portal_shared::entry::aws_config().await
+}
+
+/// A fresh, uniquely named table and bucket created from the template.
+pub async fn fresh_resources(sdk: &aws_config::SdkConfig) -> LocalNames {
+    let id = ulid::Ulid::new().to_string().to_lowercase();
+    let names = LocalNames { table: format!("t-{id}"), bucket: format!("b-{id}"), sender: SENDER.into() };
+    resources::create_all(sdk, &Template::repository().expect("template.yaml"), &names).await.expect("create resources");
+    names
+}
+
+pub async fn spawn_app() -> TestApp {
+    let moto_url = require_stack();
+    let sdk = sdk_config().await;
+    let names = fresh_resources(&sdk).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let env = [
+        ("TABLE_NAME", names.table.clone()),
+        ("BUCKET_NAME", names.bucket.clone()),
+        ("SENDER_EMAIL", SENDER.to_owned()),
+        ("PUBLIC_BASE_URL", base.clone()),
+        ("PLATFORM_ADMIN_KEY", ADMIN_KEY.to_owned()),
+        ("PAYMENT_WEBHOOK_SECRETS", "whsec_test_1".to_owned()),
+    ];
+    let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
+    let functions = Arc::new(Functions::new(&sdk, &config));
+    let gateway = Arc::new(Gateway { functions, mailbox: Some(Mailbox::new(moto_url.clone())) });
+    let server = gateway.serve(listener);
+    TestApp {
+        base,
+        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        store: Store::new(&sdk, names.table.clone()),
+        sdk,
+        names,
+        moto_url,
+        server,
+    }
+}
+
+/// A response read whole: status, headers, and the body as JSON (Null when not JSON).
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn round_trips(&self) -> u64 {
+        self.header(portal_shared::http::ROUND_TRIPS_HEADER).and_then(|v| v.parse().ok()).expect("round-trip header")
+    }
+
+    /// Asserts an RFC 9457 problem with this status.
+    pub fn assert_problem(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "expected {status}, got {}: {}", self.status, self.text);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text);
+        assert_eq!(self.json["status"], status);
+        for field in ["type", "title", "detail"] {
+            assert!(self.json[field].is_string(), "problem without {field}: {}", self.text);
+        }
+        self
+    }
+}
+
+impl TestApp {
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, headers, text, json }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn request(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = self.http.request(method.parse().expect("method"), self.url(path));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.send(req).await
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        self.request(method, path, Some(ADMIN_KEY), body).await
+    }
+
+    /// Creates a company through the admin API; returns (company_id, staff_api_key).
+    pub async fn create_company(&self, name: &str, staff_emails: &[&str]) -> (String, String) {
+        let r = self.admin("POST", "/admin/companies", Some(json!({ "name": name, "staff_emails": staff_emails }))).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        (r.json["company_id"].as_str().expect("id").to_owned(), r.json["staff_api_key"].as_str().expect("key").to_owned())
+    }
+
+    /// Every item of this test's table (tests may scan; the product never does).
+    pub async fn all_items(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let out = self.store.client().scan().table_name(&self.names.table).send().await.expect("scan");
+        out.items.unwrap_or_default()
+    }
+}
+
+/// A typical inspection request body.
+pub fn inspection_body() -> Value {
+    json!({
+        "address": "12 Elm Street, Springfield",
+        "scheduled_at": "2026-12-01T09:00:00-05:00",
+        "services": [{ "name": "Residential Inspection", "description": "Full home inspection", "price_cents": 45000 }],
+        "people": [
+            { "role": "client", "name": "Jane Client", "email": "jane@example.com" },
+            { "role": "buyer_agent", "name": "Bob Agent", "email": "bob@realty.test" },
+            { "role": "listing_agent", "name": "Lisa Lister", "email": "lisa@realty.test" },
+            { "role": "inspector", "name": "Ivan Inspector", "email": "ivan@acme-inspections.test" }
+        ]
+    })
+}

@@ -1,1 +1,102 @@
-fn main(){}
+//! The local gateway: serves every route of template.yaml on 127.0.0.1 by calling the functions
+//! in-process. With `--create-resources` it first creates the table, bucket and sender identity
+//! from the template; with `--seed` it loads demo data and prints the links to open; with
+//! `--schedule` it runs the publish job every minute like the template's schedule.
+//!
+//! Environment: TABLE_NAME, BUCKET_NAME, SENDER_EMAIL, PUBLIC_BASE_URL, PLATFORM_ADMIN_KEY,
+//! MOTO_URL (for the dev mailbox) and the standard AWS variables (AWS_ENDPOINT_URL_*).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portal_infra::functions::Functions;
+use portal_infra::gateway::Gateway;
+use portal_infra::mailbox::Mailbox;
+use portal_infra::resources::{self, LocalNames};
+use portal_infra::seed;
+use portal_infra::template::Template;
+use portal_shared::{entry, Config};
+
+struct Args {
+    port: u16,
+    template: String,
+    create_resources: bool,
+    seed: bool,
+    schedule: bool,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args { port: 3000, template: "template.yaml".into(), create_resources: false, seed: false, schedule: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--port" => a.port = it.next().and_then(|p| p.parse().ok()).ok_or("--port needs a number")?,
+            "--template" => a.template = it.next().ok_or("--template needs a path")?,
+            "--create-resources" => a.create_resources = true,
+            "--seed" => a.seed = true,
+            "--schedule" => a.schedule = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    entry::init_tracing();
+    let args = args()?;
+    let config = Config::from_env()?;
+    let sdk = entry::aws_config().await;
+    if args.create_resources {
+        let names = LocalNames {
+            table: config.table_name.clone(),
+            bucket: config.bucket_name.clone().ok_or("BUCKET_NAME is required")?,
+            sender: config.sender_email.as_ref().ok_or("SENDER_EMAIL is required")?.to_string(),
+        };
+        resources::create_all(&sdk, &Template::load(&args.template)?, &names).await?;
+    }
+    let functions = Arc::new(Functions::new(&sdk, &config));
+    let mailbox = std::env::var("MOTO_URL").ok().map(Mailbox::new);
+    let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox });
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
+    let addr = listener.local_addr()?;
+    let server = gateway.serve(listener);
+    let base = format!("http://{addr}");
+    eprintln!("gateway listening on {base}");
+
+    if args.schedule {
+        let functions = functions.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let report = functions.publish.publish_due().await;
+                tracing::info!(published = report.published, status = report.status, "scheduled publish job ran");
+            }
+        });
+    }
+
+    if args.seed {
+        let admin = config.platform_admin_key.as_ref().ok_or("PLATFORM_ADMIN_KEY is required to seed")?;
+        let demo = seed::seed(&base, admin.expose()).await?;
+        println!();
+        println!("Inspection portal is running at {base}");
+        println!();
+        println!("  Client portal (Jane, client):      {}", demo.client_link);
+        println!("  Agent portal (Bob, buyer's agent): {}", demo.agent_link);
+        println!("  Unknown-user share link:           {}", demo.share_link);
+        println!("  Customer contact portal:           (arrives with the customer portal)");
+        println!("  Dev mailbox (sent emails):         {base}/_dev/mailbox");
+        println!();
+        println!("  Staff API key:       {}", demo.staff_api_key);
+        println!("  Platform admin key:  {}", admin.expose());
+        println!("  Try: curl -H 'Authorization: Bearer {}' {base}/staff/inspections/{}", demo.staff_api_key, demo.inspection_id);
+        println!();
+        println!("Press Ctrl-C to stop.");
+    }
+
+    tokio::signal::ctrl_c().await?;
+    server.abort();
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! All six functions, built once, the way each Lambda builds itself on cold start.
+
+use lambda_http::{Body, Request, Response};
+use portal_deficiency_feed::DeficiencyFeed;
+use portal_gate::Gate;
+use portal_link::Link;
+use portal_payment_webhook::PaymentWebhook;
+use portal_publish::Publish;
+use portal_shared::entry::HttpFunction;
+use portal_shared::Config;
+use portal_staff_api::StaffApi;
+
+/// A function of the template, by logical id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Function {
+    Link,
+    Gate,
+    PaymentWebhook,
+    Publish,
+    DeficiencyFeed,
+    StaffApi,
+}
+
+impl Function {
+    pub const ALL: [Function; 6] =
+        [Function::Link, Function::Gate, Function::PaymentWebhook, Function::Publish, Function::DeficiencyFeed, Function::StaffApi];
+
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            Function::Link => "LinkFunction",
+            Function::Gate => "GateFunction",
+            Function::PaymentWebhook => "PaymentWebhookFunction",
+            Function::Publish => "PublishFunction",
+            Function::DeficiencyFeed => "DeficiencyFeedFunction",
+            Function::StaffApi => "StaffApiFunction",
+        }
+    }
+}
+
+pub struct Functions {
+    pub link: Link,
+    pub gate: Gate,
+    pub payment_webhook: PaymentWebhook,
+    pub publish: Publish,
+    pub deficiency_feed: DeficiencyFeed,
+    pub staff_api: StaffApi,
+}
+
+impl Functions {
+    pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
+        Functions {
+            link: Link::new(sdk, config.clone()),
+            gate: Gate::new(sdk, config.clone()),
+            payment_webhook: PaymentWebhook::new(sdk, config.clone()),
+            publish: Publish::new(sdk, config.clone()),
+            deficiency_feed: DeficiencyFeed::new(sdk, config.clone()),
+            staff_api: StaffApi::new(sdk, config.clone()),
+        }
+    }
+
+    pub async fn call(&self, function: Function, req: Request) -> Response<Body> {
+        match function {
+            Function::Link => self.link.handle(req).await,
+            Function::Gate => self.gate.handle(req).await,
+            Function::PaymentWebhook => self.payment_webhook.handle(req).await,
+            Function::Publish => self.publish.handle(req).await,
+            Function::DeficiencyFeed => self.deficiency_feed.handle(req).await,
+            Function::StaffApi => self.staff_api.handle(req).await,
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Demo data for `scripts/dev`, created through the public HTTP API exactly as an integrator
+//! would: a company, its settings, and an inspection with a client, a buyer's agent and an
+//! inspector who is a staff user (and so gets no link).
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub company_id: String,
+    pub staff_api_key: String,
+    pub inspection_id: String,
+    pub client_link: String,
+    pub agent_link: String,
+    pub share_link: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("seeding demo data: {0}")]
+pub struct SeedError(String);
+
+async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, key: &str, body: Value) -> Result<Value, SeedError> {
+    let resp = http.request(method, &url).bearer_auth(key).json(&body).send().await.map_err(|e| SeedError(e.to_string()))?;
+    let status = resp.status();
+    let value: Value = resp.json().await.map_err(|e| SeedError(e.to_string()))?;
+    if !status.is_success() {
+        return Err(SeedError(format!("{url} answered {status}: {value}")));
+    }
+    Ok(value)
+}
+
+pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
+    let http = reqwest::Client::new();
+    let company = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/admin/companies"),
+        admin_key,
+        json!({ "name": "Lakeside Home Inspections", "staff_emails": ["ivan@lakeside-inspections.test"] }),
+    )
+    .await?;
+    let key = company["staff_api_key"].as_str().unwrap_or_default().to_owned();
+    call(
+        &http,
+        reqwest::Method::PATCH,
+        format!("{base}/staff/settings"),
+        &key,
+        json!({
+            "payments": "native",
+            "customer_portal_enabled": true,
+            "recommended_contractors_enabled": true,
+            "recommended_contractors": [{ "name": "Northside Roofing", "trade": "Roofing", "phone": "555-0142" }],
+            "contact": { "phone": "555-0100", "email": "office@lakeside-inspections.test", "website": "https://lakeside-inspections.test" },
+            "sender_name": "Lakeside Home Inspections",
+            "addon_catalog": [
+                { "name": "Radon test", "description": "48-hour continuous radon monitoring", "price_cents": 15000 },
+                { "name": "Sewer scope", "description": "Camera inspection of the main sewer line", "price_cents": 20000 }
+            ],
+            "special_offers": [{ "partner": "HomeShield", "title": "1-year home warranty", "description": "Covers major systems and appliances" }]
+        }),
+    )
+    .await?;
+    let scheduled = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(3));
+    let inspection = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/staff/inspections"),
+        &key,
+        json!({
+            "address": "1428 Elm Street, Springfield",
+            "scheduled_at": scheduled,
+            "cover_photo_url": "https://images.example.com/1428-elm.jpg",
+            "services": [{ "name": "Residential Inspection", "description": "Full home inspection", "price_cents": 45000 }],
+            "people": [
+                { "role": "client", "name": "Jane Homebuyer", "email": "jane@example.com" },
+                { "role": "buyer_agent", "name": "Bob Realtor", "email": "bob@realty.test" },
+                { "role": "inspector", "name": "Ivan Inspector", "email": "ivan@lakeside-inspections.test" }
+            ]
+        }),
+    )
+    .await?;
+    let link = |role: &str| {
+        inspection["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["role"] == role)
+            .and_then(|l| l["url"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(Demo {
+        company_id: company["company_id"].as_str().unwrap_or_default().to_owned(),
+        staff_api_key: key,
+        inspection_id: inspection["inspection_id"].as_str().unwrap_or_default().to_owned(),
+        client_link: link("client"),
+        agent_link: link("buyer_agent"),
+        share_link: inspection["share_url"].as_str().unwrap_or_default().to_owned(),
+    })
+}

@@ -1,0 +1,331 @@
+//! The staff API's first slice through the local gateway: companies, auth, settings rules,
+//! inspections, services, isolation between companies, and the error contract.
+
+use portal_tests::{inspection_body, spawn_app, ADMIN_KEY};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_new_company_gets_a_staff_key_once_and_only_its_hash_is_stored() {
+    let app = spawn_app().await;
+    let (company_id, key) = app.create_company("Acme Inspections", &[]).await;
+    assert!(key.starts_with("isk_"));
+
+    let settings = app.request("GET", "/staff/settings", Some(&key), None).await;
+    assert_eq!(settings.status, 200, "{}", settings.text);
+    assert_eq!(settings.json["company_id"], company_id.as_str());
+    assert_eq!(settings.json["name"], "Acme Inspections");
+    assert!(!settings.text.contains(&key), "the key is never shown again");
+
+    let items = app.all_items().await;
+    assert!(!items.is_empty());
+    let dump = format!("{items:?}");
+    assert!(!dump.contains(&key), "the raw staff key must not be stored");
+}
+
+#[tokio::test]
+async fn staff_routes_need_a_valid_key() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Acme", &[]).await;
+    let missing = app.request("GET", "/staff/settings", None, None).await;
+    missing.assert_problem(401);
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(missing.round_trips(), 0);
+
+    // Malformed keys are refused without a database read.
+    let malformed = app.request("GET", "/staff/settings", Some("not-a-key"), None).await;
+    malformed.assert_problem(401);
+    assert_eq!(malformed.round_trips(), 0);
+
+    // A well-formed key that was never issued.
+    let mut forged = key.clone();
+    forged.replace_range(10..11, if &key[10..11] == "A" { "B" } else { "A" });
+    app.request("GET", "/staff/settings", Some(&forged), None).await.assert_problem(401);
+
+    // The admin key is not a staff key, and a staff key is not the admin key.
+    app.request("GET", "/staff/settings", Some(ADMIN_KEY), None).await.assert_problem(401);
+    app.request("POST", "/admin/companies", Some(&key), Some(json!({"name": "Evil"}))).await.assert_problem(401);
+    app.request("POST", "/admin/companies", None, Some(json!({"name": "Evil"}))).await.assert_problem(401);
+}
+
+#[tokio::test]
+async fn one_company_never_reads_another_companys_data() {
+    let app = spawn_app().await;
+    let (_, key_a) = app.create_company("Company A", &[]).await;
+    let (_, key_b) = app.create_company("Company B", &[]).await;
+    let created = app.request("POST", "/staff/inspections", Some(&key_a), Some(inspection_body())).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json["inspection_id"].as_str().unwrap();
+
+    app.request("GET", &format!("/staff/inspections/{id}"), Some(&key_b), None).await.assert_problem(404);
+    app.request("POST", &format!("/staff/inspections/{id}/services"), Some(&key_b), Some(json!({"name": "x", "price_cents": 1})))
+        .await
+        .assert_problem(404);
+    app.request("PATCH", &format!("/staff/inspections/{id}/requirements"), Some(&key_b), Some(json!({"require_agreement": false})))
+        .await
+        .assert_problem(404);
+    let list_b = app.request("GET", "/staff/inspections", Some(&key_b), None).await;
+    assert_eq!(list_b.json["items"], json!([]));
+
+    // Company A still sees its own, unchanged.
+    let own = app.request("GET", &format!("/staff/inspections/{id}"), Some(&key_a), None).await;
+    assert_eq!(own.status, 200);
+    assert_eq!(own.json["services"].as_array().unwrap().len(), 1);
+    assert_eq!(own.json["requirements"]["require_agreement"], true);
+    let list_a = app.request("GET", "/staff/inspections", Some(&key_a), None).await;
+    assert_eq!(list_a.json["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn creating_an_inspection_issues_links_to_everyone_but_staff() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Acme", &["ivan@acme-inspections.test"]).await;
+    let r = app.request("POST", "/staff/inspections", Some(&key), Some(inspection_body())).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json["inspection_id"].as_str().unwrap();
+    assert_eq!(r.header("location"), Some(format!("/staff/inspections/{id}").as_str()));
+    assert_eq!(r.json["share_url"], app.url(&format!("/share/{id}")));
+
+    let links = r.json["links"].as_array().unwrap();
+    let roles: Vec<&str> = links.iter().map(|l| l["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["client", "buyer_agent", "listing_agent"], "the inspector is a staff user: no link");
+    let urls: Vec<&str> = links.iter().map(|l| l["url"].as_str().unwrap()).collect();
+    for u in &urls {
+        assert!(u.starts_with(&app.url("/p/")), "{u}");
+    }
+    assert_ne!(urls[0], urls[1], "clients and agents never share a token");
+
+    let view = app.request("GET", &format!("/staff/inspections/{id}"), Some(&key), None).await;
+    assert_eq!(view.json["invoice_total_cents"], 45000);
+    assert_eq!(view.json["balance_cents"], 45000);
+    assert_eq!(view.json["agreement"], json!({"version": 1, "signed": false}));
+    let people = view.json["people"].as_array().unwrap();
+    assert_eq!(people.len(), 4);
+    assert_eq!(people.iter().filter(|p| p["has_link"] == true).count(), 3);
+    assert!(!view.text.contains("hash"), "token hashes are not shown to staff either");
+
+    // Tokens are stored only hashed.
+    let dump = format!("{:?}", app.all_items().await);
+    for u in urls {
+        let token = u.rsplit('/').next().unwrap();
+        assert!(!dump.contains(token));
+    }
+}
+
+#[tokio::test]
+async fn adding_a_service_updates_the_invoice() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Acme", &[]).await;
+    let id = app.request("POST", "/staff/inspections", Some(&key), Some(inspection_body())).await.json["inspection_id"].as_str().unwrap().to_owned();
+    let r = app
+        .request("POST", &format!("/staff/inspections/{id}/services"), Some(&key), Some(json!({"name": "Radon test", "description": "48h", "price_cents": 15000, "kind": "addon"})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["service"]["name"], "Radon test");
+    assert_eq!(r.json["service"]["kind"], "addon");
+    assert_eq!(r.json["inspection"]["invoice_total_cents"], 60000);
+    let view = app.request("GET", &format!("/staff/inspections/{id}"), Some(&key), None).await;
+    assert_eq!(view.json["services"].as_array().unwrap().len(), 2);
+    assert_eq!(view.json["balance_cents"], 60000);
+
+    app.request("POST", &format!("/staff/inspections/{id}/services"), Some(&key), Some(json!({"name": "", "price_cents": 1})))
+        .await
+        .assert_problem(400);
+    app.request("POST", "/staff/inspections/01ARZ3NDEKTSV4RRFFQ69G5FAV/services", Some(&key), Some(json!({"name": "x", "price_cents": 1})))
+        .await
+        .assert_problem(404);
+}
+
+#[tokio::test]
+async fn collect_after_publish_is_refused_while_payments_are_third_party() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Acme", &[]).await;
+    let r = app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"payments": "third_party"}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let refused = app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"collect_payment_after_publish": true, "auto_generate_inspection_reports": true}))).await;
+    refused.assert_problem(409);
+    assert!(refused.json["detail"].as_str().unwrap().contains("third_party"));
+    let now = app.request("GET", "/staff/settings", Some(&key), None).await;
+    assert_eq!(now.json["settings"]["collect_payment_after_publish"], false, "nothing written");
+    assert_eq!(now.json["settings"]["auto_generate_inspection_reports"], false, "nothing written, not even the valid part");
+}
+
+#[tokio::test]
+async fn collect_after_publish_forces_new_inspections_and_is_never_retroactive() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Acme", &[]).await;
+    let before = app.request("POST", "/staff/inspections", Some(&key), Some(json!({
+        "address": "1 Old Rd", "scheduled_at": "2026-12-01T09:00:00Z", "allow_deferred_payment": true, "require_payment": false
+    }))).await;
+    assert_eq!(before.status, 201, "{}", before.text);
+    let old_id = before.json["inspection_id"].as_str().unwrap().to_owned();
+
+    let on = app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"payments": "native", "collect_payment_after_publish": true}))).await;
+    assert_eq!(on.status, 200, "{}", on.text);
+    assert_eq!(on.json["settings"]["release_defaults"]["require_payment"], true);
+    assert_eq!(on.json["settings"]["release_defaults"]["allow_deferred_payment"], false);
+
+    // Not retroactive: the earlier inspection keeps its own requirements.
+    let old = app.request("GET", &format!("/staff/inspections/{old_id}"), Some(&key), None).await;
+    assert_eq!(old.json["requirements"], json!({"require_payment": false, "require_agreement": true, "allow_deferred_payment": true, "collect_payment_after_publish": false}));
+
+    // New inspections are forced; asking otherwise is refused with nothing written.
+    for bad in [json!({"require_payment": false}), json!({"allow_deferred_payment": true})] {
+        let mut body = inspection_body();
+        body.as_object_mut().unwrap().extend(bad.as_object().unwrap().clone());
+        app.request("POST", "/staff/inspections", Some(&key), Some(body)).await.assert_problem(409);
+    }
+    assert_eq!(app.request("GET", "/staff/inspections", Some(&key), None).await.json["items"].as_array().unwrap().len(), 1);
+    let new = app.request("POST", "/staff/inspections", Some(&key), Some(inspection_body())).await;
+    let new_id = new.json["inspection_id"].as_str().unwrap();
+    assert_eq!(new.json["inspection"]["requirements"], json!({"require_payment": true, "require_agreement": true, "allow_deferred_payment": false, "collect_payment_after_publish": true}));
+
+    // And changing either later is refused too.
+    app.request("PATCH", &format!("/staff/inspections/{new_id}/requirements"), Some(&key), Some(json!({"allow_deferred_payment": true})))
+        .await
+        .assert_problem(409);
+    let ok = app.request("PATCH", &format!("/staff/inspections/{new_id}/requirements"), Some(&key), Some(json!({"require_agreement": false}))).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.json["requirements"]["require_agreement"], false);
+
+    // Settings can't unlock the defaults while it is on.
+    app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"release_defaults": {"allow_deferred_payment": true}})))
+        .await
+        .assert_problem(409);
+    // Nor can payments move to third_party under it.
+    app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"payments": "third_party"}))).await.assert_problem(409);
+}
+
+#[tokio::test]
+async fn deficiency_visibility_belongs_to_the_platform_admin() {
+    let app = spawn_app().await;
+    let (company_id, key) = app.create_company("Acme", &[]).await;
+    app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"deficiency_visibility": true}))).await.assert_problem(403);
+    assert_eq!(app.request("GET", "/staff/settings", Some(&key), None).await.json["deficiency_visibility"], false);
+
+    let r = app.admin("PATCH", &format!("/admin/companies/{company_id}"), Some(json!({"deficiency_visibility": true}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["deficiency_visibility"], true);
+    assert_eq!(app.request("GET", "/staff/settings", Some(&key), None).await.json["deficiency_visibility"], true);
+    app.admin("PATCH", "/admin/companies/01ARZ3NDEKTSV4RRFFQ69G5FAV", Some(json!({"deficiency_visibility": true}))).await.assert_problem(404);
+    app.admin("PATCH", &format!("/admin/companies/{company_id}"), Some(json!({"name": "Renamed"}))).await.assert_problem(400);
+}
+
+#[tokio::test]
+async fn malformed_or_invalid_bodies_are_400_and_write_nothing() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Acme", &[]).await;
+    let before = app.all_items().await.len();
+    let malformed = app.send(app.http.post(app.url("/staff/inspections")).bearer_auth(&key).header("content-type", "application/json").body("{\"address\": ")).await;
+    malformed.assert_problem(400);
+    for body in [
+        json!({"address": "1 A St"}),
+        json!({"address": "1 A St", "scheduled_at": "soon"}),
+        json!({"address": "", "scheduled_at": "2026-12-01T09:00:00Z"}),
+        json!({"address": "1 A St", "scheduled_at": "2026-12-01T09:00:00Z", "services": [{"name": "x", "price_cents": -1}]}),
+        json!({"address": "1 A St", "scheduled_at": "2026-12-01T09:00:00Z", "people": [{"role": "client", "name": "J", "email": "not-an-email"}]}),
+        json!({"address": "1 A St", "scheduled_at": "2026-12-01T09:00:00Z", "people": [{"role": "owner", "name": "J"}]}),
+        json!({"address": "1 A St", "scheduled_at": "2026-12-01T09:00:00Z", "surprise": true}),
+    ] {
+        app.request("POST", "/staff/inspections", Some(&key), Some(body.clone())).await.assert_problem(400);
+    }
+    app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"payments": "cash"}))).await.assert_problem(400);
+    app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"addon_catalog": [{"name": "Radon", "price_cents": -100}]}))).await.assert_problem(400);
+    app.admin("POST", "/admin/companies", Some(json!({"name": ""}))).await.assert_problem(400);
+    let form = app.send(app.http.post(app.url("/staff/inspections")).bearer_auth(&key).header("content-type", "text/plain").body("hello")).await;
+    form.assert_problem(415);
+    assert_eq!(app.all_items().await.len(), before, "nothing was written");
+}
+
+#[tokio::test]
+async fn routes_methods_and_sizes_follow_the_http_contract() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Acme", &[]).await;
+    // Unknown routes: 404 problem+json wherever they land.
+    app.request("GET", "/nowhere", None, None).await.assert_problem(404);
+    app.request("GET", "/staff/nowhere", Some(&key), None).await.assert_problem(404);
+    app.request("GET", "/admin/nowhere", Some(ADMIN_KEY), None).await.assert_problem(404);
+    // Wrong method: 405 with Allow.
+    let wrong = app.request("DELETE", "/staff/settings", Some(&key), None).await;
+    wrong.assert_problem(405);
+    assert_eq!(wrong.header("allow"), Some("GET, PATCH"));
+    app.request("PUT", "/admin/companies", Some(ADMIN_KEY), Some(json!({}))).await.assert_problem(405);
+    app.request("POST", "/webhooks/payments", None, Some(json!({}))).await.assert_problem(501);
+    app.request("GET", "/webhooks/payments", None, None).await.assert_problem(405);
+    // Oversized body: 413 before anything is read or written.
+    let big = json!({"address": "x".repeat(70 * 1024), "scheduled_at": "2026-12-01T09:00:00Z"});
+    let r = app.request("POST", "/staff/inspections", Some(&key), Some(big)).await;
+    r.assert_problem(413);
+    assert_eq!(r.round_trips(), 0);
+}
+
+#[tokio::test]
+async fn features_not_built_yet_answer_501_problem_json() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Acme", &[]).await;
+    let token = "0".repeat(78);
+    for (method, path, auth) in [
+        ("GET", format!("/p/{token}"), None),
+        ("POST", format!("/p/{token}/agreement"), None),
+        ("GET", format!("/p/{token}/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV"), None),
+        ("GET", "/share/01ARZ3NDEKTSV4RRFFQ69G5FAV".to_owned(), None),
+        ("GET", format!("/c/{token}/deficiencies"), None),
+        ("POST", "/staff/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV/publish".to_owned(), Some(key.as_str())),
+        ("POST", "/staff/inspections/01ARZ3NDEKTSV4RRFFQ69G5FAV/documents".to_owned(), Some(key.as_str())),
+        ("GET", "/staff/buildings".to_owned(), Some(key.as_str())),
+    ] {
+        let r = app.request(method, &path, auth, if method == "POST" { Some(json!({})) } else { None }).await;
+        r.assert_problem(501);
+        assert!(r.json["detail"].as_str().unwrap().contains("not available yet"), "{path}: {}", r.text);
+    }
+    // Unbuilt staff routes still require a key.
+    app.request("GET", "/staff/buildings", None, None).await.assert_problem(401);
+}
+
+#[tokio::test]
+async fn inspections_are_listed_in_pages_by_scheduled_time() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Acme", &[]).await;
+    for day in [5, 1, 3, 2, 4] {
+        let r = app.request("POST", "/staff/inspections", Some(&key), Some(json!({"address": format!("{day} Main St"), "scheduled_at": format!("2026-12-0{day}T09:00:00Z")}))).await;
+        assert_eq!(r.status, 201);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/staff/inspections?limit=2&cursor={c}"),
+            None => "/staff/inspections?limit=2".to_owned(),
+        };
+        let page = app.request("GET", &path, Some(&key), None).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        assert_eq!(page.round_trips(), 2, "key lookup + one index query per page");
+        seen.extend(page.json["items"].as_array().unwrap().iter().map(|i| i["address"].as_str().unwrap().to_owned()));
+        match page.json["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    seen.dedup();
+    assert_eq!(seen, ["1 Main St", "2 Main St", "3 Main St", "4 Main St", "5 Main St"]);
+    app.request("GET", "/staff/inspections?cursor=garbage", Some(&key), None).await.assert_problem(400);
+    app.request("GET", "/staff/inspections?limit=0", Some(&key), None).await.assert_problem(400);
+    // Another company's cursor does not open this company's list.
+    let (_, other) = app.create_company("Other", &[]).await;
+    let first = app.request("GET", "/staff/inspections?limit=1", Some(&key), None).await;
+    let c = first.json["next_cursor"].as_str().unwrap();
+    app.request("GET", &format!("/staff/inspections?cursor={c}"), Some(&other), None).await.assert_problem(400);
+}
+
+#[tokio::test]
+async fn staff_users_are_recorded_so_they_get_no_portal_link() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Acme", &[]).await;
+    let r = app.request("POST", "/staff/users", Some(&key), Some(json!({"email": "Ivan@Acme-Inspections.test"}))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let again = app.request("POST", "/staff/users", Some(&key), Some(json!({"email": "ivan@acme-inspections.test"}))).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json["staff_emails"], json!(["ivan@acme-inspections.test"]));
+    let created = app.request("POST", "/staff/inspections", Some(&key), Some(inspection_body())).await;
+    let roles: Vec<&str> = created.json["links"].as_array().unwrap().iter().map(|l| l["role"].as_str().unwrap()).collect();
+    assert!(!roles.contains(&"inspector"));
+}
