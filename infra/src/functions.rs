@@ -22,8 +22,14 @@ pub enum Function {
 }
 
 impl Function {
-    pub const ALL: [Function; 6] =
-        [Function::Link, Function::Gate, Function::PaymentWebhook, Function::Publish, Function::DeficiencyFeed, Function::StaffApi];
+    pub const ALL: [Function; 6] = [
+        Function::Link,
+        Function::Gate,
+        Function::PaymentWebhook,
+        Function::Publish,
+        Function::DeficiencyFeed,
+        Function::StaffApi,
+    ];
 
     pub fn logical_id(self) -> &'static str {
         match self {

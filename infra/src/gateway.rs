@@ -135,7 +135,11 @@ fn is_text(content_type: Option<&str>) -> bool {
         None => true,
         Some(ct) => {
             let ct = ct.to_ascii_lowercase();
-            ct.starts_with("text/") || ct.contains("json") || ct.contains("xml") || ct.contains("x-www-form-urlencoded") || ct.contains("javascript")
+            ct.starts_with("text/")
+                || ct.contains("json")
+                || ct.contains("xml")
+                || ct.contains("x-www-form-urlencoded")
+                || ct.contains("javascript")
         }
     }
 }
@@ -156,16 +160,28 @@ pub fn build_event(
             cookies.extend(v.split(';').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()));
             continue;
         }
-        headers.entry(name.as_str().to_owned()).and_modify(|e| { e.push(','); e.push_str(&v); }).or_insert(v);
+        headers
+            .entry(name.as_str().to_owned())
+            .and_modify(|e| {
+                e.push(',');
+                e.push_str(&v);
+            })
+            .or_insert(v);
     }
     let query = parts.uri.query().unwrap_or("");
     let mut qs: HashMap<String, String> = HashMap::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let (k, v) = (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")));
-        qs.entry(k).and_modify(|e| { e.push(','); e.push_str(&v); }).or_insert(v);
+        qs.entry(k)
+            .and_modify(|e| {
+                e.push(',');
+                e.push_str(&v);
+            })
+            .or_insert(v);
     }
-    let route_key = if route.path == "$default" { "$default".to_owned() } else { format!("{} {}", route.method, route.path) };
+    let route_key =
+        if route.path == "$default" { "$default".to_owned() } else { format!("{} {}", route.method, route.path) };
     let host = headers.get("host").cloned().unwrap_or_else(|| "127.0.0.1".into());
     let text = is_text(headers.get("content-type").map(String::as_str)) && std::str::from_utf8(body).is_ok();
     let (body, b64) = match (body.is_empty(), text) {
@@ -264,7 +280,9 @@ impl Gateway {
         for cookie in &out.cookies {
             builder = builder.header(http::header::SET_COOKIE, cookie);
         }
-        builder.body(Full::new(Bytes::from(apigw::response_body_bytes(&out)))).unwrap_or_else(|_| plain(502, "Bad Gateway"))
+        builder
+            .body(Full::new(Bytes::from(apigw::response_body_bytes(&out))))
+            .unwrap_or_else(|_| plain(502, "Bad Gateway"))
     }
 
     /// Serves connections from `listener` until the returned task is aborted.

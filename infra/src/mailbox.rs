@@ -99,7 +99,9 @@ impl Mailbox {
             Err(e) => return respond(502, "text/plain", format!("could not read moto: {e}")),
         };
         match path {
-            "/_dev/mailbox.json" => respond(200, "application/json", serde_json::json!({ "messages": messages }).to_string()),
+            "/_dev/mailbox.json" => {
+                respond(200, "application/json", serde_json::json!({ "messages": messages }).to_string())
+            }
             "/_dev/mailbox" => respond(200, "text/html; charset=utf-8", render(&messages)),
             _ => respond(404, "text/plain", "not found".into()),
         }

@@ -72,7 +72,8 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, template: &Template, n
         .iter()
         .map(|g| {
             let projection = g.get("Projection").cloned().unwrap_or(Value::Null);
-            let mut p = Projection::builder().projection_type(ProjectionType::from(str_at(&projection, "ProjectionType")?));
+            let mut p =
+                Projection::builder().projection_type(ProjectionType::from(str_at(&projection, "ProjectionType")?));
             for attr in list_at(&projection, "NonKeyAttributes") {
                 if let Some(a) = attr.as_str() {
                     p = p.non_key_attributes(a);
@@ -108,7 +109,12 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, template: &Template, n
                 .enabled(true)
                 .build()
                 .map_err(|e| aws("ttl", e))?;
-            ddb.update_time_to_live().table_name(name).time_to_live_specification(spec).send().await.map_err(|e| aws("UpdateTimeToLive", e))?;
+            ddb.update_time_to_live()
+                .table_name(name)
+                .time_to_live_specification(spec)
+                .send()
+                .await
+                .map_err(|e| aws("UpdateTimeToLive", e))?;
         }
     }
     Ok(())
@@ -123,7 +129,8 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, template: &Template, name: &
     }
     let rules = props.get("CorsConfiguration").map(|c| list_at(c, "CorsRules")).unwrap_or(&[]);
     if !rules.is_empty() {
-        let strings = |v: &Value, k: &str| list_at(v, k).iter().filter_map(|s| s.as_str().map(str::to_owned)).collect::<Vec<_>>();
+        let strings =
+            |v: &Value, k: &str| list_at(v, k).iter().filter_map(|s| s.as_str().map(str::to_owned)).collect::<Vec<_>>();
         let cors = rules
             .iter()
             .map(|r| {
@@ -139,11 +146,14 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, template: &Template, name: &
         let cfg = CorsConfiguration::builder().set_cors_rules(Some(cors)).build().map_err(|e| aws("cors", e))?;
         s3.put_bucket_cors().bucket(name).cors_configuration(cfg).send().await.map_err(|e| aws("PutBucketCors", e))?;
     }
-    let versioned = props.get("VersioningConfiguration").and_then(|v| v.get("Status")).and_then(Value::as_str) == Some("Enabled");
+    let versioned =
+        props.get("VersioningConfiguration").and_then(|v| v.get("Status")).and_then(Value::as_str) == Some("Enabled");
     if versioned {
         s3.put_bucket_versioning()
             .bucket(name)
-            .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+            .versioning_configuration(
+                VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build(),
+            )
             .send()
             .await
             .map_err(|e| aws("PutBucketVersioning", e))?;
@@ -158,7 +168,11 @@ pub async fn verify_sender(ses: &aws_sdk_ses::Client, template: &Template, sende
     Ok(())
 }
 
-pub async fn create_all(sdk: &aws_config::SdkConfig, template: &Template, names: &LocalNames) -> Result<(), SetupError> {
+pub async fn create_all(
+    sdk: &aws_config::SdkConfig,
+    template: &Template,
+    names: &LocalNames,
+) -> Result<(), SetupError> {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
     let ses = aws_sdk_ses::Client::new(sdk);

@@ -18,8 +18,15 @@ pub struct Demo {
 #[error("seeding demo data: {0}")]
 pub struct SeedError(String);
 
-async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, key: &str, body: Value) -> Result<Value, SeedError> {
-    let resp = http.request(method, &url).bearer_auth(key).json(&body).send().await.map_err(|e| SeedError(e.to_string()))?;
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    key: &str,
+    body: Value,
+) -> Result<Value, SeedError> {
+    let resp =
+        http.request(method, &url).bearer_auth(key).json(&body).send().await.map_err(|e| SeedError(e.to_string()))?;
     let status = resp.status();
     let value: Value = resp.json().await.map_err(|e| SeedError(e.to_string()))?;
     if !status.is_success() {

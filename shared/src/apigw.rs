@@ -22,11 +22,7 @@ pub fn request_from_event(event: ApiGatewayV2httpRequest) -> Request {
 pub fn response_to_event(response: Response<Body>) -> ApiGatewayV2httpResponse {
     let (parts, body) = response.into_parts();
     let mut headers = parts.headers;
-    let cookies = headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect();
+    let cookies = headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect();
     headers.remove(SET_COOKIE);
     let (is_base64_encoded, body) = match body {
         Body::Empty => (false, None),

@@ -58,9 +58,17 @@ impl Blobs {
     }
 
     /// A presigned GET that makes the browser save the file under `file_name`.
-    pub async fn presign_pdf_download(&self, key: &str, file_name: &str, expires: Duration) -> Result<String, BlobError> {
+    pub async fn presign_pdf_download(
+        &self,
+        key: &str,
+        file_name: &str,
+        expires: Duration,
+    ) -> Result<String, BlobError> {
         let cfg = PresigningConfig::expires_in(expires).map_err(|e| BlobError::Presign(e.to_string()))?;
-        let safe: String = file_name.chars().map(|c| if c.is_ascii_alphanumeric() || " -_.()".contains(c) { c } else { '_' }).collect();
+        let safe: String = file_name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || " -_.()".contains(c) { c } else { '_' })
+            .collect();
         let req = self
             .client
             .get_object()
@@ -76,7 +84,10 @@ impl Blobs {
 
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError> {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(o) => Ok(Some(ObjectInfo { content_type: o.content_type().map(str::to_owned), size: o.content_length().unwrap_or(0) })),
+            Ok(o) => Ok(Some(ObjectInfo {
+                content_type: o.content_type().map(str::to_owned),
+                size: o.content_length().unwrap_or(0),
+            })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(BlobError::Sdk(crate::problem::error_chain(&e))),
         }

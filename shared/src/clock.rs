@@ -3,8 +3,11 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Now, in UTC, at the millisecond precision timestamps are stored with (so a value read back
+/// equals the value written).
 pub fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t)
 }
 
 /// RFC 3339 in UTC with a fixed shape, so stored timestamps also sort as strings.

@@ -49,7 +49,9 @@ impl Config {
         }
         let max_body_bytes = match non_empty("MAX_BODY_BYTES") {
             None => Self::DEFAULT_MAX_BODY_BYTES,
-            Some(v) => v.parse().map_err(|_| ConfigError::Invalid("MAX_BODY_BYTES", "must be a number of bytes".into()))?,
+            Some(v) => {
+                v.parse().map_err(|_| ConfigError::Invalid("MAX_BODY_BYTES", "must be a number of bytes".into()))?
+            }
         };
         Ok(Config {
             table_name,

@@ -71,7 +71,19 @@ mod tests {
 
     #[test]
     fn invalid_addresses_are_rejected() {
-        for bad in ["", "plain", "@example.com", "a@", "a@b", "a@@b.com", "a b@c.com", "a@-b.com", "a@b..com", "<a@b.com>", &format!("{}@b.com", "x".repeat(65))] {
+        for bad in [
+            "",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "a@-b.com",
+            "a@b..com",
+            "<a@b.com>",
+            &format!("{}@b.com", "x".repeat(65)),
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} parsed");
         }
     }

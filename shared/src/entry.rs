@@ -36,5 +36,6 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 /// Runs an HTTP function under the Lambda runtime.
 pub async fn run_http<F: HttpFunction>(function: F) -> Result<(), lambda_http::Error> {
     let function: &'static F = Box::leak(Box::new(function));
-    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Infallible>(function.handle(req).await) })).await
+    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Infallible>(function.handle(req).await) }))
+        .await
 }

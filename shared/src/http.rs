@@ -142,21 +142,18 @@ pub fn wants_json(req: &Request) -> bool {
 pub fn client_info(req: &Request) -> (Option<String>, Option<String>) {
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => (ctx.http.source_ip.clone(), ctx.http.user_agent.clone()),
-        _ => (
-            None,
-            req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
-        ),
+        _ => (None, req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned)),
     }
 }
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> ApiResult {
     let body = serde_json::to_string(value).map_err(ApiError::internal)?;
-    Ok(Response::builder()
+    Response::builder()
         .status(status)
         .header("content-type", "application/json")
         .header("cache-control", "no-store")
         .body(Body::Text(body))
-        .map_err(ApiError::internal)?)
+        .map_err(ApiError::internal)
 }
 
 #[cfg(test)]
@@ -193,7 +190,10 @@ mod tests {
         assert!(matches!(json_body::<Named>(&req_with("{", Some("application/json"))), Err(ApiError::BadRequest(_))));
         assert!(matches!(json_body::<Named>(&req_with("", None)), Err(ApiError::BadRequest(_))));
         assert!(matches!(json_body::<Named>(&req_with(r#"{"name":"a","x":1}"#, None)), Err(ApiError::BadRequest(_))));
-        assert!(matches!(json_body::<Named>(&req_with("name=a", Some("application/x-www-form-urlencoded"))), Err(ApiError::UnsupportedMediaType)));
+        assert!(matches!(
+            json_body::<Named>(&req_with("name=a", Some("application/x-www-form-urlencoded"))),
+            Err(ApiError::UnsupportedMediaType)
+        ));
     }
 
     #[test]

@@ -113,7 +113,14 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_rejected() {
-        for bad in ["", "abc", "01ARZ3NDEKTSV4RRFFQ69G5FA", "01ARZ3NDEKTSV4RRFFQ69G5FAVV", "81ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FA!"] {
+        for bad in [
+            "",
+            "abc",
+            "01ARZ3NDEKTSV4RRFFQ69G5FA",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAVV",
+            "81ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "01ARZ3NDEKTSV4RRFFQ69G5FA!",
+        ] {
             assert!(bad.parse::<CompanyId>().is_err(), "{bad:?} parsed");
         }
         assert!("01arz3ndektsv4rrffq69g5fav".parse::<CompanyId>().is_ok());

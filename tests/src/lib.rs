@@ -53,7 +53,9 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 pub async fn fresh_resources(sdk: &aws_config::SdkConfig) -> LocalNames {
     let id = ulid::Ulid::new().to_string().to_lowercase();
     let names = LocalNames { table: format!("t-{id}"), bucket: format!("b-{id}"), sender: SENDER.into() };
-    resources::create_all(sdk, &Template::repository().expect("template.yaml"), &names).await.expect("create resources");
+    resources::create_all(sdk, &Template::repository().expect("template.yaml"), &names)
+        .await
+        .expect("create resources");
     names
 }
 
@@ -146,9 +148,13 @@ impl TestApp {
 
     /// Creates a company through the admin API; returns (company_id, staff_api_key).
     pub async fn create_company(&self, name: &str, staff_emails: &[&str]) -> (String, String) {
-        let r = self.admin("POST", "/admin/companies", Some(json!({ "name": name, "staff_emails": staff_emails }))).await;
+        let r =
+            self.admin("POST", "/admin/companies", Some(json!({ "name": name, "staff_emails": staff_emails }))).await;
         assert_eq!(r.status, 201, "{}", r.text);
-        (r.json["company_id"].as_str().expect("id").to_owned(), r.json["staff_api_key"].as_str().expect("key").to_owned())
+        (
+            r.json["company_id"].as_str().expect("id").to_owned(),
+            r.json["staff_api_key"].as_str().expect("key").to_owned(),
+        )
     }
 
     /// Every item of this test's table (tests may scan; the product never does).

@@ -34,7 +34,8 @@ fn the_template_wires_schedule_and_upload_events_to_publish() {
 async fn the_table_is_created_as_the_template_defines_it() {
     let app = spawn_app().await;
     let t = app.store.client().describe_table().table_name(&app.names.table).send().await.unwrap().table.unwrap();
-    let mut indexes: Vec<String> = t.global_secondary_indexes().iter().filter_map(|g| g.index_name().map(str::to_owned)).collect();
+    let mut indexes: Vec<String> =
+        t.global_secondary_indexes().iter().filter_map(|g| g.index_name().map(str::to_owned)).collect();
     indexes.sort();
     assert_eq!(indexes, ["DUE", "GSI1", "GSI2"]);
     let due = t.global_secondary_indexes().iter().find(|g| g.index_name() == Some("DUE")).unwrap();
@@ -81,7 +82,7 @@ async fn the_dev_mailbox_lists_sent_emails_with_clickable_links() {
     let m = messages.iter().find(|m| m.subject == subject).expect("sent message is in moto");
     assert_eq!(m.to, ["jane@example.com"]);
     assert!(m.from.contains(SENDER));
-    assert_eq!(m.links, [link.clone()]);
+    assert_eq!(m.links, vec![link.clone()]);
 
     let json = app.request("GET", "/_dev/mailbox.json", None, None).await;
     assert!(json.json["messages"].as_array().unwrap().iter().any(|m| m["subject"] == subject.as_str()));

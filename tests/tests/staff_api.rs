@@ -57,12 +57,22 @@ async fn one_company_never_reads_another_companys_data() {
     let id = created.json["inspection_id"].as_str().unwrap();
 
     app.request("GET", &format!("/staff/inspections/{id}"), Some(&key_b), None).await.assert_problem(404);
-    app.request("POST", &format!("/staff/inspections/{id}/services"), Some(&key_b), Some(json!({"name": "x", "price_cents": 1})))
-        .await
-        .assert_problem(404);
-    app.request("PATCH", &format!("/staff/inspections/{id}/requirements"), Some(&key_b), Some(json!({"require_agreement": false})))
-        .await
-        .assert_problem(404);
+    app.request(
+        "POST",
+        &format!("/staff/inspections/{id}/services"),
+        Some(&key_b),
+        Some(json!({"name": "x", "price_cents": 1})),
+    )
+    .await
+    .assert_problem(404);
+    app.request(
+        "PATCH",
+        &format!("/staff/inspections/{id}/requirements"),
+        Some(&key_b),
+        Some(json!({"require_agreement": false})),
+    )
+    .await
+    .assert_problem(404);
     let list_b = app.request("GET", "/staff/inspections", Some(&key_b), None).await;
     assert_eq!(list_b.json["items"], json!([]));
 
@@ -115,9 +125,17 @@ async fn creating_an_inspection_issues_links_to_everyone_but_staff() {
 async fn adding_a_service_updates_the_invoice() {
     let app = spawn_app().await;
     let (_, key) = app.create_company("Acme", &[]).await;
-    let id = app.request("POST", "/staff/inspections", Some(&key), Some(inspection_body())).await.json["inspection_id"].as_str().unwrap().to_owned();
+    let id = app.request("POST", "/staff/inspections", Some(&key), Some(inspection_body())).await.json["inspection_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = app
-        .request("POST", &format!("/staff/inspections/{id}/services"), Some(&key), Some(json!({"name": "Radon test", "description": "48h", "price_cents": 15000, "kind": "addon"})))
+        .request(
+            "POST",
+            &format!("/staff/inspections/{id}/services"),
+            Some(&key),
+            Some(json!({"name": "Radon test", "description": "48h", "price_cents": 15000, "kind": "addon"})),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json["service"]["name"], "Radon test");
@@ -127,12 +145,22 @@ async fn adding_a_service_updates_the_invoice() {
     assert_eq!(view.json["services"].as_array().unwrap().len(), 2);
     assert_eq!(view.json["balance_cents"], 60000);
 
-    app.request("POST", &format!("/staff/inspections/{id}/services"), Some(&key), Some(json!({"name": "", "price_cents": 1})))
-        .await
-        .assert_problem(400);
-    app.request("POST", "/staff/inspections/01ARZ3NDEKTSV4RRFFQ69G5FAV/services", Some(&key), Some(json!({"name": "x", "price_cents": 1})))
-        .await
-        .assert_problem(404);
+    app.request(
+        "POST",
+        &format!("/staff/inspections/{id}/services"),
+        Some(&key),
+        Some(json!({"name": "", "price_cents": 1})),
+    )
+    .await
+    .assert_problem(400);
+    app.request(
+        "POST",
+        "/staff/inspections/01ARZ3NDEKTSV4RRFFQ69G5FAV/services",
+        Some(&key),
+        Some(json!({"name": "x", "price_cents": 1})),
+    )
+    .await
+    .assert_problem(404);
 }
 
 #[tokio::test]
@@ -141,12 +169,22 @@ async fn collect_after_publish_is_refused_while_payments_are_third_party() {
     let (_, key) = app.create_company("Acme", &[]).await;
     let r = app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"payments": "third_party"}))).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let refused = app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"collect_payment_after_publish": true, "auto_generate_inspection_reports": true}))).await;
+    let refused = app
+        .request(
+            "PATCH",
+            "/staff/settings",
+            Some(&key),
+            Some(json!({"collect_payment_after_publish": true, "auto_generate_inspection_reports": true})),
+        )
+        .await;
     refused.assert_problem(409);
     assert!(refused.json["detail"].as_str().unwrap().contains("third_party"));
     let now = app.request("GET", "/staff/settings", Some(&key), None).await;
     assert_eq!(now.json["settings"]["collect_payment_after_publish"], false, "nothing written");
-    assert_eq!(now.json["settings"]["auto_generate_inspection_reports"], false, "nothing written, not even the valid part");
+    assert_eq!(
+        now.json["settings"]["auto_generate_inspection_reports"], false,
+        "nothing written, not even the valid part"
+    );
 }
 
 #[tokio::test]
@@ -159,14 +197,24 @@ async fn collect_after_publish_forces_new_inspections_and_is_never_retroactive()
     assert_eq!(before.status, 201, "{}", before.text);
     let old_id = before.json["inspection_id"].as_str().unwrap().to_owned();
 
-    let on = app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"payments": "native", "collect_payment_after_publish": true}))).await;
+    let on = app
+        .request(
+            "PATCH",
+            "/staff/settings",
+            Some(&key),
+            Some(json!({"payments": "native", "collect_payment_after_publish": true})),
+        )
+        .await;
     assert_eq!(on.status, 200, "{}", on.text);
     assert_eq!(on.json["settings"]["release_defaults"]["require_payment"], true);
     assert_eq!(on.json["settings"]["release_defaults"]["allow_deferred_payment"], false);
 
     // Not retroactive: the earlier inspection keeps its own requirements.
     let old = app.request("GET", &format!("/staff/inspections/{old_id}"), Some(&key), None).await;
-    assert_eq!(old.json["requirements"], json!({"require_payment": false, "require_agreement": true, "allow_deferred_payment": true, "collect_payment_after_publish": false}));
+    assert_eq!(
+        old.json["requirements"],
+        json!({"require_payment": false, "require_agreement": true, "allow_deferred_payment": true, "collect_payment_after_publish": false})
+    );
 
     // New inspections are forced; asking otherwise is refused with nothing written.
     for bad in [json!({"require_payment": false}), json!({"allow_deferred_payment": true})] {
@@ -174,40 +222,73 @@ async fn collect_after_publish_forces_new_inspections_and_is_never_retroactive()
         body.as_object_mut().unwrap().extend(bad.as_object().unwrap().clone());
         app.request("POST", "/staff/inspections", Some(&key), Some(body)).await.assert_problem(409);
     }
-    assert_eq!(app.request("GET", "/staff/inspections", Some(&key), None).await.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.request("GET", "/staff/inspections", Some(&key), None).await.json["items"].as_array().unwrap().len(),
+        1
+    );
     let new = app.request("POST", "/staff/inspections", Some(&key), Some(inspection_body())).await;
     let new_id = new.json["inspection_id"].as_str().unwrap();
-    assert_eq!(new.json["inspection"]["requirements"], json!({"require_payment": true, "require_agreement": true, "allow_deferred_payment": false, "collect_payment_after_publish": true}));
+    assert_eq!(
+        new.json["inspection"]["requirements"],
+        json!({"require_payment": true, "require_agreement": true, "allow_deferred_payment": false, "collect_payment_after_publish": true})
+    );
 
     // And changing either later is refused too.
-    app.request("PATCH", &format!("/staff/inspections/{new_id}/requirements"), Some(&key), Some(json!({"allow_deferred_payment": true})))
-        .await
-        .assert_problem(409);
-    let ok = app.request("PATCH", &format!("/staff/inspections/{new_id}/requirements"), Some(&key), Some(json!({"require_agreement": false}))).await;
+    app.request(
+        "PATCH",
+        &format!("/staff/inspections/{new_id}/requirements"),
+        Some(&key),
+        Some(json!({"allow_deferred_payment": true})),
+    )
+    .await
+    .assert_problem(409);
+    let ok = app
+        .request(
+            "PATCH",
+            &format!("/staff/inspections/{new_id}/requirements"),
+            Some(&key),
+            Some(json!({"require_agreement": false})),
+        )
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(ok.json["requirements"]["require_agreement"], false);
 
     // Settings can't unlock the defaults while it is on.
-    app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"release_defaults": {"allow_deferred_payment": true}})))
+    app.request(
+        "PATCH",
+        "/staff/settings",
+        Some(&key),
+        Some(json!({"release_defaults": {"allow_deferred_payment": true}})),
+    )
+    .await
+    .assert_problem(409);
+    // Nor can payments move to third_party under it.
+    app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"payments": "third_party"})))
         .await
         .assert_problem(409);
-    // Nor can payments move to third_party under it.
-    app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"payments": "third_party"}))).await.assert_problem(409);
 }
 
 #[tokio::test]
 async fn deficiency_visibility_belongs_to_the_platform_admin() {
     let app = spawn_app().await;
     let (company_id, key) = app.create_company("Acme", &[]).await;
-    app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"deficiency_visibility": true}))).await.assert_problem(403);
+    app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"deficiency_visibility": true})))
+        .await
+        .assert_problem(403);
     assert_eq!(app.request("GET", "/staff/settings", Some(&key), None).await.json["deficiency_visibility"], false);
 
-    let r = app.admin("PATCH", &format!("/admin/companies/{company_id}"), Some(json!({"deficiency_visibility": true}))).await;
+    let r = app
+        .admin("PATCH", &format!("/admin/companies/{company_id}"), Some(json!({"deficiency_visibility": true})))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["deficiency_visibility"], true);
     assert_eq!(app.request("GET", "/staff/settings", Some(&key), None).await.json["deficiency_visibility"], true);
-    app.admin("PATCH", "/admin/companies/01ARZ3NDEKTSV4RRFFQ69G5FAV", Some(json!({"deficiency_visibility": true}))).await.assert_problem(404);
-    app.admin("PATCH", &format!("/admin/companies/{company_id}"), Some(json!({"name": "Renamed"}))).await.assert_problem(400);
+    app.admin("PATCH", "/admin/companies/01ARZ3NDEKTSV4RRFFQ69G5FAV", Some(json!({"deficiency_visibility": true})))
+        .await
+        .assert_problem(404);
+    app.admin("PATCH", &format!("/admin/companies/{company_id}"), Some(json!({"name": "Renamed"})))
+        .await
+        .assert_problem(400);
 }
 
 #[tokio::test]
@@ -215,7 +296,15 @@ async fn malformed_or_invalid_bodies_are_400_and_write_nothing() {
     let app = spawn_app().await;
     let (_, key) = app.create_company("Acme", &[]).await;
     let before = app.all_items().await.len();
-    let malformed = app.send(app.http.post(app.url("/staff/inspections")).bearer_auth(&key).header("content-type", "application/json").body("{\"address\": ")).await;
+    let malformed = app
+        .send(
+            app.http
+                .post(app.url("/staff/inspections"))
+                .bearer_auth(&key)
+                .header("content-type", "application/json")
+                .body("{\"address\": "),
+        )
+        .await;
     malformed.assert_problem(400);
     for body in [
         json!({"address": "1 A St"}),
@@ -229,9 +318,24 @@ async fn malformed_or_invalid_bodies_are_400_and_write_nothing() {
         app.request("POST", "/staff/inspections", Some(&key), Some(body.clone())).await.assert_problem(400);
     }
     app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"payments": "cash"}))).await.assert_problem(400);
-    app.request("PATCH", "/staff/settings", Some(&key), Some(json!({"addon_catalog": [{"name": "Radon", "price_cents": -100}]}))).await.assert_problem(400);
+    app.request(
+        "PATCH",
+        "/staff/settings",
+        Some(&key),
+        Some(json!({"addon_catalog": [{"name": "Radon", "price_cents": -100}]})),
+    )
+    .await
+    .assert_problem(400);
     app.admin("POST", "/admin/companies", Some(json!({"name": ""}))).await.assert_problem(400);
-    let form = app.send(app.http.post(app.url("/staff/inspections")).bearer_auth(&key).header("content-type", "text/plain").body("hello")).await;
+    let form = app
+        .send(
+            app.http
+                .post(app.url("/staff/inspections"))
+                .bearer_auth(&key)
+                .header("content-type", "text/plain")
+                .body("hello"),
+        )
+        .await;
     form.assert_problem(415);
     assert_eq!(app.all_items().await.len(), before, "nothing was written");
 }
@@ -286,7 +390,14 @@ async fn inspections_are_listed_in_pages_by_scheduled_time() {
     let app = spawn_app().await;
     let (_, key) = app.create_company("Acme", &[]).await;
     for day in [5, 1, 3, 2, 4] {
-        let r = app.request("POST", "/staff/inspections", Some(&key), Some(json!({"address": format!("{day} Main St"), "scheduled_at": format!("2026-12-0{day}T09:00:00Z")}))).await;
+        let r = app
+            .request(
+                "POST",
+                "/staff/inspections",
+                Some(&key),
+                Some(json!({"address": format!("{day} Main St"), "scheduled_at": format!("2026-12-0{day}T09:00:00Z")})),
+            )
+            .await;
         assert_eq!(r.status, 201);
     }
     let mut seen = Vec::new();
@@ -322,10 +433,12 @@ async fn staff_users_are_recorded_so_they_get_no_portal_link() {
     let (_, key) = app.create_company("Acme", &[]).await;
     let r = app.request("POST", "/staff/users", Some(&key), Some(json!({"email": "Ivan@Acme-Inspections.test"}))).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let again = app.request("POST", "/staff/users", Some(&key), Some(json!({"email": "ivan@acme-inspections.test"}))).await;
+    let again =
+        app.request("POST", "/staff/users", Some(&key), Some(json!({"email": "ivan@acme-inspections.test"}))).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.json["staff_emails"], json!(["ivan@acme-inspections.test"]));
     let created = app.request("POST", "/staff/inspections", Some(&key), Some(inspection_body())).await;
-    let roles: Vec<&str> = created.json["links"].as_array().unwrap().iter().map(|l| l["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> =
+        created.json["links"].as_array().unwrap().iter().map(|l| l["role"].as_str().unwrap()).collect();
     assert!(!roles.contains(&"inspector"));
 }

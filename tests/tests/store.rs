@@ -69,7 +69,14 @@ async fn a_company_and_its_key_are_created_together_or_not_at_all() {
 async fn saves_lose_to_a_concurrent_save() {
     let store = fresh_store().await;
     let mut c = company();
-    store.create_company(&c, &StaffKey::generate().hash(), &StaffKeyRecord { key_id: KeyId::new(), company_id: c.id, created_at: clock::now() }).await.unwrap();
+    store
+        .create_company(
+            &c,
+            &StaffKey::generate().hash(),
+            &StaffKeyRecord { key_id: KeyId::new(), company_id: c.id, created_at: clock::now() },
+        )
+        .await
+        .unwrap();
     let mut stale = c.clone();
     c.name = "First".into();
     store.save_company(&mut c).await.unwrap();
@@ -96,7 +103,10 @@ async fn an_inspection_and_its_tokens_are_written_atomically() {
     let mut clash = token_for(&j);
     clash.token_hash = t.token_hash.clone();
     let err = store.create_inspection(&j, &[clash]).await.unwrap_err();
-    assert!(matches!(&err, StoreError::TransactionCanceled(r) if r == &vec!["None".to_owned(), "ConditionalCheckFailed".to_owned()]), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::TransactionCanceled(r) if r == &vec!["None".to_owned(), "ConditionalCheckFailed".to_owned()]),
+        "{err:?}"
+    );
     assert!(store.inspection(c.id, j.id).await.unwrap().is_none());
 }
 
@@ -111,7 +121,12 @@ async fn round_trips_are_counted_per_request() {
     let (got, n) = measure(store.inspection(c.id, i.id)).await;
     assert_eq!(got.unwrap().unwrap(), i);
     assert_eq!(n, 1);
-    let (items, n) = measure(store.batch_get(&[keys::company(c.id), keys::inspection(c.id, i.id), keys::inspection(c.id, InspectionId::new())])).await;
+    let (items, n) = measure(store.batch_get(&[
+        keys::company(c.id),
+        keys::inspection(c.id, i.id),
+        keys::inspection(c.id, InspectionId::new()),
+    ]))
+    .await;
     let items = items.unwrap();
     assert_eq!(n, 1, "three keys, one batched read");
     assert!(items[0].is_none() && items[1].is_some() && items[2].is_none(), "results in key order");
@@ -130,8 +145,14 @@ async fn the_inspection_list_is_a_query_on_the_index_with_cursors() {
     }
     store.create_inspection(&inspection(&other, "Elsewhere", "2026-12-01T08:00:00Z"), &[]).await.unwrap();
     let first = store.list_inspections(c.id, 3, None).await.unwrap();
-    assert_eq!(first.items.iter().map(|i| i.address.as_str()).collect::<Vec<_>>(), ["1 Main St", "2 Main St", "3 Main St"]);
+    assert_eq!(
+        first.items.iter().map(|i| i.address.as_str()).collect::<Vec<_>>(),
+        ["1 Main St", "2 Main St", "3 Main St"]
+    );
     let second = store.list_inspections(c.id, 3, first.next_cursor.as_deref()).await.unwrap();
     assert_eq!(second.items.iter().map(|i| i.address.as_str()).collect::<Vec<_>>(), ["4 Main St", "5 Main St"]);
-    assert!(matches!(store.list_inspections(other.id, 3, first.next_cursor.as_deref()).await, Err(StoreError::BadCursor)));
+    assert!(matches!(
+        store.list_inspections(other.id, 3, first.next_cursor.as_deref()).await,
+        Err(StoreError::BadCursor)
+    ));
 }

@@ -25,7 +25,9 @@ fn route(req: &Request) -> ApiResult {
         ["c", _] => by_method!(req; GET => Err(ApiError::NotImplemented("the customer portal"))),
         ["c", _, "deficiencies"] => by_method!(req; GET => Err(ApiError::NotImplemented("the deficiency feed"))),
         ["c", _, "buildings", _] => by_method!(req; GET => Err(ApiError::NotImplemented("the customer portal"))),
-        ["c", _, "buildings", _, "deficiencies"] => by_method!(req; GET => Err(ApiError::NotImplemented("the deficiency feed"))),
+        ["c", _, "buildings", _, "deficiencies"] => {
+            by_method!(req; GET => Err(ApiError::NotImplemented("the deficiency feed")))
+        }
         _ => Err(ApiError::NotFound),
     }
 }

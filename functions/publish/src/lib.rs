@@ -25,7 +25,9 @@ fn route(req: &Request) -> ApiResult {
         ["staff", "documents", _, "publish" | "unpublish"] | ["staff", "documents", "publish" | "unpublish"] => {
             by_method!(req; POST => Err(ApiError::NotImplemented("publishing")))
         }
-        ["staff", "inspections", _, "submit"] => by_method!(req; POST => Err(ApiError::NotImplemented("submitting inspections"))),
+        ["staff", "inspections", _, "submit"] => {
+            by_method!(req; POST => Err(ApiError::NotImplemented("submitting inspections")))
+        }
         _ => Err(ApiError::NotFound),
     }
 }

@@ -4,7 +4,9 @@
 use http::StatusCode;
 use lambda_http::Request;
 use portal_shared::clock;
-use portal_shared::domain::inspection::{Inspection, NewInspection, RequirementsPatch, ServiceInput, ServiceKind, TokenRef};
+use portal_shared::domain::inspection::{
+    Inspection, NewInspection, RequirementsPatch, ServiceInput, ServiceKind, TokenRef,
+};
 use portal_shared::http::{json, json_body, query_param, ApiResult};
 use portal_shared::ids::{InspectionId, TokenId};
 use portal_shared::secrets::{Token, TokenScope};
@@ -124,7 +126,11 @@ pub async fn get(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 pub async fn list(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     let limit = match query_param(req, "limit") {
         None => 50,
-        Some(l) => l.parse::<i32>().ok().filter(|l| (1..=200).contains(l)).ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 200"))?,
+        Some(l) => l
+            .parse::<i32>()
+            .ok()
+            .filter(|l| (1..=200).contains(l))
+            .ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 200"))?,
     };
     let cursor = query_param(req, "cursor");
     let page = app.store.list_inspections(staff.company_id, limit, cursor.as_deref()).await?;
@@ -179,7 +185,11 @@ fn base() -> ServiceKind {
 pub async fn add_service(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: NewService = json_body(req)?;
     let (inspection, service) = modify(app, staff, id, |i| {
-        let s = ServiceInput { name: input.name.clone(), description: input.description.clone(), price_cents: input.price_cents };
+        let s = ServiceInput {
+            name: input.name.clone(),
+            description: input.description.clone(),
+            price_cents: input.price_cents,
+        };
         Ok(i.add_service(s, input.kind, clock::now())?.clone())
     })
     .await?;

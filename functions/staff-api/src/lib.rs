@@ -98,4 +98,3 @@ impl HttpFunction for StaffApi {
         serve(req, self.config.max_body_bytes, |req| self.route(req)).await
     }
 }
-

@@ -27,7 +27,8 @@ struct Args {
 }
 
 fn args() -> Result<Args, String> {
-    let mut a = Args { port: 3000, template: "template.yaml".into(), create_resources: false, seed: false, schedule: false };
+    let mut a =
+        Args { port: 3000, template: "template.yaml".into(), create_resources: false, seed: false, schedule: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -91,7 +92,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!();
         println!("  Staff API key:       {}", demo.staff_api_key);
         println!("  Platform admin key:  {}", admin.expose());
-        println!("  Try: curl -H 'Authorization: Bearer {}' {base}/staff/inspections/{}", demo.staff_api_key, demo.inspection_id);
+        println!(
+            "  Try: curl -H 'Authorization: Bearer {}' {base}/staff/inspections/{}",
+            demo.staff_api_key, demo.inspection_id
+        );
         println!();
         println!("Press Ctrl-C to stop.");
     }

@@ -82,7 +82,11 @@ mod tests {
         let c = Company::create(
             NewCompany {
                 name: " Acme Inspections ".into(),
-                staff_emails: vec![Email::parse("B@x.com").unwrap(), Email::parse("a@x.com").unwrap(), Email::parse("b@x.com").unwrap()],
+                staff_emails: vec![
+                    Email::parse("B@x.com").unwrap(),
+                    Email::parse("a@x.com").unwrap(),
+                    Email::parse("b@x.com").unwrap(),
+                ],
             },
             crate::clock::now(),
         )

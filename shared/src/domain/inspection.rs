@@ -237,8 +237,9 @@ fn forced_requirements(
 
 impl Inspection {
     pub fn create(input: NewInspection, company: &Company, now: OffsetDateTime) -> Result<Inspection, DomainError> {
-        let scheduled_at = crate::clock::parse_rfc3339(input.scheduled_at.trim())
-            .ok_or_else(|| DomainError::Invalid("scheduled_at must be an RFC 3339 date-time, e.g. 2026-05-01T09:00:00-05:00".into()))?;
+        let scheduled_at = crate::clock::parse_rfc3339(input.scheduled_at.trim()).ok_or_else(|| {
+            DomainError::Invalid("scheduled_at must be an RFC 3339 date-time, e.g. 2026-05-01T09:00:00-05:00".into())
+        })?;
         if input.services.len() > MAX_SERVICES {
             return Err(DomainError::Invalid(format!("at most {MAX_SERVICES} services")));
         }
@@ -255,7 +256,8 @@ impl Inspection {
             allow_deferred_payment: !collect && input.allow_deferred_payment.unwrap_or(defaults.allow_deferred_payment),
             collect_payment_after_publish: collect,
         };
-        let services = input.services.into_iter().map(|s| service(s, ServiceKind::Base, now)).collect::<Result<Vec<_>, _>>()?;
+        let services =
+            input.services.into_iter().map(|s| service(s, ServiceKind::Base, now)).collect::<Result<Vec<_>, _>>()?;
         let mut people: Vec<Person> = Vec::with_capacity(input.people.len());
         for p in input.people {
             if let Some(email) = &p.email {
@@ -296,7 +298,12 @@ impl Inspection {
         self.people.iter().filter(move |p| p.email.as_ref().is_some_and(|e| !company.is_staff_email(e)))
     }
 
-    pub fn add_service(&mut self, input: ServiceInput, kind: ServiceKind, now: OffsetDateTime) -> Result<&Service, DomainError> {
+    pub fn add_service(
+        &mut self,
+        input: ServiceInput,
+        kind: ServiceKind,
+        now: OffsetDateTime,
+    ) -> Result<&Service, DomainError> {
         if self.services.len() >= MAX_SERVICES {
             return Err(DomainError::Invalid(format!("at most {MAX_SERVICES} services")));
         }
@@ -316,7 +323,11 @@ impl Inspection {
     }
 
     pub fn change_requirements(&mut self, patch: RequirementsPatch, now: OffsetDateTime) -> Result<(), DomainError> {
-        forced_requirements(self.requirements.collect_payment_after_publish, patch.require_payment, patch.allow_deferred_payment)?;
+        forced_requirements(
+            self.requirements.collect_payment_after_publish,
+            patch.require_payment,
+            patch.allow_deferred_payment,
+        )?;
         let r = &mut self.requirements;
         if let Some(v) = patch.require_payment {
             r.require_payment = v;
@@ -393,7 +404,12 @@ mod tests {
         let i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
         assert_eq!(
             i.requirements,
-            Requirements { require_payment: true, require_agreement: false, allow_deferred_payment: true, collect_payment_after_publish: false }
+            Requirements {
+                require_payment: true,
+                require_agreement: false,
+                allow_deferred_payment: true,
+                collect_payment_after_publish: false
+            }
         );
         let i = Inspection::create(new_inspection(r#", "require_payment": false"#), &c, crate::clock::now()).unwrap();
         assert!(!i.requirements.require_payment);
@@ -410,7 +426,12 @@ mod tests {
             assert!(matches!(err, DomainError::Rule { code: "requirement-locked", .. }), "{bad}: {err:?}");
         }
         // Saying what is forced anyway is fine.
-        assert!(Inspection::create(new_inspection(r#", "require_payment": true, "allow_deferred_payment": false"#), &c, crate::clock::now()).is_ok());
+        assert!(Inspection::create(
+            new_inspection(r#", "require_payment": true, "allow_deferred_payment": false"#),
+            &c,
+            crate::clock::now()
+        )
+        .is_ok());
     }
 
     #[test]
@@ -418,14 +439,21 @@ mod tests {
         let c = company(r#"{"collect_payment_after_publish": true}"#);
         let mut i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
         let now = crate::clock::now();
-        assert!(i.change_requirements(RequirementsPatch { require_payment: Some(false), ..Default::default() }, now).is_err());
-        assert!(i.change_requirements(RequirementsPatch { allow_deferred_payment: Some(true), ..Default::default() }, now).is_err());
-        assert!(i.change_requirements(RequirementsPatch { require_agreement: Some(false), ..Default::default() }, now).is_ok());
+        assert!(i
+            .change_requirements(RequirementsPatch { require_payment: Some(false), ..Default::default() }, now)
+            .is_err());
+        assert!(i
+            .change_requirements(RequirementsPatch { allow_deferred_payment: Some(true), ..Default::default() }, now)
+            .is_err());
+        assert!(i
+            .change_requirements(RequirementsPatch { require_agreement: Some(false), ..Default::default() }, now)
+            .is_ok());
         assert!(!i.requirements.require_agreement);
 
         let plain = company("{}");
         let mut j = Inspection::create(new_inspection(""), &plain, crate::clock::now()).unwrap();
-        j.change_requirements(RequirementsPatch { allow_deferred_payment: Some(true), ..Default::default() }, now).unwrap();
+        j.change_requirements(RequirementsPatch { allow_deferred_payment: Some(true), ..Default::default() }, now)
+            .unwrap();
         assert!(j.requirements.allow_deferred_payment);
     }
 
@@ -454,7 +482,10 @@ mod tests {
         let mut bad_date = new_inspection("");
         bad_date.scheduled_at = "next tuesday".into();
         assert!(Inspection::create(bad_date, &c, crate::clock::now()).is_err());
-        assert!(serde_json::from_str::<NewInspection>(r#"{"address": "x", "scheduled_at": "2026-05-01T09:00:00Z", "people": [{"role": "landlord", "name": "x"}]}"#).is_err());
+        assert!(serde_json::from_str::<NewInspection>(
+            r#"{"address": "x", "scheduled_at": "2026-05-01T09:00:00Z", "people": [{"role": "landlord", "name": "x"}]}"#
+        )
+        .is_err());
     }
 
     #[test]
@@ -462,7 +493,12 @@ mod tests {
         let c = company("{}");
         let mut i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
         let now = crate::clock::now();
-        i.add_service(ServiceInput { name: "Radon".into(), description: String::new(), price_cents: 15000 }, ServiceKind::Addon, now).unwrap();
+        i.add_service(
+            ServiceInput { name: "Radon".into(), description: String::new(), price_cents: 15000 },
+            ServiceKind::Addon,
+            now,
+        )
+        .unwrap();
         assert_eq!(i.agreement.version, 1, "nobody signed yet: same version");
         let client = i.people[0].id;
         i.agreement.signatures.push(Signature {
@@ -475,7 +511,12 @@ mod tests {
             text_sha256: "x".into(),
         });
         assert!(i.agreement_signed());
-        i.add_service(ServiceInput { name: "Sewer scope".into(), description: String::new(), price_cents: 20000 }, ServiceKind::Base, now).unwrap();
+        i.add_service(
+            ServiceInput { name: "Sewer scope".into(), description: String::new(), price_cents: 20000 },
+            ServiceKind::Base,
+            now,
+        )
+        .unwrap();
         assert_eq!(i.agreement.version, 2);
         assert!(!i.agreement_signed());
         assert_eq!(i.invoice_total().get(), 45000 + 15000 + 20000);

@@ -17,7 +17,9 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, DomainError>
 pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, DomainError> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) if v.chars().count() > max => Err(DomainError::Invalid(format!("{field} must be at most {max} characters"))),
+        Some(v) if v.chars().count() > max => {
+            Err(DomainError::Invalid(format!("{field} must be at most {max} characters")))
+        }
         Some(v) if v.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') => {
             Err(DomainError::Invalid(format!("{field} must not contain control characters")))
         }

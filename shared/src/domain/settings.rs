@@ -111,7 +111,8 @@ pub struct EmailTemplate {
 }
 
 /// Templates staff may customise; the keys are the moments the product sends email.
-pub const EMAIL_TEMPLATE_KEYS: &[&str] = &["inspection_scheduled", "report_published", "report_ready", "full_access", "contact_invite"];
+pub const EMAIL_TEMPLATE_KEYS: &[&str] =
+    &["inspection_scheduled", "report_published", "report_ready", "full_access", "contact_invite"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -282,7 +283,8 @@ impl Settings {
                     Ok(Addon {
                         id: a.id.unwrap_or_default(),
                         name: text("addon_catalog[].name", &a.name, 200)?,
-                        description: optional_text("addon_catalog[].description", Some(&a.description), 5000)?.unwrap_or_default(),
+                        description: optional_text("addon_catalog[].description", Some(&a.description), 5000)?
+                            .unwrap_or_default(),
                         price_cents: Cents::price(a.price_cents)?,
                     })
                 })
@@ -296,7 +298,8 @@ impl Settings {
                         id: o.id.unwrap_or_default(),
                         partner: text("special_offers[].partner", &o.partner, 200)?,
                         title: text("special_offers[].title", &o.title, 200)?,
-                        description: optional_text("special_offers[].description", Some(&o.description), 5000)?.unwrap_or_default(),
+                        description: optional_text("special_offers[].description", Some(&o.description), 5000)?
+                            .unwrap_or_default(),
                     })
                 })
                 .collect::<Result<_, DomainError>>()?;
@@ -386,7 +389,11 @@ mod tests {
     #[test]
     fn enabling_collect_after_publish_locks_the_release_defaults() {
         let s = Settings {
-            release_defaults: ReleaseDefaults { require_payment: false, require_agreement: false, allow_deferred_payment: true },
+            release_defaults: ReleaseDefaults {
+                require_payment: false,
+                require_agreement: false,
+                allow_deferred_payment: true,
+            },
             payments: PaymentsMode::Native,
             ..Default::default()
         };
@@ -394,11 +401,18 @@ mod tests {
         assert!(s.release_defaults.require_payment);
         assert!(!s.release_defaults.allow_deferred_payment);
         assert!(!s.release_defaults.require_agreement, "agreement default is not touched");
-        for bad in [r#"{"release_defaults": {"require_payment": false}}"#, r#"{"release_defaults": {"allow_deferred_payment": true}}"#] {
+        for bad in [
+            r#"{"release_defaults": {"require_payment": false}}"#,
+            r#"{"release_defaults": {"allow_deferred_payment": true}}"#,
+        ] {
             assert!(matches!(s.apply(patch(bad)), Err(DomainError::Rule { .. })), "{bad}");
         }
         // Turning it off unlocks them again.
-        let off = s.apply(patch(r#"{"collect_payment_after_publish": false, "release_defaults": {"allow_deferred_payment": true}}"#)).unwrap();
+        let off = s
+            .apply(patch(
+                r#"{"collect_payment_after_publish": false, "release_defaults": {"allow_deferred_payment": true}}"#,
+            ))
+            .unwrap();
         assert!(off.release_defaults.allow_deferred_payment);
     }
 
@@ -413,9 +427,13 @@ mod tests {
         assert!(serde_json::from_str::<SettingsPatch>(r#"{"payments": "bitcoin"}"#).is_err());
         assert!(serde_json::from_str::<SettingsPatch>(r#"{"colour": "blue"}"#).is_err());
         assert!(serde_json::from_str::<SettingsPatch>(r#"{"auto_publish": {"attachments": true}}"#).is_err());
-        let err = Settings::default().apply(patch(r#"{"addon_catalog": [{"name": "Radon", "price_cents": -5}]}"#)).unwrap_err();
+        let err = Settings::default()
+            .apply(patch(r#"{"addon_catalog": [{"name": "Radon", "price_cents": -5}]}"#))
+            .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(_)));
-        let err = Settings::default().apply(patch(r#"{"email_templates": {"marketing": {"subject": "s", "body": "b"}}}"#)).unwrap_err();
+        let err = Settings::default()
+            .apply(patch(r#"{"email_templates": {"marketing": {"subject": "s", "body": "b"}}}"#))
+            .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(_)));
     }
 

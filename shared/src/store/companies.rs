@@ -19,7 +19,12 @@ pub struct StaffKeyRecord {
 
 impl Store {
     /// Creates a company and its first staff key atomically.
-    pub async fn create_company(&self, company: &Company, key_hash: &SecretHash, key: &StaffKeyRecord) -> Result<(), StoreError> {
+    pub async fn create_company(
+        &self,
+        company: &Company,
+        key_hash: &SecretHash,
+        key: &StaffKeyRecord,
+    ) -> Result<(), StoreError> {
         self.transact(vec![
             Write::Create(Record::new(keys::company(company.id), "company", company)?),
             Write::Create(Record::new(keys::staff_key(key_hash), "staff_key", key)?),
@@ -36,7 +41,10 @@ impl Store {
         let expected = company.revision;
         company.revision += 1;
         let result = self
-            .write(Write::Replace { record: Record::new(keys::company(company.id), "company", &*company)?, expected_revision: expected })
+            .write(Write::Replace {
+                record: Record::new(keys::company(company.id), "company", &*company)?,
+                expected_revision: expected,
+            })
             .await;
         if result.is_err() {
             company.revision = expected;

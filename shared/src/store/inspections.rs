@@ -2,14 +2,16 @@
 
 use serde::Deserialize;
 
-use super::{keys, Page, Record, Store, StoreError, Write};
 use super::tokens::TokenRecord;
+use super::{keys, Page, Record, Store, StoreError, Write};
 use crate::domain::inspection::Inspection;
 use crate::ids::{CompanyId, InspectionId};
 
 fn inspection_record(i: &Inspection) -> Result<Record, StoreError> {
-    Ok(Record::new(keys::inspection(i.company_id, i.id), "inspection", i)?
-        .with_gsi1(keys::inspections_of(i.company_id), keys::inspection_sort(&crate::clock::rfc3339(i.scheduled_at), i.id)))
+    Ok(Record::new(keys::inspection(i.company_id, i.id), "inspection", i)?.with_gsi1(
+        keys::inspections_of(i.company_id),
+        keys::inspection_sort(&crate::clock::rfc3339(i.scheduled_at), i.id),
+    ))
 }
 
 /// One row of a company's inspection list (projected from the aggregate).
@@ -40,7 +42,8 @@ impl Store {
     pub async fn save_inspection(&self, inspection: &mut Inspection) -> Result<(), StoreError> {
         let expected = inspection.revision;
         inspection.revision += 1;
-        let result = self.write(Write::Replace { record: inspection_record(inspection)?, expected_revision: expected }).await;
+        let result =
+            self.write(Write::Replace { record: inspection_record(inspection)?, expected_revision: expected }).await;
         if result.is_err() {
             inspection.revision = expected;
         }
@@ -48,7 +51,12 @@ impl Store {
     }
 
     /// A company's inspections, soonest first. One round trip per page.
-    pub async fn list_inspections(&self, company: CompanyId, limit: i32, cursor: Option<&str>) -> Result<Page<InspectionSummary>, StoreError> {
+    pub async fn list_inspections(
+        &self,
+        company: CompanyId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<InspectionSummary>, StoreError> {
         self.query_gsi1(&keys::inspections_of(company), limit, cursor, false).await
     }
 }

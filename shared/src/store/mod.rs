@@ -203,7 +203,9 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::sdk(&e))?;
             for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) = (item.get(keys::PK), item.get(keys::SK)) {
+                if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                    (item.get(keys::PK), item.get(keys::SK))
+                {
                     found.insert(Key { pk: pk.clone(), sk: sk.clone() }, item);
                 }
             }
@@ -221,40 +223,37 @@ impl Store {
 
     pub async fn write(&self, write: Write) -> Result<(), StoreError> {
         let result = match write {
-            Write::Create(r) => {
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(r.item))
-                    .condition_expression("attribute_not_exists(PK)")
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(write_error)
-            }
-            Write::Replace { record, expected_revision } => {
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(record.item))
-                    .condition_expression("revision = :rev")
-                    .expression_attribute_values(":rev", AttributeValue::N(expected_revision.to_string()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(write_error)
-            }
-            Write::DeleteExisting(key) => {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key_attrs(&key)))
-                    .condition_expression("attribute_exists(PK)")
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(write_error)
-            }
+            Write::Create(r) => self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(r.item))
+                .condition_expression("attribute_not_exists(PK)")
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(write_error),
+            Write::Replace { record, expected_revision } => self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(record.item))
+                .condition_expression("revision = :rev")
+                .expression_attribute_values(":rev", AttributeValue::N(expected_revision.to_string()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(write_error),
+            Write::DeleteExisting(key) => self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attrs(&key)))
+                .condition_expression("attribute_exists(PK)")
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(write_error),
         };
         result
     }
@@ -264,16 +263,15 @@ impl Store {
         if writes.len() == 1 {
             return self.write(writes.into_iter().next().expect("one write")).await;
         }
-        let items = writes
-            .into_iter()
-            .map(|w| self.transact_item(w))
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = writes.into_iter().map(|w| self.transact_item(w)).collect::<Result<Vec<_>, _>>()?;
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => Err(StoreError::TransactionCanceled(
-                    tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect(),
-                )),
+                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
+                    Err(StoreError::TransactionCanceled(
+                        tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect(),
+                    ))
+                }
                 _ => Err(StoreError::sdk(&e)),
             },
         }
@@ -333,7 +331,8 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::sdk(&e))?;
-        let items = out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?;
+        let items =
+            out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?;
         Ok(Page { items, next_cursor: out.last_evaluated_key.map(|k| encode_cursor(&k)) })
     }
 }

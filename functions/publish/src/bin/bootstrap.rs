@@ -2,9 +2,9 @@
 
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
+use portal_publish::Publish;
 use portal_shared::entry::HttpFunction;
 use portal_shared::{apigw, entry, Config};
-use portal_publish::Publish;
 use serde_json::Value;
 
 async fn dispatch(app: &Publish, event: Value) -> Result<Value, lambda_runtime::Error> {
