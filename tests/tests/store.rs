@@ -97,6 +97,7 @@ async fn an_inspection_and_its_tokens_are_written_atomically() {
     store.create_inspection(&i, std::slice::from_ref(&t)).await.unwrap();
     let got: TokenRecord = store.get(&keys::token_by_stored_hash(&t.token_hash)).await.unwrap().unwrap();
     assert_eq!(got, t);
+    assert_eq!(store.inspection_pointer(i.id).await.unwrap().unwrap().company_id, c.id);
 
     // A second inspection reusing that token hash fails as a whole.
     let j = inspection(&c, "2 B St", "2026-12-02T09:00:00Z");

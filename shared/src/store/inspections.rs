@@ -1,6 +1,6 @@
 //! Inspections: the aggregate item, its tokens, and the per-company listing on GSI1.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::tokens::TokenRecord;
 use super::{keys, Page, Record, Store, StoreError, Write};
@@ -14,6 +14,13 @@ fn inspection_record(i: &Inspection) -> Result<Record, StoreError> {
     ))
 }
 
+/// `INSPECTION#<id>` → its company.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InspectionPointer {
+    pub inspection_id: InspectionId,
+    pub company_id: CompanyId,
+}
+
 /// One row of a company's inspection list (projected from the aggregate).
 #[derive(Debug, Clone, Deserialize)]
 pub struct InspectionSummary {
@@ -24,13 +31,21 @@ pub struct InspectionSummary {
 }
 
 impl Store {
-    /// Creates an inspection and its people's tokens in one transaction.
+    /// Creates an inspection, its pointer and its people's tokens in one transaction.
     pub async fn create_inspection(&self, inspection: &Inspection, tokens: &[TokenRecord]) -> Result<(), StoreError> {
-        let mut writes = vec![Write::Create(inspection_record(inspection)?)];
+        let pointer = InspectionPointer { inspection_id: inspection.id, company_id: inspection.company_id };
+        let mut writes = vec![
+            Write::Create(inspection_record(inspection)?),
+            Write::Create(Record::new(keys::inspection_pointer(inspection.id), "inspection_pointer", &pointer)?),
+        ];
         for t in tokens {
             writes.push(Write::Create(Record::new(keys::token_by_stored_hash(&t.token_hash), "token", t)?));
         }
         self.transact(writes).await
+    }
+
+    pub async fn inspection_pointer(&self, id: InspectionId) -> Result<Option<InspectionPointer>, StoreError> {
+        self.get(&keys::inspection_pointer(id)).await
     }
 
     pub async fn inspection(&self, company: CompanyId, id: InspectionId) -> Result<Option<Inspection>, StoreError> {

@@ -37,6 +37,11 @@ pub fn inspection(c: CompanyId, i: InspectionId) -> Key {
     Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), "INSPECTION")
 }
 
+/// Which company an inspection belongs to (share links carry only the inspection id).
+pub fn inspection_pointer(i: InspectionId) -> Key {
+    Key::new(format!("INSPECTION#{i}"), "INSPECTION")
+}
+
 pub fn token(hash: &SecretHash) -> Key {
     token_by_stored_hash(hash.as_str())
 }
