@@ -121,6 +121,21 @@ pub enum Write {
     DeleteExisting(Key),
 }
 
+impl Write {
+    /// The condition that makes this write safe to race, in one place for single and
+    /// transactional writes.
+    fn condition(&self) -> (&'static str, Option<Item>) {
+        match self {
+            Write::Create(_) => ("attribute_not_exists(PK)", None),
+            Write::Replace { expected_revision, .. } => (
+                "revision = :rev",
+                Some(HashMap::from([(":rev".to_owned(), AttributeValue::N(expected_revision.to_string()))])),
+            ),
+            Write::DeleteExisting(_) => ("attribute_exists(PK)", None),
+        }
+    }
+}
+
 fn key_attrs(key: &Key) -> Item {
     HashMap::from([
         (keys::PK.to_owned(), AttributeValue::S(key.pk.clone())),
@@ -222,24 +237,15 @@ impl Store {
     }
 
     pub async fn write(&self, write: Write) -> Result<(), StoreError> {
-        let result = match write {
-            Write::Create(r) => self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(r.item))
-                .condition_expression("attribute_not_exists(PK)")
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(write_error),
-            Write::Replace { record, expected_revision } => self
+        let (condition, values) = write.condition();
+        match write {
+            Write::Create(record) | Write::Replace { record, .. } => self
                 .client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(record.item))
-                .condition_expression("revision = :rev")
-                .expression_attribute_values(":rev", AttributeValue::N(expected_revision.to_string()))
+                .condition_expression(condition)
+                .set_expression_attribute_values(values)
                 .send()
                 .await
                 .map(|_| ())
@@ -249,13 +255,13 @@ impl Store {
                 .delete_item()
                 .table_name(&self.table)
                 .set_key(Some(key_attrs(&key)))
-                .condition_expression("attribute_exists(PK)")
+                .condition_expression(condition)
+                .set_expression_attribute_values(values)
                 .send()
                 .await
                 .map(|_| ())
                 .map_err(write_error),
-        };
-        result
+        }
     }
 
     /// All writes or none, in one round trip (at most 100).
@@ -278,22 +284,15 @@ impl Store {
     }
 
     fn transact_item(&self, w: Write) -> Result<TransactWriteItem, StoreError> {
+        let (condition, values) = w.condition();
         let b = TransactWriteItem::builder();
         let item = match w {
-            Write::Create(r) => b.put(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(r.item))
-                    .condition_expression("attribute_not_exists(PK)")
-                    .build()
-                    .map_err(|e| StoreError::sdk(&e))?,
-            ),
-            Write::Replace { record, expected_revision } => b.put(
+            Write::Create(record) | Write::Replace { record, .. } => b.put(
                 Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(record.item))
-                    .condition_expression("revision = :rev")
-                    .expression_attribute_values(":rev", AttributeValue::N(expected_revision.to_string()))
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(values)
                     .build()
                     .map_err(|e| StoreError::sdk(&e))?,
             ),
@@ -301,7 +300,8 @@ impl Store {
                 Delete::builder()
                     .table_name(&self.table)
                     .set_key(Some(key_attrs(&key)))
-                    .condition_expression("attribute_exists(PK)")
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(values)
                     .build()
                     .map_err(|e| StoreError::sdk(&e))?,
             ),
