@@ -92,3 +92,31 @@ async fn the_dev_mailbox_lists_sent_emails_with_clickable_links() {
     assert!(page.text.contains(&subject));
     assert!(page.text.contains(&format!("<a href=\"{link}\"")), "links are clickable");
 }
+
+#[tokio::test]
+async fn pdfs_go_up_and_down_through_short_lived_presigned_urls() {
+    use portal_shared::blobs::Blobs;
+    use std::time::Duration;
+
+    let app = spawn_app().await;
+    let blobs = Blobs::new(&app.sdk, app.names.bucket.clone());
+    let key = "company/inspection/report.pdf";
+    let upload = blobs.presign_pdf_upload(key, Duration::from_secs(900)).await.unwrap();
+    let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".to_vec();
+    let put = app.http.put(&upload).header("content-type", "application/pdf").body(pdf.clone()).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    let info = blobs.head(key).await.unwrap().expect("uploaded");
+    assert_eq!(info.content_type.as_deref(), Some("application/pdf"));
+    assert_eq!(info.size, pdf.len() as i64);
+    assert!(blobs.head("company/inspection/missing.pdf").await.unwrap().is_none());
+
+    let download = blobs.presign_pdf_download(key, "12 Elm St \"Report\".pdf", Duration::from_secs(300)).await.unwrap();
+    let url = reqwest::Url::parse(&download).unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert!(q["X-Amz-Expires"].parse::<u64>().unwrap() <= 300, "expires within 5 minutes");
+    assert_eq!(q["response-content-disposition"], "inline; filename=\"12 Elm St _Report_.pdf\"");
+    let got = app.http.get(download).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), pdf);
+}

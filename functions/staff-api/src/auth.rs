@@ -2,7 +2,7 @@
 
 use lambda_http::Request;
 use portal_shared::http::bearer;
-use portal_shared::ids::{CompanyId, KeyId};
+use portal_shared::ids::CompanyId;
 use portal_shared::secrets::StaffKey;
 use portal_shared::store::Store;
 use portal_shared::{ApiError, Config};
@@ -11,8 +11,6 @@ use portal_shared::{ApiError, Config};
 #[derive(Debug, Clone, Copy)]
 pub struct Staff {
     pub company_id: CompanyId,
-    #[allow(dead_code)] // recorded in audit entries by later features
-    pub key_id: KeyId,
 }
 
 pub fn admin(config: &Config, req: &Request) -> Result<(), ApiError> {
@@ -28,5 +26,6 @@ pub async fn staff(store: &Store, req: &Request) -> Result<Staff, ApiError> {
     let key = bearer(req).and_then(StaffKey::parse).ok_or(ApiError::Unauthorized)?;
     let hash = key.hash();
     let record = store.staff_key(&hash).await?.ok_or(ApiError::Unauthorized)?;
-    Ok(Staff { company_id: record.company_id, key_id: record.key_id })
+    tracing::debug!(key_id = %record.key_id, company_id = %record.company_id, "staff key accepted");
+    Ok(Staff { company_id: record.company_id })
 }
