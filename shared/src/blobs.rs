@@ -27,9 +27,8 @@ pub struct ObjectInfo {
 }
 
 impl Blobs {
-    /// Path-style addressing when `S3_FORCE_PATH_STYLE=true` (emulators without virtual hosts).
-    pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
-        let path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
+    /// `path_style` comes from `Config::s3_force_path_style` (emulators without virtual hosts).
+    pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>, path_style: bool) -> Self {
         let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).build();
         Blobs { client: aws_sdk_s3::Client::from_conf(conf), bucket: bucket.into() }
     }

@@ -20,6 +20,8 @@ pub struct Config {
     pub payment_webhook_secrets: Vec<Secret>,
     /// Largest request body accepted (`MAX_BODY_BYTES`); larger ones get 413.
     pub max_body_bytes: usize,
+    /// Path-style S3 addressing (`S3_FORCE_PATH_STYLE=true`) for emulators without virtual hosts.
+    pub s3_force_path_style: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,7 @@ impl Config {
                 .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
                 .unwrap_or_default(),
             max_body_bytes,
+            s3_force_path_style: non_empty("S3_FORCE_PATH_STYLE").is_some_and(|v| v == "true"),
         })
     }
 }

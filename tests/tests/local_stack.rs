@@ -99,7 +99,7 @@ async fn pdfs_go_up_and_down_through_short_lived_presigned_urls() {
     use std::time::Duration;
 
     let app = spawn_app().await;
-    let blobs = Blobs::new(&app.sdk, app.names.bucket.clone());
+    let blobs = Blobs::new(&app.sdk, app.names.bucket.clone(), true);
     let key = "company/inspection/report.pdf";
     let upload = blobs.presign_pdf_upload(key, Duration::from_secs(900)).await.unwrap();
     let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".to_vec();

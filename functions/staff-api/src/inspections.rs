@@ -71,10 +71,7 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     let mut inspection = Inspection::create(input, &company, now)?;
 
     // One token per person and role, none for staff users' emails (they use the staff side).
-    let holders: Vec<usize> = inspection
-        .people_needing_tokens(&company)
-        .map(|p| inspection.people.iter().position(|q| q.id == p.id).expect("person of this inspection"))
-        .collect();
+    let holders = inspection.people_needing_tokens(&company);
     let mut records = Vec::with_capacity(holders.len());
     let mut links = Vec::with_capacity(holders.len());
     for idx in holders {

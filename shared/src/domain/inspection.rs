@@ -293,9 +293,12 @@ impl Inspection {
         })
     }
 
-    /// People who get a tokenized link: everyone with an email that is not a staff user's.
-    pub fn people_needing_tokens<'a>(&'a self, company: &'a Company) -> impl Iterator<Item = &'a Person> + 'a {
-        self.people.iter().filter(move |p| p.email.as_ref().is_some_and(|e| !company.is_staff_email(e)))
+    /// Positions in `people` of those who get a tokenized link: everyone with an email that is
+    /// not a staff user's.
+    pub fn people_needing_tokens(&self, company: &Company) -> Vec<usize> {
+        (0..self.people.len())
+            .filter(|&i| self.people[i].email.as_ref().is_some_and(|e| !company.is_staff_email(e)))
+            .collect()
     }
 
     pub fn add_service(
@@ -461,7 +464,7 @@ mod tests {
     fn staff_and_people_without_email_get_no_token() {
         let c = company("{}");
         let i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
-        let roles: Vec<Role> = i.people_needing_tokens(&c).map(|p| p.role).collect();
+        let roles: Vec<Role> = i.people_needing_tokens(&c).into_iter().map(|n| i.people[n].role).collect();
         assert_eq!(roles, vec![Role::Client, Role::BuyerAgent]);
     }
 
