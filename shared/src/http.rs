@@ -119,6 +119,41 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
+/// Whether the body is an HTML form post (`application/x-www-form-urlencoded`).
+pub fn is_form(req: &Request) -> bool {
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+}
+
+/// The fields of a form post, in order (repeated names repeat).
+pub fn form_fields(req: &Request) -> Vec<(String, String)> {
+    form_urlencoded::parse(body_bytes(req)).into_owned().collect()
+}
+
+/// A body that may come from an HTML form or as JSON: forms are turned into a JSON object first
+/// (fields named in `lists` collect every value into an array), then parsed like any JSON body.
+pub fn form_or_json_body<T: DeserializeOwned>(req: &Request, lists: &[&str]) -> Result<T, ApiError> {
+    if !is_form(req) {
+        return json_body(req);
+    }
+    let mut obj = serde_json::Map::new();
+    for list in lists {
+        obj.insert((*list).to_owned(), serde_json::Value::Array(Vec::new()));
+    }
+    for (k, v) in form_fields(req) {
+        match obj.get_mut(&k) {
+            Some(serde_json::Value::Array(a)) if lists.contains(&k.as_str()) => a.push(v.into()),
+            _ => {
+                obj.insert(k, v.into());
+            }
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(obj))
+        .map_err(|e| ApiError::bad_request(format!("invalid form: {e}")))
+}
+
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
 }
@@ -194,6 +229,26 @@ mod tests {
             json_body::<Named>(&req_with("name=a", Some("application/x-www-form-urlencoded"))),
             Err(ApiError::UnsupportedMediaType)
         ));
+    }
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Picks {
+        ids: Vec<String>,
+        note: String,
+    }
+
+    #[test]
+    fn form_posts_parse_like_json() {
+        let form = req_with("ids=a&note=hi+there&ids=b", Some("application/x-www-form-urlencoded"));
+        assert_eq!(
+            form_or_json_body::<Picks>(&form, &["ids"]).unwrap(),
+            Picks { ids: vec!["a".into(), "b".into()], note: "hi there".into() }
+        );
+        let json = req_with(r#"{"ids": ["a"], "note": "x"}"#, Some("application/json"));
+        assert_eq!(form_or_json_body::<Picks>(&json, &["ids"]).unwrap().ids, vec!["a".to_owned()]);
+        let bad = req_with("note=x&other=1", Some("application/x-www-form-urlencoded"));
+        assert!(matches!(form_or_json_body::<Picks>(&bad, &["ids"]), Err(ApiError::BadRequest(_))));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod ids;
 #[cfg(feature = "ses")]
 pub mod mailer;
 pub mod money;
+pub mod pages;
 pub mod problem;
 pub mod roundtrips;
 pub mod secrets;

@@ -103,6 +103,27 @@ impl std::iter::Sum for Cents {
     }
 }
 
+/// For people: "$1,234.50" in US dollars, "1,234.50 CAD" otherwise.
+pub fn format(amount: Cents, currency: Currency) -> String {
+    let v = amount.get();
+    let sign = if v < 0 { "-" } else { "" };
+    let abs = v.unsigned_abs();
+    let units = (abs / 100).to_string();
+    let mut grouped = String::with_capacity(units.len() + units.len() / 3);
+    for (i, c) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let cents = abs % 100;
+    if currency == Currency::USD {
+        format!("{sign}${grouped}.{cents:02}")
+    } else {
+        format!("{sign}{grouped}.{cents:02} {}", currency.as_str().to_ascii_uppercase())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidMoney(&'static str);
@@ -117,6 +138,14 @@ mod tests {
         assert!(Cents::price(Cents::MAX_PRICE + 1).is_err());
         assert_eq!(Cents::price(0).unwrap().get(), 0);
         assert_eq!(Cents::price(45_000).unwrap().get(), 45_000);
+    }
+
+    #[test]
+    fn amounts_format_for_people() {
+        assert_eq!(format(Cents::signed(45_000), Currency::USD), "$450.00");
+        assert_eq!(format(Cents::signed(123_456_789), Currency::USD), "$1,234,567.89");
+        assert_eq!(format(Cents::signed(5), Currency::USD), "$0.05");
+        assert_eq!(format(Cents::signed(-100_050), Currency::parse("cad").unwrap()), "-1,000.50 CAD");
     }
 
     #[test]

@@ -26,8 +26,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("expected a JSON body (Content-Type: application/json)")]
     UnsupportedMediaType,
-    #[error("too many requests")]
-    TooManyRequests,
+    #[error("too many requests; try again in {retry_after_seconds} seconds")]
+    TooManyRequests { retry_after_seconds: i64 },
     #[error("{0} is not available yet")]
     NotImplemented(&'static str),
     #[error("internal error")]
@@ -67,7 +67,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -83,7 +83,7 @@ impl ApiError {
             ApiError::Conflict { code, .. } => (code, "Conflict"),
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
-            ApiError::TooManyRequests => ("rate-limited", "Too many requests"),
+            ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
             ApiError::NotImplemented(_) => ("not-implemented", "Not implemented"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
@@ -107,10 +107,14 @@ impl ApiError {
         let mut builder = Response::builder()
             .status(self.status())
             .header("content-type", "application/problem+json")
-            .header("cache-control", "no-store");
+            .header("cache-control", "no-store")
+            .header("referrer-policy", "no-referrer");
         match &self {
             ApiError::MethodNotAllowed { allow } => builder = builder.header("allow", allow.join(", ")),
             ApiError::Unauthorized => builder = builder.header("www-authenticate", "Bearer"),
+            ApiError::TooManyRequests { retry_after_seconds } => {
+                builder = builder.header("retry-after", (*retry_after_seconds).max(1).to_string())
+            }
             _ => {}
         }
         let body = serde_json::to_string(&problem).unwrap_or_default();

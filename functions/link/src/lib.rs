@@ -1,40 +1,302 @@
-//! The link function: tokenized link resolution, the client portal view and client actions, the unknown-user share page. It also answers the API's catch-all route with 404.
+//! The link function: what a client or agent sees when they open the link from their email.
 //!
-//! Not built yet: every route of this function answers 501 problem+json (405 for a wrong
-//! method), so integrators see the contract's shape; unknown paths get 404.
+//! - `GET /p/{token}`: the portal view (HTML, or JSON with `Accept: application/json`), from one
+//!   batched read of token, company and inspection.
+//! - `POST /p/{token}/agreement | addons | offers/dismiss`: client actions (other roles get 403).
+//!   They take JSON, or an HTML form post (answered with `303` back to the portal).
+//! - `GET /share/{inspection_id}`: the unknown-user view; `POST /share/{id}/full-access` emails a
+//!   fresh personal link to a matching client or agent, answering the same `202` either way.
+//!
+//! Unknown, revoked, re-issued-old and malformed tokens all get the same 404, malformed ones
+//! before any database read. Tokens never reach a log line ([`portal_shared::http::serve`]
+//! redacts paths).
 
+use std::collections::BTreeMap;
+
+use http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use portal_shared::domain::inspection::{Role, SignatureInput};
+use portal_shared::domain::portal::{PortalView, ShareView};
+use portal_shared::domain::templates;
+use portal_shared::email::Email;
 use portal_shared::entry::HttpFunction;
-use portal_shared::http::{segments, serve, ApiResult};
-use portal_shared::{by_method, ApiError, Config};
+use portal_shared::http::{client_info, form_or_json_body, is_form, json, segments, serve, wants_json, ApiResult};
+use portal_shared::ids::{InspectionId, ServiceId};
+use portal_shared::mailer::{Mailer, Outgoing};
+use portal_shared::pages;
+use portal_shared::secrets::Token;
+use portal_shared::store::tokens::{IssuedToken, PortalContext};
+use portal_shared::store::{keys, Store};
+use portal_shared::{by_method, clock, ApiError, Config};
+use serde::Deserialize;
+use serde_json::json;
+
+/// "Get Full Access" requests allowed per inspection per window.
+pub const FULL_ACCESS_LIMIT: u32 = 10;
+pub const FULL_ACCESS_WINDOW_SECONDS: i64 = 3600;
 
 pub struct Link {
     config: Config,
+    store: Store,
+    mailer: Option<Mailer>,
 }
 
 impl Link {
-    pub fn new(_sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        Link { config }
+    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
+        Link {
+            store: Store::new(sdk, config.table_name.clone()),
+            mailer: config.sender_email.clone().map(|s| Mailer::new(sdk, s)),
+            config,
+        }
+    }
+
+    async fn route(&self, req: Request) -> ApiResult {
+        let segs = segments(&req);
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        match segs.as_slice() {
+            ["p", token] => by_method!(req; GET => self.view(&req, token).await),
+            ["p", token, "agreement"] => by_method!(req; POST => self.sign(&req, token).await),
+            ["p", token, "addons"] => by_method!(req; POST => self.addons(&req, token).await),
+            ["p", token, "offers", "dismiss"] => by_method!(req; POST => self.dismiss(&req, token).await),
+            ["p", _, "pay"] => by_method!(req; POST => Err(ApiError::NotImplemented("Pay Now"))),
+            ["share", id] => by_method!(req; GET => self.share(&req, id).await),
+            ["share", id, "full-access"] => by_method!(req; POST => self.full_access(&req, id).await),
+            _ => Err(ApiError::NotFound),
+        }
+    }
+
+    /// The token's context, or the one 404 every bad token gets. Malformed tokens cost no read.
+    async fn resolve(&self, raw: &str) -> Result<(Token, PortalContext), ApiError> {
+        let token = Token::parse(raw).ok_or(ApiError::NotFound)?;
+        let ctx = self.store.portal(&token).await?.ok_or(ApiError::NotFound)?;
+        Ok((token, ctx))
+    }
+
+    fn portal_path(token: &Token) -> String {
+        format!("/p/{}", token.reveal())
+    }
+
+    async fn view(&self, req: &Request, raw: &str) -> ApiResult {
+        let (token, ctx) = self.resolve(raw).await?;
+        let view = PortalView::build(&ctx.company, &ctx.inspection, ctx.person());
+        if wants_json(req) {
+            json(StatusCode::OK, &view)
+        } else {
+            pages::html(StatusCode::OK, pages::portal(&view, &Self::portal_path(&token), false))
+        }
+    }
+
+    /// A client action: resolve, check the role, change the inspection, save it with the revision
+    /// read (re-reading and retrying if someone saved in between). Form posts get `303` back to
+    /// the portal; JSON gets the new portal view.
+    async fn client_action<T>(
+        &self,
+        req: &Request,
+        raw: &str,
+        what: &str,
+        mut change: impl FnMut(&mut PortalContext) -> Result<T, ApiError>,
+    ) -> ApiResult {
+        let mut attempts = 0;
+        loop {
+            let (token, mut ctx) = self.resolve(raw).await?;
+            if ctx.person().role != Role::Client {
+                return Err(ApiError::Forbidden(format!("only a client on this inspection can {what}")));
+            }
+            change(&mut ctx)?;
+            match self.store.save_inspection(&mut ctx.inspection).await {
+                Ok(()) => {
+                    tracing::info!(
+                        inspection_id = %ctx.inspection.id,
+                        token_id = %ctx.token.token_id,
+                        action = what,
+                        "client action"
+                    );
+                    return if is_form(req) {
+                        pages::see_other(&Self::portal_path(&token))
+                    } else {
+                        json(StatusCode::OK, &PortalView::build(&ctx.company, &ctx.inspection, ctx.person()))
+                    };
+                }
+                Err(e) if e.is_condition_failure() && attempts < 3 => attempts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn sign(&self, req: &Request, raw: &str) -> ApiResult {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Sign {
+            typed_name: String,
+            #[serde(default, deserialize_with = "number_or_string")]
+            version: Option<u32>,
+        }
+        let input: Sign = form_or_json_body(req, &[])?;
+        let (ip, user_agent) = client_info(req);
+        self.client_action(req, raw, "sign the agreement", |ctx| {
+            let signer = ctx.person().id;
+            let sig = SignatureInput {
+                typed_name: input.typed_name.clone(),
+                version: input.version,
+                ip: ip.clone(),
+                user_agent: user_agent.clone(),
+            };
+            Ok(ctx.inspection.sign_agreement(&ctx.company, signer, sig, clock::now())?)
+        })
+        .await
+    }
+
+    async fn addons(&self, req: &Request, raw: &str) -> ApiResult {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Addons {
+            addon_ids: Vec<String>,
+        }
+        let input: Addons = form_or_json_body(req, &["addon_ids"])?;
+        let ids = input
+            .addon_ids
+            .iter()
+            .map(|s| s.parse::<ServiceId>().map_err(|_| ApiError::bad_request(format!("{s:?} is not an add-on id"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.client_action(req, raw, "request add-ons", |ctx| {
+            let catalog = &ctx.company.settings.addon_catalog;
+            Ok(ctx.inspection.request_addons(catalog, &ids, clock::now())?)
+        })
+        .await
+    }
+
+    async fn dismiss(&self, req: &Request, raw: &str) -> ApiResult {
+        self.client_action(req, raw, "dismiss offers", |ctx| {
+            ctx.inspection.offers_dismissed = true;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn share(&self, req: &Request, id: &str) -> ApiResult {
+        let id: InspectionId = id.parse().map_err(|_| ApiError::NotFound)?;
+        let pointer = self.store.inspection_pointer(id).await?.ok_or(ApiError::NotFound)?;
+        let (company, inspection) =
+            self.store.company_and_inspection(pointer.company_id, id).await?.ok_or(ApiError::NotFound)?;
+        let view = ShareView::build(&company, &inspection);
+        if wants_json(req) {
+            json(StatusCode::OK, &view)
+        } else {
+            pages::html(StatusCode::OK, pages::share(&view, &format!("/share/{id}/full-access")))
+        }
+    }
+
+    /// "Get Full Access": if the email is a client's or agent's on this inspection, that person
+    /// gets a fresh personal link by email (their previous link stops working). The answer is the
+    /// same `202` whether or not it matched; the form is rate limited per inspection.
+    async fn full_access(&self, req: &Request, id: &str) -> ApiResult {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Ask {
+            email: String,
+        }
+        let id: InspectionId = id.parse().map_err(|_| ApiError::NotFound)?;
+        let ask: Ask = form_or_json_body(req, &[])?;
+        let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let pointer = self.store.inspection_pointer(id).await?.ok_or(ApiError::NotFound)?;
+        let now = clock::now();
+        let window = now.unix_timestamp() / FULL_ACCESS_WINDOW_SECONDS * FULL_ACCESS_WINDOW_SECONDS;
+        let key = keys::full_access_window(id, window);
+        if !self.store.within_limit(&key, FULL_ACCESS_LIMIT, window + 2 * FULL_ACCESS_WINDOW_SECONDS).await? {
+            let retry_after_seconds = window + FULL_ACCESS_WINDOW_SECONDS - now.unix_timestamp();
+            return Err(ApiError::TooManyRequests { retry_after_seconds });
+        }
+        self.send_fresh_links(pointer.company_id, id, &email).await?;
+        let message = "If that email is on this inspection, a personal link is on its way to it.";
+        if is_form(req) && !wants_json(req) {
+            pages::html(
+                StatusCode::ACCEPTED,
+                pages::message("Check your email", message, Some((&format!("/share/{id}"), "Back to the inspection"))),
+            )
+        } else {
+            json(StatusCode::ACCEPTED, &json!({ "status": "accepted", "message": message }))
+        }
+    }
+
+    async fn send_fresh_links(
+        &self,
+        company: portal_shared::ids::CompanyId,
+        id: InspectionId,
+        email: &Email,
+    ) -> Result<(), ApiError> {
+        let mut attempts = 0;
+        let (company, inspection, issued) = loop {
+            let Some((company, mut inspection)) = self.store.company_and_inspection(company, id).await? else {
+                return Ok(());
+            };
+            let matching: Vec<usize> = (0..inspection.people.len())
+                .filter(|&i| {
+                    let p = &inspection.people[i];
+                    matches!(p.role, Role::Client | Role::BuyerAgent | Role::ListingAgent)
+                        && p.email.as_ref() == Some(email)
+                        && inspection.needs_token(i, &company)
+                })
+                .collect();
+            if matching.is_empty() {
+                return Ok(());
+            }
+            let now = clock::now();
+            let mut writes = Vec::new();
+            let mut issued = Vec::new();
+            for idx in matching {
+                let (t, w) = IssuedToken::issue(&mut inspection, idx, now)?;
+                writes.extend(w);
+                issued.push((idx, t));
+            }
+            match self.store.save_inspection_with(&mut inspection, writes).await {
+                Ok(()) => break (company, inspection, issued),
+                Err(e) if e.is_condition_failure() && attempts < 3 => attempts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let mailer = self.mailer.as_ref().ok_or_else(|| ApiError::internal(MissingSender))?;
+        for (idx, t) in issued {
+            let person = &inspection.people[idx];
+            let link = format!("{}/p/{}", self.config.public_base_url, t.token.reveal());
+            let vars: BTreeMap<&str, String> = templates::inspection_vars(&company, &inspection, person, &link, None);
+            let rendered = templates::render_email(&company.settings, "full_access", &vars);
+            let mail = Outgoing {
+                to: email.clone(),
+                from_name: Some(company.settings.sender_name.clone().unwrap_or_else(|| company.name.clone())),
+                reply_to: company.settings.reply_to.clone(),
+                subject: rendered.subject,
+                html: pages::email_html(&rendered.text),
+                text: rendered.text,
+            };
+            mailer.send(&mail).await.map_err(ApiError::internal)?;
+            tracing::info!(inspection_id = %inspection.id, token_id = %t.record.token_id, "full-access link emailed");
+        }
+        Ok(())
     }
 }
 
-fn route(req: &Request) -> ApiResult {
-    let segs = segments(req);
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    match segs.as_slice() {
-        ["p", _] => by_method!(req; GET => Err(ApiError::NotImplemented("the portal view"))),
-        ["p", _, "agreement"] => by_method!(req; POST => Err(ApiError::NotImplemented("agreement signing"))),
-        ["p", _, "addons"] => by_method!(req; POST => Err(ApiError::NotImplemented("add-on requests"))),
-        ["p", _, "offers", "dismiss"] => by_method!(req; POST => Err(ApiError::NotImplemented("dismissing offers"))),
-        ["p", _, "pay"] => by_method!(req; POST => Err(ApiError::NotImplemented("Pay Now"))),
-        ["share", _] => by_method!(req; GET => Err(ApiError::NotImplemented("the unknown-user view"))),
-        ["share", _, "full-access"] => by_method!(req; POST => Err(ApiError::NotImplemented("Get Full Access"))),
-        _ => Err(ApiError::NotFound),
+/// HTML forms send numbers as strings.
+#[derive(Debug, thiserror::Error)]
+#[error("SENDER_EMAIL is not configured")]
+struct MissingSender;
+
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        Num(u32),
+        Text(String),
+    }
+    match Option::<N>::deserialize(d)? {
+        None => Ok(None),
+        Some(N::Num(n)) => Ok(Some(n)),
+        Some(N::Text(s)) if s.trim().is_empty() => Ok(None),
+        Some(N::Text(s)) => s.trim().parse().map(Some).map_err(serde::de::Error::custom),
     }
 }
 
 impl HttpFunction for Link {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve(req, self.config.max_body_bytes, |req| async move { route(&req) }).await
+        serve(req, self.config.max_body_bytes, |req| self.route(req)).await
     }
 }

@@ -5,12 +5,12 @@ use http::StatusCode;
 use lambda_http::Request;
 use portal_shared::clock;
 use portal_shared::domain::inspection::{
-    Inspection, NewInspection, RequirementsPatch, ServiceInput, ServiceKind, TokenRef,
+    Inspection, NewInspection, Person, PersonInput, RequirementsPatch, ServiceInput, ServiceKind,
 };
 use portal_shared::http::{json, json_body, query_param, ApiResult};
-use portal_shared::ids::{InspectionId, TokenId};
-use portal_shared::secrets::{Token, TokenScope};
-use portal_shared::store::tokens::TokenRecord;
+use portal_shared::ids::{InspectionId, PersonId};
+use portal_shared::store::tokens::IssuedToken;
+use portal_shared::store::{keys, Write};
 use portal_shared::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -64,6 +64,15 @@ struct Link {
     url: String,
 }
 
+/// The person's portal URL: the one place a token is revealed, in the response to staff.
+fn link(app: &StaffApi, person: &Person, issued: &IssuedToken) -> Link {
+    Link {
+        person_id: person.id.to_string(),
+        role: person.role.as_str(),
+        url: format!("{}/p/{}", app.config.public_base_url, issued.token.reveal()),
+    }
+}
+
 pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     let input: NewInspection = json_body(req)?;
     let company = company(app, staff).await?;
@@ -72,31 +81,14 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
 
     // One token per person and role, none for staff users' emails (they use the staff side).
     let holders = inspection.people_needing_tokens(&company);
-    let mut records = Vec::with_capacity(holders.len());
+    let mut writes = Vec::with_capacity(holders.len());
     let mut links = Vec::with_capacity(holders.len());
     for idx in holders {
-        let person = &mut inspection.people[idx];
-        let token = Token::generate(company.id, TokenScope::Inspection(inspection.id));
-        let hash = token.hash().as_str().to_owned();
-        let token_id = TokenId::new();
-        records.push(TokenRecord {
-            token_id,
-            company_id: company.id,
-            inspection_id: Some(inspection.id),
-            person_id: Some(person.id),
-            role: Some(person.role),
-            contact_id: None,
-            token_hash: hash.clone(),
-            created_at: now,
-        });
-        person.token = Some(TokenRef { id: token_id, hash });
-        links.push(Link {
-            person_id: person.id.to_string(),
-            role: person.role.as_str(),
-            url: format!("{}/p/{}", app.config.public_base_url, token.reveal()),
-        });
+        let (issued, w) = IssuedToken::issue(&mut inspection, idx, now)?;
+        writes.extend(w);
+        links.push(link(app, &inspection.people[idx], &issued));
     }
-    app.store.create_inspection(&inspection, &records).await?;
+    app.store.create_inspection(&inspection, writes).await?;
     tracing::info!(company_id = %company.id, inspection_id = %inspection.id, links = links.len(), "inspection created");
     let body = json!({
         "inspection_id": inspection.id,
@@ -139,18 +131,19 @@ pub async fn list(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     json(StatusCode::OK, &json!({ "items": items, "next_cursor": page.next_cursor }))
 }
 
-/// Read, change, save with the revision read; a concurrent save makes us re-read and retry.
+/// Read, change, save with the revision read (plus the change's other writes, in the same
+/// transaction); a concurrent save makes us re-read and retry.
 async fn modify<T>(
     app: &StaffApi,
     staff: &Staff,
     id: &str,
-    mut change: impl FnMut(&mut Inspection) -> Result<T, ApiError>,
+    mut change: impl FnMut(&mut Inspection) -> Result<(T, Vec<Write>), ApiError>,
 ) -> Result<(Inspection, T), ApiError> {
     let mut attempts = 0;
     loop {
         let mut inspection = load(app, staff, id).await?;
-        let out = change(&mut inspection)?;
-        match app.store.save_inspection(&mut inspection).await {
+        let (out, also) = change(&mut inspection)?;
+        match app.store.save_inspection_with(&mut inspection, also).await {
             Ok(()) => return Ok((inspection, out)),
             Err(e) if e.is_condition_failure() && attempts < 3 => attempts += 1,
             Err(e) => return Err(e.into()),
@@ -160,7 +153,8 @@ async fn modify<T>(
 
 pub async fn change_requirements(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let patch: RequirementsPatch = json_body(req)?;
-    let (inspection, ()) = modify(app, staff, id, |i| Ok(i.change_requirements(patch, clock::now())?)).await?;
+    let (inspection, ()) =
+        modify(app, staff, id, |i| Ok((i.change_requirements(patch, clock::now())?, vec![]))).await?;
     json(StatusCode::OK, &view(app, &inspection))
 }
 
@@ -187,8 +181,69 @@ pub async fn add_service(app: &StaffApi, staff: &Staff, req: &Request, id: &str)
             description: input.description.clone(),
             price_cents: input.price_cents,
         };
-        Ok(i.add_service(s, input.kind, clock::now())?.clone())
+        Ok((i.add_service(s, input.kind, clock::now())?.clone(), vec![]))
     })
     .await?;
     json(StatusCode::CREATED, &json!({ "service": service, "inspection": view(app, &inspection) }))
+}
+
+/// Adds a person; they get their own link unless their email is a staff user's (or they have none).
+pub async fn add_person(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let input: PersonInput = json_body(req)?;
+    let company = company(app, staff).await?;
+    let now = clock::now();
+    let (inspection, (idx, issued)) = modify(app, staff, id, |i| {
+        let idx = i.add_person(input.clone(), now)?;
+        if !i.needs_token(idx, &company) {
+            return Ok(((idx, None), vec![]));
+        }
+        let (issued, writes) = IssuedToken::issue(i, idx, now)?;
+        Ok(((idx, Some(issued)), writes))
+    })
+    .await?;
+    let person = &inspection.people[idx];
+    let body = json!({
+        "person_id": person.id,
+        "role": person.role,
+        "link": issued.as_ref().map(|t| link(app, person, t)),
+        "inspection": view(app, &inspection),
+    });
+    json(StatusCode::CREATED, &body)
+}
+
+fn person_index(i: &Inspection, person: &str) -> Result<usize, ApiError> {
+    person.parse::<PersonId>().ok().and_then(|p| i.person_index(p)).ok_or(ApiError::NotFound)
+}
+
+/// Re-issues a person's link: the new one works at once and the old one never again (both in one
+/// transaction).
+pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
+    let company = company(app, staff).await?;
+    let now = clock::now();
+    let (inspection, (idx, issued)) = modify(app, staff, id, |i| {
+        let idx = person_index(i, person)?;
+        if !i.needs_token(idx, &company) {
+            return Err(ApiError::conflict(
+                "no-link-for-person",
+                "this person gets no portal link: they have no email, or it belongs to a staff user",
+            ));
+        }
+        let (issued, writes) = IssuedToken::issue(i, idx, now)?;
+        Ok(((idx, issued), writes))
+    })
+    .await?;
+    tracing::info!(inspection_id = %inspection.id, person_id = %inspection.people[idx].id, "link re-issued");
+    json(StatusCode::CREATED, &link(app, &inspection.people[idx], &issued))
+}
+
+/// Revokes a person's link. Revoking what is already revoked is fine.
+pub async fn revoke_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
+    let (inspection, idx) = modify(app, staff, id, |i| {
+        let idx = person_index(i, person)?;
+        let old = i.people[idx].token.take();
+        Ok((idx, old.map(|t| Write::Delete(keys::token_by_stored_hash(&t.hash))).into_iter().collect()))
+    })
+    .await?;
+    tracing::info!(inspection_id = %inspection.id, person_id = %inspection.people[idx].id, "link revoked");
+    http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
 }

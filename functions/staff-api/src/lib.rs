@@ -56,6 +56,11 @@ impl StaffApi {
                         PATCH => inspections::change_requirements(self, &staff, &req, id).await),
                     ["inspections", id, "services"] => by_method!(req;
                         POST => inspections::add_service(self, &staff, &req, id).await),
+                    ["inspections", id, "people"] => by_method!(req;
+                        POST => inspections::add_person(self, &staff, &req, id).await),
+                    ["inspections", id, "people", person, "token"] => by_method!(req;
+                        POST => inspections::reissue_token(self, &staff, id, person).await,
+                        DELETE => inspections::revoke_token(self, &staff, id, person).await),
                     other => not_built_yet(&req, other),
                 }
             }
@@ -73,8 +78,6 @@ fn not_built_yet(req: &Request, path: &[&str]) -> ApiResult {
         ["documents", _, "rebuild" | "resend" | "preview"] => ("documents", &["POST"]),
         ["inspections", _, "payments"] => ("offline payments", &["GET", "POST"]),
         ["payments", "unmatched"] => ("unmatched payments", &["GET"]),
-        ["inspections", _, "people"] => ("people", &["POST"]),
-        ["inspections", _, "people", _, "token"] => ("token revoke/reissue", &["DELETE", "POST"]),
         ["inspections", _, "preview", _] => ("portal previews", &["GET"]),
         ["inspections", _, "audit" | "emails"] => ("audit log", &["GET"]),
         ["buildings"] | ["contacts"] => ("buildings and contacts", &["GET", "POST"]),

@@ -8,9 +8,12 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use time::OffsetDateTime;
 
 use super::company::Company;
+use super::document::Document;
+use super::settings::Addon;
 use super::{optional_text, text, DomainError};
 use crate::email::Email;
 use crate::ids::{CompanyId, InspectionId, PersonId, ServiceId, TokenId};
@@ -53,6 +56,9 @@ pub struct Service {
     pub description: String,
     pub price_cents: Cents,
     pub kind: ServiceKind,
+    /// For add-ons taken from the company's catalog: which catalog entry (one of each at most).
+    #[serde(default)]
+    pub catalog_id: Option<ServiceId>,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub added_at: OffsetDateTime,
 }
@@ -111,6 +117,9 @@ pub struct Agreement {
 pub struct LedgerEntry {
     /// Positive: money received; negative: money returned (refund, lost dispute).
     pub amount_cents: i64,
+    /// Money announced but not settled yet (a bank payment processing); not part of `paid`.
+    #[serde(default)]
+    pub pending_cents: i64,
     pub kind: String,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub recorded_at: OffsetDateTime,
@@ -132,6 +141,8 @@ pub struct Inspection {
     pub agreement: Agreement,
     #[serde(default)]
     pub ledger: BTreeMap<String, LedgerEntry>,
+    #[serde(default)]
+    pub documents: Vec<Document>,
     #[serde(default)]
     pub offers_dismissed: bool,
     #[serde(with = "crate::clock::serde_rfc3339")]
@@ -188,6 +199,15 @@ pub struct RequirementsPatch {
     pub allow_deferred_payment: Option<bool>,
 }
 
+/// A signature as the client gives it, with where it came from.
+#[derive(Debug, Clone)]
+pub struct SignatureInput {
+    pub typed_name: String,
+    pub version: Option<u32>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 pub const MAX_SERVICES: usize = 50;
 pub const MAX_PEOPLE: usize = 20;
 
@@ -198,7 +218,25 @@ fn service(input: ServiceInput, kind: ServiceKind, now: OffsetDateTime) -> Resul
         description: optional_text("services[].description", Some(&input.description), 5000)?.unwrap_or_default(),
         price_cents: Cents::price(input.price_cents)?,
         kind,
+        catalog_id: None,
         added_at: now,
+    })
+}
+
+/// A new person, refused if the same email already holds the same role.
+fn person(existing: &[Person], p: PersonInput) -> Result<Person, DomainError> {
+    if let Some(email) = &p.email {
+        if existing.iter().any(|q| q.role == p.role && q.email.as_ref() == Some(email)) {
+            return Err(DomainError::Invalid(format!("{email} is listed twice as {}", p.role.as_str())));
+        }
+    }
+    Ok(Person {
+        id: PersonId::new(),
+        role: p.role,
+        name: text("people[].name", &p.name, 200)?,
+        email: p.email,
+        phone: optional_text("people[].phone", p.phone.as_deref(), 40)?,
+        token: None,
     })
 }
 
@@ -260,19 +298,7 @@ impl Inspection {
             input.services.into_iter().map(|s| service(s, ServiceKind::Base, now)).collect::<Result<Vec<_>, _>>()?;
         let mut people: Vec<Person> = Vec::with_capacity(input.people.len());
         for p in input.people {
-            if let Some(email) = &p.email {
-                if people.iter().any(|q| q.role == p.role && q.email.as_ref() == Some(email)) {
-                    return Err(DomainError::Invalid(format!("{email} is listed twice as {}", p.role.as_str())));
-                }
-            }
-            people.push(Person {
-                id: PersonId::new(),
-                role: p.role,
-                name: text("people[].name", &p.name, 200)?,
-                email: p.email,
-                phone: optional_text("people[].phone", p.phone.as_deref(), 40)?,
-                token: None,
-            });
+            people.push(person(&people, p)?);
         }
         Ok(Inspection {
             id: InspectionId::new(),
@@ -286,6 +312,7 @@ impl Inspection {
             requirements,
             agreement: Agreement { version: 1, signatures: Vec::new() },
             ledger: BTreeMap::new(),
+            documents: Vec::new(),
             offers_dismissed: false,
             created_at: now,
             updated_at: now,
@@ -296,9 +323,164 @@ impl Inspection {
     /// Positions in `people` of those who get a tokenized link: everyone with an email that is
     /// not a staff user's.
     pub fn people_needing_tokens(&self, company: &Company) -> Vec<usize> {
-        (0..self.people.len())
-            .filter(|&i| self.people[i].email.as_ref().is_some_and(|e| !company.is_staff_email(e)))
-            .collect()
+        (0..self.people.len()).filter(|&i| self.needs_token(i, company)).collect()
+    }
+
+    /// Whether the person at `idx` may hold a tokenized link.
+    pub fn needs_token(&self, idx: usize, company: &Company) -> bool {
+        self.people.get(idx).and_then(|p| p.email.as_ref()).is_some_and(|e| !company.is_staff_email(e))
+    }
+
+    pub fn person_index(&self, id: PersonId) -> Option<usize> {
+        self.people.iter().position(|p| p.id == id)
+    }
+
+    /// The person a token record names, provided it is still that person's current link (a
+    /// re-issued or revoked link no longer matches).
+    pub fn token_holder(&self, person: PersonId, token: TokenId) -> Option<&Person> {
+        self.person(person).filter(|p| p.token.as_ref().is_some_and(|t| t.id == token))
+    }
+
+    /// Whether any report has been published ("the inspection is published").
+    pub fn report_published(&self) -> bool {
+        self.documents.iter().any(|d| d.published && d.kind.is_report())
+    }
+
+    pub fn document(&self, id: crate::ids::DocumentId) -> Option<&Document> {
+        self.documents.iter().find(|d| d.id == id)
+    }
+
+    /// Catalog add-ons this inspection does not have yet.
+    pub fn addon_offers<'a>(&self, catalog: &'a [Addon]) -> Vec<&'a Addon> {
+        catalog.iter().filter(|a| !self.services.iter().any(|s| s.catalog_id == Some(a.id))).collect()
+    }
+
+    /// Adds the requested catalog add-ons at once (ones already added are skipped, so a repeated
+    /// request changes nothing). Returns what was added.
+    pub fn request_addons(
+        &mut self,
+        catalog: &[Addon],
+        ids: &[ServiceId],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Service>, DomainError> {
+        if ids.is_empty() {
+            return Err(DomainError::Invalid("addon_ids must name at least one add-on".into()));
+        }
+        let mut chosen: Vec<&Addon> = Vec::new();
+        for id in ids {
+            let addon = catalog
+                .iter()
+                .find(|a| a.id == *id)
+                .ok_or_else(|| DomainError::Invalid(format!("{id} is not an add-on this company offers")))?;
+            if !chosen.iter().any(|a| a.id == addon.id) {
+                chosen.push(addon);
+            }
+        }
+        let added: Vec<Service> = self
+            .addon_offers(catalog)
+            .into_iter()
+            .filter(|a| chosen.iter().any(|c| c.id == a.id))
+            .map(|a| Service {
+                id: ServiceId::new(),
+                name: a.name.clone(),
+                description: a.description.clone(),
+                price_cents: a.price_cents,
+                kind: ServiceKind::Addon,
+                catalog_id: Some(a.id),
+                added_at: now,
+            })
+            .collect();
+        if self.services.len() + added.len() > MAX_SERVICES {
+            return Err(DomainError::Invalid(format!("at most {MAX_SERVICES} services")));
+        }
+        if !added.is_empty() {
+            self.services.extend(added.iter().cloned());
+            self.services_changed(now);
+        }
+        Ok(added)
+    }
+
+    /// The exact agreement text of the current version: the company's terms and what this
+    /// inspection is (property, date, clients, services, total). Its SHA-256 is kept with every
+    /// signature, so what was signed can always be proven.
+    pub fn agreement_text(&self, company: &Company) -> String {
+        use std::fmt::Write as _;
+        let mut t = String::new();
+        let _ = writeln!(t, "INSPECTION AGREEMENT (version {})", self.agreement.version);
+        let _ = writeln!(t, "Inspection company: {}", company.name);
+        let _ = writeln!(t, "Property: {}", self.address);
+        let _ = writeln!(t, "Scheduled: {}", crate::clock::rfc3339(self.scheduled_at));
+        let clients: Vec<&str> =
+            self.people.iter().filter(|p| p.role == Role::Client).map(|p| p.name.as_str()).collect();
+        let _ = writeln!(t, "Client(s): {}", clients.join(", "));
+        let _ = writeln!(t, "Services:");
+        for s in &self.services {
+            let _ = writeln!(t, "  - {}: {}", s.name, crate::money::format(s.price_cents, self.currency));
+        }
+        let _ = writeln!(t, "Total: {}", crate::money::format(self.invoice_total(), self.currency));
+        let _ = writeln!(t);
+        t.push_str(company.settings.agreement_terms());
+        t
+    }
+
+    /// A client signs the current agreement version. `seen_version`, when given, must be the
+    /// current one (the services may have changed since the client read the text). Signing a
+    /// version already signed changes nothing and returns false.
+    pub fn sign_agreement(
+        &mut self,
+        company: &Company,
+        signer: PersonId,
+        input: SignatureInput,
+        now: OffsetDateTime,
+    ) -> Result<bool, DomainError> {
+        let person = self.person(signer).ok_or_else(|| DomainError::Invalid("unknown signer".into()))?;
+        if person.role != Role::Client {
+            return Err(DomainError::Forbidden("only a client can sign the agreement".into()));
+        }
+        let typed_name = text("typed_name", &input.typed_name, 200)?;
+        if let Some(v) = input.version {
+            if v != self.agreement.version {
+                return Err(DomainError::rule(
+                    "agreement-changed",
+                    format!(
+                        "the agreement is now version {} (the services changed); read it again before signing",
+                        self.agreement.version
+                    ),
+                ));
+            }
+        }
+        let version = self.agreement.version;
+        if self.agreement.signatures.iter().any(|s| s.person_id == signer && s.version == version) {
+            return Ok(false);
+        }
+        let text_sha256 = hex::encode(sha2::Sha256::digest(self.agreement_text(company).as_bytes()));
+        self.agreement.signatures.push(Signature {
+            person_id: signer,
+            version,
+            typed_name,
+            signed_at: now,
+            ip: input.ip,
+            user_agent: input.user_agent.map(|ua| ua.chars().take(512).collect()),
+            text_sha256,
+        });
+        self.updated_at = now;
+        Ok(true)
+    }
+
+    pub fn signed_by(&self, person: PersonId) -> bool {
+        self.agreement.signatures.iter().any(|s| s.person_id == person && s.version == self.agreement.version)
+    }
+
+    /// Adds a person; returns their position. Whether they get a link is
+    /// [`Inspection::needs_token`].
+    pub fn add_person(&mut self, input: PersonInput, now: OffsetDateTime) -> Result<usize, DomainError> {
+        if self.people.len() >= MAX_PEOPLE {
+            return Err(DomainError::Invalid(format!("at most {MAX_PEOPLE} people")));
+        }
+        let p = person(&self.people, input)?;
+        self.people.push(p);
+        self.updated_at = now;
+        Ok(self.people.len() - 1)
     }
 
     pub fn add_service(
@@ -354,6 +536,11 @@ impl Inspection {
         self.ledger.values().map(|e| Cents::signed(e.amount_cents)).sum()
     }
 
+    /// Money on its way (bank payments processing), derived from the ledger.
+    pub fn pending(&self) -> Cents {
+        self.ledger.values().map(|e| Cents::signed(e.pending_cents)).sum()
+    }
+
     /// What is still owed (never negative; overpayment shows as 0 due).
     pub fn balance(&self) -> Cents {
         Cents::signed(self.invoice_total().saturating_sub(self.paid()).get().max(0))
@@ -362,10 +549,7 @@ impl Inspection {
     /// Signed means every client signed the current version.
     pub fn agreement_signed(&self) -> bool {
         let mut clients = self.people.iter().filter(|p| p.role == Role::Client).peekable();
-        clients.peek().is_some()
-            && clients.all(|c| {
-                self.agreement.signatures.iter().any(|s| s.person_id == c.id && s.version == self.agreement.version)
-            })
+        clients.peek().is_some() && clients.all(|c| self.signed_by(c.id))
     }
 
     pub fn person(&self, id: PersonId) -> Option<&Person> {
@@ -531,9 +715,15 @@ mod tests {
         let mut i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
         assert_eq!(i.balance().get(), 45000);
         let now = crate::clock::now();
-        i.ledger.insert("evt_1".into(), LedgerEntry { amount_cents: 45000, kind: "payment".into(), recorded_at: now });
+        i.ledger.insert(
+            "evt_1".into(),
+            LedgerEntry { amount_cents: 45000, pending_cents: 0, kind: "payment".into(), recorded_at: now },
+        );
         assert_eq!(i.balance().get(), 0);
-        i.ledger.insert("evt_2".into(), LedgerEntry { amount_cents: -10000, kind: "refund".into(), recorded_at: now });
+        i.ledger.insert(
+            "evt_2".into(),
+            LedgerEntry { amount_cents: -10000, pending_cents: 0, kind: "refund".into(), recorded_at: now },
+        );
         assert_eq!(i.balance().get(), 10000);
     }
 }

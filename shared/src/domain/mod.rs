@@ -2,8 +2,12 @@
 //! these types, call these functions, and hand the results to the store.
 
 pub mod company;
+pub mod document;
+pub mod gate;
 pub mod inspection;
+pub mod portal;
 pub mod settings;
+pub mod templates;
 
 /// A text field: trimmed, non-empty when required, at most `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, DomainError> {

@@ -114,6 +114,16 @@ pub struct EmailTemplate {
 pub const EMAIL_TEMPLATE_KEYS: &[&str] =
     &["inspection_scheduled", "report_published", "report_ready", "full_access", "contact_invite"];
 
+/// Agreement terms used until a company writes its own.
+pub const STANDARD_AGREEMENT_TERMS: &str = "\
+1. The inspector will perform a visual, non-invasive inspection of the readily accessible areas of \
+the property and report on their observed condition on the inspection date.
+2. The inspection is not a guarantee, warranty or insurance policy, and does not cover latent or \
+concealed defects.
+3. The report is for the client's sole use. It is released once the fee is paid and this agreement \
+is signed, as the inspection company requires.
+4. The client agrees to pay the fee for the services listed above.";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Settings {
@@ -135,6 +145,8 @@ pub struct Settings {
     pub email_templates: BTreeMap<String, EmailTemplate>,
     pub addon_catalog: Vec<Addon>,
     pub special_offers: Vec<SpecialOffer>,
+    /// The terms of the inspection agreement clients sign (a standard text when unset).
+    pub agreement_terms: Option<String>,
 }
 
 /// A partial update: absent fields are left as they are. Lists replace the whole list.
@@ -157,6 +169,7 @@ pub struct SettingsPatch {
     pub email_templates: Option<BTreeMap<String, EmailTemplate>>,
     pub addon_catalog: Option<Vec<AddonInput>>,
     pub special_offers: Option<Vec<SpecialOfferInput>>,
+    pub agreement_terms: Option<String>,
     /// Accepted only to refuse it clearly: this flag belongs to the platform admin.
     pub deficiency_visibility: Option<bool>,
 }
@@ -270,6 +283,8 @@ impl Settings {
                 }
                 let subject = text(&format!("email_templates.{key}.subject"), &t.subject, 200)?;
                 let body = text(&format!("email_templates.{key}.body"), &t.body, 20_000)?;
+                super::templates::check(&format!("email_templates.{key}.subject"), &subject)?;
+                super::templates::check(&format!("email_templates.{key}.body"), &body)?;
                 s.email_templates.insert(key, EmailTemplate { subject, body });
             }
         }
@@ -304,8 +319,15 @@ impl Settings {
                 })
                 .collect::<Result<_, DomainError>>()?;
         }
+        if let Some(terms) = patch.agreement_terms {
+            s.agreement_terms = optional_text("agreement_terms", Some(&terms), 50_000)?;
+        }
         s.check_rules(self, payments_patch, defaults_patch)?;
         Ok(s)
+    }
+
+    pub fn agreement_terms(&self) -> &str {
+        self.agreement_terms.as_deref().unwrap_or(STANDARD_AGREEMENT_TERMS)
     }
 
     fn check_rules(

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::tokens::TokenRecord;
 use super::{keys, Page, Record, Store, StoreError, Write};
+use crate::domain::company::Company;
 use crate::domain::inspection::Inspection;
 use crate::ids::{CompanyId, InspectionId};
 
@@ -31,16 +31,14 @@ pub struct InspectionSummary {
 }
 
 impl Store {
-    /// Creates an inspection, its pointer and its people's tokens in one transaction.
-    pub async fn create_inspection(&self, inspection: &Inspection, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+    /// Creates an inspection, its pointer and its people's tokens (`also`) in one transaction.
+    pub async fn create_inspection(&self, inspection: &Inspection, also: Vec<Write>) -> Result<(), StoreError> {
         let pointer = InspectionPointer { inspection_id: inspection.id, company_id: inspection.company_id };
         let mut writes = vec![
             Write::Create(inspection_record(inspection)?),
             Write::Create(Record::new(keys::inspection_pointer(inspection.id), "inspection_pointer", &pointer)?),
         ];
-        for t in tokens {
-            writes.push(Write::Create(Record::new(keys::token_by_stored_hash(&t.token_hash), "token", t)?));
-        }
+        writes.extend(also);
         self.transact(writes).await
     }
 
@@ -55,14 +53,38 @@ impl Store {
     /// Saves an inspection read at `inspection.revision`, bumping it; fails if someone saved in
     /// between (the caller re-reads and retries, or reports a conflict).
     pub async fn save_inspection(&self, inspection: &mut Inspection) -> Result<(), StoreError> {
+        self.save_inspection_with(inspection, Vec::new()).await
+    }
+
+    /// Saves the inspection and `also` in one transaction (all or nothing).
+    pub async fn save_inspection_with(&self, inspection: &mut Inspection, also: Vec<Write>) -> Result<(), StoreError> {
         let expected = inspection.revision;
         inspection.revision += 1;
-        let result =
-            self.write(Write::Replace { record: inspection_record(inspection)?, expected_revision: expected }).await;
+        let result = match inspection_record(inspection) {
+            Ok(record) => {
+                let mut writes = vec![Write::Replace { record, expected_revision: expected }];
+                writes.extend(also);
+                self.transact(writes).await
+            }
+            Err(e) => Err(e),
+        };
         if result.is_err() {
             inspection.revision = expected;
         }
         result
+    }
+
+    /// The company and the inspection together, in one round trip.
+    pub async fn company_and_inspection(
+        &self,
+        company: CompanyId,
+        id: InspectionId,
+    ) -> Result<Option<(Company, Inspection)>, StoreError> {
+        let mut found = self.batch_get(&[keys::company(company), keys::inspection(company, id)]).await?.into_iter();
+        match (found.next().flatten(), found.next().flatten()) {
+            (Some(c), Some(i)) => Ok(Some((serde_dynamo::from_item(c)?, serde_dynamo::from_item(i)?))),
+            _ => Ok(None),
+        }
     }
 
     /// A company's inspections, soonest first. One round trip per page.

@@ -119,19 +119,22 @@ pub enum Write {
     Replace { record: Record, expected_revision: u64 },
     /// Delete that fails if the item is already gone.
     DeleteExisting(Key),
+    /// Delete whether or not the item is there (revoking what may already be revoked).
+    Delete(Key),
 }
 
 impl Write {
     /// The condition that makes this write safe to race, in one place for single and
     /// transactional writes.
-    fn condition(&self) -> (&'static str, Option<Item>) {
+    fn condition(&self) -> (Option<&'static str>, Option<Item>) {
         match self {
-            Write::Create(_) => ("attribute_not_exists(PK)", None),
+            Write::Create(_) => (Some("attribute_not_exists(PK)"), None),
             Write::Replace { expected_revision, .. } => (
-                "revision = :rev",
+                Some("revision = :rev"),
                 Some(HashMap::from([(":rev".to_owned(), AttributeValue::N(expected_revision.to_string()))])),
             ),
-            Write::DeleteExisting(_) => ("attribute_exists(PK)", None),
+            Write::DeleteExisting(_) => (Some("attribute_exists(PK)"), None),
+            Write::Delete(_) => (None, None),
         }
     }
 }
@@ -244,18 +247,18 @@ impl Store {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(record.item))
-                .condition_expression(condition)
+                .set_condition_expression(condition.map(str::to_owned))
                 .set_expression_attribute_values(values)
                 .send()
                 .await
                 .map(|_| ())
                 .map_err(write_error),
-            Write::DeleteExisting(key) => self
+            Write::DeleteExisting(key) | Write::Delete(key) => self
                 .client
                 .delete_item()
                 .table_name(&self.table)
                 .set_key(Some(key_attrs(&key)))
-                .condition_expression(condition)
+                .set_condition_expression(condition.map(str::to_owned))
                 .set_expression_attribute_values(values)
                 .send()
                 .await
@@ -291,22 +294,45 @@ impl Store {
                 Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(record.item))
-                    .condition_expression(condition)
+                    .set_condition_expression(condition.map(str::to_owned))
                     .set_expression_attribute_values(values)
                     .build()
                     .map_err(|e| StoreError::sdk(&e))?,
             ),
-            Write::DeleteExisting(key) => b.delete(
+            Write::DeleteExisting(key) | Write::Delete(key) => b.delete(
                 Delete::builder()
                     .table_name(&self.table)
                     .set_key(Some(key_attrs(&key)))
-                    .condition_expression(condition)
+                    .set_condition_expression(condition.map(str::to_owned))
                     .set_expression_attribute_values(values)
                     .build()
                     .map_err(|e| StoreError::sdk(&e))?,
             ),
         };
         Ok(item.build())
+    }
+
+    /// Counts one hit in a fixed window and says whether it is within `limit`: an atomic `ADD`
+    /// guarded by `n < limit`, so concurrent hits can never exceed it. The window item expires.
+    pub async fn within_limit(&self, key: &Key, limit: u32, expires_at: i64) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .update_expression("ADD n :one SET expires_at = :exp, entity = :entity")
+            .condition_expression("attribute_not_exists(n) OR n < :limit")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
+            .expression_attribute_values(":entity", AttributeValue::S("rate_window".into()))
+            .send()
+            .await;
+        match out.map_err(write_error) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// One page of a GSI1 partition, newest sort key first when `descending`. One round trip.

@@ -1,0 +1,323 @@
+//! What a person sees in the client portal, computed from the company and the inspection alone
+//! (SPEC §4 "Portal view"). The link function renders it as HTML or JSON; staff previews render
+//! the same value, so a preview is exactly what that person sees.
+
+use serde::Serialize;
+
+use super::company::Company;
+use super::document::{Document, DocumentKind};
+use super::gate::{self, Access, LockReason, Viewer};
+use super::inspection::{Inspection, Person, Role, ServiceKind};
+use super::settings::{ContactDetails, Contractor, PaymentsMode, SpecialOffer};
+use crate::email::Email;
+use crate::ids::{DocumentId, InspectionId, PersonId, ServiceId};
+use crate::money::{Cents, Currency};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentState {
+    /// Nothing to pay.
+    None,
+    Due,
+    /// A bank (ACH) payment is on its way; not paid yet.
+    Processing,
+    Paid,
+    /// Collect-after-publish and nothing published yet: no button.
+    CollectAfterPublish,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentAction {
+    PayNow,
+    LearnMore,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentPanel {
+    pub state: PaymentState,
+    pub balance_cents: Cents,
+    pub invoice_total_cents: Cents,
+    pub paid_cents: Cents,
+    pub currency: Currency,
+    pub action: Option<PaymentAction>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgreementState {
+    Signed,
+    Unsigned,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgreementPanel {
+    pub state: AgreementState,
+    pub version: u32,
+    pub required: bool,
+    /// Whether the viewer signed the current version.
+    pub signed_by_you: bool,
+    pub can_sign: bool,
+    /// The exact text the current version asks clients to sign.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceLine {
+    pub id: ServiceId,
+    pub name: String,
+    pub description: String,
+    pub price_cents: Cents,
+    pub kind: ServiceKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonLine {
+    pub role: Role,
+    pub name: String,
+    pub email: Option<Email>,
+    pub phone: Option<String>,
+}
+
+impl From<&Person> for PersonLine {
+    fn from(p: &Person) -> Self {
+        PersonLine { role: p.role, name: p.name.clone(), email: p.email.clone(), phone: p.phone.clone() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentState {
+    Available,
+    Locked,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentCard {
+    pub id: DocumentId,
+    pub kind: DocumentKind,
+    /// What the portal calls it ("Residential Inspection Report").
+    pub title: String,
+    pub state: DocumentState,
+    pub lock_reasons: Vec<LockReason>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AddonOffer {
+    pub id: ServiceId,
+    pub name: String,
+    pub description: String,
+    pub price_cents: Cents,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompanyCard {
+    pub name: String,
+    pub contact: ContactDetails,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewerCard {
+    pub person_id: PersonId,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PortalView {
+    pub inspection_id: InspectionId,
+    pub viewer: ViewerCard,
+    /// Clients may sign, request add-ons and pay; other roles only look.
+    pub can_act: bool,
+    pub company: CompanyCard,
+    pub address: String,
+    pub scheduled_at: String,
+    pub cover_photo_url: Option<String>,
+    /// Add-on offers on the dashboard (clients only, until dismissed).
+    pub addon_offers: Vec<AddonOffer>,
+    pub offers_dismissed: bool,
+    pub payment: PaymentPanel,
+    pub agreement: AgreementPanel,
+    pub steps: Vec<Step>,
+    /// Published reports for the dashboard (also listed in `documents`).
+    pub reports: Vec<DocumentCard>,
+    pub services: Vec<ServiceLine>,
+    pub people: Vec<PersonLine>,
+    /// Everything this viewer may know of: published documents, each available or locked.
+    pub documents: Vec<DocumentCard>,
+    /// Present only when the company enabled recommended contractors.
+    pub contractors: Option<Vec<Contractor>>,
+    /// Partner products; always reachable, whether or not the dashboard offers were dismissed.
+    pub special_offers: Vec<SpecialOffer>,
+    pub inspectors: Vec<PersonLine>,
+}
+
+pub fn payment_panel(company: &Company, inspection: &Inspection, can_act: bool) -> PaymentPanel {
+    let total = inspection.invoice_total();
+    let balance = inspection.balance();
+    let pending = inspection.pending();
+    let collect_first = inspection.requirements.collect_payment_after_publish && !inspection.report_published();
+    let state = if total == Cents::ZERO {
+        PaymentState::None
+    } else if balance == Cents::ZERO {
+        PaymentState::Paid
+    } else if pending >= balance {
+        PaymentState::Processing
+    } else if collect_first {
+        PaymentState::CollectAfterPublish
+    } else {
+        PaymentState::Due
+    };
+    let action = match (state, company.settings.payments) {
+        (PaymentState::Due, PaymentsMode::Native) if can_act => Some(PaymentAction::PayNow),
+        (PaymentState::Due, PaymentsMode::Disabled) => Some(PaymentAction::LearnMore),
+        _ => None,
+    };
+    let amount = crate::money::format(balance, inspection.currency);
+    let message = match state {
+        PaymentState::None => "No payment is due".to_owned(),
+        PaymentState::Paid => "Paid".to_owned(),
+        PaymentState::Processing => format!("Payment processing: {amount} is on its way from your bank"),
+        PaymentState::CollectAfterPublish => "Payment to be collected after inspection is published".to_owned(),
+        PaymentState::Due => format!("Payment due: {amount}"),
+    };
+    PaymentPanel {
+        state,
+        balance_cents: balance,
+        invoice_total_cents: total,
+        paid_cents: inspection.paid(),
+        currency: inspection.currency,
+        action,
+        message,
+    }
+}
+
+fn card(d: &Document, access: Access) -> Option<DocumentCard> {
+    let (state, lock_reasons) = match access {
+        Access::Hidden => return None,
+        Access::Available => (DocumentState::Available, Vec::new()),
+        Access::Locked(r) => (DocumentState::Locked, r),
+    };
+    Some(DocumentCard { id: d.id, kind: d.kind, title: d.display_name(), state, lock_reasons })
+}
+
+impl PortalView {
+    /// The portal as `person` sees it.
+    pub fn build(company: &Company, inspection: &Inspection, person: &Person) -> PortalView {
+        let can_act = person.role == Role::Client;
+        let viewer = Viewer::Person(person.role);
+        let documents: Vec<DocumentCard> = inspection
+            .documents
+            .iter()
+            .filter(|d| d.kind != DocumentKind::BuildingAttachment)
+            .filter_map(|d| card(d, gate::decide(d, inspection, company, viewer)))
+            .collect();
+        let reports = documents.iter().filter(|d| d.kind.is_report()).cloned().collect();
+        let payment = payment_panel(company, inspection, can_act);
+        let agreement_signed = inspection.agreement_signed();
+        let agreement = AgreementPanel {
+            state: if agreement_signed { AgreementState::Signed } else { AgreementState::Unsigned },
+            version: inspection.agreement.version,
+            required: inspection.requirements.require_agreement,
+            signed_by_you: inspection.signed_by(person.id),
+            can_sign: can_act && !inspection.signed_by(person.id),
+            text: inspection.agreement_text(company),
+        };
+        let mut steps = Vec::new();
+        if agreement.required {
+            steps.push(Step { key: "agreement", label: "Sign the agreement", done: agreement_signed });
+        }
+        if payment.state != PaymentState::None {
+            steps.push(Step {
+                key: "payment",
+                label: "Pay for the inspection",
+                done: payment.state == PaymentState::Paid,
+            });
+        }
+        steps.push(Step { key: "report", label: "Report published", done: inspection.report_published() });
+        let settings = &company.settings;
+        let addon_offers = if can_act && !inspection.offers_dismissed {
+            inspection
+                .addon_offers(&settings.addon_catalog)
+                .into_iter()
+                .map(|a| AddonOffer {
+                    id: a.id,
+                    name: a.name.clone(),
+                    description: a.description.clone(),
+                    price_cents: a.price_cents,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        PortalView {
+            inspection_id: inspection.id,
+            viewer: ViewerCard { person_id: person.id, name: person.name.clone(), role: person.role },
+            can_act,
+            company: CompanyCard { name: company.name.clone(), contact: settings.contact.clone() },
+            address: inspection.address.clone(),
+            scheduled_at: crate::clock::rfc3339(inspection.scheduled_at),
+            cover_photo_url: inspection.cover_photo_url.clone(),
+            addon_offers,
+            offers_dismissed: inspection.offers_dismissed,
+            payment,
+            agreement,
+            steps,
+            reports,
+            services: inspection
+                .services
+                .iter()
+                .map(|s| ServiceLine {
+                    id: s.id,
+                    name: s.name.clone(),
+                    description: s.description.clone(),
+                    price_cents: s.price_cents,
+                    kind: s.kind,
+                })
+                .collect(),
+            people: inspection.people.iter().map(PersonLine::from).collect(),
+            documents,
+            contractors: settings.recommended_contractors_enabled.then(|| settings.recommended_contractors.clone()),
+            special_offers: settings.special_offers.clone(),
+            inspectors: inspection.people.iter().filter(|p| p.role == Role::Inspector).map(PersonLine::from).collect(),
+        }
+    }
+}
+
+/// What someone holding only the share link (no token) sees: basic details, nothing else.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShareView {
+    pub inspection_id: InspectionId,
+    pub unknown_user: bool,
+    pub notice: &'static str,
+    pub company: CompanyCard,
+    pub address: String,
+    pub scheduled_at: String,
+    pub cover_photo_url: Option<String>,
+}
+
+pub const UNKNOWN_USER_NOTICE: &str = "Unknown user: you opened this inspection without a personal link, so \
+     documents, add-ons, payment and signing are not available. Use \u{201c}Get Full Access\u{201d} to receive \
+     your personal link by email.";
+
+impl ShareView {
+    pub fn build(company: &Company, inspection: &Inspection) -> ShareView {
+        ShareView {
+            inspection_id: inspection.id,
+            unknown_user: true,
+            notice: UNKNOWN_USER_NOTICE,
+            company: CompanyCard { name: company.name.clone(), contact: company.settings.contact.clone() },
+            address: inspection.address.clone(),
+            scheduled_at: crate::clock::rfc3339(inspection.scheduled_at),
+            cover_photo_url: inspection.cover_photo_url.clone(),
+        }
+    }
+}
