@@ -157,6 +157,12 @@ impl TestApp {
         )
     }
 
+    /// Emails sent to `address` (moto keeps every message of the run; tests use unique addresses).
+    pub async fn emails_to(&self, address: &str) -> Vec<portal_infra::mailbox::MailMessage> {
+        let all = Mailbox::new(self.moto_url.clone()).messages().await.expect("moto mailbox");
+        all.into_iter().filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(address))).collect()
+    }
+
     /// Every item of this test's table (tests may scan; the product never does).
     pub async fn all_items(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         let out = self.store.client().scan().table_name(&self.names.table).send().await.expect("scan");

@@ -368,10 +368,8 @@ async fn features_not_built_yet_answer_501_problem_json() {
     let (_, key) = app.create_company("Acme", &[]).await;
     let token = "0".repeat(78);
     for (method, path, auth) in [
-        ("GET", format!("/p/{token}"), None),
-        ("POST", format!("/p/{token}/agreement"), None),
+        ("POST", format!("/p/{token}/pay"), None),
         ("GET", format!("/p/{token}/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV"), None),
-        ("GET", "/share/01ARZ3NDEKTSV4RRFFQ69G5FAV".to_owned(), None),
         ("GET", format!("/c/{token}/deficiencies"), None),
         ("POST", "/staff/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV/publish".to_owned(), Some(key.as_str())),
         ("POST", "/staff/inspections/01ARZ3NDEKTSV4RRFFQ69G5FAV/documents".to_owned(), Some(key.as_str())),

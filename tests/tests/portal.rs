@@ -1,0 +1,448 @@
+//! The client portal through the local gateway: tokenized links, the portal view (HTML and JSON),
+//! client actions, the unknown-user view and "Get Full Access".
+
+use portal_shared::domain::document::{Document, DocumentKind};
+use portal_shared::domain::inspection::{Inspection, LedgerEntry};
+use portal_shared::ids::{CompanyId, DocumentId, InspectionId};
+use portal_tests::{spawn_app, Reply, TestApp};
+use serde_json::{json, Value};
+use sha2::Digest;
+
+struct Fixture {
+    app: TestApp,
+    key: String,
+    company_id: CompanyId,
+    inspection_id: InspectionId,
+    client: String,
+    agent: String,
+    listing: String,
+    client_email: String,
+    agent_email: String,
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}@example.com", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// A company with `settings`, and an inspection with a client, a buyer's agent, a listing agent
+/// and a staff inspector. Links are paths (`/p/<token>`).
+async fn fixture(settings: Value) -> Fixture {
+    let app = spawn_app().await;
+    let (company, key) = app.create_company("Lakeside Home Inspections", &["ivan@lakeside.test"]).await;
+    if settings != json!({}) {
+        let r = app.request("PATCH", "/staff/settings", Some(&key), Some(settings)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let (client_email, agent_email) = (unique("jane"), unique("bob"));
+    let body = json!({
+        "address": "12 Elm Street, Springfield",
+        "scheduled_at": "2026-12-01T09:00:00-05:00",
+        "services": [{ "name": "Residential Inspection", "description": "Full home inspection", "price_cents": 45000 }],
+        "people": [
+            { "role": "client", "name": "Jane Client", "email": client_email },
+            { "role": "buyer_agent", "name": "Bob Agent", "email": agent_email },
+            { "role": "listing_agent", "name": "Lisa Lister", "email": unique("lisa") },
+            { "role": "inspector", "name": "Ivan Inspector", "email": "ivan@lakeside.test", "phone": "555-0100" }
+        ]
+    });
+    let r = app.request("POST", "/staff/inspections", Some(&key), Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let link = |role: &str| {
+        let url = r.json["links"].as_array().unwrap().iter().find(|l| l["role"] == role).unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        url.strip_prefix(&app.base).expect("links use the public base URL").to_owned()
+    };
+    Fixture {
+        key: key.clone(),
+        company_id: company.parse().unwrap(),
+        inspection_id: r.json["inspection_id"].as_str().unwrap().parse().unwrap(),
+        client: link("client"),
+        agent: link("buyer_agent"),
+        listing: link("listing_agent"),
+        client_email,
+        agent_email,
+        app,
+    }
+}
+
+impl Fixture {
+    async fn view(&self, link: &str) -> Reply {
+        self.app.send(self.app.http.get(self.app.url(link)).header("accept", "application/json")).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Reply {
+        self.app.request("POST", path, None, Some(body)).await
+    }
+
+    async fn form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        self.app.send(self.app.http.post(self.app.url(path)).form(form)).await
+    }
+
+    async fn inspection(&self) -> Inspection {
+        self.app.store.inspection(self.company_id, self.inspection_id).await.unwrap().unwrap()
+    }
+
+    /// Changes the stored aggregate directly, for states other issues' APIs produce (documents,
+    /// payments).
+    async fn alter(&self, f: impl FnOnce(&mut Inspection)) {
+        let mut i = self.inspection().await;
+        f(&mut i);
+        self.app.store.save_inspection(&mut i).await.unwrap();
+    }
+}
+
+fn document(kind: DocumentKind, title: &str, template: Option<&str>, published: bool) -> Document {
+    Document {
+        id: DocumentId::new(),
+        kind,
+        title: title.into(),
+        template_name: template.map(str::to_owned),
+        published,
+        published_at: published.then(portal_shared::clock::now),
+        form_complete: false,
+        uploaded: true,
+        created_at: portal_shared::clock::now(),
+    }
+}
+
+fn pay(i: &mut Inspection, cents: i64) {
+    i.ledger.insert(
+        format!("evt_{}", ulid::Ulid::new()),
+        LedgerEntry { amount_cents: cents, pending_cents: 0, kind: "payment".into(), recorded_at: i.updated_at },
+    );
+}
+
+#[tokio::test]
+async fn the_portal_view_shows_the_dashboard_order_documents_and_contacts() {
+    let f = fixture(json!({
+        "payments": "native",
+        "contact": { "phone": "555-0199", "email": "office@lakeside.test" },
+        "addon_catalog": [{ "name": "Radon test", "description": "48-hour radon", "price_cents": 15000 }],
+        "special_offers": [{ "partner": "Fixle", "title": "Home warranty", "description": "1 year" }]
+    }))
+    .await;
+    let r = f.view(&f.client).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.round_trips() <= 2, "portal view budget: {}", r.round_trips());
+    assert_eq!(r.round_trips(), 1, "one BatchGetItem of token, company and inspection");
+    let v = &r.json;
+    assert_eq!(v["address"], "12 Elm Street, Springfield");
+    assert_eq!(v["viewer"]["role"], "client");
+    assert_eq!(v["payment"], json!({"state": "due", "balance_cents": 45000, "invoice_total_cents": 45000,
+        "paid_cents": 0, "currency": "usd", "action": "pay_now", "message": "Payment due: $450.00"}));
+    assert_eq!(v["agreement"]["state"], "unsigned");
+    assert_eq!(v["agreement"]["version"], 1);
+    assert!(v["agreement"]["text"].as_str().unwrap().contains("Residential Inspection: $450.00"));
+    assert_eq!(v["addon_offers"][0]["name"], "Radon test");
+    assert_eq!(v["special_offers"][0]["partner"], "Fixle");
+    assert_eq!(v["people"].as_array().unwrap().len(), 4, "order details list every person");
+    assert_eq!(v["services"][0]["price_cents"], 45000);
+    assert!(v["contractors"].is_null(), "contractors only when the company enabled them");
+    assert_eq!(v["inspectors"][0]["phone"], "555-0100");
+    assert_eq!(v["company"]["contact"]["phone"], "555-0199");
+    let steps: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["agreement", "payment", "report"]);
+
+    // The buyer's agent sees the same inspection but cannot act: no offers, no Pay Now.
+    let a = f.view(&f.agent).await;
+    assert_eq!(a.json["viewer"]["role"], "buyer_agent");
+    assert_eq!(a.json["can_act"], false);
+    assert_eq!(a.json["addon_offers"], json!([]));
+    assert!(a.json["payment"]["action"].is_null());
+    assert_eq!(a.json["agreement"]["can_sign"], false);
+
+    // HTML by default, with the page security headers.
+    let h = f.app.send(f.app.http.get(f.app.url(&f.client))).await;
+    assert_eq!(h.status, 200);
+    assert_eq!(h.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(h.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(h.header("cache-control"), Some("no-store"));
+    let csp = h.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    for text in ["12 Elm Street", "Payment due: $450.00", "Pay Now", "Radon test", "Order Details", "Contact Us",
+        "Special Offers", "Home warranty", "Ivan Inspector", "Sign"] {
+        assert!(h.text.contains(text), "page lacks {text:?}");
+    }
+    assert!(!h.text.contains("<script"), "pages run no scripts");
+}
+
+#[tokio::test]
+async fn unknown_revoked_reissued_and_malformed_tokens_get_the_same_404() {
+    let f = fixture(json!({})).await;
+    let person = f.inspection().await.people[0].id;
+    let reissue = format!("/staff/inspections/{}/people/{person}/token", f.inspection_id);
+
+    let malformed = f.view("/p/not-a-token").await;
+    malformed.assert_problem(404);
+    assert_eq!(malformed.round_trips(), 0, "malformed tokens are refused without a database read");
+    let wrong_alphabet = f.view(&format!("/p/{}", "u".repeat(78))).await;
+    assert_eq!(wrong_alphabet.round_trips(), 0);
+
+    // Well-formed, naming this very inspection, but never issued.
+    let token = f.client.trim_start_matches("/p/");
+    let forged = format!("/p/{}{}", &token[..52], "0".repeat(26));
+    let unknown = f.view(&forged).await;
+
+    let new = f.app.request("POST", &reissue, Some(&f.key), None).await;
+    assert_eq!(new.status, 201, "{}", new.text);
+    let new_link = new.json["url"].as_str().unwrap().strip_prefix(&f.app.base).unwrap().to_owned();
+    let old = f.view(&f.client).await;
+    assert_eq!(f.view(&new_link).await.status, 200, "the re-issued link works at once");
+
+    assert_eq!(f.app.request("DELETE", &reissue, Some(&f.key), None).await.status, 204);
+    let revoked = f.view(&new_link).await;
+    assert_eq!(f.app.request("DELETE", &reissue, Some(&f.key), None).await.status, 204, "revoking twice is fine");
+
+    for r in [&unknown, &old, &revoked] {
+        r.assert_problem(404);
+        assert_eq!(r.text, malformed.text, "every bad token gets the same answer");
+    }
+    // The token table holds only hashes: no stored attribute contains a token.
+    let items = format!("{:?}", f.app.all_items().await);
+    assert!(!items.contains(token) && !items.contains(new_link.trim_start_matches("/p/")));
+}
+
+#[tokio::test]
+async fn only_clients_sign_and_a_signature_keeps_its_evidence() {
+    let f = fixture(json!({})).await;
+    let agreement = |link: &str| format!("{link}/agreement");
+    f.post(&agreement(&f.agent), json!({ "typed_name": "Bob Agent" })).await.assert_problem(403);
+    f.post(&agreement(&f.listing), json!({ "typed_name": "Lisa" })).await.assert_problem(403);
+    f.post(&agreement(&f.client), json!({ "typed_name": "  " })).await.assert_problem(400);
+    f.post(&agreement(&f.client), json!({ "typed_name": "Jane", "version": 7 })).await.assert_problem(409);
+    assert!(f.inspection().await.agreement.signatures.is_empty(), "refused signatures change nothing");
+
+    let text = f.view(&f.client).await.json["agreement"]["text"].as_str().unwrap().to_owned();
+    let r = f
+        .app
+        .send(
+            f.app
+                .http
+                .post(f.app.url(&agreement(&f.client)))
+                .header("user-agent", "TestBrowser/1.0")
+                .json(&json!({ "typed_name": "Jane Q. Client", "version": 1 })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["agreement"]["state"], "signed");
+    assert!(r.round_trips() <= 2);
+    let sig = f.inspection().await.agreement.signatures[0].clone();
+    assert_eq!(sig.typed_name, "Jane Q. Client");
+    assert_eq!(sig.version, 1);
+    assert_eq!(sig.ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(sig.user_agent.as_deref(), Some("TestBrowser/1.0"));
+    assert_eq!(sig.text_sha256, hex::encode(sha2::Sha256::digest(text.as_bytes())), "hash of the exact text shown");
+
+    // Signing again changes nothing; an HTML form post is answered with 303 back to the portal.
+    let again = f.form(&agreement(&f.client), &[("typed_name", "Jane"), ("version", "1")]).await;
+    assert_eq!(again.status, 303);
+    assert_eq!(again.header("location"), Some(f.client.as_str()));
+    assert_eq!(f.inspection().await.agreement.signatures.len(), 1);
+}
+
+#[tokio::test]
+async fn requested_addons_join_the_services_and_need_a_new_agreement_version() {
+    let f = fixture(json!({
+        "addon_catalog": [
+            { "name": "Radon test", "price_cents": 15000 },
+            { "name": "Sewer scope", "price_cents": 20000 }
+        ]
+    }))
+    .await;
+    let catalog: Vec<String> = f.view(&f.client).await.json["addon_offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(catalog.len(), 2);
+    f.post(&format!("{}/agreement", f.client), json!({ "typed_name": "Jane" })).await;
+
+    let addons = format!("{}/addons", f.client);
+    f.post(&format!("{}/addons", f.agent), json!({ "addon_ids": [catalog[0]] })).await.assert_problem(403);
+    f.post(&addons, json!({ "addon_ids": ["01ARZ3NDEKTSV4RRFFQ69G5FAV"] })).await.assert_problem(400);
+    f.post(&addons, json!({ "addon_ids": [] })).await.assert_problem(400);
+    assert_eq!(f.inspection().await.services.len(), 1, "refused requests change nothing");
+
+    let r = f.post(&addons, json!({ "addon_ids": [catalog[0]] })).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["services"].as_array().unwrap().len(), 2);
+    assert_eq!(r.json["services"][1]["kind"], "addon");
+    assert_eq!(r.json["payment"]["balance_cents"], 60000);
+    assert_eq!(r.json["agreement"], json!({"state": "unsigned", "version": 2, "required": true,
+        "signed_by_you": false, "can_sign": true, "text": r.json["agreement"]["text"]}));
+    assert_eq!(r.json["addon_offers"].as_array().unwrap().len(), 1, "an added add-on is no longer offered");
+
+    // Asking again (a double click) adds nothing; a form post can pick several at once.
+    f.post(&addons, json!({ "addon_ids": [catalog[0]] })).await;
+    assert_eq!(f.inspection().await.services.len(), 2);
+    let form = f.form(&addons, &[("addon_ids", &catalog[0]), ("addon_ids", &catalog[1])]).await;
+    assert_eq!(form.status, 303);
+    assert_eq!(f.inspection().await.invoice_total().get(), 80000);
+}
+
+#[tokio::test]
+async fn dismissed_offers_leave_the_dashboard_but_special_offers_stay() {
+    let f = fixture(json!({
+        "addon_catalog": [{ "name": "Radon test", "price_cents": 15000 }],
+        "special_offers": [{ "partner": "Fixle", "title": "Home warranty" }]
+    }))
+    .await;
+    f.post(&format!("{}/offers/dismiss", f.agent), json!({})).await.assert_problem(403);
+    let r = f.form(&format!("{}/offers/dismiss", f.client), &[]).await;
+    assert_eq!(r.status, 303);
+    let v = f.view(&f.client).await.json;
+    assert_eq!(v["offers_dismissed"], true);
+    assert_eq!(v["addon_offers"], json!([]));
+    assert_eq!(v["special_offers"][0]["title"], "Home warranty");
+}
+
+#[tokio::test]
+async fn the_payment_panel_has_its_four_states() {
+    // Learn More when online payment is disabled.
+    let f = fixture(json!({ "payments": "disabled" })).await;
+    let p = &f.view(&f.client).await.json["payment"];
+    assert_eq!((p["state"].as_str(), p["action"].as_str()), (Some("due"), Some("learn_more")));
+    f.alter(|i| pay(i, 45000)).await;
+    let p = &f.view(&f.client).await.json["payment"];
+    assert_eq!((p["state"].as_str(), p["balance_cents"].as_i64(), p["action"].as_str()), (Some("paid"), Some(0), None));
+
+    // Collect after publish: no button until a report is published, then Payment due / Pay Now.
+    let f = fixture(json!({ "payments": "native", "collect_payment_after_publish": true })).await;
+    let p = &f.view(&f.client).await.json["payment"];
+    assert_eq!(p["state"], "collect_after_publish");
+    assert_eq!(p["message"], "Payment to be collected after inspection is published");
+    assert!(p["action"].is_null());
+    let h = f.app.send(f.app.http.get(f.app.url(&f.client))).await;
+    assert!(h.text.contains("Payment to be collected after inspection is published") && !h.text.contains("Pay Now"));
+    f.alter(|i| i.documents.push(document(DocumentKind::Attachment, "Photos", None, true))).await;
+    assert_eq!(f.view(&f.client).await.json["payment"]["state"], "collect_after_publish", "an attachment is not the report");
+    f.alter(|i| i.documents.push(document(DocumentKind::InspectionReport, "r", Some("Residential"), true))).await;
+    let p = &f.view(&f.client).await.json["payment"];
+    assert_eq!((p["state"].as_str(), p["action"].as_str()), (Some("due"), Some("pay_now")));
+}
+
+#[tokio::test]
+async fn documents_are_listed_with_their_state_and_reasons() {
+    let f = fixture(json!({ "report_access": { "listing_agent": false } })).await;
+    let (report, draft, invoice) = (
+        document(DocumentKind::InspectionReport, "Report", Some("Residential Inspection Report"), true),
+        document(DocumentKind::InspectionReport, "Draft", Some("Sewer Scope"), false),
+        document(DocumentKind::Invoice, "Invoice", None, true),
+    );
+    let ids = (report.id.to_string(), draft.id.to_string(), invoice.id.to_string());
+    f.alter(|i| i.documents.extend([report, draft, invoice])).await;
+    let v = f.view(&f.client).await.json;
+    let docs = v["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 2, "drafts are not listed: {docs:?}");
+    assert_eq!(docs[0]["id"], ids.0);
+    assert_eq!(docs[0]["title"], "Residential Inspection Report", "never \"Report Report\"");
+    assert_eq!(docs[0]["state"], "locked");
+    assert_eq!(docs[0]["lock_reasons"], json!([{"code": "payment_required", "amount_due_cents": 45000},
+        {"code": "agreement_unsigned"}]));
+    assert_eq!(docs[1]["id"], ids.2);
+    assert_eq!(docs[1]["state"], "available", "the invoice is what a client needs to pay");
+    assert_eq!(v["reports"].as_array().unwrap().len(), 1);
+    assert!(!v.to_string().contains(&ids.1));
+
+    let html = f.app.send(f.app.http.get(f.app.url(&f.client))).await.text;
+    assert!(html.contains("Payment required: pay the balance of $450.00"));
+    assert!(html.contains(&format!("{}/documents/{}", f.client, ids.2)), "available documents link to the gate");
+
+    // Listing agents see order details only.
+    let l = f.view(&f.listing).await.json;
+    assert_eq!(l["documents"], json!([]));
+    assert_eq!(l["people"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn the_unknown_user_view_shows_basic_details_only() {
+    let f = fixture(json!({ "addon_catalog": [{ "name": "Radon test", "price_cents": 15000 }] })).await;
+    let report = document(DocumentKind::InspectionReport, "r", Some("Residential"), true);
+    let report_id = report.id.to_string();
+    f.alter(|i| i.documents.push(report)).await;
+    let share = format!("/share/{}", f.inspection_id);
+
+    let h = f.app.send(f.app.http.get(f.app.url(&share))).await;
+    assert_eq!(h.status, 200, "{}", h.text);
+    assert_eq!(h.header("referrer-policy"), Some("no-referrer"));
+    for text in ["Unknown user", "Get Full Access", "12 Elm Street", "Lakeside Home Inspections"] {
+        assert!(h.text.contains(text), "share page lacks {text:?}");
+    }
+    let j = f.view(&share).await;
+    assert_eq!(j.json["unknown_user"], true);
+    for r in [&h, &j] {
+        for secret in [report_id.as_str(), "Radon", "Pay Now", "/agreement", "Jane Client", &f.client_email] {
+            assert!(!r.text.contains(secret), "the unknown-user view exposes {secret:?}");
+        }
+    }
+    f.view("/share/01ARZ3NDEKTSV4RRFFQ69G5FAV").await.assert_problem(404);
+    f.view("/share/nope").await.assert_problem(404);
+}
+
+#[tokio::test]
+async fn get_full_access_answers_alike_and_emails_only_a_matching_person() {
+    let f = fixture(json!({})).await;
+    let url = format!("/share/{}/full-access", f.inspection_id);
+    let stranger = unique("stranger");
+    let miss = f.post(&url, json!({ "email": stranger })).await;
+    let hit = f.post(&url, json!({ "email": f.client_email.to_uppercase() })).await;
+    assert_eq!(hit.status, 202, "{}", hit.text);
+    assert_eq!((hit.status, &hit.text), (miss.status, &miss.text), "no enumeration");
+    f.post(&url, json!({ "email": "not an email" })).await.assert_problem(400);
+
+    assert!(f.app.emails_to(&stranger).await.is_empty());
+    let mails = f.app.emails_to(&f.client_email).await;
+    assert_eq!(mails.len(), 1, "exactly one email");
+    assert!(mails[0].subject.contains("12 Elm Street"));
+    let link = mails[0].links.iter().find(|l| l.contains("/p/")).expect("a portal link").clone();
+    let path = link.strip_prefix(&f.app.base).unwrap();
+    let v = f.view(path).await;
+    assert_eq!(v.status, 200, "the emailed link works");
+    assert_eq!(v.json["viewer"]["role"], "client");
+    f.view(&f.client).await.assert_problem(404);
+    assert_eq!(f.view(&f.agent).await.status, 200, "other people's links are untouched");
+
+    // An agent may ask too; an HTML form gets a page.
+    let page = f.form(&url, &[("email", &f.agent_email)]).await;
+    assert_eq!(page.status, 202);
+    assert!(page.text.contains("Check your email"));
+    assert_eq!(f.app.emails_to(&f.agent_email).await.len(), 1);
+}
+
+#[tokio::test]
+async fn get_full_access_is_rate_limited_per_inspection() {
+    let f = fixture(json!({})).await;
+    let url = format!("/share/{}/full-access", f.inspection_id);
+    for n in 0..portal_link::FULL_ACCESS_LIMIT {
+        assert_eq!(f.post(&url, json!({ "email": unique("x") })).await.status, 202, "request {n}");
+    }
+    let r = f.post(&url, json!({ "email": f.client_email })).await;
+    r.assert_problem(429);
+    assert!(r.header("retry-after").is_some());
+    assert!(f.app.emails_to(&f.client_email).await.is_empty(), "a refused request sends nothing");
+}
+
+#[tokio::test]
+async fn people_added_later_get_their_own_link_unless_they_are_staff() {
+    let f = fixture(json!({})).await;
+    let people = format!("/staff/inspections/{}/people", f.inspection_id);
+    let r = f.app.request("POST", &people, Some(&f.key), Some(json!({ "role": "client", "name": "Joe",
+        "email": unique("joe") }))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let link = r.json["link"]["url"].as_str().unwrap().strip_prefix(&f.app.base).unwrap().to_owned();
+    let v = f.view(&link).await;
+    assert_eq!(v.json["viewer"]["name"], "Joe");
+    assert_eq!(v.json["agreement"]["state"], "unsigned", "a new client must sign too");
+
+    let staff = f.app.request("POST", &people, Some(&f.key), Some(json!({ "role": "additional", "name": "Ivan",
+        "email": "IVAN@lakeside.test" }))).await;
+    assert_eq!(staff.status, 201);
+    assert!(staff.json["link"].is_null(), "no token for a staff user's email");
+    let inspector = f.inspection().await.people.iter().find(|p| p.name == "Ivan Inspector").unwrap().id;
+    let reissue = format!("/staff/inspections/{}/people/{inspector}/token", f.inspection_id);
+    f.app.request("POST", &reissue, Some(&f.key), None).await.assert_problem(409);
+    f.app.request("POST", &people, Some(&f.key), Some(json!({ "role": "landlord", "name": "X" }))).await.assert_problem(400);
+}
