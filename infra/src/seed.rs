@@ -75,7 +75,6 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
         json!({
             "address": "1428 Elm Street, Springfield",
             "scheduled_at": scheduled,
-            "cover_photo_url": "https://images.example.com/1428-elm.jpg",
             "services": [{ "name": "Residential Inspection", "description": "Full home inspection", "price_cents": 45000 }],
             "people": [
                 { "role": "client", "name": "Jane Homebuyer", "email": "jane@example.com" },

@@ -67,6 +67,23 @@ ensure_python_tools() {
   echo "$want" > "$stamp"
 }
 
+# Headless Chromium (Debian's package) and playwright-core (npm, pinned by tests/browser's lock
+# file) for the browser checks. The scripts are copied next to their node_modules to run.
+BROWSER_DIR="$CACHE/browser"
+ensure_browser() {
+  command -v chromium >/dev/null || apt_install chromium
+  local stamp="$BROWSER_DIR/.lock.sha256" want
+  want="$(sha256sum "$ROOT/tests/browser/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing playwright-core into $BROWSER_DIR"
+    mkdir -p "$BROWSER_DIR"
+    cp "$ROOT/tests/browser/package.json" "$ROOT/tests/browser/package-lock.json" "$BROWSER_DIR/"
+    (cd "$BROWSER_DIR" && npm ci --silent --no-audit --no-fund)
+    echo "$want" > "$stamp"
+  fi
+  cp "$ROOT"/tests/browser/*.mjs "$BROWSER_DIR/"
+}
+
 ensure_all() {
   ensure_system_tools
   ensure_dynamodb_local

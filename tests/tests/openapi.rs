@@ -48,3 +48,134 @@ async fn every_documented_operation_is_implemented() {
         }
     }
 }
+
+/// A small JSON Schema check (the subset openapi.yaml uses): `$ref`, `oneOf`, `allOf`, `enum`,
+/// `const`, `type`, `required`, `properties` (and no undocumented property where an object lists
+/// its properties), `items`. Returns what does not conform.
+fn conformance(doc: &serde_json::Value, schema: &serde_json::Value, v: &serde_json::Value, at: &str) -> Vec<String> {
+    use serde_json::Value as J;
+    if let Some(r) = schema.get("$ref").and_then(J::as_str) {
+        let target = r.trim_start_matches("#/").split('/').fold(doc, |node, part| &node[part]);
+        assert!(!target.is_null(), "dangling {r}");
+        return conformance(doc, target, v, at);
+    }
+    let mut errs = Vec::new();
+    if let Some(options) = schema.get("oneOf").and_then(J::as_array) {
+        if !options.iter().any(|o| conformance(doc, o, v, at).is_empty()) {
+            errs.push(format!("{at}: matches no oneOf option: {v}"));
+        }
+    }
+    for part in schema.get("allOf").and_then(J::as_array).into_iter().flatten() {
+        errs.extend(conformance(doc, part, v, at));
+    }
+    if let Some(e) = schema.get("enum").and_then(J::as_array) {
+        if !e.contains(v) {
+            errs.push(format!("{at}: {v} not in {e:?}"));
+        }
+    }
+    if let Some(c) = schema.get("const") {
+        if c != v {
+            errs.push(format!("{at}: {v} is not {c}"));
+        }
+    }
+    let type_ok = |t: &str| match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        _ => panic!("unknown type {t}"),
+    };
+    match schema.get("type") {
+        Some(J::String(t)) if !type_ok(t) => errs.push(format!("{at}: expected {t}, got {v}")),
+        Some(J::Array(ts)) if !ts.iter().any(|t| type_ok(t.as_str().unwrap())) => {
+            errs.push(format!("{at}: expected one of {ts:?}, got {v}"))
+        }
+        _ => {}
+    }
+    if let J::Object(obj) = v {
+        for r in schema.get("required").and_then(J::as_array).into_iter().flatten() {
+            if !obj.contains_key(r.as_str().unwrap()) {
+                errs.push(format!("{at}: missing required {r}"));
+            }
+        }
+        if let Some(props) = schema.get("properties").and_then(J::as_object) {
+            for (k, val) in obj {
+                match props.get(k) {
+                    Some(p) => errs.extend(conformance(doc, p, val, &format!("{at}.{k}"))),
+                    None => errs.push(format!("{at}.{k}: not documented")),
+                }
+            }
+        }
+    }
+    if let (J::Array(items), Some(item_schema)) = (v, schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            errs.extend(conformance(doc, item_schema, item, &format!("{at}[{i}]")));
+        }
+    }
+    errs
+}
+
+fn document() -> serde_json::Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
+    serde_json::to_value(serde_yaml::from_str::<Value>(&text).unwrap()).unwrap()
+}
+
+/// Asserts a real response matches the schema documented for that path, method and status.
+fn assert_documented(doc: &serde_json::Value, method: &str, path: &str, r: &portal_tests::Reply) {
+    let op = &doc["paths"][path][method.to_lowercase()];
+    let schema = &op["responses"][r.status.to_string()]["content"]["application/json"]["schema"];
+    assert!(!schema.is_null(), "{method} {path} documents no JSON for {}: {}", r.status, r.text);
+    let errs = conformance(doc, schema, &r.json, "$");
+    assert!(errs.is_empty(), "{method} {path} {} differs from openapi.yaml:\n{}", r.status, errs.join("\n"));
+}
+
+#[tokio::test]
+async fn portal_responses_match_their_documented_json() {
+    let doc = document();
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Acme", &[]).await;
+    let settings = serde_json::json!({
+        "payments": "native",
+        "recommended_contractors_enabled": true,
+        "addon_catalog": [{ "name": "Radon", "price_cents": 100 }],
+        "special_offers": [{ "partner": "P", "title": "Warranty" }]
+    });
+    assert_eq!(app.request("PATCH", "/staff/settings", Some(&key), Some(settings)).await.status, 200);
+    let created = app.request("POST", "/staff/inspections", Some(&key), Some(portal_tests::inspection_body())).await;
+    let id = created.json["inspection_id"].as_str().unwrap().to_owned();
+    let client = created.json["links"][0]["url"].as_str().unwrap().strip_prefix(&app.base).unwrap().to_owned();
+    assert!(client.starts_with("/p/"));
+
+    let json_get = |path: String| app.send(app.http.get(app.url(&path)).header("accept", "application/json"));
+    let view = json_get(client.clone()).await;
+    assert_documented(&doc, "GET", "/p/{token}", &view);
+    let addon = view.json["addon_offers"][0]["id"].as_str().unwrap().to_owned();
+    let r =
+        app.request("POST", &format!("{client}/addons"), None, Some(serde_json::json!({ "addon_ids": [addon] }))).await;
+    assert_documented(&doc, "POST", "/p/{token}/addons", &r);
+    let r =
+        app.request("POST", &format!("{client}/agreement"), None, Some(serde_json::json!({ "typed_name": "J" }))).await;
+    assert_documented(&doc, "POST", "/p/{token}/agreement", &r);
+    let r = app.request("POST", &format!("{client}/offers/dismiss"), None, None).await;
+    assert_documented(&doc, "POST", "/p/{token}/offers/dismiss", &r);
+    assert_documented(&doc, "GET", "/share/{inspection_id}", &json_get(format!("/share/{id}")).await);
+    let r = app
+        .request("POST", &format!("/share/{id}/full-access"), None, Some(serde_json::json!({ "email": "x@y.test" })))
+        .await;
+    assert_documented(&doc, "POST", "/share/{inspection_id}/full-access", &r);
+    let r = app
+        .request(
+            "POST",
+            &format!("/staff/inspections/{id}/people"),
+            Some(&key),
+            Some(serde_json::json!({ "role": "client", "name": "Joe", "email": "joe@x.test" })),
+        )
+        .await;
+    assert_documented(&doc, "POST", "/staff/inspections/{inspection_id}/people", &r);
+    let person = r.json["person_id"].as_str().unwrap();
+    let r = app.request("POST", &format!("/staff/inspections/{id}/people/{person}/token"), Some(&key), None).await;
+    assert_documented(&doc, "POST", "/staff/inspections/{inspection_id}/people/{person_id}/token", &r);
+}

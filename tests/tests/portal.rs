@@ -130,8 +130,11 @@ async fn the_portal_view_shows_the_dashboard_order_documents_and_contacts() {
     let v = &r.json;
     assert_eq!(v["address"], "12 Elm Street, Springfield");
     assert_eq!(v["viewer"]["role"], "client");
-    assert_eq!(v["payment"], json!({"state": "due", "balance_cents": 45000, "invoice_total_cents": 45000,
-        "paid_cents": 0, "currency": "usd", "action": "pay_now", "message": "Payment due: $450.00"}));
+    assert_eq!(
+        v["payment"],
+        json!({"state": "due", "balance_cents": 45000, "invoice_total_cents": 45000,
+        "paid_cents": 0, "currency": "usd", "action": "pay_now", "message": "Payment due: $450.00"})
+    );
     assert_eq!(v["agreement"]["state"], "unsigned");
     assert_eq!(v["agreement"]["version"], 1);
     assert!(v["agreement"]["text"].as_str().unwrap().contains("Residential Inspection: $450.00"));
@@ -161,8 +164,18 @@ async fn the_portal_view_shows_the_dashboard_order_documents_and_contacts() {
     assert_eq!(h.header("cache-control"), Some("no-store"));
     let csp = h.header("content-security-policy").unwrap();
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
-    for text in ["12 Elm Street", "Payment due: $450.00", "Pay Now", "Radon test", "Order Details", "Contact Us",
-        "Special Offers", "Home warranty", "Ivan Inspector", "Sign"] {
+    for text in [
+        "12 Elm Street",
+        "Payment due: $450.00",
+        "Pay Now",
+        "Radon test",
+        "Order Details",
+        "Contact Us",
+        "Special Offers",
+        "Home warranty",
+        "Ivan Inspector",
+        "Sign",
+    ] {
         assert!(h.text.contains(text), "page lacks {text:?}");
     }
     assert!(!h.text.contains("<script"), "pages run no scripts");
@@ -271,8 +284,11 @@ async fn requested_addons_join_the_services_and_need_a_new_agreement_version() {
     assert_eq!(r.json["services"].as_array().unwrap().len(), 2);
     assert_eq!(r.json["services"][1]["kind"], "addon");
     assert_eq!(r.json["payment"]["balance_cents"], 60000);
-    assert_eq!(r.json["agreement"], json!({"state": "unsigned", "version": 2, "required": true,
-        "signed_by_you": false, "can_sign": true, "text": r.json["agreement"]["text"]}));
+    assert_eq!(
+        r.json["agreement"],
+        json!({"state": "unsigned", "version": 2, "required": true,
+        "signed_by_you": false, "can_sign": true, "text": r.json["agreement"]["text"]})
+    );
     assert_eq!(r.json["addon_offers"].as_array().unwrap().len(), 1, "an added add-on is no longer offered");
 
     // Asking again (a double click) adds nothing; a form post can pick several at once.
@@ -318,7 +334,11 @@ async fn the_payment_panel_has_its_four_states() {
     let h = f.app.send(f.app.http.get(f.app.url(&f.client))).await;
     assert!(h.text.contains("Payment to be collected after inspection is published") && !h.text.contains("Pay Now"));
     f.alter(|i| i.documents.push(document(DocumentKind::Attachment, "Photos", None, true))).await;
-    assert_eq!(f.view(&f.client).await.json["payment"]["state"], "collect_after_publish", "an attachment is not the report");
+    assert_eq!(
+        f.view(&f.client).await.json["payment"]["state"],
+        "collect_after_publish",
+        "an attachment is not the report"
+    );
     f.alter(|i| i.documents.push(document(DocumentKind::InspectionReport, "r", Some("Residential"), true))).await;
     let p = &f.view(&f.client).await.json["payment"];
     assert_eq!((p["state"].as_str(), p["action"].as_str()), (Some("due"), Some("pay_now")));
@@ -340,8 +360,11 @@ async fn documents_are_listed_with_their_state_and_reasons() {
     assert_eq!(docs[0]["id"], ids.0);
     assert_eq!(docs[0]["title"], "Residential Inspection Report", "never \"Report Report\"");
     assert_eq!(docs[0]["state"], "locked");
-    assert_eq!(docs[0]["lock_reasons"], json!([{"code": "payment_required", "amount_due_cents": 45000},
-        {"code": "agreement_unsigned"}]));
+    assert_eq!(
+        docs[0]["lock_reasons"],
+        json!([{"code": "payment_required", "amount_due_cents": 45000},
+        {"code": "agreement_unsigned"}])
+    );
     assert_eq!(docs[1]["id"], ids.2);
     assert_eq!(docs[1]["state"], "available", "the invoice is what a client needs to pay");
     assert_eq!(v["reports"].as_array().unwrap().len(), 1);
@@ -429,20 +452,39 @@ async fn get_full_access_is_rate_limited_per_inspection() {
 async fn people_added_later_get_their_own_link_unless_they_are_staff() {
     let f = fixture(json!({})).await;
     let people = format!("/staff/inspections/{}/people", f.inspection_id);
-    let r = f.app.request("POST", &people, Some(&f.key), Some(json!({ "role": "client", "name": "Joe",
-        "email": unique("joe") }))).await;
+    let r = f
+        .app
+        .request(
+            "POST",
+            &people,
+            Some(&f.key),
+            Some(json!({ "role": "client", "name": "Joe",
+        "email": unique("joe") })),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let link = r.json["link"]["url"].as_str().unwrap().strip_prefix(&f.app.base).unwrap().to_owned();
     let v = f.view(&link).await;
     assert_eq!(v.json["viewer"]["name"], "Joe");
     assert_eq!(v.json["agreement"]["state"], "unsigned", "a new client must sign too");
 
-    let staff = f.app.request("POST", &people, Some(&f.key), Some(json!({ "role": "additional", "name": "Ivan",
-        "email": "IVAN@lakeside.test" }))).await;
+    let staff = f
+        .app
+        .request(
+            "POST",
+            &people,
+            Some(&f.key),
+            Some(json!({ "role": "additional", "name": "Ivan",
+        "email": "IVAN@lakeside.test" })),
+        )
+        .await;
     assert_eq!(staff.status, 201);
     assert!(staff.json["link"].is_null(), "no token for a staff user's email");
     let inspector = f.inspection().await.people.iter().find(|p| p.name == "Ivan Inspector").unwrap().id;
     let reissue = format!("/staff/inspections/{}/people/{inspector}/token", f.inspection_id);
     f.app.request("POST", &reissue, Some(&f.key), None).await.assert_problem(409);
-    f.app.request("POST", &people, Some(&f.key), Some(json!({ "role": "landlord", "name": "X" }))).await.assert_problem(400);
+    f.app
+        .request("POST", &people, Some(&f.key), Some(json!({ "role": "landlord", "name": "X" })))
+        .await
+        .assert_problem(400);
 }

@@ -1,7 +1,8 @@
 //! The local gateway: serves every route of template.yaml on 127.0.0.1 by calling the functions
 //! in-process. With `--create-resources` it first creates the table, bucket and sender identity
 //! from the template; with `--seed` it loads demo data and prints the links to open; with
-//! `--schedule` it runs the publish job every minute like the template's schedule.
+//! `--schedule` it runs the publish job every minute like the template's schedule; with
+//! `--demo-json <path>` it also writes the seeded links there (for the browser tests).
 //!
 //! Environment: TABLE_NAME, BUCKET_NAME, SENDER_EMAIL, PUBLIC_BASE_URL, PLATFORM_ADMIN_KEY,
 //! MOTO_URL (for the dev mailbox) and the standard AWS variables (AWS_ENDPOINT_URL_*).
@@ -24,11 +25,18 @@ struct Args {
     create_resources: bool,
     seed: bool,
     schedule: bool,
+    demo_json: Option<String>,
 }
 
 fn args() -> Result<Args, String> {
-    let mut a =
-        Args { port: 3000, template: "template.yaml".into(), create_resources: false, seed: false, schedule: false };
+    let mut a = Args {
+        port: 3000,
+        template: "template.yaml".into(),
+        create_resources: false,
+        seed: false,
+        schedule: false,
+        demo_json: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -37,6 +45,7 @@ fn args() -> Result<Args, String> {
             "--create-resources" => a.create_resources = true,
             "--seed" => a.seed = true,
             "--schedule" => a.schedule = true,
+            "--demo-json" => a.demo_json = Some(it.next().ok_or("--demo-json needs a path")?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -81,6 +90,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.seed {
         let admin = config.platform_admin_key.as_ref().ok_or("PLATFORM_ADMIN_KEY is required to seed")?;
         let demo = seed::seed(&base, admin.expose()).await?;
+        if let Some(path) = &args.demo_json {
+            // For the browser tests; holds live links, so it goes to a private cache folder only.
+            let json = serde_json::json!({
+                "base": base,
+                "client_link": demo.client_link,
+                "agent_link": demo.agent_link,
+                "share_link": demo.share_link,
+            });
+            std::fs::write(path, serde_json::to_vec_pretty(&json)?)?;
+        }
         println!();
         println!("Inspection portal is running at {base}");
         println!();

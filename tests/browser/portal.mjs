@@ -1,0 +1,94 @@
+// The client portal in a real browser (headless Chromium), against the local gateway seeded with
+// the demo data: the pages render with their stylesheet under the CSP, and the forms work with no
+// script at all. Run by scripts/test with DEMO_JSON (what `gateway --demo-json` wrote) and
+// SCREENSHOT_DIR.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const demo = JSON.parse(readFileSync(process.env.DEMO_JSON, "utf8"));
+const shots = process.env.SCREENSHOT_DIR ?? ".";
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+const problems = [];
+const page = await browser.newPage();
+page.on("console", (m) => {
+  if (m.type() === "error" && !m.text().includes("Failed to load resource")) problems.push(m.text());
+});
+page.on("pageerror", (e) => problems.push(String(e)));
+
+let step = 0;
+async function check(name, fn) {
+  step += 1;
+  try {
+    await fn();
+    console.log(`ok ${step} - ${name}`);
+  } catch (e) {
+    console.log(`not ok ${step} - ${name}`);
+    await page.screenshot({ path: `${shots}/browser-failure.png`, fullPage: true }).catch(() => {});
+    await browser.close();
+    throw e;
+  }
+}
+
+await check("the client portal renders with its stylesheet allowed by the CSP", async () => {
+  const resp = await page.goto(demo.client_link);
+  assert.equal(resp.status(), 200);
+  assert.equal(resp.headers()["referrer-policy"], "no-referrer");
+  await page.getByText("Payment due: $450.00").waitFor();
+  const bg = await page.locator("header").evaluate((h) => getComputedStyle(h).backgroundColor);
+  assert.equal(bg, "rgb(23, 50, 77)", "the inline stylesheet applies (its CSP hash matches)");
+  for (const tab of ["Dashboard", "Order Details", "Documents", "Contractors", "Special Offers", "Contact Us"]) {
+    await page.getByRole("link", { name: tab, exact: true }).waitFor();
+  }
+  await page.screenshot({ path: `${shots}/portal-client.png`, fullPage: true });
+});
+
+await check("a client requests an add-on with the form", async () => {
+  await page.getByLabel("Radon test").check();
+  await page.getByRole("button", { name: "Add selected services" }).click();
+  await page.waitForURL(demo.client_link);
+  await page.locator("#order").getByText("Radon test").waitFor();
+  await page.getByText("Payment due: $600.00").waitFor();
+});
+
+await check("a client signs the agreement by typing their name", async () => {
+  await page.getByLabel("Type your full name to sign").fill("Jane Homebuyer");
+  await page.getByRole("button", { name: "Sign", exact: true }).click();
+  await page.waitForURL(demo.client_link);
+  await page.getByText("Signed by every client").waitFor();
+  assert.equal(await page.getByRole("button", { name: "Sign", exact: true }).count(), 0);
+});
+
+await check("the buyer's agent sees the inspection but no client actions", async () => {
+  await page.goto(demo.agent_link);
+  await page.getByText("Buyer's agent").first().waitFor();
+  for (const action of ["Pay Now", "Add selected services", "Sign"]) {
+    assert.equal(await page.getByRole("button", { name: action, exact: true }).count(), 0, action);
+  }
+});
+
+await check("the unknown user asks for full access and gets a working link by email", async () => {
+  await page.goto(demo.share_link);
+  await page.getByText("Unknown user.").waitFor();
+  await page.screenshot({ path: `${shots}/portal-share.png`, fullPage: true });
+  await page.locator("input[name=email]").fill("jane@example.com");
+  await page.getByRole("button", { name: "Get Full Access" }).click();
+  await page.getByRole("heading", { level: 2, name: "Check your email" }).waitFor();
+  const { messages } = await (await fetch(`${demo.base}/_dev/mailbox.json`)).json();
+  const sent = messages.filter((m) => m.to.includes("jane@example.com") && m.links.some((l) => l.startsWith(demo.base)));
+  assert.equal(sent.length, 1, "one email");
+  const link = sent[0].links.find((l) => l.includes("/p/"));
+  await page.goto(link);
+  await page.getByText("Signed by every client").waitFor();
+  const old = await fetch(demo.client_link);
+  assert.equal(old.status, 404, "the fresh link replaces the old one");
+});
+
+assert.deepEqual(problems, [], "no console errors or CSP violations");
+await browser.close();
+console.log(`${step} browser checks passed`);
