@@ -81,6 +81,34 @@ impl Blobs {
         Ok(req.uri().to_owned())
     }
 
+    /// The first `n` bytes of an object (a ranged GET).
+    pub async fn first_bytes(&self, key: &str, n: usize) -> Result<Vec<u8>, BlobError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", n.saturating_sub(1)))
+            .send()
+            .await
+            .map_err(|e| BlobError::Sdk(crate::problem::error_chain(&e)))?;
+        let bytes = out.body.collect().await.map_err(|e| BlobError::Sdk(e.to_string()))?.into_bytes();
+        Ok(bytes.iter().take(n).copied().collect())
+    }
+
+    /// The whole object (for attaching a PDF to an email).
+    pub async fn read(&self, key: &str) -> Result<Vec<u8>, BlobError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| BlobError::Sdk(crate::problem::error_chain(&e)))?;
+        Ok(out.body.collect().await.map_err(|e| BlobError::Sdk(e.to_string()))?.into_bytes().to_vec())
+    }
+
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError> {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
             Ok(o) => Ok(Some(ObjectInfo {

@@ -154,6 +154,18 @@ pub fn form_or_json_body<T: DeserializeOwned>(req: &Request, lists: &[&str]) -> 
         .map_err(|e| ApiError::bad_request(format!("invalid form: {e}")))
 }
 
+/// `?limit=` of a list: 1 to 200, 50 when absent.
+pub fn page_limit(req: &Request) -> Result<i32, ApiError> {
+    match query_param(req, "limit") {
+        None => Ok(50),
+        Some(l) => l
+            .parse::<i32>()
+            .ok()
+            .filter(|l| (1..=200).contains(l))
+            .ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 200")),
+    }
+}
+
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
 }

@@ -7,6 +7,11 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use ulid::Ulid;
 
+fn next_ulid() -> Ulid {
+    static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+    GENERATOR.lock().unwrap_or_else(|e| e.into_inner()).generate().unwrap_or_else(|_| Ulid::new())
+}
+
 macro_rules! ulid_id {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
         $(#[$doc])*
@@ -14,9 +19,16 @@ macro_rules! ulid_id {
         pub struct $name(Ulid);
 
         impl $name {
-            /// A new id from the current time and the OS CSPRNG.
+            /// A new id from the current time and the OS CSPRNG (unguessable: share links carry ids).
             pub fn new() -> Self {
                 Self(Ulid::new())
+            }
+
+            /// An id strictly greater than every earlier one from this process, so records made in
+            /// the same millisecond still sort in creation order. Consecutive ids differ by one:
+            /// only for ids that are never looked up by outsiders (audit entries).
+            pub fn new_monotonic() -> Self {
+                Self(next_ulid())
             }
 
             pub fn as_ulid(&self) -> Ulid {

@@ -5,10 +5,13 @@
 //! in every function (keys, tokens, error mapping, round-trip counting) lives here exactly once.
 
 pub mod apigw;
+pub mod auth;
 #[cfg(feature = "s3")]
 pub mod blobs;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "s3")]
+pub mod delivery;
 pub mod domain;
 pub mod email;
 pub mod entry;
@@ -17,6 +20,8 @@ pub mod ids;
 #[cfg(feature = "ses")]
 pub mod mailer;
 pub mod money;
+#[cfg(feature = "ses")]
+pub mod notify;
 pub mod pages;
 pub mod problem;
 pub mod roundtrips;

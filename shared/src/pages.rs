@@ -97,6 +97,21 @@ fn layout(title: &str, header: &str, sub: &str, nav: &str, main: &str) -> String
     )
 }
 
+/// A locked document: what is missing and what to do, with a way back to the portal.
+pub fn locked(title: &str, steps: &[String], portal: Option<&str>) -> String {
+    let mut m =
+        format!("<section><h2>{} is locked</h2><p>It opens as soon as the following is done:</p><ul>", escape(title));
+    for s in steps {
+        let _ = write!(m, "<li>{}</li>", escape(s));
+    }
+    m.push_str("</ul>");
+    if let Some(href) = portal {
+        let _ = write!(m, "<p><a class=\"button\" href=\"{}\">Go to your portal to pay and sign</a></p>", escape(href));
+    }
+    m.push_str("</section>");
+    layout(&format!("{title} is locked"), title, "Locked", "", &m)
+}
+
 /// The HTML part of an email whose text is `text`: escaped, line breaks kept, links clickable.
 pub fn email_html(text: &str) -> String {
     let mut out = String::from("<!doctype html><html><body style=\"font-family:sans-serif\">");

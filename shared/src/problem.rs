@@ -26,6 +26,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("expected a JSON body (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// A document the viewer may know of but not open yet, with every reason (403).
+    #[error("{detail}")]
+    Locked { detail: String, lock_reasons: serde_json::Value },
     #[error("too many requests; try again in {retry_after_seconds} seconds")]
     TooManyRequests { retry_after_seconds: i64 },
     #[error("{0} is not available yet")]
@@ -42,6 +45,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// Extension members (RFC 9457 §3.2), e.g. `lock_reasons`.
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -68,6 +74,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Locked { .. } => StatusCode::FORBIDDEN,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -84,6 +91,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
+            ApiError::Locked { .. } => ("document-locked", "Document locked"),
             ApiError::NotImplemented(_) => ("not-implemented", "Not implemented"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
@@ -96,7 +104,17 @@ impl ApiError {
             ApiError::Internal(_) => "Something went wrong on our side. Please try again.".to_owned(),
             other => other.to_string(),
         };
-        Problem { kind: format!("/problems/{code}"), title: title.to_owned(), status: self.status().as_u16(), detail }
+        let mut extensions = serde_json::Map::new();
+        if let ApiError::Locked { lock_reasons, .. } = self {
+            extensions.insert("lock_reasons".into(), lock_reasons.clone());
+        }
+        Problem {
+            kind: format!("/problems/{code}"),
+            title: title.to_owned(),
+            status: self.status().as_u16(),
+            detail,
+            extensions,
+        }
     }
 
     pub fn into_response(self) -> Response<Body> {

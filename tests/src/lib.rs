@@ -10,6 +10,7 @@ use portal_infra::gateway::Gateway;
 use portal_infra::mailbox::Mailbox;
 use portal_infra::resources::{self, LocalNames};
 use portal_infra::template::Template;
+use portal_shared::ids::{CompanyId, InspectionId};
 use portal_shared::store::Store;
 use portal_shared::Config;
 use serde_json::{json, Value};
@@ -183,4 +184,91 @@ pub fn inspection_body() -> Value {
             { "role": "inspector", "name": "Ivan Inspector", "email": "ivan@acme-inspections.test" }
         ]
     })
+}
+
+// ---- a company with one inspection and its people, for portal, gate and payment tests ----
+
+pub struct Fixture {
+    pub app: TestApp,
+    pub key: String,
+    pub company_id: CompanyId,
+    pub inspection_id: InspectionId,
+    pub client: String,
+    pub agent: String,
+    pub listing: String,
+    pub client_email: String,
+    pub agent_email: String,
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}@example.com", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// A company with `settings`, and an inspection with a client, a buyer's agent, a listing agent
+/// and a staff inspector. Links are paths (`/p/<token>`).
+pub async fn fixture(settings: Value) -> Fixture {
+    let app = spawn_app().await;
+    let (company, key) = app.create_company("Lakeside Home Inspections", &["ivan@lakeside.test"]).await;
+    if settings != json!({}) {
+        let r = app.request("PATCH", "/staff/settings", Some(&key), Some(settings)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let (client_email, agent_email) = (unique("jane"), unique("bob"));
+    let body = json!({
+        "address": "12 Elm Street, Springfield",
+        "scheduled_at": "2026-12-01T09:00:00-05:00",
+        "services": [{ "name": "Residential Inspection", "description": "Full home inspection", "price_cents": 45000 }],
+        "people": [
+            { "role": "client", "name": "Jane Client", "email": client_email },
+            { "role": "buyer_agent", "name": "Bob Agent", "email": agent_email },
+            { "role": "listing_agent", "name": "Lisa Lister", "email": unique("lisa") },
+            { "role": "inspector", "name": "Ivan Inspector", "email": "ivan@lakeside.test", "phone": "555-0100" }
+        ]
+    });
+    let r = app.request("POST", "/staff/inspections", Some(&key), Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let link = |role: &str| {
+        let url = r.json["links"].as_array().unwrap().iter().find(|l| l["role"] == role).unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        url.strip_prefix(&app.base).expect("links use the public base URL").to_owned()
+    };
+    Fixture {
+        key: key.clone(),
+        company_id: company.parse().unwrap(),
+        inspection_id: r.json["inspection_id"].as_str().unwrap().parse().unwrap(),
+        client: link("client"),
+        agent: link("buyer_agent"),
+        listing: link("listing_agent"),
+        client_email,
+        agent_email,
+        app,
+    }
+}
+
+impl Fixture {
+    pub async fn view(&self, link: &str) -> Reply {
+        self.app.send(self.app.http.get(self.app.url(link)).header("accept", "application/json")).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.app.request("POST", path, None, Some(body)).await
+    }
+
+    pub async fn form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        self.app.send(self.app.http.post(self.app.url(path)).form(form)).await
+    }
+
+    pub async fn inspection(&self) -> portal_shared::domain::inspection::Inspection {
+        self.app.store.inspection(self.company_id, self.inspection_id).await.unwrap().unwrap()
+    }
+
+    /// Changes the stored aggregate directly, for states other issues' APIs produce (documents,
+    /// payments).
+    pub async fn alter(&self, f: impl FnOnce(&mut portal_shared::domain::inspection::Inspection)) {
+        let mut i = self.inspection().await;
+        f(&mut i);
+        self.app.store.save_inspection(&mut i).await.unwrap();
+    }
 }

@@ -53,12 +53,43 @@ async fn every_documented_operation_is_implemented() {
 /// `const`, `type`, `required`, `properties` (and no undocumented property where an object lists
 /// its properties), `items`. Returns what does not conform.
 fn conformance(doc: &serde_json::Value, schema: &serde_json::Value, v: &serde_json::Value, at: &str) -> Vec<String> {
-    use serde_json::Value as J;
-    if let Some(r) = schema.get("$ref").and_then(J::as_str) {
-        let target = r.trim_start_matches("#/").split('/').fold(doc, |node, part| &node[part]);
-        assert!(!target.is_null(), "dangling {r}");
-        return conformance(doc, target, v, at);
+    check(doc, schema, v, at, true)
+}
+
+fn resolve<'a>(doc: &'a serde_json::Value, schema: &'a serde_json::Value) -> &'a serde_json::Value {
+    match schema.get("$ref").and_then(serde_json::Value::as_str) {
+        Some(r) => {
+            let target = r.trim_start_matches("#/").split('/').fold(doc, |node, part| &node[part]);
+            assert!(!target.is_null(), "dangling {r}");
+            resolve(doc, target)
+        }
+        None => schema,
     }
+}
+
+/// Property names a schema documents, through `allOf`.
+fn documented(doc: &serde_json::Value, schema: &serde_json::Value, out: &mut Vec<String>) -> bool {
+    let schema = resolve(doc, schema);
+    let mut any = false;
+    if let Some(props) = schema.get("properties").and_then(serde_json::Value::as_object) {
+        out.extend(props.keys().cloned());
+        any = true;
+    }
+    for part in schema.get("allOf").and_then(serde_json::Value::as_array).into_iter().flatten() {
+        any |= documented(doc, part, out);
+    }
+    any
+}
+
+fn check(
+    doc: &serde_json::Value,
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    at: &str,
+    strict: bool,
+) -> Vec<String> {
+    use serde_json::Value as J;
+    let schema = resolve(doc, schema);
     let mut errs = Vec::new();
     if let Some(options) = schema.get("oneOf").and_then(J::as_array) {
         if !options.iter().any(|o| conformance(doc, o, v, at).is_empty()) {
@@ -66,7 +97,7 @@ fn conformance(doc: &serde_json::Value, schema: &serde_json::Value, v: &serde_js
         }
     }
     for part in schema.get("allOf").and_then(J::as_array).into_iter().flatten() {
-        errs.extend(conformance(doc, part, v, at));
+        errs.extend(check(doc, part, v, at, false));
     }
     if let Some(e) = schema.get("enum").and_then(J::as_array) {
         if !e.contains(v) {
@@ -101,13 +132,15 @@ fn conformance(doc: &serde_json::Value, schema: &serde_json::Value, v: &serde_js
                 errs.push(format!("{at}: missing required {r}"));
             }
         }
-        if let Some(props) = schema.get("properties").and_then(J::as_object) {
-            for (k, val) in obj {
-                match props.get(k) {
-                    Some(p) => errs.extend(conformance(doc, p, val, &format!("{at}.{k}"))),
-                    None => errs.push(format!("{at}.{k}: not documented")),
-                }
+        let props = schema.get("properties").and_then(J::as_object);
+        for (k, val) in obj {
+            if let Some(p) = props.and_then(|p| p.get(k)) {
+                errs.extend(conformance(doc, p, val, &format!("{at}.{k}")));
             }
+        }
+        let mut names = Vec::new();
+        if strict && documented(doc, schema, &mut names) {
+            errs.extend(obj.keys().filter(|k| !names.contains(k)).map(|k| format!("{at}.{k}: not documented")));
         }
     }
     if let (J::Array(items), Some(item_schema)) = (v, schema.get("items")) {
@@ -126,7 +159,21 @@ fn document() -> serde_json::Value {
 /// Asserts a real response matches the schema documented for that path, method and status.
 fn assert_documented(doc: &serde_json::Value, method: &str, path: &str, r: &portal_tests::Reply) {
     let op = &doc["paths"][path][method.to_lowercase()];
-    let schema = &op["responses"][r.status.to_string()]["content"]["application/json"]["schema"];
+    assert!(!op.is_null(), "{method} {path} is not in openapi.yaml");
+    let mut response = &op["responses"][r.status.to_string()];
+    if let Some(reference) = response.get("$ref").and_then(serde_json::Value::as_str) {
+        response = reference.trim_start_matches("#/").split('/').fold(doc, |node, part| &node[part]);
+    }
+    assert!(!response.is_null(), "{method} {path} does not document status {}: {}", r.status, r.text);
+    if r.json.is_null() {
+        return; // no JSON body (a redirect, a page): the status is documented
+    }
+    let content = if r.header("content-type") == Some("application/problem+json") {
+        "application/problem+json"
+    } else {
+        "application/json"
+    };
+    let schema = &response["content"][content]["schema"];
     assert!(!schema.is_null(), "{method} {path} documents no JSON for {}: {}", r.status, r.text);
     let errs = conformance(doc, schema, &r.json, "$");
     assert!(errs.is_empty(), "{method} {path} {} differs from openapi.yaml:\n{}", r.status, errs.join("\n"));
@@ -175,7 +222,76 @@ async fn portal_responses_match_their_documented_json() {
         )
         .await;
     assert_documented(&doc, "POST", "/staff/inspections/{inspection_id}/people", &r);
-    let person = r.json["person_id"].as_str().unwrap();
+    let person = r.json["person_id"].as_str().unwrap().to_owned();
     let r = app.request("POST", &format!("/staff/inspections/{id}/people/{person}/token"), Some(&key), None).await;
     assert_documented(&doc, "POST", "/staff/inspections/{inspection_id}/people/{person_id}/token", &r);
+
+    // Documents, payments, previews and the audit trail.
+    let docs = format!("/staff/inspections/{id}/documents");
+    let r = app
+        .request(
+            "POST",
+            &docs,
+            Some(&key),
+            Some(serde_json::json!({ "kind": "inspection_report",
+        "title": "Report", "template_name": "Residential" })),
+        )
+        .await;
+    assert_documented(&doc, "POST", "/staff/inspections/{inspection_id}/documents", &r);
+    let d = r.json["document_id"].as_str().unwrap().to_owned();
+    let put = app
+        .http
+        .put(r.json["upload_url"].as_str().unwrap())
+        .header("content-type", "application/pdf")
+        .body("%PDF-1.4 test")
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    for (method, path, concrete, body) in [
+        ("POST", "/staff/documents/{document_id}/uploaded", format!("/staff/documents/{d}/uploaded"), None),
+        ("POST", "/staff/documents/{document_id}/publish", format!("/staff/documents/{d}/publish"), None),
+        (
+            "PATCH",
+            "/staff/documents/{document_id}",
+            format!("/staff/documents/{d}"),
+            Some(serde_json::json!({ "title": "Main report" })),
+        ),
+        ("GET", "/staff/documents/{document_id}", format!("/staff/documents/{d}"), None),
+        ("POST", "/staff/documents/{document_id}/upload-url", format!("/staff/documents/{d}/upload-url"), None),
+        ("GET", "/staff/inspections/{inspection_id}/documents", docs.clone(), None),
+        (
+            "POST",
+            "/staff/inspections/{inspection_id}/payments",
+            format!("/staff/inspections/{id}/payments"),
+            Some(serde_json::json!({ "amount_cents": 100, "method": "cash" })),
+        ),
+        ("POST", "/staff/documents/{document_id}/resend", format!("/staff/documents/{d}/resend"), None),
+        (
+            "GET",
+            "/staff/inspections/{inspection_id}/preview/{person_id}",
+            format!("/staff/inspections/{id}/preview/{person}"),
+            None,
+        ),
+        (
+            "GET",
+            "/staff/inspections/{inspection_id}/preview/{person_id}/documents/{document_id}",
+            format!("/staff/inspections/{id}/preview/{person}/documents/{d}"),
+            None,
+        ),
+        ("GET", "/p/{token}/documents/{document_id}", format!("{client}/documents/{d}"), None),
+        ("POST", "/staff/documents/{document_id}/unpublish", format!("/staff/documents/{d}/unpublish"), None),
+        ("GET", "/staff/inspections/{inspection_id}/audit", format!("/staff/inspections/{id}/audit"), None),
+    ] {
+        let auth = if path.starts_with("/p/") { None } else { Some(key.as_str()) };
+        let mut req =
+            app.http.request(method.parse().unwrap(), app.url(&concrete)).header("accept", "application/json");
+        if let Some(k) = auth {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        assert_documented(&doc, method, path, &app.send(req).await);
+    }
 }

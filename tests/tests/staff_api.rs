@@ -110,7 +110,7 @@ async fn creating_an_inspection_issues_links_to_everyone_but_staff() {
     assert_eq!(view.json["agreement"], json!({"version": 1, "signed": false}));
     let people = view.json["people"].as_array().unwrap();
     assert_eq!(people.len(), 4);
-    assert_eq!(people.iter().filter(|p| p["has_link"] == true).count(), 3);
+    assert_eq!(people.iter().filter(|p| p["live_links"] == 1).count(), 3);
     assert!(!view.text.contains("hash"), "token hashes are not shown to staff either");
 
     // Tokens are stored only hashed.
@@ -369,10 +369,11 @@ async fn features_not_built_yet_answer_501_problem_json() {
     let token = "0".repeat(78);
     for (method, path, auth) in [
         ("POST", format!("/p/{token}/pay"), None),
-        ("GET", format!("/p/{token}/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV"), None),
+        ("GET", format!("/c/{token}/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV"), None),
         ("GET", format!("/c/{token}/deficiencies"), None),
-        ("POST", "/staff/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV/publish".to_owned(), Some(key.as_str())),
-        ("POST", "/staff/inspections/01ARZ3NDEKTSV4RRFFQ69G5FAV/documents".to_owned(), Some(key.as_str())),
+        ("POST", "/staff/documents/publish".to_owned(), Some(key.as_str())),
+        ("POST", "/staff/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV/rebuild".to_owned(), Some(key.as_str())),
+        ("GET", "/staff/payments/unmatched".to_owned(), Some(key.as_str())),
         ("GET", "/staff/buildings".to_owned(), Some(key.as_str())),
     ] {
         let r = app.request(method, &path, auth, if method == "POST" { Some(json!({})) } else { None }).await;

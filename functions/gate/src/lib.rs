@@ -1,34 +1,78 @@
-//! The gate function: report and document gating and delivery.
+//! The gate function: a client or agent opens a document of their inspection.
 //!
-//! Not built yet: every route of this function answers 501 problem+json (405 for a wrong
-//! method), so integrators see the contract's shape; unknown paths get 404.
+//! `GET /p/{token}/documents/{id}`: one batched read (token, company, inspection), the pure gate
+//! ([`portal_shared::domain::gate`]), one audit write, then a `303` to a presigned S3 GET that
+//! expires in 5 minutes, a `403` with every lock reason (problem+json, or a page for browsers),
+//! or a `404` for what the viewer may not know of (unpublished, missing, another inspection's).
+//! Two DynamoDB round trips in all. Customer-portal documents (`/c/...`) arrive with issue 7.
 
 use lambda_http::{Body, Request, Response};
+use portal_shared::blobs::Blobs;
+use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord};
+use portal_shared::domain::gate::{self, Access, Viewer};
 use portal_shared::entry::HttpFunction;
 use portal_shared::http::{segments, serve, ApiResult};
-use portal_shared::{by_method, ApiError, Config};
+use portal_shared::ids::DocumentId;
+use portal_shared::store::Store;
+use portal_shared::{by_method, delivery, ApiError, Config};
 
 pub struct Gate {
     config: Config,
+    store: Store,
+    blobs: Blobs,
 }
 
 impl Gate {
-    pub fn new(_sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        Gate { config }
+    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
+        Gate {
+            store: Store::new(sdk, config.table_name.clone()),
+            blobs: Blobs::new(sdk, config.bucket_name.clone().unwrap_or_default(), config.s3_force_path_style),
+            config,
+        }
     }
-}
 
-fn route(req: &Request) -> ApiResult {
-    let segs = segments(req);
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    match segs.as_slice() {
-        ["p" | "c", _, "documents", _] => by_method!(req; GET => Err(ApiError::NotImplemented("document delivery"))),
-        _ => Err(ApiError::NotFound),
+    async fn route(&self, req: Request) -> ApiResult {
+        let segs = segments(&req);
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        match segs.as_slice() {
+            ["p", token, "documents", id] => by_method!(req; GET => self.open(&req, token, id).await),
+            ["c", _, "documents", _] => by_method!(req; GET => Err(ApiError::NotImplemented("customer documents"))),
+            _ => Err(ApiError::NotFound),
+        }
+    }
+
+    async fn open(&self, req: &Request, raw: &str, id: &str) -> ApiResult {
+        let (token, ctx) = self.store.resolve_portal(raw).await?;
+        let id: DocumentId = id.parse().map_err(|_| ApiError::NotFound)?;
+        let person = ctx.person();
+        let doc = ctx.inspection.document(id);
+        let access = doc
+            .map(|d| gate::decide(d, &ctx.inspection, &ctx.company, Viewer::Person(person.role)))
+            .unwrap_or(Access::Hidden);
+        let actor = Actor::Person { person_id: person.id, role: person.role, token_id: ctx.token.token_id };
+        let audit = AuditRecord::document(ctx.inspection.id, AuditAction::DocumentOpen, actor, id, &access);
+        // Nothing is delivered unrecorded: a failed audit write fails the request.
+        self.store.record_audit(ctx.company.id, &audit).await?;
+        tracing::info!(
+            inspection_id = %ctx.inspection.id,
+            document_id = %id,
+            token_id = %ctx.token.token_id,
+            outcome = ?audit.outcome,
+            "document open"
+        );
+        match (access, doc) {
+            (Access::Available, Some(doc)) => delivery::redirect(&self.blobs, &ctx.inspection, doc).await,
+            (Access::Locked(reasons), Some(doc)) => {
+                let portal = format!("/p/{}", token.reveal());
+                delivery::locked(req, &ctx.inspection, doc, &reasons, Some(&portal))
+            }
+            _ => Err(ApiError::NotFound),
+        }
     }
 }
 
 impl HttpFunction for Gate {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve(req, self.config.max_body_bytes, |req| async move { route(&req) }).await
+        serve(req, self.config.max_body_bytes, |req| self.route(req)).await
     }
 }

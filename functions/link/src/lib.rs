@@ -11,18 +11,16 @@
 //! before any database read. Tokens never reach a log line ([`portal_shared::http::serve`]
 //! redacts paths).
 
-use std::collections::BTreeMap;
-
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use portal_shared::domain::inspection::{Role, SignatureInput};
 use portal_shared::domain::portal::{PortalView, ShareView};
-use portal_shared::domain::templates;
 use portal_shared::email::Email;
 use portal_shared::entry::HttpFunction;
 use portal_shared::http::{client_info, form_or_json_body, is_form, json, segments, serve, wants_json, ApiResult};
 use portal_shared::ids::{InspectionId, ServiceId};
-use portal_shared::mailer::{Mailer, Outgoing};
+use portal_shared::mailer::Mailer;
+use portal_shared::notify;
 use portal_shared::pages;
 use portal_shared::secrets::Token;
 use portal_shared::store::tokens::{IssuedToken, PortalContext};
@@ -65,19 +63,12 @@ impl Link {
         }
     }
 
-    /// The token's context, or the one 404 every bad token gets. Malformed tokens cost no read.
-    async fn resolve(&self, raw: &str) -> Result<(Token, PortalContext), ApiError> {
-        let token = Token::parse(raw).ok_or(ApiError::NotFound)?;
-        let ctx = self.store.portal(&token).await?.ok_or(ApiError::NotFound)?;
-        Ok((token, ctx))
-    }
-
     fn portal_path(token: &Token) -> String {
         format!("/p/{}", token.reveal())
     }
 
     async fn view(&self, req: &Request, raw: &str) -> ApiResult {
-        let (token, ctx) = self.resolve(raw).await?;
+        let (token, ctx) = self.store.resolve_portal(raw).await?;
         let view = PortalView::build(&ctx.company, &ctx.inspection, ctx.person());
         if wants_json(req) {
             json(StatusCode::OK, &view)
@@ -98,7 +89,7 @@ impl Link {
     ) -> ApiResult {
         let mut attempts = 0;
         loop {
-            let (token, mut ctx) = self.resolve(raw).await?;
+            let (token, mut ctx) = self.store.resolve_portal(raw).await?;
             if ctx.person().role != Role::Client {
                 return Err(ApiError::Forbidden(format!("only a client on this inspection can {what}")));
             }
@@ -187,7 +178,7 @@ impl Link {
     }
 
     /// "Get Full Access": if the email is a client's or agent's on this inspection, that person
-    /// gets a fresh personal link by email (their previous link stops working). The answer is the
+    /// gets a fresh personal link by email (their earlier links keep working). The answer is the
     /// same `202` whether or not it matched; the form is rate limited per inspection.
     async fn full_access(&self, req: &Request, id: &str) -> ApiResult {
         #[derive(Deserialize)]
@@ -244,7 +235,7 @@ impl Link {
             let mut writes = Vec::new();
             let mut issued = Vec::new();
             for idx in matching {
-                let (t, w) = IssuedToken::issue(&mut inspection, idx, now)?;
+                let (t, w) = IssuedToken::issue(&mut inspection, idx, now, false)?;
                 writes.extend(w);
                 issued.push((idx, t));
             }
@@ -257,16 +248,9 @@ impl Link {
         let mailer = self.mailer.as_ref().ok_or_else(|| ApiError::internal(MissingSender))?;
         for (idx, t) in issued {
             let person = &inspection.people[idx];
-            let link = format!("{}/p/{}", self.config.public_base_url, t.token.reveal());
-            let vars: BTreeMap<&str, String> = templates::inspection_vars(&company, &inspection, person, &link, None);
-            let rendered = templates::render_email(&company.settings, "full_access", &vars);
-            let mail = Outgoing {
-                to: email.clone(),
-                from_name: Some(company.settings.sender_name.clone().unwrap_or_else(|| company.name.clone())),
-                reply_to: company.settings.reply_to.clone(),
-                subject: rendered.subject,
-                html: pages::email_html(&rendered.text),
-                text: rendered.text,
+            let base = &self.config.public_base_url;
+            let Some(mail) = notify::compose(base, &company, &inspection, person, &t.token, "full_access", None) else {
+                continue;
             };
             mailer.send(&mail).await.map_err(ApiError::internal)?;
             tracing::info!(inspection_id = %inspection.id, token_id = %t.record.token_id, "full-access link emailed");

@@ -1,40 +1,68 @@
-//! The publish function: manual, automatic, scheduled and event-driven publishing and the notifications they send. One Lambda receives three kinds of events: HTTP API requests (staff publishing), the every-minute schedule, and S3 object-created events.
+//! The publish function: manual, automatic, scheduled and event-driven publishing and the
+//! notifications they send. One Lambda receives three kinds of events: HTTP API requests (staff
+//! publishing), the every-minute schedule, and S3 object-created events.
 //!
-//! Not built yet: every route of this function answers 501 problem+json (405 for a wrong
-//! method), so integrators see the contract's shape; unknown paths get 404.
+//! Built so far: manual publish and unpublish of one document (`POST /staff/documents/{id}/publish`
+//! and `/unpublish`). Publishing what is published changes nothing. Bulk publishing, submitting
+//! inspections, the schedule, upload events and notifications answer 501 / report
+//! `not_implemented` until issue 6.
 
+use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use portal_shared::entry::HttpFunction;
-use portal_shared::http::{segments, serve, ApiResult};
-use portal_shared::{by_method, ApiError, Config};
+use portal_shared::http::{json, segments, serve, ApiResult};
+use portal_shared::ids::DocumentId;
+use portal_shared::store::Store;
+use portal_shared::{auth, by_method, clock, ApiError, Config};
+use serde_json::json;
 
 pub struct Publish {
     config: Config,
+    store: Store,
 }
 
 impl Publish {
-    pub fn new(_sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        Publish { config }
+    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
+        Publish { store: Store::new(sdk, config.table_name.clone()), config }
     }
-}
 
-fn route(req: &Request) -> ApiResult {
-    let segs = segments(req);
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    match segs.as_slice() {
-        ["staff", "documents", _, "publish" | "unpublish"] | ["staff", "documents", "publish" | "unpublish"] => {
-            by_method!(req; POST => Err(ApiError::NotImplemented("publishing")))
+    async fn route(&self, req: Request) -> ApiResult {
+        let segs = segments(&req);
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        match segs.as_slice() {
+            ["staff", "documents", id, action @ ("publish" | "unpublish")] => {
+                by_method!(req; POST => self.set_published(&req, id, *action == "publish").await)
+            }
+            ["staff", "documents", "publish" | "unpublish"] => {
+                by_method!(req; POST => Err(ApiError::NotImplemented("bulk publishing")))
+            }
+            ["staff", "inspections", _, "submit"] => {
+                by_method!(req; POST => Err(ApiError::NotImplemented("submitting inspections")))
+            }
+            _ => Err(ApiError::NotFound),
         }
-        ["staff", "inspections", _, "submit"] => {
-            by_method!(req; POST => Err(ApiError::NotImplemented("submitting inspections")))
-        }
-        _ => Err(ApiError::NotFound),
+    }
+
+    async fn set_published(&self, req: &Request, id: &str, publish: bool) -> ApiResult {
+        let staff = auth::staff(&self.store, req).await?;
+        let id: DocumentId = id.parse().map_err(|_| ApiError::NotFound)?;
+        let (inspection, changed) = self
+            .store
+            .modify_document(staff.company_id, id, |i| {
+                let now = clock::now();
+                let changed = if publish { i.publish_document(id, now)? } else { i.unpublish_document(id, now)? };
+                Ok((changed, vec![]))
+            })
+            .await?;
+        let doc = inspection.document(id).ok_or(ApiError::NotFound)?;
+        tracing::info!(document_id = %id, inspection_id = %inspection.id, publish, changed, "publish state set");
+        json(StatusCode::OK, &json!({ "changed": changed, "document": doc.staff_view(inspection.id) }))
     }
 }
 
 impl HttpFunction for Publish {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve(req, self.config.max_body_bytes, |req| async move { route(&req) }).await
+        serve(req, self.config.max_body_bytes, |req| self.route(req)).await
     }
 }
 

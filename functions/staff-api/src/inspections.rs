@@ -7,17 +7,17 @@ use portal_shared::clock;
 use portal_shared::domain::inspection::{
     Inspection, NewInspection, Person, PersonInput, RequirementsPatch, ServiceInput, ServiceKind,
 };
-use portal_shared::http::{json, json_body, query_param, ApiResult};
+use portal_shared::http::{json, json_body, page_limit, query_param, ApiResult};
 use portal_shared::ids::{InspectionId, PersonId};
-use portal_shared::store::tokens::IssuedToken;
-use portal_shared::store::{keys, Write};
+use portal_shared::store::tokens::{revoke_all, IssuedToken};
+use portal_shared::store::Write;
 use portal_shared::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::Staff;
 use crate::settings::company;
 use crate::StaffApi;
+use portal_shared::auth::Staff;
 
 fn share_url(app: &StaffApi, id: InspectionId) -> String {
     format!("{}/share/{id}", app.config.public_base_url)
@@ -34,7 +34,7 @@ fn view(app: &StaffApi, i: &Inspection) -> serde_json::Value {
                 "name": p.name,
                 "email": p.email,
                 "phone": p.phone,
-                "has_link": p.token.is_some(),
+                "live_links": p.tokens.len(),
             })
         })
         .collect();
@@ -84,7 +84,7 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     let mut writes = Vec::with_capacity(holders.len());
     let mut links = Vec::with_capacity(holders.len());
     for idx in holders {
-        let (issued, w) = IssuedToken::issue(&mut inspection, idx, now)?;
+        let (issued, w) = IssuedToken::issue(&mut inspection, idx, now, false)?;
         writes.extend(w);
         links.push(link(app, &inspection.people[idx], &issued));
     }
@@ -113,14 +113,7 @@ pub async fn get(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 }
 
 pub async fn list(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
-    let limit = match query_param(req, "limit") {
-        None => 50,
-        Some(l) => l
-            .parse::<i32>()
-            .ok()
-            .filter(|l| (1..=200).contains(l))
-            .ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 200"))?,
-    };
+    let limit = page_limit(req)?;
     let cursor = query_param(req, "cursor");
     let page = app.store.list_inspections(staff.company_id, limit, cursor.as_deref()).await?;
     let items: Vec<_> = page
@@ -131,24 +124,15 @@ pub async fn list(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     json(StatusCode::OK, &json!({ "items": items, "next_cursor": page.next_cursor }))
 }
 
-/// Read, change, save with the revision read (plus the change's other writes, in the same
-/// transaction); a concurrent save makes us re-read and retry.
+/// Read, change, save with the revision read (see [`portal_shared::store::Store::modify_inspection`]).
 async fn modify<T>(
     app: &StaffApi,
     staff: &Staff,
     id: &str,
-    mut change: impl FnMut(&mut Inspection) -> Result<(T, Vec<Write>), ApiError>,
+    change: impl FnMut(&mut Inspection) -> Result<(T, Vec<Write>), ApiError>,
 ) -> Result<(Inspection, T), ApiError> {
-    let mut attempts = 0;
-    loop {
-        let mut inspection = load(app, staff, id).await?;
-        let (out, also) = change(&mut inspection)?;
-        match app.store.save_inspection_with(&mut inspection, also).await {
-            Ok(()) => return Ok((inspection, out)),
-            Err(e) if e.is_condition_failure() && attempts < 3 => attempts += 1,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let id: InspectionId = id.parse().map_err(|_| ApiError::NotFound)?;
+    app.store.modify_inspection(staff.company_id, id, change).await
 }
 
 pub async fn change_requirements(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
@@ -197,7 +181,7 @@ pub async fn add_person(app: &StaffApi, staff: &Staff, req: &Request, id: &str) 
         if !i.needs_token(idx, &company) {
             return Ok(((idx, None), vec![]));
         }
-        let (issued, writes) = IssuedToken::issue(i, idx, now)?;
+        let (issued, writes) = IssuedToken::issue(i, idx, now, false)?;
         Ok(((idx, Some(issued)), writes))
     })
     .await?;
@@ -215,7 +199,7 @@ fn person_index(i: &Inspection, person: &str) -> Result<usize, ApiError> {
     person.parse::<PersonId>().ok().and_then(|p| i.person_index(p)).ok_or(ApiError::NotFound)
 }
 
-/// Re-issues a person's link: the new one works at once and the old one never again (both in one
+/// Re-issues a person's link: the new one works at once and every earlier one never again (in one
 /// transaction).
 pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
     let company = company(app, staff).await?;
@@ -228,7 +212,7 @@ pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str
                 "this person gets no portal link: they have no email, or it belongs to a staff user",
             ));
         }
-        let (issued, writes) = IssuedToken::issue(i, idx, now)?;
+        let (issued, writes) = IssuedToken::issue(i, idx, now, true)?;
         Ok(((idx, issued), writes))
     })
     .await?;
@@ -236,12 +220,11 @@ pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str
     json(StatusCode::CREATED, &link(app, &inspection.people[idx], &issued))
 }
 
-/// Revokes a person's link. Revoking what is already revoked is fine.
+/// Revokes every link of a person. Revoking what is already revoked is fine.
 pub async fn revoke_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
     let (inspection, idx) = modify(app, staff, id, |i| {
         let idx = person_index(i, person)?;
-        let old = i.people[idx].token.take();
-        Ok((idx, old.map(|t| Write::Delete(keys::token_by_stored_hash(&t.hash))).into_iter().collect()))
+        Ok((idx, revoke_all(i, idx)))
     })
     .await?;
     tracing::info!(inspection_id = %inspection.id, person_id = %inspection.people[idx].id, "link revoked");

@@ -4,25 +4,34 @@
 //! authenticated by a staff API key stored only as its hash. Every staff request is scoped to the
 //! key's company: keys are built from that company id, so another tenant's data is unreachable.
 
-mod auth;
 mod companies;
+mod documents;
 mod inspections;
 mod settings;
 
 use lambda_http::{Body, Request, Response};
+use portal_shared::blobs::Blobs;
 use portal_shared::entry::HttpFunction;
 use portal_shared::http::{segments, serve, ApiResult};
+use portal_shared::mailer::Mailer;
 use portal_shared::store::Store;
 use portal_shared::{by_method, ApiError, Config};
 
 pub struct StaffApi {
     config: Config,
     store: Store,
+    blobs: Blobs,
+    mailer: Option<Mailer>,
 }
 
 impl StaffApi {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        StaffApi { store: Store::new(sdk, config.table_name.clone()), config }
+        StaffApi {
+            store: Store::new(sdk, config.table_name.clone()),
+            blobs: Blobs::new(sdk, config.bucket_name.clone().unwrap_or_default(), config.s3_force_path_style),
+            mailer: config.sender_email.clone().map(|s| Mailer::new(sdk, s)),
+            config,
+        }
     }
 
     async fn route(&self, req: Request) -> ApiResult {
@@ -30,7 +39,7 @@ impl StaffApi {
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         match segs.as_slice() {
             ["admin", rest @ ..] => {
-                auth::admin(&self.config, &req)?;
+                portal_shared::auth::admin(&self.config, &req)?;
                 match rest {
                     ["companies"] => by_method!(req; POST => companies::create(self, &req).await),
                     ["companies", id] => by_method!(req;
@@ -40,7 +49,7 @@ impl StaffApi {
                 }
             }
             ["staff", rest @ ..] => {
-                let staff = auth::staff(&self.store, &req).await?;
+                let staff = portal_shared::auth::staff(&self.store, &req).await?;
                 match rest {
                     ["settings"] => by_method!(req;
                         GET => settings::get(self, &staff).await,
@@ -61,6 +70,31 @@ impl StaffApi {
                     ["inspections", id, "people", person, "token"] => by_method!(req;
                         POST => inspections::reissue_token(self, &staff, id, person).await,
                         DELETE => inspections::revoke_token(self, &staff, id, person).await),
+                    ["inspections", id, "documents"] => by_method!(req;
+                        GET => documents::list(self, &staff, id).await,
+                        POST => documents::create(self, &staff, &req, id).await),
+                    ["inspections", id, "payments"] => by_method!(req;
+                        POST => documents::record_payment(self, &staff, &req, id).await),
+                    ["inspections", id, "preview", person] => by_method!(req;
+                        GET => documents::preview_portal(self, &staff, &req, id, person).await),
+                    ["inspections", id, "preview", person, "documents", doc] => by_method!(req;
+                        GET => documents::preview_document(self, &staff, &req, id, person, doc).await),
+                    ["inspections", id, "audit"] => {
+                        by_method!(req; GET => documents::audit(self, &staff, &req, id).await)
+                    }
+                    ["documents", id] => by_method!(req;
+                        GET => documents::get(self, &staff, id).await,
+                        PATCH => documents::update(self, &staff, &req, id).await),
+                    ["documents", id, "upload-url"] => by_method!(req;
+                        POST => documents::new_upload_url(self, &staff, id).await),
+                    ["documents", id, "uploaded"] => by_method!(req;
+                        POST => documents::complete_upload(self, &staff, id).await),
+                    ["documents", id, "download"] => {
+                        by_method!(req; GET => documents::download(self, &staff, id).await)
+                    }
+                    ["documents", id, "resend"] => {
+                        by_method!(req; POST => documents::resend(self, &staff, &req, id).await)
+                    }
                     other => not_built_yet(&req, other),
                 }
             }
@@ -73,13 +107,9 @@ impl StaffApi {
 /// wrong method); anything else is 404.
 fn not_built_yet(req: &Request, path: &[&str]) -> ApiResult {
     let (feature, methods): (&'static str, &'static [&'static str]) = match path {
-        ["inspections", _, "documents"] => ("documents", &["GET", "POST"]),
-        ["documents", _] => ("documents", &["GET", "PATCH"]),
-        ["documents", _, "rebuild" | "resend" | "preview"] => ("documents", &["POST"]),
-        ["inspections", _, "payments"] => ("offline payments", &["GET", "POST"]),
+        ["documents", _, "rebuild"] => ("payload rebuild", &["POST"]),
         ["payments", "unmatched"] => ("unmatched payments", &["GET"]),
-        ["inspections", _, "preview", _] => ("portal previews", &["GET"]),
-        ["inspections", _, "audit" | "emails"] => ("audit log", &["GET"]),
+        ["inspections", _, "emails"] => ("email history", &["GET"]),
         ["buildings"] | ["contacts"] => ("buildings and contacts", &["GET", "POST"]),
         ["buildings", _] | ["contacts", _] => ("buildings and contacts", &["GET", "PATCH"]),
         ["buildings", _, "inspections" | "deficiencies"] => ("buildings and deficiencies", &["GET", "POST"]),

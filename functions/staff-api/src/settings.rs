@@ -10,8 +10,8 @@ use portal_shared::ApiError;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::Staff;
 use crate::StaffApi;
+use portal_shared::auth::Staff;
 
 pub async fn company(app: &StaffApi, staff: &Staff) -> Result<Company, ApiError> {
     // A key whose company vanished is as good as no key.

@@ -5,7 +5,33 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::ids::DocumentId;
+use super::{optional_text, text, DomainError};
+use crate::ids::{CompanyId, DocumentId, InspectionId};
+
+/// What staff send to register a document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDocument {
+    pub kind: DocumentKind,
+    pub title: String,
+    #[serde(default)]
+    pub template_name: Option<String>,
+}
+
+/// What staff may change on a document.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentPatch {
+    pub title: Option<String>,
+    pub template_name: Option<String>,
+    /// WDI reports only.
+    pub form_complete: Option<bool>,
+}
+
+/// Where a document's PDF lives in the bucket.
+pub fn object_key(company: CompanyId, inspection: InspectionId, document: DocumentId) -> String {
+    format!("companies/{company}/inspections/{inspection}/documents/{document}.pdf")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,11 +102,68 @@ pub struct Document {
     /// The PDF was uploaded and verified.
     #[serde(default)]
     pub uploaded: bool,
+    /// Bumped each time a new PDF is verified (upload, rebuild): what "a published version" means.
+    #[serde(default)]
+    pub file_version: u32,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 impl Document {
+    pub fn create(input: NewDocument, now: OffsetDateTime) -> Result<Document, DomainError> {
+        Ok(Document {
+            id: DocumentId::new(),
+            kind: input.kind,
+            title: text("title", &input.title, 200)?,
+            template_name: optional_text("template_name", input.template_name.as_deref(), 200)?,
+            published: false,
+            published_at: None,
+            form_complete: false,
+            uploaded: false,
+            file_version: 0,
+            created_at: now,
+        })
+    }
+
+    pub fn apply(&mut self, patch: DocumentPatch) -> Result<(), DomainError> {
+        if let Some(t) = patch.title {
+            self.title = text("title", &t, 200)?;
+        }
+        if let Some(t) = patch.template_name {
+            self.template_name = optional_text("template_name", Some(&t), 200)?;
+        }
+        if let Some(f) = patch.form_complete {
+            if self.kind != DocumentKind::WdiReport {
+                return Err(DomainError::Invalid("form_complete applies to WDI reports only".into()));
+            }
+            self.form_complete = f;
+        }
+        Ok(())
+    }
+
+    /// How the staff API shows a document.
+    pub fn staff_view(&self, inspection: InspectionId) -> serde_json::Value {
+        serde_json::json!({
+            "document_id": self.id,
+            "inspection_id": inspection,
+            "kind": self.kind,
+            "title": self.title,
+            "display_name": self.display_name(),
+            "template_name": self.template_name,
+            "published": self.published,
+            "published_at": self.published_at.map(crate::clock::rfc3339),
+            "form_complete": self.form_complete,
+            "uploaded": self.uploaded,
+            "file_version": self.file_version,
+            "created_at": crate::clock::rfc3339(self.created_at),
+        })
+    }
+
+    /// The download's file name: what the portal calls it, as a PDF.
+    pub fn file_name(&self) -> String {
+        format!("{}.pdf", self.display_name())
+    }
+
     /// What the portal calls it: an inspection report is "<template> Report", without doubling
     /// "Report" when the template name already ends with it.
     pub fn display_name(&self) -> String {
@@ -119,6 +202,7 @@ mod tests {
             published_at: None,
             form_complete: false,
             uploaded: false,
+            file_version: 0,
             created_at: crate::clock::now(),
         }
     }

@@ -12,11 +12,11 @@ use sha2::Digest;
 use time::OffsetDateTime;
 
 use super::company::Company;
-use super::document::Document;
+use super::document::{Document, NewDocument};
 use super::settings::Addon;
 use super::{optional_text, text, DomainError};
 use crate::email::Email;
-use crate::ids::{CompanyId, InspectionId, PersonId, ServiceId, TokenId};
+use crate::ids::{CompanyId, DocumentId, InspectionId, PersonId, ServiceId, TokenId};
 use crate::money::{Cents, Currency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,9 +79,13 @@ pub struct Person {
     pub email: Option<Email>,
     #[serde(default)]
     pub phone: Option<String>,
+    /// The person's live links, oldest first. Every email carries a fresh one (only hashes are
+    /// stored, so a link cannot be sent twice); at most [`MAX_LINKS_PER_PERSON`] stay live.
     #[serde(default)]
-    pub token: Option<TokenRef>,
+    pub tokens: Vec<TokenRef>,
 }
+
+pub const MAX_LINKS_PER_PERSON: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requirements {
@@ -209,6 +213,7 @@ pub struct SignatureInput {
 }
 
 pub const MAX_SERVICES: usize = 50;
+pub const MAX_DOCUMENTS: usize = 100;
 pub const MAX_PEOPLE: usize = 20;
 
 fn service(input: ServiceInput, kind: ServiceKind, now: OffsetDateTime) -> Result<Service, DomainError> {
@@ -236,7 +241,7 @@ fn person(existing: &[Person], p: PersonInput) -> Result<Person, DomainError> {
         name: text("people[].name", &p.name, 200)?,
         email: p.email,
         phone: optional_text("people[].phone", p.phone.as_deref(), 40)?,
-        token: None,
+        tokens: Vec::new(),
     })
 }
 
@@ -338,7 +343,7 @@ impl Inspection {
     /// The person a token record names, provided it is still that person's current link (a
     /// re-issued or revoked link no longer matches).
     pub fn token_holder(&self, person: PersonId, token: TokenId) -> Option<&Person> {
-        self.person(person).filter(|p| p.token.as_ref().is_some_and(|t| t.id == token))
+        self.person(person).filter(|p| p.tokens.iter().any(|t| t.id == token))
     }
 
     /// Whether any report has been published ("the inspection is published").
@@ -346,8 +351,49 @@ impl Inspection {
         self.documents.iter().any(|d| d.published && d.kind.is_report())
     }
 
-    pub fn document(&self, id: crate::ids::DocumentId) -> Option<&Document> {
+    pub fn document(&self, id: DocumentId) -> Option<&Document> {
         self.documents.iter().find(|d| d.id == id)
+    }
+
+    pub fn document_mut(&mut self, id: DocumentId) -> Option<&mut Document> {
+        self.documents.iter_mut().find(|d| d.id == id)
+    }
+
+    pub fn add_document(&mut self, input: NewDocument, now: OffsetDateTime) -> Result<&Document, DomainError> {
+        if self.documents.len() >= MAX_DOCUMENTS {
+            return Err(DomainError::Invalid(format!("at most {MAX_DOCUMENTS} documents per inspection")));
+        }
+        self.documents.push(Document::create(input, now)?);
+        self.updated_at = now;
+        Ok(self.documents.last().expect("just pushed"))
+    }
+
+    /// Publishes a document. Its PDF must be uploaded first. Publishing what is published changes
+    /// nothing and returns false.
+    pub fn publish_document(&mut self, id: DocumentId, now: OffsetDateTime) -> Result<bool, DomainError> {
+        let doc = self.document_mut(id).ok_or_else(|| DomainError::Invalid("no such document".into()))?;
+        if doc.published {
+            return Ok(false);
+        }
+        if !doc.uploaded {
+            return Err(DomainError::rule("not-uploaded", "upload the document's PDF before publishing it"));
+        }
+        doc.published = true;
+        doc.published_at = Some(now);
+        self.updated_at = now;
+        Ok(true)
+    }
+
+    /// Unpublishes a document (it is hidden again at once). Returns false if it was not published.
+    pub fn unpublish_document(&mut self, id: DocumentId, now: OffsetDateTime) -> Result<bool, DomainError> {
+        let doc = self.document_mut(id).ok_or_else(|| DomainError::Invalid("no such document".into()))?;
+        if !doc.published {
+            return Ok(false);
+        }
+        doc.published = false;
+        doc.published_at = None;
+        self.updated_at = now;
+        Ok(true)
     }
 
     /// Catalog add-ons this inspection does not have yet.

@@ -1,6 +1,7 @@
 //! Pure domain rules: no I/O, so they can be tested exhaustively. Handlers parse requests into
 //! these types, call these functions, and hand the results to the store.
 
+pub mod audit;
 pub mod company;
 pub mod document;
 pub mod gate;

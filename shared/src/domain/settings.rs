@@ -112,7 +112,7 @@ pub struct EmailTemplate {
 
 /// Templates staff may customise; the keys are the moments the product sends email.
 pub const EMAIL_TEMPLATE_KEYS: &[&str] =
-    &["inspection_scheduled", "report_published", "report_ready", "full_access", "contact_invite"];
+    &["inspection_scheduled", "report_published", "report_ready", "report_resend", "full_access", "contact_invite"];
 
 /// Agreement terms used until a company writes its own.
 pub const STANDARD_AGREEMENT_TERMS: &str = "\

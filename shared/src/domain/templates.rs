@@ -38,6 +38,11 @@ fn default_template(key: &str) -> (&'static str, &'static str) {
             "Hello {{recipient_name}},\n\nThank you: your {{report_name}} for {{address}} is now available:\n\n\
              {{report_link}}\n\n{{company_name}}",
         ),
+        "report_resend" => (
+            "Your {{report_name}} for {{address}}",
+            "Hello {{recipient_name}},\n\nAs requested, your {{report_name}} for {{address}} is attached to this \
+             email.\n\nYour portal: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
         "contact_invite" => (
             "Your customer portal at {{company_name}}",
             "Hello {{recipient_name}},\n\n{{company_name}} invited you to its customer portal, where you can see \

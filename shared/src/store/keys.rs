@@ -3,7 +3,7 @@
 //! Tenant data lives under `COMPANY#<id>` prefixes, so a key built from one company's id can
 //! never reach another company's items. Secrets are looked up by their SHA-256 only.
 
-use crate::ids::{CompanyId, InspectionId};
+use crate::ids::{AuditId, CompanyId, DocumentId, InspectionId};
 use crate::secrets::SecretHash;
 
 /// Table primary key.
@@ -49,6 +49,17 @@ pub fn token(hash: &SecretHash) -> Key {
 pub fn token_by_stored_hash(hex: &str) -> Key {
     Key::new(format!("TOKEN#{hex}"), "TOKEN")
 }
+
+/// `/staff/documents/<d>` routes carry only the document id: this says which inspection.
+pub fn document_pointer(c: CompanyId, d: DocumentId) -> Key {
+    Key::new(format!("COMPANY#{c}#DOCUMENT#{d}"), "DOCUMENT")
+}
+
+pub fn audit(c: CompanyId, i: InspectionId, a: AuditId) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), &format!("{AUDIT_PREFIX}{a}"))
+}
+
+pub const AUDIT_PREFIX: &str = "AUDIT#";
 
 /// A fixed rate-limit window ("Get Full Access" per inspection), keyed by its start.
 pub fn full_access_window(i: InspectionId, window_start: i64) -> Key {

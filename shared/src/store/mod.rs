@@ -6,6 +6,7 @@
 //! ([`crate::roundtrips`]).
 
 pub mod companies;
+pub mod documents;
 pub mod inspections;
 pub mod keys;
 pub mod tokens;
@@ -333,6 +334,35 @@ impl Store {
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// One page of the items of partition `pk` whose sort key starts with `prefix`. One round trip.
+    pub async fn query_prefix<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: i32,
+        cursor: Option<&str>,
+        descending: bool,
+    ) -> Result<Page<T>, StoreError> {
+        let start = cursor.map(|c| decode_cursor(c, keys::PK, pk)).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .scan_index_forward(!descending)
+            .limit(limit)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        let items =
+            out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key.map(|k| encode_cursor(&k)) })
     }
 
     /// One page of a GSI1 partition, newest sort key first when `descending`. One round trip.

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::{keys, Record, Store, StoreError, Write};
 use crate::domain::company::Company;
-use crate::domain::inspection::{Inspection, Role, TokenRef};
+use crate::domain::inspection::{Inspection, Role, TokenRef, MAX_LINKS_PER_PERSON};
 use crate::ids::{CompanyId, ContactId, InspectionId, PersonId, TokenId};
 use crate::secrets::{Token, TokenScope};
 
@@ -42,13 +42,16 @@ pub struct IssuedToken {
 }
 
 impl IssuedToken {
-    /// Issues a new link to the person at `idx` and records it on the aggregate; returns the
-    /// writes that store it and delete the link it replaces (if any), for the same transaction as
-    /// the aggregate.
+    /// Issues a new link to the person at `idx` and records it on the aggregate. With
+    /// `replace_all`, every earlier link of theirs is revoked (a staff re-issue); otherwise the
+    /// earlier ones stay live, up to [`MAX_LINKS_PER_PERSON`] (the oldest beyond that is revoked).
+    /// Returns the writes that store the new link and delete revoked ones, for the same
+    /// transaction as the aggregate.
     pub fn issue(
         inspection: &mut Inspection,
         idx: usize,
         now: OffsetDateTime,
+        replace_all: bool,
     ) -> Result<(Self, Vec<Write>), StoreError> {
         let token = Token::generate(inspection.company_id, TokenScope::Inspection(inspection.id));
         let person = &mut inspection.people[idx];
@@ -62,11 +65,22 @@ impl IssuedToken {
             token_hash: token.hash().as_str().to_owned(),
             created_at: now,
         };
-        let old = person.token.replace(TokenRef { id: record.token_id, hash: record.token_hash.clone() });
+        let keep = if replace_all { 0 } else { MAX_LINKS_PER_PERSON - 1 };
+        let excess = person.tokens.len().saturating_sub(keep);
         let mut writes = vec![record.write()?];
-        writes.extend(old.map(|t| Write::Delete(keys::token_by_stored_hash(&t.hash))));
+        writes.extend(revoke(person.tokens.drain(..excess)));
+        person.tokens.push(TokenRef { id: record.token_id, hash: record.token_hash.clone() });
         Ok((IssuedToken { token, record }, writes))
     }
+}
+
+/// Revokes every link of the person at `idx`; returns the deletes for the aggregate's transaction.
+pub fn revoke_all(inspection: &mut Inspection, idx: usize) -> Vec<Write> {
+    revoke(inspection.people[idx].tokens.drain(..)).collect()
+}
+
+fn revoke(refs: impl Iterator<Item = TokenRef>) -> impl Iterator<Item = Write> {
+    refs.map(|t| Write::Delete(keys::token_by_stored_hash(&t.hash))).collect::<Vec<_>>().into_iter()
 }
 
 /// Everything a portal request needs, read with its token.
@@ -88,6 +102,14 @@ impl PortalContext {
 }
 
 impl Store {
+    /// The context of a `/p/<token>` request, or the one 404 every bad token gets (unknown,
+    /// revoked, re-issued, malformed). A malformed token costs no read.
+    pub async fn resolve_portal(&self, raw: &str) -> Result<(Token, PortalContext), crate::ApiError> {
+        let token = Token::parse(raw).ok_or(crate::ApiError::NotFound)?;
+        let ctx = self.portal(&token).await?.ok_or(crate::ApiError::NotFound)?;
+        Ok((token, ctx))
+    }
+
     /// Resolves a client/agent token: its record, company and inspection in one `BatchGetItem`
     /// (the ids come from the token itself). `None` for any token that does not open this
     /// inspection now: unknown, revoked, replaced by a re-issue, or naming another scope.
@@ -111,5 +133,47 @@ impl Store {
             return Ok(None);
         }
         Ok(Some(PortalContext { token: record, company: serde_dynamo::from_item(c)?, inspection }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::company::{Company, NewCompany};
+    use crate::domain::inspection::NewInspection;
+
+    fn inspection() -> Inspection {
+        let c = Company::create(NewCompany { name: "Acme".into(), staff_emails: vec![] }, crate::clock::now()).unwrap();
+        let input: NewInspection = serde_json::from_str(
+            r#"{"address": "1 A St", "scheduled_at": "2026-05-01T09:00:00Z",
+                "people": [{"role": "client", "name": "Jane", "email": "jane@example.com"}]}"#,
+        )
+        .unwrap();
+        Inspection::create(input, &c, crate::clock::now()).unwrap()
+    }
+
+    fn deletes(writes: &[Write]) -> Vec<String> {
+        writes.iter().filter_map(|w| if let Write::Delete(k) = w { Some(k.pk.clone()) } else { None }).collect()
+    }
+
+    #[test]
+    fn links_accumulate_up_to_the_cap_and_a_reissue_revokes_them_all() {
+        let mut i = inspection();
+        let now = crate::clock::now();
+        let mut first = None;
+        for n in 0..MAX_LINKS_PER_PERSON {
+            let (t, w) = IssuedToken::issue(&mut i, 0, now, false).unwrap();
+            assert!(deletes(&w).is_empty(), "link {n} revokes nothing");
+            first.get_or_insert(t.record.token_hash);
+        }
+        let (_, w) = IssuedToken::issue(&mut i, 0, now, false).unwrap();
+        assert_eq!(deletes(&w), vec![format!("TOKEN#{}", first.unwrap())], "the oldest goes beyond the cap");
+        assert_eq!(i.people[0].tokens.len(), MAX_LINKS_PER_PERSON);
+        let (t, w) = IssuedToken::issue(&mut i, 0, now, true).unwrap();
+        assert_eq!(deletes(&w).len(), MAX_LINKS_PER_PERSON);
+        assert_eq!(i.people[0].tokens.len(), 1);
+        assert!(i.token_holder(i.people[0].id, t.record.token_id).is_some());
+        assert_eq!(revoke_all(&mut i, 0).len(), 1);
+        assert!(i.people[0].tokens.is_empty());
     }
 }

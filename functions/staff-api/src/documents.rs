@@ -1,0 +1,306 @@
+//! Documents (register, presigned PDF upload, verify, edit, download), offline payments, previews
+//! of what a person sees, resending a PDF by email, and the audit trail.
+
+use http::StatusCode;
+use lambda_http::Request;
+use portal_shared::auth::Staff;
+use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord, Outcome};
+use portal_shared::domain::document::{object_key, DocumentPatch, NewDocument};
+use portal_shared::domain::gate::{self, Access, Viewer};
+use portal_shared::domain::inspection::{Inspection, LedgerEntry, Role};
+use portal_shared::domain::portal::PortalView;
+use portal_shared::http::{json, json_body, page_limit, query_param, wants_json, ApiResult};
+use portal_shared::ids::{DocumentId, InspectionId, PersonId};
+use portal_shared::money::Cents;
+use portal_shared::store::documents::DocumentPointer;
+use portal_shared::store::tokens::IssuedToken;
+use portal_shared::{clock, delivery, notify, pages, ApiError};
+use serde::Deserialize;
+use serde_json::json;
+use ulid::Ulid;
+
+use crate::settings::company;
+use crate::StaffApi;
+
+fn inspection_id(id: &str) -> Result<InspectionId, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound)
+}
+
+fn document_id(id: &str) -> Result<DocumentId, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound)
+}
+
+async fn upload_url(app: &StaffApi, i: &Inspection, doc: DocumentId) -> Result<String, ApiError> {
+    app.blobs
+        .presign_pdf_upload(&object_key(i.company_id, i.id, doc), delivery::UPLOAD_URL_TTL)
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Registers a document; answers its id and a presigned PUT for its PDF (`Content-Type:
+/// application/pdf` required). The document and its pointer are written in one transaction.
+pub async fn create(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let input: NewDocument = json_body(req)?;
+    let (inspection, doc) = app
+        .store
+        .modify_inspection(staff.company_id, inspection_id(id)?, |i| {
+            let doc = i.add_document(input.clone(), clock::now())?.id;
+            Ok((doc, vec![DocumentPointer::write(staff.company_id, doc, i.id)?]))
+        })
+        .await?;
+    let url = upload_url(app, &inspection, doc).await?;
+    let view = inspection.document(doc).ok_or(ApiError::NotFound)?.staff_view(inspection.id);
+    json(StatusCode::CREATED, &json!({ "document_id": doc, "upload_url": url, "document": view }))
+}
+
+pub async fn list(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let i = app.store.inspection(staff.company_id, inspection_id(id)?).await?.ok_or(ApiError::NotFound)?;
+    let items: Vec<_> = i.documents.iter().map(|d| d.staff_view(i.id)).collect();
+    json(StatusCode::OK, &json!({ "items": items }))
+}
+
+async fn load(app: &StaffApi, staff: &Staff, id: &str) -> Result<(Inspection, DocumentId), ApiError> {
+    let doc = document_id(id)?;
+    let pointer = app.store.document_pointer(staff.company_id, doc).await?.ok_or(ApiError::NotFound)?;
+    let i = app.store.inspection(staff.company_id, pointer.inspection_id).await?.ok_or(ApiError::NotFound)?;
+    i.document(doc).ok_or(ApiError::NotFound)?;
+    Ok((i, doc))
+}
+
+fn view(i: &Inspection, doc: DocumentId) -> ApiResult {
+    json(StatusCode::OK, &i.document(doc).ok_or(ApiError::NotFound)?.staff_view(i.id))
+}
+
+pub async fn get(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let (i, doc) = load(app, staff, id).await?;
+    view(&i, doc)
+}
+
+pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let patch: DocumentPatch = json_body(req)?;
+    let doc = document_id(id)?;
+    let (i, ()) = app
+        .store
+        .modify_document(staff.company_id, doc, |i| {
+            i.document_mut(doc).ok_or(ApiError::NotFound)?.apply(patch.clone())?;
+            i.updated_at = clock::now();
+            Ok(((), vec![]))
+        })
+        .await?;
+    view(&i, doc)
+}
+
+/// A fresh presigned PUT (to upload again, e.g. a corrected PDF).
+pub async fn new_upload_url(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let (i, doc) = load(app, staff, id).await?;
+    json(StatusCode::OK, &json!({ "document_id": doc, "upload_url": upload_url(app, &i, doc).await? }))
+}
+
+/// Verifies the uploaded object (present, `application/pdf`, sane size, `%PDF-` signature) and
+/// marks the document uploaded with a new file version.
+pub async fn complete_upload(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let (i, doc) = load(app, staff, id).await?;
+    if let Err(problem) = delivery::verify_upload(&app.blobs, &object_key(i.company_id, i.id, doc)).await? {
+        return Err(ApiError::conflict("upload-rejected", problem.to_string()));
+    }
+    let (i, ()) = app
+        .store
+        .modify_document(staff.company_id, doc, |i| {
+            let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
+            d.uploaded = true;
+            d.file_version += 1;
+            i.updated_at = clock::now();
+            Ok(((), vec![]))
+        })
+        .await?;
+    view(&i, doc)
+}
+
+/// Staff always pass the gate: a `303` to the PDF, whatever its state.
+pub async fn download(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let (i, doc) = load(app, staff, id).await?;
+    let d = i.document(doc).ok_or(ApiError::NotFound)?;
+    if !d.uploaded {
+        return Err(ApiError::conflict("not-uploaded", "this document has no PDF yet"));
+    }
+    let actor = Actor::Staff { key_id: staff.key_id, as_person: None };
+    let audit = AuditRecord::document(i.id, AuditAction::DocumentOpen, actor, doc, &Access::Available);
+    app.store.record_audit(staff.company_id, &audit).await?;
+    delivery::redirect(&app.blobs, &i, d).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfflinePayment {
+    amount_cents: i64,
+    /// cash, check, card_terminal, other
+    method: String,
+    #[serde(default)]
+    reference: Option<String>,
+    /// A refund given back offline.
+    #[serde(default)]
+    refund: bool,
+}
+
+/// Records money received (or refunded) outside the portal in the same ledger as webhooks.
+pub async fn record_payment(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let input: OfflinePayment = json_body(req)?;
+    let amount = Cents::price(input.amount_cents).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if amount == Cents::ZERO {
+        return Err(ApiError::bad_request("amount_cents must be positive"));
+    }
+    if !["cash", "check", "card_terminal", "other"].contains(&input.method.as_str()) {
+        return Err(ApiError::bad_request("method must be cash, check, card_terminal or other"));
+    }
+    if input.reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
+        return Err(ApiError::bad_request("reference must be at most 200 characters"));
+    }
+    let key = format!("offline_{}", Ulid::new());
+    let (i, ()) = app
+        .store
+        .modify_inspection(staff.company_id, inspection_id(id)?, |i| {
+            let signed = if input.refund { -amount.get() } else { amount.get() };
+            let kind = format!("offline_{}_{}", if input.refund { "refund" } else { "payment" }, input.method);
+            i.ledger.insert(
+                key.clone(),
+                LedgerEntry { amount_cents: signed, pending_cents: 0, kind, recorded_at: clock::now() },
+            );
+            i.updated_at = clock::now();
+            Ok(((), vec![]))
+        })
+        .await?;
+    tracing::info!(inspection_id = %i.id, entry = %key, "offline payment recorded");
+    json(
+        StatusCode::CREATED,
+        &json!({ "entry_id": key, "paid_cents": i.paid(), "balance_cents": i.balance(), "reference": input.reference }),
+    )
+}
+
+fn person_idx(i: &Inspection, person: &str) -> Result<usize, ApiError> {
+    person.parse::<PersonId>().ok().and_then(|p| i.person_index(p)).ok_or(ApiError::NotFound)
+}
+
+/// The portal exactly as `person` sees it: read-only HTML, or the same JSON. Audited.
+pub async fn preview_portal(app: &StaffApi, staff: &Staff, req: &Request, id: &str, person: &str) -> ApiResult {
+    let (company, i) =
+        app.store.company_and_inspection(staff.company_id, inspection_id(id)?).await?.ok_or(ApiError::NotFound)?;
+    let p = &i.people[person_idx(&i, person)?];
+    let actor = Actor::Staff { key_id: staff.key_id, as_person: Some(p.id) };
+    app.store
+        .record_audit(staff.company_id, &AuditRecord::new(i.id, AuditAction::PortalPreview, actor, Outcome::Allowed))
+        .await?;
+    let view = PortalView::build(&company, &i, p);
+    if wants_json(req) {
+        json(StatusCode::OK, &view)
+    } else {
+        let base = format!("/staff/inspections/{}/preview/{}", i.id, p.id);
+        pages::html(StatusCode::OK, pages::portal(&view, &base, true))
+    }
+}
+
+/// Opening a document as `person` would: `303`, `403` with the reasons, or `404`. Audited.
+pub async fn preview_document(
+    app: &StaffApi,
+    staff: &Staff,
+    req: &Request,
+    id: &str,
+    person: &str,
+    doc: &str,
+) -> ApiResult {
+    let (company, i) =
+        app.store.company_and_inspection(staff.company_id, inspection_id(id)?).await?.ok_or(ApiError::NotFound)?;
+    let p = &i.people[person_idx(&i, person)?];
+    let doc = document_id(doc)?;
+    let d = i.document(doc);
+    let access = d.map(|d| gate::decide(d, &i, &company, Viewer::Person(p.role))).unwrap_or(Access::Hidden);
+    let actor = Actor::Staff { key_id: staff.key_id, as_person: Some(p.id) };
+    app.store
+        .record_audit(staff.company_id, &AuditRecord::document(i.id, AuditAction::DocumentPreview, actor, doc, &access))
+        .await?;
+    match (access, d) {
+        (Access::Available, Some(d)) => delivery::redirect(&app.blobs, &i, d).await,
+        (Access::Locked(reasons), Some(d)) => delivery::locked(req, &i, d, &reasons, None),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Resend {
+    /// One person; by default every client with an email.
+    #[serde(default)]
+    person_id: Option<PersonId>,
+}
+
+/// Largest PDF sent as an attachment (SES messages are at most 10 MB after base64).
+const MAX_ATTACHMENT_BYTES: i64 = 7 * 1024 * 1024;
+
+/// Emails the PDF itself to the client(s), an explicit staff action (it bypasses the gate, as staff
+/// may). Each recipient's email also carries their own fresh portal link. Audited per recipient.
+pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let input: Resend =
+        if portal_shared::http::body_bytes(req).is_empty() { Resend::default() } else { json_body(req)? };
+    let company = company(app, staff).await?;
+    let doc = document_id(id)?;
+    let now = clock::now();
+    let (i, issued) = app
+        .store
+        .modify_document(staff.company_id, doc, |i| {
+            let d = i.document(doc).ok_or(ApiError::NotFound)?;
+            if !d.uploaded {
+                return Err(ApiError::conflict("not-uploaded", "this document has no PDF yet"));
+            }
+            let targets: Vec<usize> = match input.person_id {
+                Some(p) => vec![i.person_index(p).ok_or_else(|| ApiError::bad_request("no such person"))?],
+                None => (0..i.people.len()).filter(|&n| i.people[n].role == Role::Client).collect(),
+            };
+            let targets: Vec<usize> = targets.into_iter().filter(|&n| i.needs_token(n, &company)).collect();
+            if targets.is_empty() {
+                return Err(ApiError::conflict("no-recipient", "nobody to send to: no client with an email address"));
+            }
+            let mut writes = Vec::new();
+            let mut issued = Vec::new();
+            for n in targets {
+                let (t, w) = IssuedToken::issue(i, n, now, false)?;
+                writes.extend(w);
+                issued.push((n, t));
+            }
+            Ok((issued, writes))
+        })
+        .await?;
+    let d = i.document(doc).ok_or(ApiError::NotFound)?;
+    let key = object_key(i.company_id, i.id, doc);
+    let info = app.blobs.head(&key).await.map_err(ApiError::internal)?;
+    if info.is_none_or(|o| o.size > MAX_ATTACHMENT_BYTES) {
+        return Err(ApiError::conflict("too-large-to-email", "the PDF is missing or too large to attach (7 MiB)"));
+    }
+    let pdf = app.blobs.read(&key).await.map_err(ApiError::internal)?;
+    let mailer =
+        app.mailer.as_ref().ok_or_else(|| ApiError::conflict("no-sender", "SENDER_EMAIL is not configured"))?;
+    let mut sent = Vec::new();
+    for (n, t) in issued {
+        let p = &i.people[n];
+        let base = &app.config.public_base_url;
+        let Some(mail) = notify::compose(base, &company, &i, p, &t.token, "report_resend", Some(d)) else { continue };
+        mailer
+            .send_with_attachment(&mail, &d.file_name(), "application/pdf", &pdf)
+            .await
+            .map_err(ApiError::internal)?;
+        let actor = Actor::Staff { key_id: staff.key_id, as_person: Some(p.id) };
+        let mut audit = AuditRecord::new(i.id, AuditAction::DocumentResend, actor, Outcome::Sent);
+        audit.document_id = Some(doc);
+        app.store.record_audit(staff.company_id, &audit).await?;
+        sent.push(json!({ "person_id": p.id, "email": p.email }));
+    }
+    json(StatusCode::OK, &json!({ "sent": sent }))
+}
+
+/// The inspection's audit trail, newest first, paginated.
+pub async fn audit(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let limit = page_limit(req)?;
+    let cursor = query_param(req, "cursor");
+    let id = inspection_id(id)?;
+    app.store.inspection(staff.company_id, id).await?.ok_or(ApiError::NotFound)?;
+    let page = app.store.audit_trail(staff.company_id, id, limit, cursor.as_deref()).await?;
+    json(StatusCode::OK, &json!({ "items": page.items, "next_cursor": page.next_cursor }))
+}

@@ -1,0 +1,90 @@
+//! Getting a PDF to a person: the `303` to a short-lived presigned S3 GET (the only place an S3
+//! URL ever appears), the locked answer saying what to do, and the check that an upload really is
+//! a PDF.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::blobs::Blobs;
+use crate::domain::document::{object_key, Document};
+use crate::domain::gate::LockReason;
+use crate::domain::inspection::Inspection;
+use crate::http::{wants_json, ApiResult};
+use crate::{pages, ApiError};
+
+/// How long a download link works. Short: it is a bearer URL.
+pub const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(300);
+/// How long an upload link works.
+pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(900);
+/// Largest PDF accepted.
+pub const MAX_PDF_BYTES: i64 = 50 * 1024 * 1024;
+
+/// `303 See Other` to a presigned GET of the document's PDF, saved under its portal name. The
+/// URL is never logged or stored; it exists only in this response's `Location`.
+pub async fn redirect(blobs: &Blobs, inspection: &Inspection, doc: &Document) -> ApiResult {
+    let key = object_key(inspection.company_id, inspection.id, doc.id);
+    let url = blobs.presign_pdf_download(&key, &doc.file_name(), DOWNLOAD_URL_TTL).await.map_err(ApiError::internal)?;
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header("location", url)
+        .header("cache-control", "no-store")
+        .header("referrer-policy", "no-referrer")
+        .body(Body::Empty)
+        .map_err(ApiError::internal)
+}
+
+/// `403` for a locked document: problem+json with every `lock_reasons` entry, or (for a browser)
+/// a page saying what to do, linking back to `portal` when given.
+pub fn locked(
+    req: &Request,
+    inspection: &Inspection,
+    doc: &Document,
+    reasons: &[LockReason],
+    portal: Option<&str>,
+) -> ApiResult {
+    let steps: Vec<String> = reasons.iter().map(|r| pages::lock_reason_text(r, inspection.currency)).collect();
+    let detail = format!("{} is locked: {}", doc.display_name(), steps.join("; "));
+    if wants_json(req) || !accepts_html(req) {
+        let lock_reasons = serde_json::to_value(reasons).map_err(ApiError::internal)?;
+        return Err(ApiError::Locked { detail, lock_reasons });
+    }
+    pages::html(StatusCode::FORBIDDEN, pages::locked(&doc.display_name(), &steps, portal))
+}
+
+fn accepts_html(req: &Request) -> bool {
+    req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UploadProblem {
+    #[error("no PDF has been uploaded for this document yet")]
+    Missing,
+    #[error("the upload must be a PDF (Content-Type application/pdf), not {0}")]
+    WrongType(String),
+    #[error("the upload is empty or larger than 50 MiB")]
+    BadSize,
+    #[error("the uploaded file is not a PDF")]
+    NotPdf,
+}
+
+/// Checks the uploaded object: present, `application/pdf`, a sane size, and starting with the PDF
+/// signature `%PDF-`.
+pub async fn verify_upload(blobs: &Blobs, key: &str) -> Result<Result<(), UploadProblem>, ApiError> {
+    let Some(info) = blobs.head(key).await.map_err(ApiError::internal)? else {
+        return Ok(Err(UploadProblem::Missing));
+    };
+    let ct = info.content_type.unwrap_or_default();
+    if ct.split(';').next().unwrap_or_default().trim() != "application/pdf" {
+        return Ok(Err(UploadProblem::WrongType(ct)));
+    }
+    if info.size <= 5 || info.size > MAX_PDF_BYTES {
+        return Ok(Err(UploadProblem::BadSize));
+    }
+    let head = blobs.first_bytes(key, 5).await.map_err(ApiError::internal)?;
+    if head != b"%PDF-" {
+        return Ok(Err(UploadProblem::NotPdf));
+    }
+    Ok(Ok(()))
+}
