@@ -12,6 +12,8 @@ pub struct Demo {
     pub client_link: String,
     pub agent_link: String,
     pub share_link: String,
+    /// The published inspection report (locked until paid and signed).
+    pub report_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +96,32 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
             .unwrap_or_default()
             .to_owned()
     };
+    let inspection_id = inspection["inspection_id"].as_str().unwrap_or_default();
+    let doc = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/staff/inspections/{inspection_id}/documents"),
+        &key,
+        json!({ "kind": "inspection_report", "title": "Inspection report", "template_name": "Residential Inspection" }),
+    )
+    .await?;
+    let report_id = doc["document_id"].as_str().unwrap_or_default().to_owned();
+    let upload = doc["upload_url"].as_str().unwrap_or_default();
+    let put = http
+        .put(upload)
+        .header("content-type", "application/pdf")
+        .body(demo_pdf("Residential Inspection Report - 1428 Elm Street, Springfield"))
+        .send()
+        .await
+        .map_err(|e| SeedError(e.to_string()))?;
+    if !put.status().is_success() {
+        return Err(SeedError(format!("uploading the demo PDF answered {}", put.status())));
+    }
+    for step in ["uploaded", "publish"] {
+        call(&http, reqwest::Method::POST, format!("{base}/staff/documents/{report_id}/{step}"), &key, json!({})).await?;
+    }
     Ok(Demo {
+        report_id,
         company_id: company["company_id"].as_str().unwrap_or_default().to_owned(),
         staff_api_key: key,
         inspection_id: inspection["inspection_id"].as_str().unwrap_or_default().to_owned(),
@@ -102,4 +129,34 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
         agent_link: link("buyer_agent"),
         share_link: inspection["share_url"].as_str().unwrap_or_default().to_owned(),
     })
+}
+
+/// A small, valid one-page PDF showing `title` (byte offsets computed, so viewers open it).
+pub fn demo_pdf(title: &str) -> Vec<u8> {
+    let text: String = title.chars().filter(|c| c.is_ascii() && !"()\\".contains(*c)).collect();
+    let stream = format!("BT /F1 18 Tf 72 720 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (n, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", n + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
+    pdf
 }

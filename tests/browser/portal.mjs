@@ -64,6 +64,16 @@ await check("a client signs the agreement by typing their name", async () => {
   assert.equal(await page.getByRole("button", { name: "Sign", exact: true }).count(), 0);
 });
 
+await check("the report stays locked and says what is still missing", async () => {
+  await page.locator("#documents").getByText("Residential Inspection Report").waitFor();
+  const resp = await page.goto(`${demo.client_link}/documents/${demo.report_id}`);
+  assert.equal(resp.status(), 403);
+  await page.getByText("Payment required: pay the balance of $600.00").waitFor();
+  assert.equal(await page.getByText("Agreement unsigned").count(), 0, "the agreement is signed now");
+  await page.getByRole("link", { name: "Go to your portal to pay and sign" }).click();
+  await page.waitForURL(demo.client_link);
+});
+
 await check("the buyer's agent sees the inspection but no client actions", async () => {
   await page.goto(demo.agent_link);
   await page.getByText("Buyer's agent").first().waitFor();

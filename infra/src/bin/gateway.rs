@@ -97,6 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "client_link": demo.client_link,
                 "agent_link": demo.agent_link,
                 "share_link": demo.share_link,
+                "report_id": demo.report_id,
             });
             std::fs::write(path, serde_json::to_vec_pretty(&json)?)?;
         }
@@ -106,6 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  Client portal (Jane, client):      {}", demo.client_link);
         println!("  Agent portal (Bob, buyer's agent): {}", demo.agent_link);
         println!("  Unknown-user share link:           {}", demo.share_link);
+        println!("  Jane's report (through the gate):  {}/documents/{}", demo.client_link, demo.report_id);
         println!("  Customer contact portal:           (arrives with the customer portal)");
         println!("  Dev mailbox (sent emails):         {base}/_dev/mailbox");
         println!();
