@@ -118,7 +118,8 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
         return Err(SeedError(format!("uploading the demo PDF answered {}", put.status())));
     }
     for step in ["uploaded", "publish"] {
-        call(&http, reqwest::Method::POST, format!("{base}/staff/documents/{report_id}/{step}"), &key, json!({})).await?;
+        call(&http, reqwest::Method::POST, format!("{base}/staff/documents/{report_id}/{step}"), &key, json!({}))
+            .await?;
     }
     Ok(Demo {
         report_id,
