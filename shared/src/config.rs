@@ -20,6 +20,10 @@ pub struct Config {
     pub payment_webhook_secrets: Vec<Secret>,
     /// Largest request body accepted (`MAX_BODY_BYTES`); larger ones get 413.
     pub max_body_bytes: usize,
+    /// Where Pay Now sends clients (`PAYMENT_PROVIDER`): `stripe` (Checkout Sessions with
+    /// `STRIPE_SECRET_KEY`) or `dev` (the local gateway's checkout page). Unset: Pay Now is off.
+    pub payment_provider: Option<String>,
+    pub stripe_secret_key: Option<Secret>,
     /// Path-style S3 addressing (`S3_FORCE_PATH_STYLE=true`) for emulators without virtual hosts.
     pub s3_force_path_style: bool,
 }
@@ -65,6 +69,8 @@ impl Config {
                 .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
                 .unwrap_or_default(),
             max_body_bytes,
+            payment_provider: non_empty("PAYMENT_PROVIDER"),
+            stripe_secret_key: non_empty("STRIPE_SECRET_KEY").map(Secret::new),
             s3_force_path_style: non_empty("S3_FORCE_PATH_STYLE").is_some_and(|v| v == "true"),
         })
     }

@@ -22,11 +22,14 @@ pub mod mailer;
 pub mod money;
 #[cfg(feature = "ses")]
 pub mod notify;
+#[cfg(feature = "ses")]
+pub mod outbox;
 pub mod pages;
 pub mod problem;
 pub mod roundtrips;
 pub mod secrets;
 pub mod store;
+pub mod webhook;
 
 pub use config::Config;
 pub use problem::ApiError;

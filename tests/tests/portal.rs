@@ -26,7 +26,13 @@ fn document(kind: DocumentKind, title: &str, template: Option<&str>, published: 
 fn pay(i: &mut Inspection, cents: i64) {
     i.ledger.insert(
         format!("evt_{}", ulid::Ulid::new()),
-        LedgerEntry { amount_cents: cents, pending_cents: 0, kind: "payment".into(), recorded_at: i.updated_at },
+        LedgerEntry {
+            amount_cents: cents,
+            pending_cents: 0,
+            kind: "payment".into(),
+            recorded_at: i.updated_at,
+            event_created: 0,
+        },
     );
 }
 

@@ -12,6 +12,8 @@ use lambda_http::{Body, Request, Response};
 use portal_shared::entry::HttpFunction;
 use portal_shared::http::{json, segments, serve, ApiResult};
 use portal_shared::ids::DocumentId;
+use portal_shared::mailer::Mailer;
+use portal_shared::outbox::{self, DrainReport};
 use portal_shared::store::Store;
 use portal_shared::{auth, by_method, clock, ApiError, Config};
 use serde_json::json;
@@ -19,11 +21,16 @@ use serde_json::json;
 pub struct Publish {
     config: Config,
     store: Store,
+    mailer: Option<Mailer>,
 }
 
 impl Publish {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        Publish { store: Store::new(sdk, config.table_name.clone()), config }
+        Publish {
+            store: Store::new(sdk, config.table_name.clone()),
+            mailer: config.sender_email.clone().map(|s| Mailer::new(sdk, s)),
+            config,
+        }
     }
 
     async fn route(&self, req: Request) -> ApiResult {
@@ -70,19 +77,35 @@ impl HttpFunction for Publish {
 #[derive(Debug, Default, serde::Serialize)]
 pub struct JobReport {
     pub published: usize,
+    pub emails: DrainReport,
     pub status: &'static str,
 }
 
 impl Publish {
-    /// The every-minute scheduled job. Not built yet: it publishes nothing and says so.
+    /// The every-minute scheduled job: sends what waits in the outbox. (Publishing documents whose
+    /// `publish_at` is due arrives with issue 6.)
     pub async fn publish_due(&self) -> JobReport {
-        tracing::warn!("scheduled publishing is not built yet");
-        JobReport { published: 0, status: "not_implemented" }
+        self.run_at(clock::now()).await
+    }
+
+    /// The job as if it ran at `now` (tests use it to reach retry times).
+    pub async fn run_at(&self, now: time::OffsetDateTime) -> JobReport {
+        let Some(mailer) = &self.mailer else {
+            tracing::error!("SENDER_EMAIL is not configured: the outbox cannot be sent");
+            return JobReport { status: "no_sender", ..JobReport::default() };
+        };
+        match outbox::drain(&self.store, mailer, &self.config.public_base_url, now, 100).await {
+            Ok(emails) => JobReport { published: 0, emails, status: "ok" },
+            Err(e) => {
+                tracing::error!(error = %e, "outbox run failed");
+                JobReport { status: "error", ..JobReport::default() }
+            }
+        }
     }
 
     /// S3 object-created records. Not built yet.
     pub async fn uploads_completed(&self, records: usize) -> JobReport {
         tracing::warn!(records, "upload completion is not built yet");
-        JobReport { published: 0, status: "not_implemented" }
+        JobReport { status: "not_implemented", ..JobReport::default() }
     }
 }

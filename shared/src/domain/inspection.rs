@@ -127,6 +127,9 @@ pub struct LedgerEntry {
     pub kind: String,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub recorded_at: OffsetDateTime,
+    /// The provider's event time (Unix seconds) for ordering; 0 for entries staff recorded.
+    #[serde(default)]
+    pub event_created: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -763,12 +766,12 @@ mod tests {
         let now = crate::clock::now();
         i.ledger.insert(
             "evt_1".into(),
-            LedgerEntry { amount_cents: 45000, pending_cents: 0, kind: "payment".into(), recorded_at: now },
+            LedgerEntry { amount_cents: 45000, pending_cents: 0, kind: "payment".into(), recorded_at: now, event_created: 0 },
         );
         assert_eq!(i.balance().get(), 0);
         i.ledger.insert(
             "evt_2".into(),
-            LedgerEntry { amount_cents: -10000, pending_cents: 0, kind: "refund".into(), recorded_at: now },
+            LedgerEntry { amount_cents: -10000, pending_cents: 0, kind: "refund".into(), recorded_at: now, event_created: 0 },
         );
         assert_eq!(i.balance().get(), 10000);
     }

@@ -6,6 +6,7 @@ pub mod company;
 pub mod document;
 pub mod gate;
 pub mod inspection;
+pub mod payments;
 pub mod portal;
 pub mod settings;
 pub mod templates;

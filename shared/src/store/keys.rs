@@ -61,6 +61,40 @@ pub fn audit(c: CompanyId, i: InspectionId, a: AuditId) -> Key {
 
 pub const AUDIT_PREFIX: &str = "AUDIT#";
 
+/// A payment webhook event already applied (the provider's event id is the idempotency key).
+pub fn payment_event(event_id: &str) -> Key {
+    Key::new(format!("EVENT#{event_id}"), "EVENT")
+}
+
+/// Which inspection a provider payment intent paid (for events whose object has no metadata).
+pub fn payment_intent(intent: &str) -> Key {
+    Key::new(format!("PAYINTENT#{intent}"), "PAYINTENT")
+}
+
+/// Money kept for staff review, under its company (or `UNKNOWN` when it names none).
+pub fn unmatched_payment(c: Option<CompanyId>, event_id: &str) -> Key {
+    Key::new(unmatched_partition(c), &format!("{UNMATCHED_PREFIX}{event_id}"))
+}
+
+pub fn unmatched_partition(c: Option<CompanyId>) -> String {
+    match c {
+        Some(c) => format!("COMPANY#{c}#UNMATCHED"),
+        None => "COMPANY#UNKNOWN#UNMATCHED".to_owned(),
+    }
+}
+
+pub const UNMATCHED_PREFIX: &str = "PAYMENT#";
+
+/// One email to one person, keyed by what it is about (its dedupe key).
+pub fn email(c: CompanyId, i: InspectionId, dedupe: &str) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), &format!("{EMAIL_PREFIX}{dedupe}"))
+}
+
+pub const EMAIL_PREFIX: &str = "EMAIL#";
+
+/// GSI1 partition of emails waiting to be sent (sparse: sent ones leave it).
+pub const OUTBOX: &str = "OUTBOX";
+
 /// A fixed rate-limit window ("Get Full Access" per inspection), keyed by its start.
 pub fn full_access_window(i: InspectionId, window_start: i64) -> Key {
     Key::new(format!("RATE#FULLACCESS#{i}#{window_start}"), "RATE")

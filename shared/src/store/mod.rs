@@ -9,6 +9,8 @@ pub mod companies;
 pub mod documents;
 pub mod inspections;
 pub mod keys;
+pub mod outbox;
+pub mod payments;
 pub mod tokens;
 
 use std::collections::HashMap;
@@ -122,6 +124,8 @@ pub enum Write {
     DeleteExisting(Key),
     /// Delete whether or not the item is there (revoking what may already be revoked).
     Delete(Key),
+    /// Put whatever is there (idempotent records such as lookup pointers).
+    Put(Record),
 }
 
 impl Write {
@@ -135,7 +139,7 @@ impl Write {
                 Some(HashMap::from([(":rev".to_owned(), AttributeValue::N(expected_revision.to_string()))])),
             ),
             Write::DeleteExisting(_) => (Some("attribute_exists(PK)"), None),
-            Write::Delete(_) => (None, None),
+            Write::Delete(_) | Write::Put(_) => (None, None),
         }
     }
 }
@@ -243,7 +247,7 @@ impl Store {
     pub async fn write(&self, write: Write) -> Result<(), StoreError> {
         let (condition, values) = write.condition();
         match write {
-            Write::Create(record) | Write::Replace { record, .. } => self
+            Write::Create(record) | Write::Replace { record, .. } | Write::Put(record) => self
                 .client
                 .put_item()
                 .table_name(&self.table)
@@ -291,7 +295,7 @@ impl Store {
         let (condition, values) = w.condition();
         let b = TransactWriteItem::builder();
         let item = match w {
-            Write::Create(record) | Write::Replace { record, .. } => b.put(
+            Write::Create(record) | Write::Replace { record, .. } | Write::Put(record) => b.put(
                 Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(record.item))
@@ -363,6 +367,23 @@ impl Store {
         let items =
             out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?;
         Ok(Page { items, next_cursor: out.last_evaluated_key.map(|k| encode_cursor(&k)) })
+    }
+
+    /// GSI1 items of partition `pk` whose sort key is at most `upto`, ascending. One round trip.
+    pub async fn query_gsi1_upto<T: DeserializeOwned>(&self, pk: &str, upto: &str, limit: i32) -> Result<Vec<T>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk AND GSI1SK <= :upto")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":upto", AttributeValue::S(upto.to_owned()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        Ok(out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?)
     }
 
     /// One page of a GSI1 partition, newest sort key first when `descending`. One round trip.

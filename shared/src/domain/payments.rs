@@ -1,0 +1,370 @@
+//! Payment events (Stripe event objects) and how each changes an inspection's ledger.
+//!
+//! Exactly-once has two layers: the provider's event id is recorded in the same transaction as the
+//! ledger change (a redelivery finds it and changes nothing), and the ledger is keyed by the
+//! provider's money objects (payment intent, charge refunds, dispute), with transitions that only
+//! move forward, so events about the same money that arrive twice under different ids, or out of
+//! order, still count once and end in the right state.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::inspection::{Inspection, LedgerEntry};
+use crate::ids::{CompanyId, InspectionId};
+use crate::money::Currency;
+
+/// What a payment event does to money.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Movement {
+    /// A payment settled (`payment_intent.succeeded`).
+    Succeeded { intent: String, amount: i64 },
+    /// A bank (ACH) payment is on its way, not settled (`payment_intent.processing`).
+    Processing { intent: String, amount: i64 },
+    /// An attempt failed; nothing was received (`payment_intent.payment_failed`).
+    Failed { intent: String },
+    /// Refunds of a charge, cumulative (`charge.refunded`: `amount_refunded`).
+    Refunded { charge: String, total_refunded: i64 },
+    /// Funds withdrawn for a dispute (`charge.dispute.created`).
+    DisputeOpened { dispute: String, amount: i64 },
+    /// A dispute closed: won (funds reinstated) or lost (`charge.dispute.closed`).
+    DisputeClosed { dispute: String, amount: i64, won: bool },
+}
+
+/// A verified delivery, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParsedEvent {
+    /// A type this product does not act on: acknowledged, nothing written.
+    Ignored { id: String, kind: String },
+    Money(MoneyEvent),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyEvent {
+    pub id: String,
+    pub kind: String,
+    /// When the provider created the event (Unix seconds): orders events about the same money.
+    pub created: i64,
+    pub movement: Movement,
+    pub currency: Option<Currency>,
+    /// From the object's `metadata` (`company_id`, `inspection_id`), when both are valid ids.
+    pub target: Option<(CompanyId, InspectionId)>,
+    /// The payment intent the object belongs to (disputes and refunds name it), to find the
+    /// inspection when the object carries no metadata.
+    pub payment_intent: Option<String>,
+    /// What the metadata said, kept verbatim for staff review when nothing matches.
+    pub metadata: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed event: {0}")]
+pub struct MalformedEvent(pub String);
+
+fn text<'a>(v: &'a Value, field: &str) -> Result<&'a str, MalformedEvent> {
+    v.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| MalformedEvent(format!("{field} is missing")))
+}
+
+fn amount(v: &Value, field: &str) -> Result<i64, MalformedEvent> {
+    v.get(field)
+        .and_then(Value::as_i64)
+        .filter(|a| (0..=crate::money::Cents::MAX_PRICE).contains(a))
+        .ok_or_else(|| MalformedEvent(format!("{field} must be a non-negative whole amount")))
+}
+
+/// Parses a Stripe event object.
+pub fn parse(body: &[u8]) -> Result<ParsedEvent, MalformedEvent> {
+    let event: Value = serde_json::from_slice(body).map_err(|e| MalformedEvent(e.to_string()))?;
+    let id = text(&event, "id")?.to_owned();
+    let kind = text(&event, "type")?.to_owned();
+    if id.len() > 255 {
+        return Err(MalformedEvent("id is too long".into()));
+    }
+    let object = event.get("data").and_then(|d| d.get("object")).ok_or_else(|| MalformedEvent("data.object is missing".into()))?;
+    if !object.is_object() {
+        return Err(MalformedEvent("data.object is not an object".into()));
+    }
+    let movement = match kind.as_str() {
+        "payment_intent.succeeded" => Movement::Succeeded {
+            intent: text(object, "id")?.to_owned(),
+            amount: object.get("amount_received").map_or_else(|| amount(object, "amount"), |_| amount(object, "amount_received"))?,
+        },
+        "payment_intent.processing" => {
+            Movement::Processing { intent: text(object, "id")?.to_owned(), amount: amount(object, "amount")? }
+        }
+        "payment_intent.payment_failed" => Movement::Failed { intent: text(object, "id")?.to_owned() },
+        "charge.refunded" => Movement::Refunded {
+            charge: text(object, "id")?.to_owned(),
+            total_refunded: amount(object, "amount_refunded")?,
+        },
+        "charge.dispute.created" => {
+            Movement::DisputeOpened { dispute: text(object, "id")?.to_owned(), amount: amount(object, "amount")? }
+        }
+        "charge.dispute.closed" => {
+            let status = text(object, "status")?;
+            Movement::DisputeClosed {
+                dispute: text(object, "id")?.to_owned(),
+                amount: amount(object, "amount")?,
+                won: matches!(status, "won" | "warning_closed"),
+            }
+        }
+        _ => return Ok(ParsedEvent::Ignored { id, kind }),
+    };
+    let currency = object.get("currency").and_then(Value::as_str).map(Currency::parse).transpose().map_err(|e| MalformedEvent(e.to_string()))?;
+    let metadata = object.get("metadata").cloned().unwrap_or(Value::Null);
+    let target = (|| {
+        let c = metadata.get("company_id")?.as_str()?.parse().ok()?;
+        let i = metadata.get("inspection_id")?.as_str()?.parse().ok()?;
+        Some((c, i))
+    })();
+    let payment_intent = match kind.as_str() {
+        k if k.starts_with("payment_intent.") => object.get("id"),
+        _ => object.get("payment_intent"),
+    }
+    .and_then(Value::as_str)
+    .map(str::to_owned);
+    let created = event.get("created").and_then(Value::as_i64).unwrap_or(0);
+    Ok(ParsedEvent::Money(MoneyEvent { id, kind, created, movement, currency, target, payment_intent, metadata }))
+}
+
+/// Why a money event could not be applied to the inspection it named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    Currency { event: Currency, inspection: Currency },
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Changed,
+    /// The ledger already says this or something later about the same money.
+    AlreadyKnown,
+}
+
+fn entry(amount: i64, pending: i64, kind: &str, at: OffsetDateTime, created: i64) -> LedgerEntry {
+    LedgerEntry { amount_cents: amount, pending_cents: pending, kind: kind.to_owned(), recorded_at: at, event_created: created }
+}
+
+impl Inspection {
+    /// Applies a money event to the ledger (forward-only transitions per money object).
+    pub fn apply_money(&mut self, e: &MoneyEvent, at: OffsetDateTime) -> Result<Applied, Mismatch> {
+        if let Some(c) = e.currency {
+            if c != self.currency {
+                return Err(Mismatch::Currency { event: c, inspection: self.currency });
+            }
+        }
+        let t = e.created;
+        // (key, new entry, kinds it may replace, whether it replaces them whatever their age)
+        let (key, new, may_replace, terminal): (String, LedgerEntry, &[&str], bool) = match &e.movement {
+            Movement::Succeeded { intent, amount } => {
+                (intent.clone(), entry(*amount, 0, "payment", at, t), &["payment_processing", "payment_failed"], true)
+            }
+            // A retry after a failure is newer than the failure; an old "processing" is not.
+            Movement::Processing { intent, amount } => {
+                (intent.clone(), entry(0, *amount, "payment_processing", at, t), &["payment_failed", "payment_processing"], false)
+            }
+            Movement::Failed { intent } => {
+                (intent.clone(), entry(0, 0, "payment_failed", at, t), &["payment_processing", "payment_failed"], false)
+            }
+            Movement::Refunded { charge, total_refunded } => {
+                let key = format!("refund:{charge}");
+                // Cumulative: only a larger total moves it forward.
+                let known = self.ledger.get(&key).map_or(0, |e| -e.amount_cents);
+                if *total_refunded <= known {
+                    return Ok(Applied::AlreadyKnown);
+                }
+                (key, entry(-total_refunded, 0, "refund", at, t), &["refund"], true)
+            }
+            Movement::DisputeOpened { dispute, amount } => {
+                (format!("dispute:{dispute}"), entry(-amount, 0, "dispute_open", at, t), &[], true)
+            }
+            Movement::DisputeClosed { dispute, amount, won } => {
+                let new =
+                    if *won { entry(0, 0, "dispute_won", at, t) } else { entry(-amount, 0, "dispute_lost", at, t) };
+                (format!("dispute:{dispute}"), new, &["dispute_open"], true)
+            }
+        };
+        match self.ledger.get(&key) {
+            Some(old) if !may_replace.contains(&old.kind.as_str()) => Ok(Applied::AlreadyKnown),
+            Some(old) if !terminal && t <= old.event_created => Ok(Applied::AlreadyKnown),
+            _ => {
+                self.ledger.insert(key, new);
+                self.updated_at = at;
+                Ok(Applied::Changed)
+            }
+        }
+    }
+}
+
+/// Money kept for staff review: a payment naming no known inspection (or another company's, or
+/// in another currency). Never dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnmatchedPayment {
+    pub event_id: String,
+    pub event_type: String,
+    pub amount_cents: i64,
+    pub currency: Option<Currency>,
+    pub company_id: Option<CompanyId>,
+    pub inspection_id: Option<InspectionId>,
+    pub payment_intent: Option<String>,
+    pub metadata: Value,
+    pub reason: String,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub received_at: OffsetDateTime,
+}
+
+impl MoneyEvent {
+    /// The amount the event is about (for staff review).
+    pub fn amount(&self) -> i64 {
+        match &self.movement {
+            Movement::Succeeded { amount, .. }
+            | Movement::Processing { amount, .. }
+            | Movement::DisputeOpened { amount, .. }
+            | Movement::DisputeClosed { amount, .. } => *amount,
+            Movement::Refunded { total_refunded, .. } => *total_refunded,
+            Movement::Failed { .. } => 0,
+        }
+    }
+
+    pub fn unmatched(&self, reason: impl Into<String>, at: OffsetDateTime) -> UnmatchedPayment {
+        UnmatchedPayment {
+            event_id: self.id.clone(),
+            event_type: self.kind.clone(),
+            amount_cents: self.amount(),
+            currency: self.currency,
+            company_id: self.target.map(|t| t.0),
+            inspection_id: self.target.map(|t| t.1),
+            payment_intent: self.payment_intent.clone(),
+            metadata: self.metadata.clone(),
+            reason: reason.into(),
+            received_at: at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::company::{Company, NewCompany};
+    use crate::domain::inspection::NewInspection;
+
+    fn inspection() -> Inspection {
+        let c = Company::create(NewCompany { name: "Acme".into(), staff_emails: vec![] }, crate::clock::now()).unwrap();
+        let input: NewInspection = serde_json::from_value(serde_json::json!({
+            "address": "1 A St", "scheduled_at": "2026-05-01T09:00:00Z",
+            "services": [{"name": "Inspection", "price_cents": 40000}],
+            "people": [{"role": "client", "name": "Jane", "email": "jane@example.com"}]
+        }))
+        .unwrap();
+        Inspection::create(input, &c, crate::clock::now()).unwrap()
+    }
+
+    static CREATED: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_700_000_000);
+
+    fn ev(kind: &str, object: serde_json::Value) -> MoneyEvent {
+        let created = CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let body = serde_json::json!({"id": format!("evt_{}", ulid::Ulid::new()), "type": kind, "created": created,
+            "data": {"object": object}});
+        match parse(body.to_string().as_bytes()).unwrap() {
+            ParsedEvent::Money(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn apply_all(events: &[MoneyEvent]) -> Inspection {
+        let mut i = inspection();
+        for e in events {
+            i.apply_money(e, crate::clock::now()).unwrap();
+        }
+        i
+    }
+
+    /// Every order of a set of events ends in the same ledger.
+    fn all_orders_agree(events: &[MoneyEvent], balance: i64, pending: i64) {
+        fn permutations(n: usize) -> Vec<Vec<usize>> {
+            if n == 0 {
+                return vec![vec![]];
+            }
+            let mut out = Vec::new();
+            for p in permutations(n - 1) {
+                for pos in 0..=p.len() {
+                    let mut q = p.clone();
+                    q.insert(pos, n - 1);
+                    out.push(q);
+                }
+            }
+            out
+        }
+        for order in permutations(events.len()) {
+            let ordered: Vec<MoneyEvent> = order.iter().map(|&k| events[k].clone()).collect();
+            let mut twice = ordered.clone();
+            twice.extend(ordered.iter().cloned());
+            for run in [ordered, twice] {
+                let i = apply_all(&run);
+                assert_eq!((i.balance().get(), i.pending().get()), (balance, pending), "order {order:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn payment_refund_and_dispute_end_right_in_any_order_and_any_repetition() {
+        let pi = serde_json::json!({"id": "pi_1", "amount": 40000, "amount_received": 40000, "currency": "usd"});
+        let processing = ev("payment_intent.processing", pi.clone());
+        let paid = ev("payment_intent.succeeded", pi);
+        let refund_part = ev("charge.refunded", serde_json::json!({"id": "ch_1", "amount_refunded": 10000, "payment_intent": "pi_1"}));
+        let refund_more = ev("charge.refunded", serde_json::json!({"id": "ch_1", "amount_refunded": 15000, "payment_intent": "pi_1"}));
+        all_orders_agree(&[processing.clone(), paid.clone()], 0, 0);
+        let failed = ev("payment_intent.payment_failed", serde_json::json!({"id": "pi_1"}));
+        let retry = ev("payment_intent.processing", serde_json::json!({"id": "pi_1", "amount": 40000}));
+        all_orders_agree(&[processing.clone(), failed.clone()], 40000, 0);
+        all_orders_agree(&[processing.clone(), failed.clone(), retry.clone()], 40000, 40000);
+        all_orders_agree(&[processing.clone(), failed, retry, paid.clone()], 0, 0);
+        all_orders_agree(&[paid.clone(), refund_part.clone(), refund_more.clone()], 15000, 0);
+        let opened = ev("charge.dispute.created", serde_json::json!({"id": "dp_1", "amount": 40000, "status": "needs_response"}));
+        let lost = ev("charge.dispute.closed", serde_json::json!({"id": "dp_1", "amount": 40000, "status": "lost"}));
+        let won = ev("charge.dispute.closed", serde_json::json!({"id": "dp_1", "amount": 40000, "status": "won"}));
+        all_orders_agree(&[paid.clone(), opened.clone(), lost], 40000, 0);
+        all_orders_agree(&[paid.clone(), opened.clone(), won], 0, 0);
+        assert_eq!(apply_all(&[paid.clone(), opened]).balance().get(), 40000, "an open dispute re-locks");
+        assert_eq!(apply_all(&[processing]).pending().get(), 40000, "ACH: processing, not paid");
+    }
+
+    #[test]
+    fn a_failed_bank_payment_clears_processing_and_a_retry_can_still_succeed() {
+        let pi = serde_json::json!({"id": "pi_2", "amount": 40000, "currency": "usd"});
+        let i = apply_all(&[ev("payment_intent.processing", pi.clone()), ev("payment_intent.payment_failed", pi.clone())]);
+        assert_eq!((i.pending().get(), i.balance().get()), (0, 40000));
+        let i = apply_all(&[
+            ev("payment_intent.processing", pi.clone()),
+            ev("payment_intent.payment_failed", pi.clone()),
+            ev("payment_intent.succeeded", pi),
+        ]);
+        assert_eq!(i.balance().get(), 0);
+    }
+
+    #[test]
+    fn metadata_names_the_inspection_and_currency_must_match() {
+        let c = crate::ids::CompanyId::new();
+        let id = crate::ids::InspectionId::new();
+        let e = ev(
+            "payment_intent.succeeded",
+            serde_json::json!({"id": "pi_3", "amount": 100, "currency": "cad",
+                "metadata": {"company_id": c.to_string(), "inspection_id": id.to_string()}}),
+        );
+        assert_eq!(e.target, Some((c, id)));
+        assert!(matches!(inspection().apply_money(&e, crate::clock::now()), Err(Mismatch::Currency { .. })));
+    }
+
+    #[test]
+    fn unknown_types_are_ignored_and_malformed_events_refused() {
+        let body = br#"{"id": "evt_1", "type": "customer.created", "data": {"object": {}}}"#;
+        assert_eq!(parse(body).unwrap(), ParsedEvent::Ignored { id: "evt_1".into(), kind: "customer.created".into() });
+        for bad in [
+            &b"not json"[..],
+            br#"{"type": "payment_intent.succeeded", "data": {"object": {}}}"#,
+            br#"{"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi", "amount": -5}}}"#,
+            br#"{"id": "evt_1", "type": "payment_intent.succeeded"}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}

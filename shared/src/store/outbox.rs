@@ -1,0 +1,132 @@
+//! Emails as records: one per recipient per reason (the dedupe key), created in the same
+//! transaction as what caused them, and sent from the outbox (a sparse GSI1 partition holding only
+//! unsent ones) by whoever claims them first.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{keys, Page, Record, Store, StoreError, Write};
+use crate::ids::{CompanyId, DocumentId, InspectionId, PersonId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailState {
+    /// Waiting in the outbox (new, or a failed attempt to retry at `next_attempt_at`).
+    Pending,
+    /// Claimed by a sender until `next_attempt_at` (a lease); back to pending if it fails.
+    Sending,
+    Sent,
+    /// Nobody to send to any more (person removed, or now a staff user).
+    Abandoned,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailRecord {
+    pub dedupe: String,
+    pub company_id: CompanyId,
+    pub inspection_id: InspectionId,
+    pub person_id: PersonId,
+    pub template_key: String,
+    #[serde(default)]
+    pub document_id: Option<DocumentId>,
+    pub state: EmailState,
+    pub attempts: u32,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(default, with = "crate::clock::serde_rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+    pub revision: u64,
+}
+
+impl EmailRecord {
+    pub fn new(
+        company_id: CompanyId,
+        inspection_id: InspectionId,
+        person_id: PersonId,
+        template_key: &str,
+        document_id: Option<DocumentId>,
+        dedupe: String,
+        now: OffsetDateTime,
+    ) -> Self {
+        EmailRecord {
+            dedupe,
+            company_id,
+            inspection_id,
+            person_id,
+            template_key: template_key.to_owned(),
+            document_id,
+            state: EmailState::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            to: None,
+            subject: None,
+            created_at: now,
+            sent_at: None,
+            revision: 0,
+        }
+    }
+
+    fn record(&self) -> Result<Record, StoreError> {
+        let r = Record::new(keys::email(self.company_id, self.inspection_id, &self.dedupe), "email", self)?;
+        Ok(match self.state {
+            EmailState::Pending | EmailState::Sending => r.with_gsi1(
+                keys::OUTBOX.to_owned(),
+                format!(
+                    "{}#{}#{}#{}",
+                    crate::clock::rfc3339(self.next_attempt_at),
+                    self.company_id,
+                    self.inspection_id,
+                    self.dedupe
+                ),
+            ),
+            EmailState::Sent | EmailState::Abandoned => r,
+        })
+    }
+
+    /// Creates it; fails if an email with the same dedupe key exists (that is the point).
+    pub fn create(&self) -> Result<Write, StoreError> {
+        Ok(Write::Create(self.record()?))
+    }
+
+    /// Saves the next state of a record read at `self.revision - 1`.
+    pub fn replace(&self) -> Result<Write, StoreError> {
+        Ok(Write::Replace { record: self.record()?, expected_revision: self.revision - 1 })
+    }
+
+    /// The same record one revision on (what [`EmailRecord::replace`] then saves).
+    pub fn next(&self) -> EmailRecord {
+        EmailRecord { revision: self.revision + 1, ..self.clone() }
+    }
+}
+
+impl Store {
+    /// Emails due now, oldest first (one round trip; reads only unsent emails).
+    pub async fn due_emails(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<EmailRecord>, StoreError> {
+        let upto = format!("{}~", crate::clock::rfc3339(now));
+        self.query_gsi1_upto(keys::OUTBOX, &upto, limit).await
+    }
+
+    pub async fn email(&self, c: CompanyId, i: InspectionId, dedupe: &str) -> Result<Option<EmailRecord>, StoreError> {
+        self.get(&keys::email(c, i, dedupe)).await
+    }
+
+    /// An inspection's emails (sent, waiting, abandoned), newest first.
+    pub async fn email_history(
+        &self,
+        c: CompanyId,
+        i: InspectionId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<EmailRecord>, StoreError> {
+        self.query_prefix(&keys::inspection(c, i).pk, keys::EMAIL_PREFIX, limit, cursor, true).await
+    }
+}
