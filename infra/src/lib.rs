@@ -2,6 +2,7 @@
 //! every route of the template by calling the functions' handler libraries in-process, converting
 //! requests and responses as API Gateway HTTP API (payload 2.0) does.
 
+pub mod dev_checkout;
 pub mod functions;
 pub mod gateway;
 pub mod mailbox;

@@ -8,6 +8,8 @@ pub mod apigw;
 pub mod auth;
 #[cfg(feature = "s3")]
 pub mod blobs;
+#[cfg(feature = "checkout")]
+pub mod checkout;
 pub mod clock;
 pub mod config;
 #[cfg(feature = "s3")]

@@ -17,9 +17,11 @@ use serde_json::{json, Value};
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
 pub const SENDER: &str = "portal@inspection-portal.test";
+pub const WEBHOOK_SECRET: &str = "whsec_test_current";
 
 pub struct TestApp {
     pub base: String,
+    pub functions: Arc<Functions>,
     pub http: reqwest::Client,
     pub sdk: aws_config::SdkConfig,
     pub store: Store,
@@ -72,13 +74,21 @@ pub async fn spawn_app() -> TestApp {
         ("SENDER_EMAIL", SENDER.to_owned()),
         ("PUBLIC_BASE_URL", base.clone()),
         ("PLATFORM_ADMIN_KEY", ADMIN_KEY.to_owned()),
-        ("PAYMENT_WEBHOOK_SECRETS", "whsec_test_1".to_owned()),
+        ("PAYMENT_WEBHOOK_SECRETS", format!("whsec_old_rotated,{WEBHOOK_SECRET}")),
+        ("PAYMENT_PROVIDER", "dev".to_owned()),
     ];
     let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
     let functions = Arc::new(Functions::new(&sdk, &config));
-    let gateway = Arc::new(Gateway { functions, mailbox: Some(Mailbox::new(moto_url.clone())) });
+    let checkout = portal_infra::dev_checkout::DevCheckout {
+        webhook_url: format!("{base}/webhooks/payments"),
+        webhook_secret: WEBHOOK_SECRET.to_owned(),
+        http: reqwest::Client::new(),
+    };
+    let gateway =
+        Arc::new(Gateway { functions: functions.clone(), mailbox: Some(Mailbox::new(moto_url.clone())), checkout: Some(checkout) });
     let server = gateway.serve(listener);
     TestApp {
+        functions,
         base,
         http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
         store: Store::new(&sdk, names.table.clone()),

@@ -14,7 +14,8 @@
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use portal_shared::domain::inspection::{Role, SignatureInput};
-use portal_shared::domain::portal::{PortalView, ShareView};
+use portal_shared::checkout::{CheckoutRequest, Provider};
+use portal_shared::domain::portal::{payment_panel, PaymentAction, PortalView, ShareView};
 use portal_shared::email::Email;
 use portal_shared::entry::HttpFunction;
 use portal_shared::http::{client_info, form_or_json_body, is_form, json, segments, serve, wants_json, ApiResult};
@@ -37,6 +38,7 @@ pub struct Link {
     config: Config,
     store: Store,
     mailer: Option<Mailer>,
+    payments: Option<Provider>,
 }
 
 impl Link {
@@ -44,6 +46,7 @@ impl Link {
         Link {
             store: Store::new(sdk, config.table_name.clone()),
             mailer: config.sender_email.clone().map(|s| Mailer::new(sdk, s)),
+            payments: Provider::from_config(&config),
             config,
         }
     }
@@ -56,7 +59,7 @@ impl Link {
             ["p", token, "agreement"] => by_method!(req; POST => self.sign(&req, token).await),
             ["p", token, "addons"] => by_method!(req; POST => self.addons(&req, token).await),
             ["p", token, "offers", "dismiss"] => by_method!(req; POST => self.dismiss(&req, token).await),
-            ["p", _, "pay"] => by_method!(req; POST => Err(ApiError::NotImplemented("Pay Now"))),
+            ["p", token, "pay"] => by_method!(req; POST => self.pay(&req, token).await),
             ["share", id] => by_method!(req; GET => self.share(&req, id).await),
             ["share", id, "full-access"] => by_method!(req; POST => self.full_access(&req, id).await),
             _ => Err(ApiError::NotFound),
@@ -162,6 +165,45 @@ impl Link {
             Ok(())
         })
         .await
+    }
+
+    /// Pay Now: a checkout for the balance at the payment provider; the client is sent to its
+    /// hosted page (`303` for a form post, the URL in JSON otherwise). Only clients, and only when
+    /// the payment panel offers Pay Now.
+    async fn pay(&self, req: &Request, raw: &str) -> ApiResult {
+        let (token, ctx) = self.store.resolve_portal(raw).await?;
+        let person = ctx.person();
+        if person.role != Role::Client {
+            return Err(ApiError::Forbidden("only a client on this inspection can pay here".into()));
+        }
+        let panel = payment_panel(&ctx.company, &ctx.inspection, true);
+        if panel.action != Some(PaymentAction::PayNow) {
+            return Err(ApiError::conflict("nothing-to-pay", format!("Pay Now is not offered: {}", panel.message)));
+        }
+        let provider = self
+            .payments
+            .as_ref()
+            .ok_or_else(|| ApiError::conflict("payments-unavailable", "online payment is not configured"))?;
+        let portal = format!("{}{}", self.config.public_base_url, Self::portal_path(&token));
+        let i = &ctx.inspection;
+        let checkout = CheckoutRequest {
+            company_id: i.company_id,
+            inspection_id: i.id,
+            amount_cents: panel.balance_cents.get(),
+            currency: i.currency,
+            description: format!("Inspection at {}", i.address),
+            customer_email: person.email.as_ref().map(|e| e.to_string()),
+            success_url: portal.clone(),
+            cancel_url: portal,
+            idempotency_key: format!("{}-{}-{}", i.id, person.id, i.revision),
+        };
+        let session = provider.create(&checkout).await.map_err(ApiError::internal)?;
+        tracing::info!(inspection_id = %i.id, token_id = %ctx.token.token_id, session = %session.id, "checkout started");
+        if is_form(req) {
+            pages::see_other(&session.url)
+        } else {
+            json(StatusCode::OK, &json!({ "checkout_url": session.url, "session_id": session.id }))
+        }
     }
 
     async fn share(&self, req: &Request, id: &str) -> ApiResult {

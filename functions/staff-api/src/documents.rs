@@ -304,3 +304,29 @@ pub async fn audit(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> Ap
     let page = app.store.audit_trail(staff.company_id, id, limit, cursor.as_deref()).await?;
     json(StatusCode::OK, &json!({ "items": page.items, "next_cursor": page.next_cursor }))
 }
+
+/// Money that matched no inspection of this company, newest first, for staff review.
+pub async fn unmatched(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    let limit = page_limit(req)?;
+    let cursor = query_param(req, "cursor");
+    let page = app.store.unmatched_payments(Some(staff.company_id), limit, cursor.as_deref()).await?;
+    json(StatusCode::OK, &json!({ "items": page.items, "next_cursor": page.next_cursor }))
+}
+
+/// The platform admin's view of money that named no company at all.
+pub async fn unmatched_unknown(app: &StaffApi, req: &Request) -> ApiResult {
+    let limit = page_limit(req)?;
+    let cursor = query_param(req, "cursor");
+    let page = app.store.unmatched_payments(None, limit, cursor.as_deref()).await?;
+    json(StatusCode::OK, &json!({ "items": page.items, "next_cursor": page.next_cursor }))
+}
+
+/// The inspection's emails (sent, waiting, abandoned), newest first.
+pub async fn emails(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let limit = page_limit(req)?;
+    let cursor = query_param(req, "cursor");
+    let id = inspection_id(id)?;
+    app.store.inspection(staff.company_id, id).await?.ok_or(ApiError::NotFound)?;
+    let page = app.store.email_history(staff.company_id, id, limit, cursor.as_deref()).await?;
+    json(StatusCode::OK, &json!({ "items": page.items, "next_cursor": page.next_cursor }))
+}

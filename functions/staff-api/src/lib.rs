@@ -45,6 +45,7 @@ impl StaffApi {
                     ["companies", id] => by_method!(req;
                         GET => companies::get(self, id).await,
                         PATCH => companies::update(self, &req, id).await),
+                    ["payments", "unmatched"] => by_method!(req; GET => documents::unmatched_unknown(self, &req).await),
                     _ => Err(ApiError::NotFound),
                 }
             }
@@ -79,6 +80,8 @@ impl StaffApi {
                         GET => documents::preview_portal(self, &staff, &req, id, person).await),
                     ["inspections", id, "preview", person, "documents", doc] => by_method!(req;
                         GET => documents::preview_document(self, &staff, &req, id, person, doc).await),
+                    ["inspections", id, "emails"] => by_method!(req; GET => documents::emails(self, &staff, &req, id).await),
+                    ["payments", "unmatched"] => by_method!(req; GET => documents::unmatched(self, &staff, &req).await),
                     ["inspections", id, "audit"] => {
                         by_method!(req; GET => documents::audit(self, &staff, &req, id).await)
                     }
@@ -108,8 +111,6 @@ impl StaffApi {
 fn not_built_yet(req: &Request, path: &[&str]) -> ApiResult {
     let (feature, methods): (&'static str, &'static [&'static str]) = match path {
         ["documents", _, "rebuild"] => ("payload rebuild", &["POST"]),
-        ["payments", "unmatched"] => ("unmatched payments", &["GET"]),
-        ["inspections", _, "emails"] => ("email history", &["GET"]),
         ["buildings"] | ["contacts"] => ("buildings and contacts", &["GET", "POST"]),
         ["buildings", _] | ["contacts", _] => ("buildings and contacts", &["GET", "PATCH"]),
         ["buildings", _, "inspections" | "deficiencies"] => ("buildings and deficiencies", &["GET", "POST"]),

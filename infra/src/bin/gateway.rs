@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use portal_infra::dev_checkout::DevCheckout;
 use portal_infra::functions::Functions;
 use portal_infra::gateway::Gateway;
 use portal_infra::mailbox::Mailbox;
@@ -52,6 +53,16 @@ fn args() -> Result<Args, String> {
     Ok(a)
 }
 
+/// The dev checkout page, when Pay Now uses the dev provider and a webhook secret is set.
+fn dev_checkout(config: &Config, base: &str) -> Option<DevCheckout> {
+    (config.payment_provider.as_deref() == Some("dev")).then_some(())?;
+    Some(DevCheckout {
+        webhook_url: format!("{base}/webhooks/payments"),
+        webhook_secret: config.payment_webhook_secrets.first()?.expose().to_owned(),
+        http: reqwest::Client::new(),
+    })
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     entry::init_tracing();
@@ -68,9 +79,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let functions = Arc::new(Functions::new(&sdk, &config));
     let mailbox = std::env::var("MOTO_URL").ok().map(Mailbox::new);
-    let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox });
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     let addr = listener.local_addr()?;
+    let checkout = dev_checkout(&config, &format!("http://{addr}"));
+    let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox, checkout });
     let server = gateway.serve(listener);
     let base = format!("http://{addr}");
     eprintln!("gateway listening on {base}");
