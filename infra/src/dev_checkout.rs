@@ -88,7 +88,8 @@ impl DevCheckout {
                 ),
             ),
             ("POST", "/_dev/checkout/pay") => {
-                let kind = if field("method") == "bank" { "payment_intent.processing" } else { "payment_intent.succeeded" };
+                let kind =
+                    if field("method") == "bank" { "payment_intent.processing" } else { "payment_intent.succeeded" };
                 let intent = format!("pi_dev_{}", ulid::Ulid::new());
                 match self.deliver(&event(&session, kind, &intent)).await {
                     Ok(()) => hyper::Response::builder()
@@ -120,6 +121,10 @@ impl DevCheckout {
             .map_err(|e| e.to_string())?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        if status.is_success() { Ok(()) } else { Err(format!("{status}: {text}")) }
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("{status}: {text}"))
+        }
     }
 }

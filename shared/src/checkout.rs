@@ -126,7 +126,8 @@ async fn stripe(
         .await
         .map_err(|e| CheckoutError::Unreachable(e.without_url().to_string()))?;
     let status = resp.status().as_u16();
-    let body: serde_json::Value = resp.json().await.map_err(|e| CheckoutError::Unreachable(e.without_url().to_string()))?;
+    let body: serde_json::Value =
+        resp.json().await.map_err(|e| CheckoutError::Unreachable(e.without_url().to_string()))?;
     if !(200..300).contains(&status) {
         let message = body["error"]["message"].as_str().unwrap_or("no message").to_owned();
         return Err(CheckoutError::Refused { status, message });

@@ -27,20 +27,28 @@ fn backoff(attempts: u32) -> Duration {
     Duration::minutes(i64::from(attempts.min(10)).pow(2).max(1))
 }
 
+struct Claimed {
+    claimed: EmailRecord,
+    inspection: Inspection,
+    company: crate::domain::company::Company,
+    issued: IssuedToken,
+}
+
 enum Claim {
-    Claimed { claimed: EmailRecord, inspection: Box<Inspection>, company: Box<crate::domain::company::Company>, issued: IssuedToken },
-    Gone(EmailRecord),
+    Claimed(Box<Claimed>),
+    Gone,
     Lost,
 }
 
 async fn claim(store: &Store, rec: &EmailRecord, now: OffsetDateTime) -> Result<Claim, StoreError> {
     for _ in 0..3 {
-        let Some((company, mut inspection)) = store.company_and_inspection(rec.company_id, rec.inspection_id).await? else {
-            return Ok(Claim::Gone(rec.clone()));
+        let Some((company, mut inspection)) = store.company_and_inspection(rec.company_id, rec.inspection_id).await?
+        else {
+            return Ok(Claim::Gone);
         };
         let idx = match inspection.person_index(rec.person_id) {
             Some(idx) if inspection.needs_token(idx, &company) => idx,
-            _ => return Ok(Claim::Gone(rec.clone())),
+            _ => return Ok(Claim::Gone),
         };
         let (issued, mut writes) = IssuedToken::issue(&mut inspection, idx, now, false)?;
         let mut claimed = rec.next();
@@ -49,14 +57,7 @@ async fn claim(store: &Store, rec: &EmailRecord, now: OffsetDateTime) -> Result<
         claimed.next_attempt_at = now + LEASE;
         writes.push(claimed.replace()?);
         match store.save_inspection_with(&mut inspection, writes).await {
-            Ok(()) => {
-                return Ok(Claim::Claimed {
-                    claimed,
-                    inspection: Box::new(inspection),
-                    company: Box::new(company),
-                    issued,
-                })
-            }
+            Ok(()) => return Ok(Claim::Claimed(Box::new(Claimed { claimed, inspection, company, issued }))),
             Err(e) if e.is_condition_failure() => {
                 // Someone else claimed it (its revision moved), or the inspection changed: retry.
                 match store.email(rec.company_id, rec.inspection_id, &rec.dedupe).await? {
@@ -86,14 +87,15 @@ pub async fn drain(
         }
         match claim(store, &rec, now).await? {
             Claim::Lost => report.skipped += 1,
-            Claim::Gone(rec) => {
+            Claim::Gone => {
                 let mut done = rec.next();
                 done.state = EmailState::Abandoned;
                 done.last_error = Some("the recipient is no longer on the inspection or has no link".into());
                 let _ = store.write(done.replace()?).await;
                 report.skipped += 1;
             }
-            Claim::Claimed { claimed, inspection, company, issued } => {
+            Claim::Claimed(c) => {
+                let Claimed { claimed, inspection, company, issued } = *c;
                 let person = inspection.person(claimed.person_id).expect("claimed for a present person");
                 let doc = claimed.document_id.and_then(|d| inspection.document(d));
                 let mail = notify::compose(

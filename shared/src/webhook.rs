@@ -121,7 +121,10 @@ mod tests {
     #[test]
     fn raise_on_no_valid_signatures_for_payload() {
         let t = 1_700_000_000;
-        assert_eq!(verify(Some(&header(t, "bad_signature")), PAYLOAD, &secrets(&[SECRET]), t, 300), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(Some(&header(t, "bad_signature")), PAYLOAD, &secrets(&[SECRET]), t, 300),
+            Err(SignatureError::NoMatch)
+        );
         let other_body = verify(Some(&header(t, &sign(SECRET, t, PAYLOAD))), b"{}", &secrets(&[SECRET]), t, 300);
         assert_eq!(other_body, Err(SignatureError::NoMatch), "the body is signed");
         let other_t = verify(Some(&header(t + 1, &sign(SECRET, t, PAYLOAD))), PAYLOAD, &secrets(&[SECRET]), t, 300);
@@ -135,7 +138,11 @@ mod tests {
         assert_eq!(verify(Some(&h), PAYLOAD, &secrets(&[SECRET]), t + 300, 300), Ok(t), "exactly 300 s old");
         assert_eq!(verify(Some(&h), PAYLOAD, &secrets(&[SECRET]), t + 301, 300), Err(SignatureError::TooOld));
         assert_eq!(verify(Some(&h), PAYLOAD, &secrets(&[SECRET]), t + 15, 10), Err(SignatureError::TooOld));
-        assert_eq!(verify(Some(&h), PAYLOAD, &secrets(&[SECRET]), t + 1_000_000, 0), Ok(t), "no tolerance: no age check");
+        assert_eq!(
+            verify(Some(&h), PAYLOAD, &secrets(&[SECRET]), t + 1_000_000, 0),
+            Ok(t),
+            "no tolerance: no age check"
+        );
     }
 
     #[test]

@@ -84,8 +84,11 @@ pub async fn spawn_app() -> TestApp {
         webhook_secret: WEBHOOK_SECRET.to_owned(),
         http: reqwest::Client::new(),
     };
-    let gateway =
-        Arc::new(Gateway { functions: functions.clone(), mailbox: Some(Mailbox::new(moto_url.clone())), checkout: Some(checkout) });
+    let gateway = Arc::new(Gateway {
+        functions: functions.clone(),
+        mailbox: Some(Mailbox::new(moto_url.clone())),
+        checkout: Some(checkout),
+    });
     let server = gateway.serve(listener);
     TestApp {
         functions,

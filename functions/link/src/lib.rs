@@ -13,8 +13,8 @@
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use portal_shared::domain::inspection::{Role, SignatureInput};
 use portal_shared::checkout::{CheckoutRequest, Provider};
+use portal_shared::domain::inspection::{Role, SignatureInput};
 use portal_shared::domain::portal::{payment_panel, PaymentAction, PortalView, ShareView};
 use portal_shared::email::Email;
 use portal_shared::entry::HttpFunction;

@@ -70,12 +70,14 @@ impl PaymentWebhook {
             let (company, mut inspection) = match self.store.webhook_context(event).await? {
                 WebhookContext::Duplicate => return Ok("duplicate"),
                 WebhookContext::Unknown => return self.unmatched(event, "no known inspection is named").await,
-                WebhookContext::Found { company, inspection } => (company, inspection),
+                WebhookContext::Found(found) => *found,
             };
             let before = released(&company, &inspection);
             match inspection.apply_money(event, now) {
                 Err(Mismatch::Currency { event: got, inspection: want }) => {
-                    return self.unmatched(event, &format!("currency {got} does not match the inspection's {want}")).await
+                    return self
+                        .unmatched(event, &format!("currency {got} does not match the inspection's {want}"))
+                        .await
                 }
                 Ok(Applied::AlreadyKnown) => {
                     self.store.record_event_only(event, "already_known", now).await?;
@@ -93,7 +95,8 @@ impl PaymentWebhook {
                 for (n, p) in inspection.people.iter().enumerate() {
                     if matches!(p.role, Role::Client | Role::BuyerAgent) && inspection.needs_token(n, &company) {
                         let dedupe = format!("report_ready#{}#{}", event.id, p.id);
-                        let email = EmailRecord::new(company.id, inspection.id, p.id, "report_ready", Some(*doc), dedupe, now);
+                        let email =
+                            EmailRecord::new(company.id, inspection.id, p.id, "report_ready", Some(*doc), dedupe, now);
                         writes.push(email.create()?);
                     }
                 }
@@ -103,10 +106,17 @@ impl PaymentWebhook {
                 // The second write is the event record: losing on it means a concurrent delivery of
                 // this very event won. Losing only on the revision means something else changed the
                 // inspection: read again and re-apply.
-                Err(StoreError::TransactionCanceled(reasons)) if reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed") => {
+                Err(StoreError::TransactionCanceled(reasons))
+                    if reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed") =>
+                {
                     return Ok("duplicate")
                 }
-                Err(e) if e.is_condition_failure() || matches!(&e, StoreError::TransactionCanceled(r) if r.iter().any(|r| r == "TransactionConflict")) => continue,
+                Err(e)
+                    if e.is_condition_failure()
+                        || matches!(&e, StoreError::TransactionCanceled(r) if r.iter().any(|r| r == "TransactionConflict")) =>
+                {
+                    continue
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -163,7 +163,13 @@ pub async fn record_payment(app: &StaffApi, staff: &Staff, req: &Request, id: &s
             let kind = format!("offline_{}_{}", if input.refund { "refund" } else { "payment" }, input.method);
             i.ledger.insert(
                 key.clone(),
-                LedgerEntry { amount_cents: signed, pending_cents: 0, kind, recorded_at: clock::now(), event_created: 0 },
+                LedgerEntry {
+                    amount_cents: signed,
+                    pending_cents: 0,
+                    kind,
+                    recorded_at: clock::now(),
+                    event_created: 0,
+                },
             );
             i.updated_at = clock::now();
             Ok(((), vec![]))

@@ -80,7 +80,9 @@ impl StaffApi {
                         GET => documents::preview_portal(self, &staff, &req, id, person).await),
                     ["inspections", id, "preview", person, "documents", doc] => by_method!(req;
                         GET => documents::preview_document(self, &staff, &req, id, person, doc).await),
-                    ["inspections", id, "emails"] => by_method!(req; GET => documents::emails(self, &staff, &req, id).await),
+                    ["inspections", id, "emails"] => {
+                        by_method!(req; GET => documents::emails(self, &staff, &req, id).await)
+                    }
                     ["payments", "unmatched"] => by_method!(req; GET => documents::unmatched(self, &staff, &req).await),
                     ["inspections", id, "audit"] => {
                         by_method!(req; GET => documents::audit(self, &staff, &req, id).await)

@@ -94,7 +94,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             loop {
                 tick.tick().await;
                 let report = functions.publish.publish_due().await;
-                tracing::info!(published = report.published, emails_sent = report.emails.sent, emails_failed = report.emails.failed, status = report.status, "scheduled publish job ran");
+                tracing::info!(
+                    published = report.published,
+                    emails_sent = report.emails.sent,
+                    emails_failed = report.emails.failed,
+                    status = report.status,
+                    "scheduled publish job ran"
+                );
             }
         });
     }

@@ -766,12 +766,24 @@ mod tests {
         let now = crate::clock::now();
         i.ledger.insert(
             "evt_1".into(),
-            LedgerEntry { amount_cents: 45000, pending_cents: 0, kind: "payment".into(), recorded_at: now, event_created: 0 },
+            LedgerEntry {
+                amount_cents: 45000,
+                pending_cents: 0,
+                kind: "payment".into(),
+                recorded_at: now,
+                event_created: 0,
+            },
         );
         assert_eq!(i.balance().get(), 0);
         i.ledger.insert(
             "evt_2".into(),
-            LedgerEntry { amount_cents: -10000, pending_cents: 0, kind: "refund".into(), recorded_at: now, event_created: 0 },
+            LedgerEntry {
+                amount_cents: -10000,
+                pending_cents: 0,
+                kind: "refund".into(),
+                recorded_at: now,
+                event_created: 0,
+            },
         );
         assert_eq!(i.balance().get(), 10000);
     }

@@ -35,7 +35,10 @@ pub enum Movement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParsedEvent {
     /// A type this product does not act on: acknowledged, nothing written.
-    Ignored { id: String, kind: String },
+    Ignored {
+        id: String,
+        kind: String,
+    },
     Money(MoneyEvent),
 }
 
@@ -61,7 +64,10 @@ pub struct MoneyEvent {
 pub struct MalformedEvent(pub String);
 
 fn text<'a>(v: &'a Value, field: &str) -> Result<&'a str, MalformedEvent> {
-    v.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| MalformedEvent(format!("{field} is missing")))
+    v.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| MalformedEvent(format!("{field} is missing")))
 }
 
 fn amount(v: &Value, field: &str) -> Result<i64, MalformedEvent> {
@@ -79,14 +85,19 @@ pub fn parse(body: &[u8]) -> Result<ParsedEvent, MalformedEvent> {
     if id.len() > 255 {
         return Err(MalformedEvent("id is too long".into()));
     }
-    let object = event.get("data").and_then(|d| d.get("object")).ok_or_else(|| MalformedEvent("data.object is missing".into()))?;
+    let object = event
+        .get("data")
+        .and_then(|d| d.get("object"))
+        .ok_or_else(|| MalformedEvent("data.object is missing".into()))?;
     if !object.is_object() {
         return Err(MalformedEvent("data.object is not an object".into()));
     }
     let movement = match kind.as_str() {
         "payment_intent.succeeded" => Movement::Succeeded {
             intent: text(object, "id")?.to_owned(),
-            amount: object.get("amount_received").map_or_else(|| amount(object, "amount"), |_| amount(object, "amount_received"))?,
+            amount: object
+                .get("amount_received")
+                .map_or_else(|| amount(object, "amount"), |_| amount(object, "amount_received"))?,
         },
         "payment_intent.processing" => {
             Movement::Processing { intent: text(object, "id")?.to_owned(), amount: amount(object, "amount")? }
@@ -109,7 +120,12 @@ pub fn parse(body: &[u8]) -> Result<ParsedEvent, MalformedEvent> {
         }
         _ => return Ok(ParsedEvent::Ignored { id, kind }),
     };
-    let currency = object.get("currency").and_then(Value::as_str).map(Currency::parse).transpose().map_err(|e| MalformedEvent(e.to_string()))?;
+    let currency = object
+        .get("currency")
+        .and_then(Value::as_str)
+        .map(Currency::parse)
+        .transpose()
+        .map_err(|e| MalformedEvent(e.to_string()))?;
     let metadata = object.get("metadata").cloned().unwrap_or(Value::Null);
     let target = (|| {
         let c = metadata.get("company_id")?.as_str()?.parse().ok()?;
@@ -141,7 +157,13 @@ pub enum Applied {
 }
 
 fn entry(amount: i64, pending: i64, kind: &str, at: OffsetDateTime, created: i64) -> LedgerEntry {
-    LedgerEntry { amount_cents: amount, pending_cents: pending, kind: kind.to_owned(), recorded_at: at, event_created: created }
+    LedgerEntry {
+        amount_cents: amount,
+        pending_cents: pending,
+        kind: kind.to_owned(),
+        recorded_at: at,
+        event_created: created,
+    }
 }
 
 impl Inspection {
@@ -159,9 +181,12 @@ impl Inspection {
                 (intent.clone(), entry(*amount, 0, "payment", at, t), &["payment_processing", "payment_failed"], true)
             }
             // A retry after a failure is newer than the failure; an old "processing" is not.
-            Movement::Processing { intent, amount } => {
-                (intent.clone(), entry(0, *amount, "payment_processing", at, t), &["payment_failed", "payment_processing"], false)
-            }
+            Movement::Processing { intent, amount } => (
+                intent.clone(),
+                entry(0, *amount, "payment_processing", at, t),
+                &["payment_failed", "payment_processing"],
+                false,
+            ),
             Movement::Failed { intent } => {
                 (intent.clone(), entry(0, 0, "payment_failed", at, t), &["payment_processing", "payment_failed"], false)
             }
@@ -310,8 +335,14 @@ mod tests {
         let pi = serde_json::json!({"id": "pi_1", "amount": 40000, "amount_received": 40000, "currency": "usd"});
         let processing = ev("payment_intent.processing", pi.clone());
         let paid = ev("payment_intent.succeeded", pi);
-        let refund_part = ev("charge.refunded", serde_json::json!({"id": "ch_1", "amount_refunded": 10000, "payment_intent": "pi_1"}));
-        let refund_more = ev("charge.refunded", serde_json::json!({"id": "ch_1", "amount_refunded": 15000, "payment_intent": "pi_1"}));
+        let refund_part = ev(
+            "charge.refunded",
+            serde_json::json!({"id": "ch_1", "amount_refunded": 10000, "payment_intent": "pi_1"}),
+        );
+        let refund_more = ev(
+            "charge.refunded",
+            serde_json::json!({"id": "ch_1", "amount_refunded": 15000, "payment_intent": "pi_1"}),
+        );
         all_orders_agree(&[processing.clone(), paid.clone()], 0, 0);
         let failed = ev("payment_intent.payment_failed", serde_json::json!({"id": "pi_1"}));
         let retry = ev("payment_intent.processing", serde_json::json!({"id": "pi_1", "amount": 40000}));
@@ -319,7 +350,10 @@ mod tests {
         all_orders_agree(&[processing.clone(), failed.clone(), retry.clone()], 40000, 40000);
         all_orders_agree(&[processing.clone(), failed, retry, paid.clone()], 0, 0);
         all_orders_agree(&[paid.clone(), refund_part.clone(), refund_more.clone()], 15000, 0);
-        let opened = ev("charge.dispute.created", serde_json::json!({"id": "dp_1", "amount": 40000, "status": "needs_response"}));
+        let opened = ev(
+            "charge.dispute.created",
+            serde_json::json!({"id": "dp_1", "amount": 40000, "status": "needs_response"}),
+        );
         let lost = ev("charge.dispute.closed", serde_json::json!({"id": "dp_1", "amount": 40000, "status": "lost"}));
         let won = ev("charge.dispute.closed", serde_json::json!({"id": "dp_1", "amount": 40000, "status": "won"}));
         all_orders_agree(&[paid.clone(), opened.clone(), lost], 40000, 0);
@@ -331,7 +365,8 @@ mod tests {
     #[test]
     fn a_failed_bank_payment_clears_processing_and_a_retry_can_still_succeed() {
         let pi = serde_json::json!({"id": "pi_2", "amount": 40000, "currency": "usd"});
-        let i = apply_all(&[ev("payment_intent.processing", pi.clone()), ev("payment_intent.payment_failed", pi.clone())]);
+        let i =
+            apply_all(&[ev("payment_intent.processing", pi.clone()), ev("payment_intent.payment_failed", pi.clone())]);
         assert_eq!((i.pending().get(), i.balance().get()), (0, 40000));
         let i = apply_all(&[
             ev("payment_intent.processing", pi.clone()),

@@ -370,7 +370,12 @@ impl Store {
     }
 
     /// GSI1 items of partition `pk` whose sort key is at most `upto`, ascending. One round trip.
-    pub async fn query_gsi1_upto<T: DeserializeOwned>(&self, pk: &str, upto: &str, limit: i32) -> Result<Vec<T>, StoreError> {
+    pub async fn query_gsi1_upto<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        upto: &str,
+        limit: i32,
+    ) -> Result<Vec<T>, StoreError> {
         let out = self
             .client
             .query()

@@ -32,12 +32,17 @@ pub enum WebhookContext {
     Duplicate,
     /// Nothing names a known inspection.
     Unknown,
-    Found { company: Company, inspection: Inspection },
+    Found(Box<(Company, Inspection)>),
 }
 
 impl EventRecord {
     pub fn write(e: &MoneyEvent, outcome: &str, at: OffsetDateTime) -> Result<Write, StoreError> {
-        let r = EventRecord { event_id: e.id.clone(), event_type: e.kind.clone(), outcome: outcome.to_owned(), received_at: at };
+        let r = EventRecord {
+            event_id: e.id.clone(),
+            event_type: e.kind.clone(),
+            outcome: outcome.to_owned(),
+            received_at: at,
+        };
         Ok(Write::Create(Record::new(keys::payment_event(&e.id), "payment_event", &r)?))
     }
 }
@@ -78,7 +83,7 @@ impl Store {
             }
             _ => return Ok(WebhookContext::Unknown),
         };
-        Ok(WebhookContext::Found { company, inspection })
+        Ok(WebhookContext::Found(Box::new((company, inspection))))
     }
 
     /// Keeps money that matched nothing for staff review, with its event record, atomically.
