@@ -74,6 +74,18 @@ await check("the report stays locked and says what is still missing", async () =
   await page.waitForURL(demo.client_link);
 });
 
+await check("Pay Now goes through the checkout, and the report opens", async () => {
+  await page.getByRole("button", { name: "Pay Now" }).click();
+  await page.getByRole("button", { name: "Pay $600.00" }).click();
+  await page.waitForURL(demo.client_link);
+  await page.getByText("Paid", { exact: true }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Pay Now" }).count(), 0);
+  const open = await fetch(`${demo.client_link}/documents/${demo.report_id}`, { redirect: "manual" });
+  assert.equal(open.status, 303, "the report is released");
+  assert.match(open.headers.get("location"), /X-Amz-Expires=300/);
+  await page.locator("#documents").getByRole("link", { name: "View" }).first().waitFor();
+});
+
 await check("the buyer's agent sees the inspection but no client actions", async () => {
   await page.goto(demo.agent_link);
   await page.getByText("Buyer's agent").first().waitFor();

@@ -282,6 +282,10 @@ async fn portal_responses_match_their_documented_json() {
         ("GET", "/p/{token}/documents/{document_id}", format!("{client}/documents/{d}"), None),
         ("POST", "/staff/documents/{document_id}/unpublish", format!("/staff/documents/{d}/unpublish"), None),
         ("GET", "/staff/inspections/{inspection_id}/audit", format!("/staff/inspections/{id}/audit"), None),
+        ("GET", "/staff/inspections/{inspection_id}/emails", format!("/staff/inspections/{id}/emails"), None),
+        ("GET", "/staff/payments/unmatched", "/staff/payments/unmatched".to_owned(), None),
+        ("POST", "/p/{token}/pay", format!("{client}/pay"), Some(serde_json::json!({}))),
+        ("POST", "/webhooks/payments", "/webhooks/payments".to_owned(), Some(serde_json::json!({}))),
     ] {
         let auth = if path.starts_with("/p/") { None } else { Some(key.as_str()) };
         let mut req =

@@ -328,3 +328,85 @@ async fn pay_now_goes_through_the_dev_checkout_and_unlocks_the_report() {
     let disabled = fixture(json!({ "payments": "disabled" })).await;
     disabled.post(&format!("{}/pay", disabled.client), json!({})).await.assert_problem(409);
 }
+
+/// One HTTP request answered with `status` and `body`; returns what was asked.
+async fn capture_one(status: u16, body: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let handle = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = sock.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len || n == 0 {
+                    break;
+                }
+            }
+        }
+        let reply = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        sock.write_all(reply.as_bytes()).await.unwrap();
+        String::from_utf8_lossy(&buf).to_string()
+    });
+    (base, handle)
+}
+
+#[tokio::test]
+async fn the_stripe_adapter_creates_a_checkout_session_naming_company_and_inspection() {
+    use portal_shared::checkout::{CheckoutRequest, Provider};
+    let req = CheckoutRequest {
+        company_id: portal_shared::ids::CompanyId::new(),
+        inspection_id: portal_shared::ids::InspectionId::new(),
+        amount_cents: 45000,
+        currency: portal_shared::money::Currency::USD,
+        description: "Inspection at 12 Elm St".into(),
+        customer_email: Some("jane@example.com".into()),
+        success_url: "https://portal.test/p/x".into(),
+        cancel_url: "https://portal.test/p/x".into(),
+        idempotency_key: "k-1".into(),
+    };
+    let (base, seen) =
+        capture_one(200, r#"{"id": "cs_test_1", "url": "https://checkout.stripe.com/c/pay/cs_test_1"}"#).await;
+    let stripe = Provider::Stripe {
+        api_base: base,
+        secret_key: portal_shared::secrets::Secret::new("sk_test_123"),
+        http: reqwest::Client::new(),
+    };
+    let session = stripe.create(&req).await.unwrap();
+    assert_eq!(session.url, "https://checkout.stripe.com/c/pay/cs_test_1");
+    let raw = seen.await.unwrap();
+    assert!(raw.starts_with("POST /v1/checkout/sessions "), "{raw}");
+    let lower = raw.to_ascii_lowercase();
+    assert!(lower.contains("authorization: bearer sk_test_123"));
+    assert!(lower.contains("idempotency-key: k-1"));
+    let body = &raw[raw.find("\r\n\r\n").unwrap() + 4..];
+    let form: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    assert_eq!(form["mode"], "payment");
+    assert_eq!(form["line_items[0][price_data][unit_amount]"], "45000");
+    assert_eq!(form["line_items[0][price_data][currency]"], "usd");
+    assert_eq!(form["metadata[inspection_id]"], req.inspection_id.to_string());
+    assert_eq!(form["payment_intent_data[metadata][company_id]"], req.company_id.to_string());
+    assert_eq!(form["payment_intent_data[metadata][inspection_id]"], req.inspection_id.to_string());
+
+    let (base, _) = capture_one(400, r#"{"error": {"message": "Invalid currency"}}"#).await;
+    let stripe = Provider::Stripe {
+        api_base: base,
+        secret_key: portal_shared::secrets::Secret::new("sk"),
+        http: reqwest::Client::new(),
+    };
+    let err = stripe.create(&req).await.unwrap_err();
+    assert!(err.to_string().contains("Invalid currency") && err.to_string().contains("400"), "{err}");
+}
