@@ -28,6 +28,7 @@ pub mod notify;
 pub mod outbox;
 pub mod pages;
 pub mod problem;
+pub mod publishing;
 pub mod roundtrips;
 pub mod secrets;
 pub mod store;

@@ -19,6 +19,10 @@ fn document(kind: DocumentKind, title: &str, template: Option<&str>, published: 
         form_complete: false,
         uploaded: true,
         file_version: 1,
+        auto_publish: false,
+        publish_at: None,
+        notified_versions: vec![],
+        generated: false,
         created_at: portal_shared::clock::now(),
     }
 }

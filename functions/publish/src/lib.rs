@@ -15,7 +15,7 @@ use portal_shared::ids::DocumentId;
 use portal_shared::mailer::Mailer;
 use portal_shared::outbox::{self, DrainReport};
 use portal_shared::store::Store;
-use portal_shared::{auth, by_method, clock, ApiError, Config};
+use portal_shared::{auth, by_method, clock, publishing, ApiError, Config};
 use serde_json::json;
 
 pub struct Publish {
@@ -53,12 +53,16 @@ impl Publish {
     async fn set_published(&self, req: &Request, id: &str, publish: bool) -> ApiResult {
         let staff = auth::staff(&self.store, req).await?;
         let id: DocumentId = id.parse().map_err(|_| ApiError::NotFound)?;
+        let company = self.store.company(staff.company_id).await?.ok_or(ApiError::Unauthorized)?;
         let (inspection, changed) = self
             .store
             .modify_document(staff.company_id, id, |i| {
                 let now = clock::now();
-                let changed = if publish { i.publish_document(id, now)? } else { i.unpublish_document(id, now)? };
-                Ok((changed, vec![]))
+                if publish {
+                    publishing::publish(&company, i, id, now)
+                } else {
+                    Ok((i.unpublish_document(id, now)?, vec![]))
+                }
             })
             .await?;
         let doc = inspection.document(id).ok_or(ApiError::NotFound)?;

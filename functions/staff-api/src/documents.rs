@@ -14,7 +14,7 @@ use portal_shared::ids::{DocumentId, InspectionId, PersonId};
 use portal_shared::money::Cents;
 use portal_shared::store::documents::DocumentPointer;
 use portal_shared::store::tokens::IssuedToken;
-use portal_shared::{clock, delivery, notify, pages, ApiError};
+use portal_shared::{clock, delivery, notify, pages, publishing, ApiError};
 use serde::Deserialize;
 use serde_json::json;
 use ulid::Ulid;
@@ -41,11 +41,13 @@ async fn upload_url(app: &StaffApi, i: &Inspection, doc: DocumentId) -> Result<S
 /// application/pdf` required). The document and its pointer are written in one transaction.
 pub async fn create(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: NewDocument = json_body(req)?;
+    let company = company(app, staff).await?;
     let (inspection, doc) = app
         .store
         .modify_inspection(staff.company_id, inspection_id(id)?, |i| {
-            let doc = i.add_document(input.clone(), clock::now())?.id;
-            Ok((doc, vec![DocumentPointer::write(staff.company_id, doc, i.id)?]))
+            let doc = i.add_document(input.clone(), &company, clock::now())?.id;
+            let schedule = publishing::schedule_write(i, i.document(doc).ok_or(ApiError::NotFound)?)?;
+            Ok((doc, vec![DocumentPointer::write(staff.company_id, doc, i.id)?, schedule]))
         })
         .await?;
     let url = upload_url(app, &inspection, doc).await?;
@@ -82,9 +84,11 @@ pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
     let (i, ()) = app
         .store
         .modify_document(staff.company_id, doc, |i| {
-            i.document_mut(doc).ok_or(ApiError::NotFound)?.apply(patch.clone())?;
+            let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
+            d.apply(patch.clone())?;
+            let schedule = publishing::schedule_write(i, i.document(doc).ok_or(ApiError::NotFound)?)?;
             i.updated_at = clock::now();
-            Ok(((), vec![]))
+            Ok(((), vec![schedule]))
         })
         .await?;
     view(&i, doc)
@@ -96,23 +100,11 @@ pub async fn new_upload_url(app: &StaffApi, staff: &Staff, id: &str) -> ApiResul
     json(StatusCode::OK, &json!({ "document_id": doc, "upload_url": upload_url(app, &i, doc).await? }))
 }
 
-/// Verifies the uploaded object (present, `application/pdf`, sane size, `%PDF-` signature) and
-/// marks the document uploaded with a new file version.
+/// Verifies the uploaded object (present, `application/pdf`, sane size, `%PDF-` signature), marks
+/// the document uploaded with a new file version, and publishes it if it auto-publishes.
 pub async fn complete_upload(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
-    let (i, doc) = load(app, staff, id).await?;
-    if let Err(problem) = delivery::verify_upload(&app.blobs, &object_key(i.company_id, i.id, doc)).await? {
-        return Err(ApiError::conflict("upload-rejected", problem.to_string()));
-    }
-    let (i, ()) = app
-        .store
-        .modify_document(staff.company_id, doc, |i| {
-            let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
-            d.uploaded = true;
-            d.file_version += 1;
-            i.updated_at = clock::now();
-            Ok(((), vec![]))
-        })
-        .await?;
+    let doc = document_id(id)?;
+    let i = publishing::complete_upload(&app.store, &app.blobs, staff.company_id, doc).await?;
     view(&i, doc)
 }
 

@@ -16,6 +16,9 @@ pub struct NewDocument {
     pub title: String,
     #[serde(default)]
     pub template_name: Option<String>,
+    /// Schedule: publish automatically at this time (RFC 3339).
+    #[serde(default)]
+    pub publish_at: Option<String>,
 }
 
 /// What staff may change on a document.
@@ -26,6 +29,33 @@ pub struct DocumentPatch {
     pub template_name: Option<String>,
     /// WDI reports only.
     pub form_complete: Option<bool>,
+    /// Schedule (RFC 3339), or `null` to recall a scheduled publication.
+    #[serde(default, deserialize_with = "present")]
+    pub publish_at: Option<Option<String>>,
+}
+
+/// Distinguishes an absent field (None) from an explicit null (Some(None)).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Parses a `publish_at`.
+pub fn publish_time(value: &str) -> Result<OffsetDateTime, DomainError> {
+    crate::clock::parse_rfc3339(value.trim())
+        .ok_or_else(|| DomainError::Invalid("publish_at must be an RFC 3339 date-time".into()))
+}
+
+impl DocumentKind {
+    /// Whether the company's auto-publish setting covers this kind (attachments never).
+    pub fn auto_publishes(self, auto: &super::settings::AutoPublish) -> bool {
+        match self {
+            DocumentKind::InspectionReport | DocumentKind::WdiReport => auto.inspection_reports,
+            DocumentKind::ServiceReport => auto.service_reports,
+            DocumentKind::Proposal => auto.proposals,
+            DocumentKind::Invoice => auto.invoices,
+            DocumentKind::Agreement | DocumentKind::Attachment | DocumentKind::BuildingAttachment => false,
+        }
+    }
 }
 
 /// Where a document's PDF lives in the bucket.
@@ -105,6 +135,19 @@ pub struct Document {
     /// Bumped each time a new PDF is verified (upload, rebuild): what "a published version" means.
     #[serde(default)]
     pub file_version: u32,
+    /// Publish as soon as the PDF is in (the company's auto-publish setting for this kind, taken
+    /// when the document was registered).
+    #[serde(default)]
+    pub auto_publish: bool,
+    /// Publish automatically at this time (scheduled publishing, or a hold window after submit).
+    #[serde(default, with = "crate::clock::serde_rfc3339::option")]
+    pub publish_at: Option<OffsetDateTime>,
+    /// File versions whose publication was already announced by email (never twice).
+    #[serde(default)]
+    pub notified_versions: Vec<u32>,
+    /// Rendered by the product from the inspection's stored data (can be rebuilt), not uploaded.
+    #[serde(default)]
+    pub generated: bool,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -121,11 +164,18 @@ impl Document {
             form_complete: false,
             uploaded: false,
             file_version: 0,
+            auto_publish: false,
+            publish_at: None,
+            notified_versions: Vec::new(),
+            generated: false,
             created_at: now,
         })
     }
 
     pub fn apply(&mut self, patch: DocumentPatch) -> Result<(), DomainError> {
+        if let Some(at) = &patch.publish_at {
+            self.publish_at = at.as_deref().map(publish_time).transpose()?;
+        }
         if let Some(t) = patch.title {
             self.title = text("title", &t, 200)?;
         }
@@ -155,6 +205,9 @@ impl Document {
             "form_complete": self.form_complete,
             "uploaded": self.uploaded,
             "file_version": self.file_version,
+            "auto_publish": self.auto_publish,
+            "publish_at": self.publish_at.map(crate::clock::rfc3339),
+            "generated": self.generated,
             "created_at": crate::clock::rfc3339(self.created_at),
         })
     }
@@ -203,6 +256,10 @@ mod tests {
             form_complete: false,
             uploaded: false,
             file_version: 0,
+            auto_publish: false,
+            publish_at: None,
+            notified_versions: Vec::new(),
+            generated: false,
             created_at: crate::clock::now(),
         }
     }

@@ -152,6 +152,10 @@ pub struct Inspection {
     pub documents: Vec<Document>,
     #[serde(default)]
     pub offers_dismissed: bool,
+    /// When the inspector submitted the inspection (its report is then generated, if the company
+    /// auto-generates reports).
+    #[serde(default, with = "crate::clock::serde_rfc3339::option")]
+    pub submitted_at: Option<OffsetDateTime>,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "crate::clock::serde_rfc3339")]
@@ -322,6 +326,7 @@ impl Inspection {
             ledger: BTreeMap::new(),
             documents: Vec::new(),
             offers_dismissed: false,
+            submitted_at: None,
             created_at: now,
             updated_at: now,
             revision: 0,
@@ -362,11 +367,20 @@ impl Inspection {
         self.documents.iter_mut().find(|d| d.id == id)
     }
 
-    pub fn add_document(&mut self, input: NewDocument, now: OffsetDateTime) -> Result<&Document, DomainError> {
+    pub fn add_document(
+        &mut self,
+        input: NewDocument,
+        company: &Company,
+        now: OffsetDateTime,
+    ) -> Result<&Document, DomainError> {
         if self.documents.len() >= MAX_DOCUMENTS {
             return Err(DomainError::Invalid(format!("at most {MAX_DOCUMENTS} documents per inspection")));
         }
-        self.documents.push(Document::create(input, now)?);
+        let publish_at = input.publish_at.as_deref().map(super::document::publish_time).transpose()?;
+        let mut doc = Document::create(input, now)?;
+        doc.auto_publish = doc.kind.auto_publishes(&company.settings.auto_publish);
+        doc.publish_at = publish_at;
+        self.documents.push(doc);
         self.updated_at = now;
         Ok(self.documents.last().expect("just pushed"))
     }
@@ -383,6 +397,7 @@ impl Inspection {
         }
         doc.published = true;
         doc.published_at = Some(now);
+        doc.publish_at = None;
         self.updated_at = now;
         Ok(true)
     }

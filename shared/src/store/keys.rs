@@ -24,6 +24,11 @@ pub const SK: &str = "SK";
 pub const GSI1: &str = "GSI1";
 pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";
+pub const DUE_INDEX: &str = "DUE";
+pub const DUE_PK: &str = "DuePK";
+pub const DUE_SK: &str = "DueSK";
+/// The one partition of the `DUE` index.
+pub const DUE: &str = "DUE";
 
 pub fn company(c: CompanyId) -> Key {
     Key::new(format!("COMPANY#{c}"), "COMPANY")
@@ -94,6 +99,16 @@ pub const EMAIL_PREFIX: &str = "EMAIL#";
 
 /// GSI1 partition of emails waiting to be sent (sparse: sent ones leave it).
 pub const OUTBOX: &str = "OUTBOX";
+
+/// A document waiting for its `publish_at` (carries the DUE index keys).
+pub fn schedule(c: CompanyId, i: InspectionId, d: DocumentId) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), &format!("SCHEDULE#{d}"))
+}
+
+/// `DueSK`: when, then which document (so a due key names everything the job needs).
+pub fn due_sort(publish_at: &str, c: CompanyId, i: InspectionId, d: DocumentId) -> String {
+    format!("{publish_at}#{c}#{i}#{d}")
+}
 
 /// A fixed rate-limit window ("Get Full Access" per inspection), keyed by its start.
 pub fn full_access_window(i: InspectionId, window_start: i64) -> Key {

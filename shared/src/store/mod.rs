@@ -102,6 +102,13 @@ impl Record {
         self
     }
 
+    /// Key attributes of the sparse `DUE` index (only scheduled documents carry them).
+    pub fn with_due(mut self, sk: String) -> Self {
+        self.item.insert(keys::DUE_PK.into(), AttributeValue::S(keys::DUE.into()));
+        self.item.insert(keys::DUE_SK.into(), AttributeValue::S(sk));
+        self
+    }
+
     /// Time-to-live (epoch seconds): DynamoDB deletes the item some time after this.
     pub fn expires_at(mut self, epoch_seconds: i64) -> Self {
         self.item.insert("expires_at".into(), AttributeValue::N(epoch_seconds.to_string()));
@@ -389,6 +396,24 @@ impl Store {
             .await
             .map_err(|e| StoreError::sdk(&e))?;
         Ok(out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?)
+    }
+
+    /// Keys in the `DUE` index up to `upto` (KEYS_ONLY: the table and index keys). One round trip;
+    /// it reads only scheduled documents that are due.
+    pub async fn due_keys(&self, upto: &str, limit: i32) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::DUE_INDEX)
+            .key_condition_expression("DuePK = :due AND DueSK <= :upto")
+            .expression_attribute_values(":due", AttributeValue::S(keys::DUE.into()))
+            .expression_attribute_values(":upto", AttributeValue::S(upto.to_owned()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        Ok(out.items.unwrap_or_default())
     }
 
     /// One page of a GSI1 partition, newest sort key first when `descending`. One round trip.

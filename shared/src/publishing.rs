@@ -1,0 +1,157 @@
+//! Publishing, wherever it is triggered (staff, upload completion, submit, the schedule): the
+//! aggregate change plus, in the same transaction, one outbox email per recipient per published
+//! file version (never twice, whatever retries or re-publishes) and the schedule item's removal.
+
+use time::OffsetDateTime;
+
+use crate::domain::company::Company;
+use crate::domain::document::Document;
+use crate::domain::gate::sees_documents;
+use crate::domain::inspection::{Inspection, Role};
+use crate::ids::DocumentId;
+use crate::store::outbox::EmailRecord;
+use crate::store::{keys, Record, Store, StoreError, Write};
+use crate::ApiError;
+
+/// Who hears that a document was published: everyone with a link whose role sees documents
+/// (clients and buyer's agents; listing agents and additional people when the company allows).
+pub fn recipients(company: &Company, inspection: &Inspection) -> Vec<usize> {
+    (0..inspection.people.len())
+        .filter(|&n| {
+            let role = inspection.people[n].role;
+            role != Role::Inspector
+                && sees_documents(role, company.settings.report_access)
+                && inspection.needs_token(n, company)
+        })
+        .collect()
+}
+
+/// The schedule item of a document: present (with the DUE index keys) while it waits for its
+/// `publish_at`, deleted otherwise.
+pub fn schedule_write(inspection: &Inspection, doc: &Document) -> Result<Write, StoreError> {
+    let key = keys::schedule(inspection.company_id, inspection.id, doc.id);
+    Ok(match (doc.publish_at, doc.published) {
+        (Some(at), false) => {
+            let due = keys::due_sort(&crate::clock::rfc3339(at), inspection.company_id, inspection.id, doc.id);
+            let marker = serde_json::json!({ "document_id": doc.id });
+            Write::Put(Record::new(key, "schedule", &marker)?.with_due(due))
+        }
+        _ => Write::Delete(key),
+    })
+}
+
+/// Publishes `doc` on the aggregate; returns whether it changed and the writes that go with it
+/// (outbox emails for a version not announced before, the schedule item's removal).
+pub fn publish(
+    company: &Company,
+    inspection: &mut Inspection,
+    doc: DocumentId,
+    now: OffsetDateTime,
+) -> Result<(bool, Vec<Write>), ApiError> {
+    let was_scheduled = inspection.document(doc).is_some_and(|d| d.publish_at.is_some());
+    if !inspection.publish_document(doc, now)? {
+        return Ok((false, Vec::new()));
+    }
+    let mut writes = Vec::new();
+    if was_scheduled {
+        writes.push(Write::Delete(keys::schedule(inspection.company_id, inspection.id, doc)));
+    }
+    let people = recipients(company, inspection);
+    let (company_id, inspection_id) = (inspection.company_id, inspection.id);
+    let ids: Vec<_> = people.iter().map(|&n| inspection.people[n].id).collect();
+    let d = inspection.document_mut(doc).ok_or(ApiError::NotFound)?;
+    if !d.notified_versions.contains(&d.file_version) {
+        d.notified_versions.push(d.file_version);
+        for person in ids {
+            let dedupe = format!("published#{doc}#v{}#{person}", d.file_version);
+            let email = EmailRecord::new(company_id, inspection_id, person, "report_published", Some(doc), dedupe, now);
+            writes.push(email.create()?);
+        }
+    }
+    Ok((true, writes))
+}
+
+/// What the scheduled job did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DueReport {
+    /// Schedule keys the index returned (only due ones: its cost).
+    pub due: usize,
+    pub published: usize,
+}
+
+/// Publishes every document whose `publish_at` has come. Reads only the sparse `DUE` index (so
+/// its cost follows the number of due documents, not the table), then per document one
+/// read-and-transaction that publishes it and deletes its schedule item. Two runs at once publish
+/// nothing twice: the loser's transaction fails on the aggregate's revision, and on re-reading it
+/// finds the document published.
+pub async fn publish_due(store: &Store, now: OffsetDateTime, limit: i32) -> Result<DueReport, StoreError> {
+    let upto = format!("{}~", crate::clock::rfc3339(now));
+    let due = store.due_keys(&upto, limit).await?;
+    let mut report = DueReport { due: due.len(), published: 0 };
+    for item in due {
+        let Some(sk) = item.get(keys::DUE_SK).and_then(|v| v.as_s().ok()) else { continue };
+        let parts: Vec<&str> = sk.rsplitn(4, '#').collect();
+        let (Some(d), Some(i), Some(c)) =
+            (parts.first().and_then(|s| s.parse().ok()), parts.get(1).and_then(|s| s.parse().ok()), parts.get(2).and_then(|s| s.parse().ok()))
+        else {
+            continue;
+        };
+        for _attempt in 0..3 {
+            let Some((company, mut inspection)) = store.company_and_inspection(c, i).await? else { break };
+            let Some(doc) = inspection.document(d) else { break };
+            if doc.published || doc.publish_at.is_none_or(|at| at > now) {
+                // Published or recalled meanwhile: the schedule item is stale.
+                let _ = store.write(schedule_write(&inspection, doc)?).await;
+                break;
+            }
+            let writes = match publish(&company, &mut inspection, d, now) {
+                Ok((true, writes)) => writes,
+                Ok((false, _)) => break,
+                Err(e) => {
+                    tracing::warn!(document_id = %d, error = %e, "a scheduled document could not be published yet");
+                    break;
+                }
+            };
+            match store.save_inspection_with(&mut inspection, writes).await {
+                Ok(()) => {
+                    report.published += 1;
+                    break;
+                }
+                Err(e) if e.is_condition_failure() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Upload completion, from the staff API or the bucket's object-created event: verifies the PDF,
+/// marks the document uploaded with a new file version, and publishes it when it auto-publishes
+/// (or was already published: the new version replaces the old one for everyone).
+#[cfg(feature = "s3")]
+pub async fn complete_upload(
+    store: &Store,
+    blobs: &crate::blobs::Blobs,
+    company: crate::ids::CompanyId,
+    doc: DocumentId,
+) -> Result<Inspection, ApiError> {
+    let pointer = store.document_pointer(company, doc).await?.ok_or(ApiError::NotFound)?;
+    let key = crate::domain::document::object_key(company, pointer.inspection_id, doc);
+    if let Err(problem) = crate::delivery::verify_upload(blobs, &key).await? {
+        return Err(ApiError::conflict("upload-rejected", problem.to_string()));
+    }
+    let owner = store.company(company).await?.ok_or(ApiError::NotFound)?;
+    let (inspection, ()) = store
+        .modify_document(company, doc, |i| {
+            let now = crate::clock::now();
+            let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
+            d.uploaded = true;
+            d.file_version += 1;
+            let auto = d.auto_publish && !d.published && d.publish_at.is_none();
+            i.updated_at = now;
+            let writes = if auto { publish(&owner, i, doc, now)?.1 } else { Vec::new() };
+            Ok(((), writes))
+        })
+        .await?;
+    Ok(inspection)
+}
