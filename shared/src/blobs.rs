@@ -96,6 +96,19 @@ impl Blobs {
         Ok(bytes.iter().take(n).copied().collect())
     }
 
+    pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), BlobError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| BlobError::Sdk(crate::problem::error_chain(&e)))
+    }
+
     /// The whole object (for attaching a PDF to an email).
     pub async fn read(&self, key: &str) -> Result<Vec<u8>, BlobError> {
         let out = self

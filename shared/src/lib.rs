@@ -29,6 +29,7 @@ pub mod outbox;
 pub mod pages;
 pub mod problem;
 pub mod publishing;
+pub mod render;
 pub mod roundtrips;
 pub mod secrets;
 pub mod store;

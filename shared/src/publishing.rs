@@ -91,9 +91,11 @@ pub async fn publish_due(store: &Store, now: OffsetDateTime, limit: i32) -> Resu
     for item in due {
         let Some(sk) = item.get(keys::DUE_SK).and_then(|v| v.as_s().ok()) else { continue };
         let parts: Vec<&str> = sk.rsplitn(4, '#').collect();
-        let (Some(d), Some(i), Some(c)) =
-            (parts.first().and_then(|s| s.parse().ok()), parts.get(1).and_then(|s| s.parse().ok()), parts.get(2).and_then(|s| s.parse().ok()))
-        else {
+        let (Some(d), Some(i), Some(c)) = (
+            parts.first().and_then(|s| s.parse().ok()),
+            parts.get(1).and_then(|s| s.parse().ok()),
+            parts.get(2).and_then(|s| s.parse().ok()),
+        ) else {
             continue;
         };
         for _attempt in 0..3 {
@@ -154,4 +156,20 @@ pub async fn complete_upload(
         })
         .await?;
     Ok(inspection)
+}
+
+/// Renders a generated report from the inspection's stored data and stores its PDF (and the JSON
+/// payload beside it) where the portal serves the document from.
+#[cfg(feature = "s3")]
+pub async fn render_and_store(
+    blobs: &crate::blobs::Blobs,
+    company: &Company,
+    inspection: &Inspection,
+    doc: &Document,
+) -> Result<(), ApiError> {
+    let payload = crate::render::payload(company, inspection, doc);
+    let key = crate::domain::document::object_key(inspection.company_id, inspection.id, doc.id);
+    let json_key = format!("{}.json", key.trim_end_matches(".pdf"));
+    blobs.put(&json_key, payload.to_string().into_bytes(), "application/json").await.map_err(ApiError::internal)?;
+    blobs.put(&key, crate::render::pdf(&payload), "application/pdf").await.map_err(ApiError::internal)
 }

@@ -286,6 +286,14 @@ async fn portal_responses_match_their_documented_json() {
         ("GET", "/staff/payments/unmatched", "/staff/payments/unmatched".to_owned(), None),
         ("POST", "/p/{token}/pay", format!("{client}/pay"), Some(serde_json::json!({}))),
         ("POST", "/webhooks/payments", "/webhooks/payments".to_owned(), Some(serde_json::json!({}))),
+        (
+            "POST",
+            "/staff/documents/publish",
+            "/staff/documents/publish".to_owned(),
+            Some(serde_json::json!({ "document_ids": [d.clone(), "01ARZ3NDEKTSV4RRFFQ69G5FAV"] })),
+        ),
+        ("POST", "/staff/inspections/{inspection_id}/submit", format!("/staff/inspections/{id}/submit"), None),
+        ("POST", "/staff/documents/{document_id}/rebuild", format!("/staff/documents/{d}/rebuild"), None),
     ] {
         let auth = if path.starts_with("/p/") { None } else { Some(key.as_str()) };
         let mut req =

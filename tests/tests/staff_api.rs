@@ -370,8 +370,6 @@ async fn features_not_built_yet_answer_501_problem_json() {
     for (method, path, auth) in [
         ("GET", format!("/c/{token}/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV"), None),
         ("GET", format!("/c/{token}/deficiencies"), None),
-        ("POST", "/staff/documents/publish".to_owned(), Some(key.as_str())),
-        ("POST", "/staff/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV/rebuild".to_owned(), Some(key.as_str())),
         ("GET", "/staff/buildings".to_owned(), Some(key.as_str())),
     ] {
         let r = app.request(method, &path, auth, if method == "POST" { Some(json!({})) } else { None }).await;

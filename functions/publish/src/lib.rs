@@ -1,65 +1,101 @@
 //! The publish function: manual, automatic, scheduled and event-driven publishing and the
-//! notifications they send. One Lambda receives three kinds of events: HTTP API requests (staff
-//! publishing), the every-minute schedule, and S3 object-created events.
+//! notifications they send. One Lambda receives three kinds of events ([`Publish::dispatch`]):
+//! HTTP API requests (staff publishing and submitting), the every-minute schedule, and S3
+//! object-created events.
 //!
-//! Built so far: manual publish and unpublish of one document (`POST /staff/documents/{id}/publish`
-//! and `/unpublish`). Publishing what is published changes nothing. Bulk publishing, submitting
-//! inspections, the schedule, upload events and notifications answer 501 / report
-//! `not_implemented` until issue 6.
+//! - `POST /staff/documents/{id}/publish | unpublish`, and `POST /staff/documents/publish |
+//!   unpublish` with `document_ids` (bulk). Publishing what is published changes nothing and sends
+//!   nothing.
+//! - `POST /staff/inspections/{id}/submit`: marks the inspection submitted; with
+//!   `auto_generate_inspection_reports` it renders the inspection report from the stored data and
+//!   publishes it when inspection reports auto-publish (or schedules it with `publish_at`, a hold
+//!   window staff can recall).
+//! - S3 object-created: completes the document (verifies the PDF) and auto-publishes it when due.
+//! - Schedule: publishes documents whose `publish_at` came (sparse `DUE` index), then sends the
+//!   email outbox.
 
 use http::StatusCode;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::{Body, Request, Response};
+use portal_shared::blobs::Blobs;
+use portal_shared::domain::document::{publish_time, DocumentKind, NewDocument};
 use portal_shared::entry::HttpFunction;
-use portal_shared::http::{json, segments, serve, ApiResult};
-use portal_shared::ids::DocumentId;
+use portal_shared::http::{body_bytes, json, json_body, segments, serve, ApiResult};
+use portal_shared::ids::{CompanyId, DocumentId, InspectionId};
 use portal_shared::mailer::Mailer;
 use portal_shared::outbox::{self, DrainReport};
+use portal_shared::publishing::{self, DueReport};
+use portal_shared::store::documents::DocumentPointer;
 use portal_shared::store::Store;
-use portal_shared::{auth, by_method, clock, publishing, ApiError, Config};
-use serde_json::json;
+use portal_shared::{apigw, auth, by_method, clock, ApiError, Config};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 pub struct Publish {
     config: Config,
     store: Store,
+    blobs: Blobs,
     mailer: Option<Mailer>,
 }
+
+/// Documents per bulk request.
+const MAX_BULK: usize = 100;
 
 impl Publish {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
         Publish {
             store: Store::new(sdk, config.table_name.clone()),
+            blobs: Blobs::new(sdk, config.bucket_name.clone().unwrap_or_default(), config.s3_force_path_style),
             mailer: config.sender_email.clone().map(|s| Mailer::new(sdk, s)),
             config,
         }
+    }
+
+    /// One Lambda invocation, whatever its source.
+    pub async fn dispatch(&self, event: Value) -> Result<Value, serde_json::Error> {
+        if event.get("requestContext").is_some() && event.get("routeKey").is_some() {
+            let request: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
+            let response = Box::pin(self.handle(apigw::request_from_event(request))).await;
+            return serde_json::to_value(apigw::response_to_event(response));
+        }
+        if let Some(records) = event.get("Records").and_then(Value::as_array) {
+            let keys: Vec<String> = records
+                .iter()
+                .filter_map(|r| r["s3"]["object"]["key"].as_str())
+                .map(|k| percent_encoding::percent_decode_str(&k.replace('+', " ")).decode_utf8_lossy().into_owned())
+                .collect();
+            return serde_json::to_value(Box::pin(self.uploads_completed(&keys)).await);
+        }
+        serde_json::to_value(Box::pin(self.publish_due()).await)
     }
 
     async fn route(&self, req: Request) -> ApiResult {
         let segs = segments(&req);
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         match segs.as_slice() {
+            ["staff", "documents", action @ ("publish" | "unpublish")] => {
+                by_method!(req; POST => self.bulk(&req, *action == "publish").await)
+            }
             ["staff", "documents", id, action @ ("publish" | "unpublish")] => {
                 by_method!(req; POST => self.set_published(&req, id, *action == "publish").await)
             }
-            ["staff", "documents", "publish" | "unpublish"] => {
-                by_method!(req; POST => Err(ApiError::NotImplemented("bulk publishing")))
-            }
-            ["staff", "inspections", _, "submit"] => {
-                by_method!(req; POST => Err(ApiError::NotImplemented("submitting inspections")))
-            }
+            ["staff", "inspections", id, "submit"] => by_method!(req; POST => self.submit(&req, id).await),
             _ => Err(ApiError::NotFound),
         }
     }
 
-    async fn set_published(&self, req: &Request, id: &str, publish: bool) -> ApiResult {
-        let staff = auth::staff(&self.store, req).await?;
-        let id: DocumentId = id.parse().map_err(|_| ApiError::NotFound)?;
-        let company = self.store.company(staff.company_id).await?.ok_or(ApiError::Unauthorized)?;
+    async fn set_one(
+        &self,
+        company: &portal_shared::domain::company::Company,
+        id: DocumentId,
+        publish: bool,
+    ) -> Result<Value, ApiError> {
         let (inspection, changed) = self
             .store
-            .modify_document(staff.company_id, id, |i| {
+            .modify_document(company.id, id, |i| {
                 let now = clock::now();
                 if publish {
-                    publishing::publish(&company, i, id, now)
+                    publishing::publish(company, i, id, now)
                 } else {
                     Ok((i.unpublish_document(id, now)?, vec![]))
                 }
@@ -67,7 +103,169 @@ impl Publish {
             .await?;
         let doc = inspection.document(id).ok_or(ApiError::NotFound)?;
         tracing::info!(document_id = %id, inspection_id = %inspection.id, publish, changed, "publish state set");
-        json(StatusCode::OK, &json!({ "changed": changed, "document": doc.staff_view(inspection.id) }))
+        Ok(json!({ "changed": changed, "document": doc.staff_view(inspection.id) }))
+    }
+
+    async fn set_published(&self, req: &Request, id: &str, publish: bool) -> ApiResult {
+        let staff = auth::staff(&self.store, req).await?;
+        let id: DocumentId = id.parse().map_err(|_| ApiError::NotFound)?;
+        let company = self.store.company(staff.company_id).await?.ok_or(ApiError::Unauthorized)?;
+        json(StatusCode::OK, &self.set_one(&company, id, publish).await?)
+    }
+
+    /// Many documents at once; each gets its own result (one failing does not stop the others).
+    async fn bulk(&self, req: &Request, publish: bool) -> ApiResult {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Bulk {
+            document_ids: Vec<String>,
+        }
+        let staff = auth::staff(&self.store, req).await?;
+        let input: Bulk = json_body(req)?;
+        if input.document_ids.is_empty() || input.document_ids.len() > MAX_BULK {
+            return Err(ApiError::bad_request(format!("document_ids must name 1 to {MAX_BULK} documents")));
+        }
+        let company = self.store.company(staff.company_id).await?.ok_or(ApiError::Unauthorized)?;
+        let mut results = Vec::with_capacity(input.document_ids.len());
+        for raw in &input.document_ids {
+            let outcome = match raw.parse::<DocumentId>() {
+                Err(_) => Err(ApiError::NotFound),
+                Ok(id) => self.set_one(&company, id, publish).await,
+            };
+            results.push(match outcome {
+                Ok(body) => {
+                    json!({ "document_id": raw, "status": 200, "changed": body["changed"], "document": body["document"] })
+                }
+                Err(e) => {
+                    let problem = e.problem();
+                    json!({ "document_id": raw, "status": problem.status, "problem": problem })
+                }
+            });
+        }
+        json(StatusCode::OK, &json!({ "results": results }))
+    }
+
+    /// The inspector is done. With auto-generate, the inspection report is rendered from the
+    /// stored data and published (if inspection reports auto-publish), or scheduled for
+    /// `publish_at`. Submitting again changes nothing.
+    async fn submit(&self, req: &Request, id: &str) -> ApiResult {
+        #[derive(Deserialize, Default)]
+        #[serde(deny_unknown_fields)]
+        struct Submit {
+            #[serde(default)]
+            template_name: Option<String>,
+            #[serde(default)]
+            publish_at: Option<String>,
+        }
+        let staff = auth::staff(&self.store, req).await?;
+        let input: Submit = if body_bytes(req).is_empty() { Submit::default() } else { json_body(req)? };
+        let publish_at = input.publish_at.as_deref().map(publish_time).transpose()?;
+        let id: InspectionId = id.parse().map_err(|_| ApiError::NotFound)?;
+        let company = self.store.company(staff.company_id).await?.ok_or(ApiError::Unauthorized)?;
+        let generate = company.settings.auto_generate_inspection_reports;
+        let existing = self.store.inspection(company.id, id).await?.ok_or(ApiError::NotFound)?;
+        let mut report = existing.documents.iter().find(|d| d.generated).map(|d| d.id);
+        if generate && report.is_none() {
+            // Render first (under a fresh id), then record the document: a failed render leaves
+            // nothing half-made behind.
+            let mut doc = portal_shared::domain::document::Document::create(
+                NewDocument {
+                    kind: DocumentKind::InspectionReport,
+                    title: "Inspection report".into(),
+                    template_name: Some(input.template_name.clone().unwrap_or_else(|| "Inspection".into())),
+                    publish_at: None,
+                },
+                clock::now(),
+            )?;
+            let mut submitted = existing.clone();
+            submitted.submitted_at.get_or_insert(clock::now());
+            publishing::render_and_store(&self.blobs, &company, &submitted, &doc).await?;
+            doc.generated = true;
+            doc.uploaded = true;
+            doc.file_version = 1;
+            doc.auto_publish = DocumentKind::InspectionReport.auto_publishes(&company.settings.auto_publish);
+            doc.publish_at = publish_at;
+            report = Some(doc.id);
+            let (inspection, changed) = self
+                .store
+                .modify_inspection(company.id, id, |i| {
+                    let now = clock::now();
+                    if i.documents.iter().any(|d| d.generated) {
+                        return Ok((false, vec![])); // a concurrent submit won
+                    }
+                    i.submitted_at.get_or_insert(now);
+                    i.documents.push(doc.clone());
+                    let mut writes = vec![DocumentPointer::write(company.id, doc.id, i.id)?];
+                    writes.push(publishing::schedule_write(i, &doc)?);
+                    if doc.auto_publish && doc.publish_at.is_none() {
+                        writes.extend(publishing::publish(&company, i, doc.id, now)?.1);
+                    }
+                    Ok((true, writes))
+                })
+                .await?;
+            return submitted_view(&inspection, report, changed);
+        }
+        let (inspection, changed) = self
+            .store
+            .modify_inspection(company.id, id, |i| {
+                let first = i.submitted_at.is_none();
+                i.submitted_at.get_or_insert(clock::now());
+                Ok((first, vec![]))
+            })
+            .await?;
+        submitted_view(&inspection, report, changed)
+    }
+
+    /// S3 object-created records: each PDF under `companies/<c>/inspections/<i>/documents/<d>.pdf`
+    /// completes its document (and auto-publishes it when due).
+    pub async fn uploads_completed(&self, keys: &[String]) -> JobReport {
+        let mut report = JobReport { status: "ok", ..JobReport::default() };
+        for key in keys {
+            let Some((company, _, doc)) = parse_object_key(key) else {
+                continue;
+            };
+            match publishing::complete_upload(&self.store, &self.blobs, company, doc).await {
+                Ok(i) => {
+                    report.completed += 1;
+                    if i.document(doc).is_some_and(|d| d.published) {
+                        report.published += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(document_id = %doc, error = %e, "upload could not be completed");
+                    report.status = "partial";
+                }
+            }
+        }
+        report
+    }
+}
+
+fn submitted_view(
+    i: &portal_shared::domain::inspection::Inspection,
+    report: Option<DocumentId>,
+    changed: bool,
+) -> ApiResult {
+    let doc = report.and_then(|d| i.document(d)).map(|d| d.staff_view(i.id));
+    json(
+        StatusCode::OK,
+        &json!({
+            "inspection_id": i.id,
+            "submitted_at": i.submitted_at.map(clock::rfc3339),
+            "changed": changed,
+            "report": doc,
+        }),
+    )
+}
+
+/// `companies/<c>/inspections/<i>/documents/<d>.pdf` → its ids.
+pub fn parse_object_key(key: &str) -> Option<(CompanyId, InspectionId, DocumentId)> {
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        ["companies", c, "inspections", i, "documents", d] => {
+            Some((c.parse().ok()?, i.parse().ok()?, d.strip_suffix(".pdf")?.parse().ok()?))
+        }
+        _ => None,
     }
 }
 
@@ -80,36 +278,38 @@ impl HttpFunction for Publish {
 /// What the scheduled job and the upload event report back.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct JobReport {
+    pub completed: usize,
     pub published: usize,
+    pub due: DueReport,
     pub emails: DrainReport,
     pub status: &'static str,
 }
 
 impl Publish {
-    /// The every-minute scheduled job: sends what waits in the outbox. (Publishing documents whose
-    /// `publish_at` is due arrives with issue 6.)
+    /// The every-minute scheduled job: publishes what is due, then sends the outbox.
     pub async fn publish_due(&self) -> JobReport {
         self.run_at(clock::now()).await
     }
 
-    /// The job as if it ran at `now` (tests use it to reach retry times).
+    /// The job as if it ran at `now` (tests use it to reach schedule and retry times).
     pub async fn run_at(&self, now: time::OffsetDateTime) -> JobReport {
+        let due = match publishing::publish_due(&self.store, now, 100).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "scheduled publishing failed");
+                return JobReport { status: "error", ..JobReport::default() };
+            }
+        };
         let Some(mailer) = &self.mailer else {
             tracing::error!("SENDER_EMAIL is not configured: the outbox cannot be sent");
-            return JobReport { status: "no_sender", ..JobReport::default() };
+            return JobReport { published: due.published, due, status: "no_sender", ..JobReport::default() };
         };
         match outbox::drain(&self.store, mailer, &self.config.public_base_url, now, 100).await {
-            Ok(emails) => JobReport { published: 0, emails, status: "ok" },
+            Ok(emails) => JobReport { published: due.published, due, emails, status: "ok", completed: 0 },
             Err(e) => {
                 tracing::error!(error = %e, "outbox run failed");
-                JobReport { status: "error", ..JobReport::default() }
+                JobReport { published: due.published, due, status: "error", ..JobReport::default() }
             }
         }
-    }
-
-    /// S3 object-created records. Not built yet.
-    pub async fn uploads_completed(&self, records: usize) -> JobReport {
-        tracing::warn!(records, "upload completion is not built yet");
-        JobReport { status: "not_implemented", ..JobReport::default() }
     }
 }

@@ -108,6 +108,33 @@ pub async fn complete_upload(app: &StaffApi, staff: &Staff, id: &str) -> ApiResu
     view(&i, doc)
 }
 
+/// The payload rebuild (full sync): renders a generated report again from the inspection's current
+/// stored data and replaces its PDF; the portal serves the rebuilt version at once. Uploaded
+/// documents are rebuilt by uploading a new PDF.
+pub async fn rebuild(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let (i, doc) = load(app, staff, id).await?;
+    let company = company(app, staff).await?;
+    let d = i.document(doc).ok_or(ApiError::NotFound)?;
+    if !d.generated {
+        return Err(ApiError::conflict("not-generated", "this document was uploaded: upload a new PDF to replace it"));
+    }
+    publishing::render_and_store(&app.blobs, &company, &i, d).await?;
+    let (i, ()) = app
+        .store
+        .modify_document(staff.company_id, doc, |i| {
+            let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
+            d.file_version += 1;
+            // A rebuild corrects the rendering of what was announced: it sends no new email.
+            let v = d.file_version;
+            d.notified_versions.push(v);
+            i.updated_at = clock::now();
+            Ok(((), vec![]))
+        })
+        .await?;
+    tracing::info!(document_id = %doc, inspection_id = %i.id, "payload rebuilt");
+    view(&i, doc)
+}
+
 /// Staff always pass the gate: a `303` to the PDF, whatever its state.
 pub async fn download(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let (i, doc) = load(app, staff, id).await?;

@@ -97,6 +97,7 @@ impl StaffApi {
                     ["documents", id, "download"] => {
                         by_method!(req; GET => documents::download(self, &staff, id).await)
                     }
+                    ["documents", id, "rebuild"] => by_method!(req; POST => documents::rebuild(self, &staff, id).await),
                     ["documents", id, "resend"] => {
                         by_method!(req; POST => documents::resend(self, &staff, &req, id).await)
                     }
@@ -112,7 +113,6 @@ impl StaffApi {
 /// wrong method); anything else is 404.
 fn not_built_yet(req: &Request, path: &[&str]) -> ApiResult {
     let (feature, methods): (&'static str, &'static [&'static str]) = match path {
-        ["documents", _, "rebuild"] => ("payload rebuild", &["POST"]),
         ["buildings"] | ["contacts"] => ("buildings and contacts", &["GET", "POST"]),
         ["buildings", _] | ["contacts", _] => ("buildings and contacts", &["GET", "PATCH"]),
         ["buildings", _, "inspections" | "deficiencies"] => ("buildings and deficiencies", &["GET", "POST"]),

@@ -1,0 +1,271 @@
+//! Publishing end to end: manual (single and bulk), automatic at upload completion (staff call and
+//! the S3 event), auto-generated on submit, scheduled (the DUE index), payload rebuild, and the
+//! notification emails with their outbox.
+
+use portal_shared::publishing;
+use portal_shared::store::{keys, Record, Write};
+use portal_tests::{fixture, Fixture, Reply};
+use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime};
+
+const PDF: &[u8] = b"%PDF-1.4\n%%EOF\n";
+
+/// Registers a document and uploads its PDF; `complete` asks staff to verify it.
+async fn upload(f: &Fixture, kind: &str, extra: Value, complete: bool) -> (String, Reply) {
+    let mut body = json!({ "kind": kind, "title": format!("My {kind}") });
+    body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+    let r = f
+        .app
+        .request("POST", &format!("/staff/inspections/{}/documents", f.inspection_id), Some(&f.key), Some(body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json["document_id"].as_str().unwrap().to_owned();
+    let put = f
+        .app
+        .http
+        .put(r.json["upload_url"].as_str().unwrap())
+        .header("content-type", "application/pdf")
+        .body(PDF)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    if !complete {
+        return (id, r);
+    }
+    let done = f.app.request("POST", &format!("/staff/documents/{id}/uploaded"), Some(&f.key), None).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    (id, done)
+}
+
+async fn staff(f: &Fixture, method: &str, path: &str, body: Option<Value>) -> Reply {
+    f.app.request(method, path, Some(&f.key), body).await
+}
+
+async fn run(f: &Fixture, at: OffsetDateTime) -> portal_publish::JobReport {
+    f.app.functions.publish.run_at(at).await
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+async fn outbox_count(f: &Fixture) -> usize {
+    f.app.all_items().await.iter().filter(|i| i["SK"].as_s().unwrap().starts_with("EMAIL#")).count()
+}
+
+#[tokio::test]
+async fn manual_publishing_announces_each_version_once() {
+    let f = fixture(json!({})).await;
+    let (doc, _) = upload(&f, "inspection_report", json!({ "template_name": "Residential Inspection" }), true).await;
+    let publish = format!("/staff/documents/{doc}/publish");
+    let r = staff(&f, "POST", &publish, None).await;
+    assert_eq!(r.json["changed"], true);
+    assert_eq!(staff(&f, "POST", &publish, None).await.json["changed"], false, "publishing twice changes nothing");
+    staff(&f, "POST", &format!("/staff/documents/{doc}/unpublish"), None).await;
+    staff(&f, "POST", &publish, None).await;
+    assert_eq!(outbox_count(&f).await, 2, "one per recipient (client, buyer's agent), whatever the re-publishing");
+    let job = run(&f, now()).await;
+    assert_eq!(job.emails.sent, 2, "{job:?}");
+    assert_eq!(run(&f, now() + Duration::hours(1)).await.emails.sent, 0);
+    let mail = &f.app.emails_to(&f.client_email).await[0];
+    assert!(mail.subject.contains("published"), "{}", mail.subject);
+    assert!(mail.body.contains("Residential Inspection Report"));
+    // The listing agent sees no reports, so hears nothing.
+    let listing = f.inspection().await.people[2].email.clone().unwrap();
+    assert!(f.app.emails_to(listing.as_str()).await.is_empty());
+}
+
+#[tokio::test]
+async fn bulk_publishing_reports_each_document() {
+    let f = fixture(json!({})).await;
+    let (a, _) = upload(&f, "invoice", json!({}), true).await;
+    let (b, _) = upload(&f, "attachment", json!({}), true).await;
+    let (c, _) = upload(&f, "proposal", json!({}), false).await; // no verified PDF yet
+    let r = staff(
+        &f,
+        "POST",
+        "/staff/documents/publish",
+        Some(json!({ "document_ids": [a, b, c, "01ARZ3NDEKTSV4RRFFQ69G5FAV"] })),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let statuses: Vec<i64> =
+        r.json["results"].as_array().unwrap().iter().map(|x| x["status"].as_i64().unwrap()).collect();
+    assert_eq!(statuses, [200, 200, 409, 404]);
+    assert_eq!(r.json["results"][2]["problem"]["type"], "/problems/not-uploaded");
+    let un = staff(&f, "POST", "/staff/documents/unpublish", Some(json!({ "document_ids": [a, b] }))).await;
+    assert!(un.json["results"].as_array().unwrap().iter().all(|x| x["changed"] == true));
+    staff(&f, "POST", "/staff/documents/publish", Some(json!({ "document_ids": [] }))).await.assert_problem(400);
+}
+
+#[tokio::test]
+async fn auto_publish_follows_the_setting_per_type_and_never_for_attachments() {
+    let f = fixture(json!({ "auto_publish": { "invoices": true, "inspection_reports": false } })).await;
+    let (_, invoice) = upload(&f, "invoice", json!({}), true).await;
+    assert_eq!(invoice.json["published"], true, "invoices auto-publish: {}", invoice.text);
+    let (_, report) = upload(&f, "inspection_report", json!({}), true).await;
+    assert_eq!(report.json["published"], false, "inspection reports do not");
+    let g = fixture(json!({ "auto_publish": { "inspection_reports": true, "invoices": true, "proposals": true, "service_reports": true } })).await;
+    let (_, att) = upload(&g, "attachment", json!({}), true).await;
+    assert_eq!(att.json["published"], false, "attachments are always manual");
+
+    // The bucket's object-created event completes a document the same way.
+    let (doc, _) = upload(&g, "inspection_report", json!({}), false).await;
+    let key = format!("companies/{}/inspections/{}/documents/{doc}.pdf", g.company_id, g.inspection_id);
+    let event = json!({ "Records": [{ "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": { "bucket": { "name": g.app.names.bucket }, "object": { "key": key, "size": PDF.len() } } }] });
+    let report = g.app.functions.publish.dispatch(event).await.unwrap();
+    assert_eq!((report["completed"].as_u64(), report["published"].as_u64()), (Some(1), Some(1)), "{report}");
+    let d = staff(&g, "GET", &format!("/staff/documents/{doc}"), None).await;
+    assert_eq!((d.json["uploaded"].as_bool(), d.json["published"].as_bool()), (Some(true), Some(true)));
+}
+
+#[tokio::test]
+async fn submitting_generates_and_publishes_the_report_which_a_rebuild_refreshes() {
+    let f = fixture(json!({ "auto_generate_inspection_reports": true, "auto_publish": { "inspection_reports": true },
+        "release_defaults": { "require_payment": false, "require_agreement": false } }))
+    .await;
+    let submit = format!("/staff/inspections/{}/submit", f.inspection_id);
+    let r = staff(&f, "POST", &submit, Some(json!({ "template_name": "Residential Inspection" }))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["report"]["published"], true, "{}", r.text);
+    assert_eq!(r.json["report"]["display_name"], "Residential Inspection Report");
+    let doc = r.json["report"]["document_id"].as_str().unwrap().to_owned();
+    let again = staff(&f, "POST", &submit, None).await;
+    assert_eq!(
+        (again.json["changed"].as_bool(), again.json["report"]["document_id"].as_str()),
+        (Some(false), Some(doc.as_str()))
+    );
+    assert_eq!(f.inspection().await.documents.len(), 1, "one report, however often it is submitted");
+
+    let first = open_pdf(&f, &doc).await;
+    assert!(first.contains("12 Elm Street") && first.contains("Residential Inspection"), "{first}");
+    assert!(!first.contains("Radon"));
+
+    staff(
+        &f,
+        "POST",
+        &format!("/staff/inspections/{}/services", f.inspection_id),
+        Some(json!({ "name": "Radon test", "price_cents": 0 })),
+    )
+    .await;
+    let rebuilt = staff(&f, "POST", &format!("/staff/documents/{doc}/rebuild"), None).await;
+    assert_eq!(rebuilt.json["file_version"], 2, "{}", rebuilt.text);
+    let second = open_pdf(&f, &doc).await;
+    assert!(second.contains("Radon test"), "the portal serves the rebuilt version");
+    let emails_before = outbox_count(&f).await;
+    assert_eq!(emails_before, 2, "announced once, not again for the rebuild");
+
+    let g = fixture(json!({})).await;
+    let (uploaded, _) = upload(&g, "inspection_report", json!({}), true).await;
+    staff(&g, "POST", &format!("/staff/documents/{uploaded}/rebuild"), None).await.assert_problem(409);
+    let plain = staff(&g, "POST", &format!("/staff/inspections/{}/submit", g.inspection_id), None).await;
+    assert!(plain.json["report"].is_null() && plain.json["submitted_at"].is_string(), "{}", plain.text);
+}
+
+/// The client opens a document through the gate and reads the PDF's text.
+async fn open_pdf(f: &Fixture, doc: &str) -> String {
+    let r = f
+        .app
+        .send(f.app.http.get(f.app.url(&format!("{}/documents/{doc}", f.client))).header("accept", "application/json"))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    reqwest::get(r.header("location").unwrap()).await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_scheduled_document_is_published_exactly_once_by_concurrent_jobs_and_can_be_recalled() {
+    let f = fixture(json!({})).await;
+    let at = now() + Duration::hours(1);
+    let (doc, _) =
+        upload(&f, "inspection_report", json!({ "publish_at": portal_shared::clock::rfc3339(at) }), true).await;
+    let (recalled, _) = upload(&f, "invoice", json!({ "publish_at": portal_shared::clock::rfc3339(at) }), true).await;
+    assert_eq!(run(&f, now()).await.published, 0, "not due yet");
+    let r = staff(&f, "PATCH", &format!("/staff/documents/{recalled}"), Some(json!({ "publish_at": null }))).await;
+    assert!(r.json["publish_at"].is_null(), "{}", r.text);
+
+    let later = at + Duration::minutes(1);
+    let (a, b) = tokio::join!(run(&f, later), run(&f, later));
+    assert_eq!(a.published + b.published, 1, "{a:?} {b:?}");
+    assert_eq!(a.emails.sent + b.emails.sent, 2, "each recipient once");
+    let d = staff(&f, "GET", &format!("/staff/documents/{doc}"), None).await;
+    assert_eq!((d.json["published"].as_bool(), d.json["publish_at"].is_null()), (Some(true), true));
+    assert_eq!(staff(&f, "GET", &format!("/staff/documents/{recalled}"), None).await.json["published"], false);
+    let schedules = f.app.all_items().await.iter().filter(|i| i["SK"].as_s().unwrap().starts_with("SCHEDULE#")).count();
+    assert_eq!(schedules, 0, "no schedule item is left behind");
+    assert_eq!(run(&f, later + Duration::hours(1)).await.published, 0);
+}
+
+#[tokio::test]
+async fn a_job_with_nothing_due_among_thousands_reads_only_the_index() {
+    let f = fixture(json!({})).await;
+    let far = portal_shared::clock::rfc3339(now() + Duration::days(30));
+    // 3,000 documents waiting far in the future, plus everything else in the table.
+    for batch in 0..30 {
+        let writes: Vec<Write> = (0..100)
+            .map(|n| {
+                let d = portal_shared::ids::DocumentId::new();
+                let key = keys::schedule(f.company_id, f.inspection_id, d);
+                let due = keys::due_sort(&far, f.company_id, f.inspection_id, d);
+                Write::Put(Record::new(key, "schedule", &json!({ "n": batch * 100 + n })).unwrap().with_due(due))
+            })
+            .collect();
+        f.app.store.transact(writes).await.unwrap();
+    }
+    let (report, trips) = portal_shared::roundtrips::measure(publishing::publish_due(&f.app.store, now(), 100)).await;
+    let report = report.unwrap();
+    assert_eq!((report.due, report.published), (0, 0));
+    assert_eq!(trips, 1, "one query of the DUE index, whatever the table holds");
+}
+
+#[tokio::test]
+async fn a_failed_send_is_retried_later_and_sent_exactly_once() {
+    let f = fixture(json!({})).await;
+    let (doc, _) = upload(&f, "invoice", json!({}), true).await;
+    staff(&f, "POST", &format!("/staff/documents/{doc}/publish"), None).await;
+    // A sender SES does not know yet: sending fails (SES rejects unverified senders).
+    let sender = format!("late-{}@inspection-portal.test", ulid::Ulid::new().to_string().to_lowercase());
+    let env = [
+        ("TABLE_NAME", f.app.names.table.clone()),
+        ("BUCKET_NAME", f.app.names.bucket.clone()),
+        ("SENDER_EMAIL", sender.clone()),
+        ("PUBLIC_BASE_URL", f.app.base.clone()),
+    ];
+    let config =
+        portal_shared::Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    let job = portal_publish::Publish::new(&f.app.sdk, config);
+    let t = now();
+    let first = job.run_at(t).await;
+    assert_eq!((first.emails.sent, first.emails.failed), (0, 2), "{first:?}");
+    let history = staff(&f, "GET", &format!("/staff/inspections/{}/emails", f.inspection_id), None).await;
+    assert!(history.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["state"] == "pending" && e["last_error"].is_string()));
+    assert_eq!(job.run_at(t).await.emails.sent, 0, "not before its retry time");
+
+    aws_sdk_ses::Client::new(&f.app.sdk).verify_email_identity().email_address(&sender).send().await.unwrap();
+    let retry = job.run_at(t + Duration::minutes(2)).await;
+    assert_eq!(retry.emails.sent, 2, "{retry:?}");
+    assert_eq!(job.run_at(t + Duration::hours(2)).await.emails.sent, 0);
+    assert_eq!(f.app.emails_to(&f.client_email).await.len(), 1, "exactly one email");
+}
+
+#[tokio::test]
+async fn a_report_link_in_an_email_leads_to_the_locked_page_not_the_report() {
+    let f = fixture(json!({ "email_templates": { "report_published": {
+        "subject": "Report for {{address}}", "body": "Hi {{client_name}}, open {{report_link}} or {{inspection_details_link}}" } } })).await;
+    let (doc, _) = upload(&f, "inspection_report", json!({}), true).await;
+    staff(&f, "POST", &format!("/staff/documents/{doc}/publish"), None).await;
+    run(&f, now()).await;
+    let mail = &f.app.emails_to(&f.client_email).await[0];
+    assert_eq!(mail.subject, "Report for 12 Elm Street, Springfield");
+    let link = mail.links.iter().find(|l| l.contains("/documents/")).expect("report link").clone();
+    assert!(link.starts_with(&f.app.url("/p/")), "the portal's gate, never S3: {link}");
+    let r = f.app.send(f.app.http.get(&link).header("accept", "text/html")).await;
+    assert_eq!(r.status, 403, "unpaid and unsigned: locked");
+    assert!(r.text.contains("is locked") && r.text.contains("Payment required"));
+    assert!(!mail.body.contains("X-Amz-"));
+}
