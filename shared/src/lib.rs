@@ -12,6 +12,7 @@ pub mod blobs;
 pub mod checkout;
 pub mod clock;
 pub mod config;
+pub mod customer_portal;
 #[cfg(feature = "s3")]
 pub mod delivery;
 pub mod domain;

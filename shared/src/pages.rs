@@ -399,6 +399,56 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool) -> String {
     layout(&format!("{} \u{2014} {}", v.address, v.company.name), &v.address, &sub, &nav, &m)
 }
 
+/// The customer portal: the contact's buildings, their documents (opened through the gate), and
+/// the open deficiencies' first page when visible. `base` is the page's path (`/c/<token>`).
+pub fn customer(v: &crate::customer_portal::CustomerView, deficiencies: &[serde_json::Value], base: Option<&str>) -> String {
+    let mut m = String::new();
+    if base.is_none() {
+        m.push_str("<div class=\"notice\">Staff preview: exactly what this contact sees. Read-only.</div>");
+    }
+    for b in &v.buildings {
+        let _ = write!(m, "<section><h2>{}</h2><p class=\"muted\">{}</p>", escape(&b.name), escape(&b.address));
+        if b.documents.is_empty() {
+            m.push_str("<p class=\"muted\">No published documents yet.</p>");
+        } else {
+            m.push_str("<table>");
+            for d in &b.documents {
+                let _ = write!(m, "<tr><td>{}</td><td>", escape(&d.title));
+                if let Some(base) = base {
+                    let _ = write!(m, "<a class=\"button\" href=\"{}/documents/{}\">View</a>", escape(base), d.document_id);
+                }
+                m.push_str("</td></tr>");
+            }
+            m.push_str("</table>");
+        }
+        m.push_str("</section>");
+    }
+    if v.deficiencies_visible {
+        m.push_str("<section><h2>Open deficiencies</h2>");
+        if deficiencies.is_empty() {
+            m.push_str("<p class=\"muted\">None.</p>");
+        } else {
+            m.push_str("<table><tr><th>Building</th><th>Severity</th><th>Description</th><th>Location</th></tr>");
+            for d in deficiencies {
+                let building = v.buildings.iter().find(|b| Some(b.id.to_string().as_str()) == d["building_id"].as_str()).map(|b| b.name.as_str()).unwrap_or("");
+                let _ = write!(
+                    m,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(building),
+                    escape(d["severity"].as_str().unwrap_or("")),
+                    escape(d["description"].as_str().unwrap_or("")),
+                    escape(d["location"].as_str().unwrap_or(""))
+                );
+            }
+            m.push_str("</table>");
+        }
+        m.push_str("</section>");
+    }
+    let name = v.contact["name"].as_str().unwrap_or("");
+    let company = v.company["name"].as_str().unwrap_or("");
+    layout(&format!("{company} \u{2014} customer portal"), company, &format!("Customer portal of {name}"), "", &m)
+}
+
 /// The unknown-user page: basic details, the notice, and the "Get Full Access" form.
 pub fn share(v: &ShareView, form_action: &str) -> String {
     let mut m = String::new();

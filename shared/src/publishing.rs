@@ -56,6 +56,10 @@ pub fn publish(
     if was_scheduled {
         writes.push(Write::Delete(keys::schedule(inspection.company_id, inspection.id, doc)));
     }
+    if let (Some(b), true) = (inspection.building_id, company.settings.customer_portal_enabled) {
+        let d = inspection.document(doc).ok_or(ApiError::NotFound)?;
+        writes.push(crate::store::customers::BuildingDocument::put(inspection.company_id, b, inspection.id, d)?);
+    }
     let people = recipients(company, inspection);
     let (company_id, inspection_id) = (inspection.company_id, inspection.id);
     let ids: Vec<_> = people.iter().map(|&n| inspection.people[n].id).collect();
@@ -69,6 +73,27 @@ pub fn publish(
         }
     }
     Ok((true, writes))
+}
+
+/// Unpublishes `doc`: hidden from the client portal and from its building's customer portal.
+pub fn unpublish(inspection: &mut Inspection, doc: DocumentId, now: OffsetDateTime) -> Result<(bool, Vec<Write>), ApiError> {
+    if !inspection.unpublish_document(doc, now)? {
+        return Ok((false, Vec::new()));
+    }
+    let writes = inspection
+        .building_id
+        .map(|b| Write::Delete(keys::building_document(inspection.company_id, b, doc)))
+        .into_iter()
+        .collect();
+    Ok((true, writes))
+}
+
+/// After a publish or unpublish is saved: the report's deficiencies follow it into or out of the
+/// customer feeds (idempotent; a failure is logged and healed by the next change).
+pub async fn sync_deficiencies(store: &Store, company: crate::ids::CompanyId, doc: DocumentId, published: bool) {
+    if let Err(e) = store.sync_report_deficiencies(company, doc, published).await {
+        tracing::error!(document_id = %doc, error = %e, "deficiency visibility not synced");
+    }
 }
 
 /// What the scheduled job did.
@@ -117,6 +142,7 @@ pub async fn publish_due(store: &Store, now: OffsetDateTime, limit: i32) -> Resu
             match store.save_inspection_with(&mut inspection, writes).await {
                 Ok(()) => {
                     report.published += 1;
+                    sync_deficiencies(store, c, d, true).await;
                     break;
                 }
                 Err(e) if e.is_condition_failure() => continue,
@@ -155,6 +181,9 @@ pub async fn complete_upload(
             Ok(((), writes))
         })
         .await?;
+    if inspection.document(doc).is_some_and(|d| d.published) {
+        sync_deficiencies(store, company, doc, true).await;
+    }
     Ok(inspection)
 }
 

@@ -8,7 +8,9 @@
 
 use lambda_http::{Body, Request, Response};
 use portal_shared::blobs::Blobs;
-use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord};
+use portal_shared::customer_portal;
+use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord, ContactAudit, Outcome};
+use portal_shared::domain::document::object_key;
 use portal_shared::domain::gate::{self, Access, Viewer};
 use portal_shared::entry::HttpFunction;
 use portal_shared::http::{segments, serve, ApiResult};
@@ -36,7 +38,7 @@ impl Gate {
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         match segs.as_slice() {
             ["p", token, "documents", id] => by_method!(req; GET => self.open(&req, token, id).await),
-            ["c", _, "documents", _] => by_method!(req; GET => Err(ApiError::NotImplemented("customer documents"))),
+            ["c", token, "documents", id] => by_method!(req; GET => self.open_customer(token, id).await),
             _ => Err(ApiError::NotFound),
         }
     }
@@ -68,6 +70,23 @@ impl Gate {
             }
             _ => Err(ApiError::NotFound),
         }
+    }
+}
+
+impl Gate {
+    /// A building contact opens a published document of one of their buildings, of a type they
+    /// may view: token read, one batched read of the document among their buildings, audit.
+    async fn open_customer(&self, raw: &str, id: &str) -> ApiResult {
+        let (_, ctx) = self.store.resolve_customer(raw).await?;
+        let id: DocumentId = id.parse().map_err(|_| ApiError::NotFound)?;
+        let found = customer_portal::find_document(&self.store, &ctx.company, &ctx.contact, id).await?;
+        let actor = Actor::Contact { contact_id: ctx.contact.id, token_id: ctx.token.token_id };
+        let outcome = if found.is_some() { Outcome::Allowed } else { Outcome::NotFound };
+        let audit = ContactAudit::new(ctx.contact.id, AuditAction::DocumentOpen, actor, Some(id), outcome);
+        self.store.record_contact_audit(ctx.company.id, &audit).await?;
+        let (_, doc) = found.ok_or(ApiError::NotFound)?;
+        let key = object_key(ctx.company.id, doc.inspection_id, doc.document_id);
+        delivery::redirect_to(&self.blobs, &key, &format!("{}.pdf", doc.title)).await
     }
 }
 

@@ -97,10 +97,13 @@ impl Publish {
                 if publish {
                     publishing::publish(company, i, id, now)
                 } else {
-                    Ok((i.unpublish_document(id, now)?, vec![]))
+                    publishing::unpublish(i, id, now)
                 }
             })
             .await?;
+        if changed {
+            publishing::sync_deficiencies(&self.store, company.id, id, publish).await;
+        }
         let doc = inspection.document(id).ok_or(ApiError::NotFound)?;
         tracing::info!(document_id = %id, inspection_id = %inspection.id, publish, changed, "publish state set");
         Ok(json!({ "changed": changed, "document": doc.staff_view(inspection.id) }))

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::gate::{Access, LockReason};
 use super::inspection::Role;
-use crate::ids::{AuditId, DocumentId, InspectionId, KeyId, PersonId, TokenId};
+use crate::ids::{AuditId, ContactId, DocumentId, InspectionId, KeyId, PersonId, TokenId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -15,6 +15,8 @@ pub enum Actor {
     Person { person_id: PersonId, role: Role, token_id: TokenId },
     /// Staff, by API key; `as_person` when previewing what that person sees.
     Staff { key_id: KeyId, as_person: Option<PersonId> },
+    /// A building contact through their customer-portal link.
+    Contact { contact_id: ContactId, token_id: TokenId },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +26,7 @@ pub enum AuditAction {
     PortalPreview,
     DocumentPreview,
     DocumentResend,
+    CustomerPreview,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,5 +86,25 @@ impl AuditRecord {
             lock_reasons: reasons.iter().map(|r| r.code().to_owned()).collect(),
             ..AuditRecord::new(inspection_id, action, actor, outcome)
         }
+    }
+}
+
+/// An audit entry of a customer contact's portal (opens of building documents, staff previews).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactAudit {
+    pub id: AuditId,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub at: OffsetDateTime,
+    pub contact_id: ContactId,
+    pub action: AuditAction,
+    #[serde(default)]
+    pub document_id: Option<DocumentId>,
+    pub outcome: Outcome,
+    pub actor: Actor,
+}
+
+impl ContactAudit {
+    pub fn new(contact_id: ContactId, action: AuditAction, actor: Actor, document_id: Option<DocumentId>, outcome: Outcome) -> Self {
+        ContactAudit { id: AuditId::new_monotonic(), at: crate::clock::now(), contact_id, action, document_id, outcome, actor }
     }
 }

@@ -156,6 +156,10 @@ pub struct Inspection {
     /// auto-generates reports).
     #[serde(default, with = "crate::clock::serde_rfc3339::option")]
     pub submitted_at: Option<OffsetDateTime>,
+    /// Commercial inspections belong to a building: their published documents appear in its
+    /// customer portal.
+    #[serde(default)]
+    pub building_id: Option<crate::ids::BuildingId>,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "crate::clock::serde_rfc3339")]
@@ -327,6 +331,7 @@ impl Inspection {
             documents: Vec::new(),
             offers_dismissed: false,
             submitted_at: None,
+            building_id: None,
             created_at: now,
             updated_at: now,
             revision: 0,

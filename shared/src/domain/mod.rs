@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod company;
+pub mod customers;
 pub mod document;
 pub mod gate;
 pub mod inspection;

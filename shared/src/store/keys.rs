@@ -3,7 +3,7 @@
 //! Tenant data lives under `COMPANY#<id>` prefixes, so a key built from one company's id can
 //! never reach another company's items. Secrets are looked up by their SHA-256 only.
 
-use crate::ids::{AuditId, CompanyId, DocumentId, InspectionId};
+use crate::ids::{AuditId, BuildingId, CompanyId, ContactId, DeficiencyId, DocumentId, InspectionId};
 use crate::secrets::SecretHash;
 
 /// Table primary key.
@@ -108,6 +108,51 @@ pub fn schedule(c: CompanyId, i: InspectionId, d: DocumentId) -> Key {
 /// `DueSK`: when, then which document (so a due key names everything the job needs).
 pub fn due_sort(publish_at: &str, c: CompanyId, i: InspectionId, d: DocumentId) -> String {
     format!("{publish_at}#{c}#{i}#{d}")
+}
+
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+
+pub fn building(c: CompanyId, b: BuildingId) -> Key {
+    Key::new(format!("COMPANY#{c}#BUILDING#{b}"), "BUILDING")
+}
+
+pub fn buildings_of(c: CompanyId) -> String {
+    format!("COMPANY#{c}#BUILDINGS")
+}
+
+/// A published document of a building (what its contacts may see), written on publish.
+pub fn building_document(c: CompanyId, b: BuildingId, d: DocumentId) -> Key {
+    Key::new(format!("COMPANY#{c}#BUILDING#{b}"), &format!("{BUILDING_DOC_PREFIX}{d}"))
+}
+
+pub const BUILDING_DOC_PREFIX: &str = "DOC#";
+
+pub fn contact(c: CompanyId, k: ContactId) -> Key {
+    Key::new(format!("COMPANY#{c}#CONTACT#{k}"), "CONTACT")
+}
+
+pub fn contacts_of(c: CompanyId) -> String {
+    format!("COMPANY#{c}#CONTACTS")
+}
+
+pub fn contact_audit(c: CompanyId, k: ContactId, a: AuditId) -> Key {
+    Key::new(format!("COMPANY#{c}#CONTACT#{k}"), &format!("{AUDIT_PREFIX}{a}"))
+}
+
+pub fn deficiency(c: CompanyId, b: BuildingId, f: DeficiencyId) -> Key {
+    Key::new(format!("COMPANY#{c}#BUILDING#{b}"), &format!("DEFICIENCY#{f}"))
+}
+
+/// GSI1 partition of a report's deficiencies (to show or hide them when it is (un)published).
+pub fn report_deficiencies(c: CompanyId, d: DocumentId) -> String {
+    format!("COMPANY#{c}#REPORT#{d}#DEFICIENCIES")
+}
+
+/// GSI2 partition: a building's visible deficiencies; sort `U#<id>` (unresolved) or `R#<id>`.
+pub fn deficiency_feed(c: CompanyId, b: BuildingId) -> String {
+    format!("COMPANY#{c}#BUILDING#{b}#FEED")
 }
 
 /// A fixed rate-limit window ("Get Full Access" per inspection), keyed by its start.

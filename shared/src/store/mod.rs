@@ -6,6 +6,7 @@
 //! ([`crate::roundtrips`]).
 
 pub mod companies;
+pub mod customers;
 pub mod documents;
 pub mod inspections;
 pub mod keys;
@@ -99,6 +100,12 @@ impl Record {
     pub fn with_gsi1(mut self, pk: String, sk: String) -> Self {
         self.item.insert(keys::GSI1PK.into(), AttributeValue::S(pk));
         self.item.insert(keys::GSI1SK.into(), AttributeValue::S(sk));
+        self
+    }
+
+    pub fn with_gsi2(mut self, pk: String, sk: String) -> Self {
+        self.item.insert(keys::GSI2PK.into(), AttributeValue::S(pk));
+        self.item.insert(keys::GSI2SK.into(), AttributeValue::S(sk));
         self
     }
 
