@@ -24,8 +24,12 @@ pub const MAX_PDF_BYTES: i64 = 50 * 1024 * 1024;
 /// `303 See Other` to a presigned GET of the document's PDF, saved under its portal name. The
 /// URL is never logged or stored; it exists only in this response's `Location`.
 pub async fn redirect(blobs: &Blobs, inspection: &Inspection, doc: &Document) -> ApiResult {
-    let key = object_key(inspection.company_id, inspection.id, doc.id);
-    let url = blobs.presign_pdf_download(&key, &doc.file_name(), DOWNLOAD_URL_TTL).await.map_err(ApiError::internal)?;
+    redirect_to(blobs, &object_key(inspection.company_id, inspection.id, doc.id), &doc.file_name()).await
+}
+
+/// `303` to a presigned GET of the object at `key`, saved as `file_name`.
+pub async fn redirect_to(blobs: &Blobs, key: &str, file_name: &str) -> ApiResult {
+    let url = blobs.presign_pdf_download(key, file_name, DOWNLOAD_URL_TTL).await.map_err(ApiError::internal)?;
     Response::builder()
         .status(StatusCode::SEE_OTHER)
         .header("location", url)
