@@ -124,7 +124,8 @@ fn dynamo_key(key: &BTreeMap<String, String>) -> Item {
 fn decode(raw: &str, company: &Company, allowed: &[BuildingId]) -> Result<FeedCursor, ApiError> {
     let bad = || ApiError::bad_request("the cursor is not valid for this feed");
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-    let parsed: BTreeMap<String, Option<BTreeMap<String, String>>> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let parsed: BTreeMap<String, Option<BTreeMap<String, String>>> =
+        serde_json::from_slice(&bytes).map_err(|_| bad())?;
     let mut out = FeedCursor::new();
     for (b, key) in parsed {
         let b: BuildingId = b.parse().map_err(|_| bad())?;
@@ -174,7 +175,7 @@ pub async fn home_feed(
     for b in done {
         state.remove(&b);
     }
-    candidates.sort_by(|a, b| b.0.id.cmp(&a.0.id));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0.id));
     candidates.truncate(limit);
     for (_, key, b, last_of_building) in &candidates {
         if *last_of_building {
@@ -209,10 +210,14 @@ pub async fn building_feed(
         Some(raw) => decode(raw, company, &[building])?.remove(&building).flatten(),
         None => None,
     };
-    let (items, more) = store.feed_page(company.id, building, false, limit as i32, start.as_ref().map(dynamo_key)).await?;
+    let (items, more) =
+        store.feed_page(company.id, building, false, limit as i32, start.as_ref().map(dynamo_key)).await?;
     let next_cursor = if more {
         items.last().map(|(_, key)| {
-            encode(&BTreeMap::from([(building.to_string(), serde_json::to_value(plain_key(key)).unwrap_or(Value::Null))]))
+            encode(&BTreeMap::from([(
+                building.to_string(),
+                serde_json::to_value(plain_key(key)).unwrap_or(Value::Null),
+            )]))
         })
     } else {
         None

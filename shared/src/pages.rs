@@ -401,7 +401,11 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool) -> String {
 
 /// The customer portal: the contact's buildings, their documents (opened through the gate), and
 /// the open deficiencies' first page when visible. `base` is the page's path (`/c/<token>`).
-pub fn customer(v: &crate::customer_portal::CustomerView, deficiencies: &[serde_json::Value], base: Option<&str>) -> String {
+pub fn customer(
+    v: &crate::customer_portal::CustomerView,
+    deficiencies: &[serde_json::Value],
+    base: Option<&str>,
+) -> String {
     let mut m = String::new();
     if base.is_none() {
         m.push_str("<div class=\"notice\">Staff preview: exactly what this contact sees. Read-only.</div>");
@@ -415,7 +419,8 @@ pub fn customer(v: &crate::customer_portal::CustomerView, deficiencies: &[serde_
             for d in &b.documents {
                 let _ = write!(m, "<tr><td>{}</td><td>", escape(&d.title));
                 if let Some(base) = base {
-                    let _ = write!(m, "<a class=\"button\" href=\"{}/documents/{}\">View</a>", escape(base), d.document_id);
+                    let _ =
+                        write!(m, "<a class=\"button\" href=\"{}/documents/{}\">View</a>", escape(base), d.document_id);
                 }
                 m.push_str("</td></tr>");
             }
@@ -430,7 +435,12 @@ pub fn customer(v: &crate::customer_portal::CustomerView, deficiencies: &[serde_
         } else {
             m.push_str("<table><tr><th>Building</th><th>Severity</th><th>Description</th><th>Location</th></tr>");
             for d in deficiencies {
-                let building = v.buildings.iter().find(|b| Some(b.id.to_string().as_str()) == d["building_id"].as_str()).map(|b| b.name.as_str()).unwrap_or("");
+                let building = v
+                    .buildings
+                    .iter()
+                    .find(|b| Some(b.id.to_string().as_str()) == d["building_id"].as_str())
+                    .map(|b| b.name.as_str())
+                    .unwrap_or("");
                 let _ = write!(
                     m,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -31,8 +31,6 @@ pub enum ApiError {
     Locked { detail: String, lock_reasons: serde_json::Value },
     #[error("too many requests; try again in {retry_after_seconds} seconds")]
     TooManyRequests { retry_after_seconds: i64 },
-    #[error("{0} is not available yet")]
-    NotImplemented(&'static str),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -75,7 +73,6 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Locked { .. } => StatusCode::FORBIDDEN,
-            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,7 +89,6 @@ impl ApiError {
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
             ApiError::Locked { .. } => ("document-locked", "Document locked"),
-            ApiError::NotImplemented(_) => ("not-implemented", "Not implemented"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -179,7 +175,6 @@ mod tests {
             ApiError::MethodNotAllowed { allow: &["GET", "PATCH"] },
             ApiError::conflict("settings-conflict", "no"),
             ApiError::PayloadTooLarge { limit: 10 },
-            ApiError::NotImplemented("publishing"),
         ];
         for e in errors {
             let status = e.status();

@@ -76,7 +76,11 @@ pub fn publish(
 }
 
 /// Unpublishes `doc`: hidden from the client portal and from its building's customer portal.
-pub fn unpublish(inspection: &mut Inspection, doc: DocumentId, now: OffsetDateTime) -> Result<(bool, Vec<Write>), ApiError> {
+pub fn unpublish(
+    inspection: &mut Inspection,
+    doc: DocumentId,
+    now: OffsetDateTime,
+) -> Result<(bool, Vec<Write>), ApiError> {
     if !inspection.unpublish_document(doc, now)? {
         return Ok((false, Vec::new()));
     }

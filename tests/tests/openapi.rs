@@ -294,6 +294,17 @@ async fn portal_responses_match_their_documented_json() {
         ),
         ("POST", "/staff/inspections/{inspection_id}/submit", format!("/staff/inspections/{id}/submit"), None),
         ("POST", "/staff/documents/{document_id}/rebuild", format!("/staff/documents/{d}/rebuild"), None),
+        ("POST", "/staff/buildings", "/staff/buildings".to_owned(), Some(serde_json::json!({ "name": "Tower" }))),
+        ("GET", "/staff/buildings", "/staff/buildings".to_owned(), None),
+        (
+            "POST",
+            "/staff/contacts",
+            "/staff/contacts".to_owned(),
+            Some(
+                serde_json::json!({ "name": "Fran", "email": "fran@x.test", "permissions": { "inspection_reports": true } }),
+            ),
+        ),
+        ("GET", "/staff/contacts", "/staff/contacts".to_owned(), None),
     ] {
         let auth = if path.starts_with("/p/") { None } else { Some(key.as_str()) };
         let mut req =

@@ -363,24 +363,6 @@ async fn routes_methods_and_sizes_follow_the_http_contract() {
 }
 
 #[tokio::test]
-async fn features_not_built_yet_answer_501_problem_json() {
-    let app = spawn_app().await;
-    let (_, key) = app.create_company("Acme", &[]).await;
-    let token = "0".repeat(78);
-    for (method, path, auth) in [
-        ("GET", format!("/c/{token}/documents/01ARZ3NDEKTSV4RRFFQ69G5FAV"), None),
-        ("GET", format!("/c/{token}/deficiencies"), None),
-        ("GET", "/staff/buildings".to_owned(), Some(key.as_str())),
-    ] {
-        let r = app.request(method, &path, auth, if method == "POST" { Some(json!({})) } else { None }).await;
-        r.assert_problem(501);
-        assert!(r.json["detail"].as_str().unwrap().contains("not available yet"), "{path}: {}", r.text);
-    }
-    // Unbuilt staff routes still require a key.
-    app.request("GET", "/staff/buildings", None, None).await.assert_problem(401);
-}
-
-#[tokio::test]
 async fn inspections_are_listed_in_pages_by_scheduled_time() {
     let app = spawn_app().await;
     let (_, key) = app.create_company("Acme", &[]).await;

@@ -61,7 +61,14 @@ impl DeficiencyFeed {
     async fn home(&self, req: &Request, raw: &str) -> ApiResult {
         let (_, ctx) = self.store.resolve_customer(raw).await?;
         let limit = page_limit(req)? as usize;
-        let page = customer_portal::home_feed(&self.store, &ctx.company, &ctx.contact, limit, query_param(req, "cursor").as_deref()).await?;
+        let page = customer_portal::home_feed(
+            &self.store,
+            &ctx.company,
+            &ctx.contact,
+            limit,
+            query_param(req, "cursor").as_deref(),
+        )
+        .await?;
         feed(page)
     }
 
@@ -70,7 +77,8 @@ impl DeficiencyFeed {
         let b: BuildingId = b.parse().map_err(|_| ApiError::NotFound)?;
         let limit = page_limit(req)? as usize;
         let cursor = query_param(req, "cursor");
-        let page = customer_portal::building_feed(&self.store, &ctx.company, &ctx.contact, b, limit, cursor.as_deref()).await?;
+        let page = customer_portal::building_feed(&self.store, &ctx.company, &ctx.contact, b, limit, cursor.as_deref())
+            .await?;
         feed(page)
     }
 }

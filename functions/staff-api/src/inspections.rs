@@ -8,7 +8,7 @@ use portal_shared::domain::inspection::{
     Inspection, NewInspection, Person, PersonInput, RequirementsPatch, ServiceInput, ServiceKind,
 };
 use portal_shared::http::{json, json_body, page_limit, query_param, ApiResult};
-use portal_shared::ids::{InspectionId, PersonId};
+use portal_shared::ids::{BuildingId, InspectionId, PersonId};
 use portal_shared::store::tokens::{revoke_all, IssuedToken};
 use portal_shared::store::Write;
 use portal_shared::ApiError;
@@ -47,6 +47,7 @@ fn view(app: &StaffApi, i: &Inspection) -> serde_json::Value {
         "services": i.services,
         "people": people,
         "requirements": i.requirements,
+        "building_id": i.building_id,
         "agreement": { "version": i.agreement.version, "signed": i.agreement_signed() },
         "invoice_total_cents": i.invoice_total().get(),
         "paid_cents": i.paid().get(),
@@ -73,11 +74,16 @@ fn link(app: &StaffApi, person: &Person, issued: &IssuedToken) -> Link {
     }
 }
 
-pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+/// Creates an inspection; `building` makes it a commercial inspection of that building.
+pub async fn create(app: &StaffApi, staff: &Staff, req: &Request, building: Option<BuildingId>) -> ApiResult {
     let input: NewInspection = json_body(req)?;
     let company = company(app, staff).await?;
+    if let Some(b) = building {
+        app.store.building(company.id, b).await?.ok_or(ApiError::NotFound)?;
+    }
     let now = clock::now();
     let mut inspection = Inspection::create(input, &company, now)?;
+    inspection.building_id = building;
 
     // One token per person and role, none for staff users' emails (they use the staff side).
     let holders = inspection.people_needing_tokens(&company);

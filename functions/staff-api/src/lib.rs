@@ -5,6 +5,7 @@
 //! key's company: keys are built from that company id, so another tenant's data is unreachable.
 
 mod companies;
+mod customers;
 mod documents;
 mod inspections;
 mod settings;
@@ -60,7 +61,7 @@ impl StaffApi {
                         POST => settings::add_user(self, &staff, &req).await),
                     ["inspections"] => by_method!(req;
                         GET => inspections::list(self, &staff, &req).await,
-                        POST => inspections::create(self, &staff, &req).await),
+                        POST => inspections::create(self, &staff, &req, None).await),
                     ["inspections", id] => by_method!(req; GET => inspections::get(self, &staff, id).await),
                     ["inspections", id, "requirements"] => by_method!(req;
                         PATCH => inspections::change_requirements(self, &staff, &req, id).await),
@@ -101,31 +102,35 @@ impl StaffApi {
                     ["documents", id, "resend"] => {
                         by_method!(req; POST => documents::resend(self, &staff, &req, id).await)
                     }
-                    other => not_built_yet(&req, other),
+                    ["buildings"] => by_method!(req;
+                        GET => customers::list_buildings(self, &staff, &req).await,
+                        POST => customers::create_building(self, &staff, &req).await),
+                    ["buildings", id] => by_method!(req; GET => customers::get_building(self, &staff, id).await),
+                    ["buildings", id, "inspections"] => by_method!(req;
+                        POST => inspections::create(self, &staff, &req, Some(id.parse().map_err(|_| ApiError::NotFound)?)).await),
+                    ["buildings", id, "deficiencies"] => by_method!(req;
+                        GET => customers::list_deficiencies(self, &staff, &req, id).await,
+                        POST => customers::create_deficiency(self, &staff, &req, id).await),
+                    ["buildings", b, "deficiencies", f, action @ ("resolve" | "reopen")] => by_method!(req;
+                        POST => customers::resolve_deficiency(self, &staff, b, f, *action == "resolve").await),
+                    ["contacts"] => by_method!(req;
+                        GET => customers::list_contacts(self, &staff, &req).await,
+                        POST => customers::create_contact(self, &staff, &req).await),
+                    ["contacts", id] => by_method!(req;
+                        GET => customers::get_contact(self, &staff, id).await,
+                        PATCH => customers::update_contact(self, &staff, &req, id).await),
+                    ["contacts", id, "invite"] => by_method!(req; POST => customers::invite(self, &staff, id).await),
+                    ["contacts", id, "preview"] => {
+                        by_method!(req; GET => customers::preview(self, &staff, &req, id).await)
+                    }
+                    ["contacts", id, "audit"] => {
+                        by_method!(req; GET => customers::contact_audit(self, &staff, &req, id).await)
+                    }
+                    _ => Err(ApiError::NotFound),
                 }
             }
             _ => Err(ApiError::NotFound),
         }
-    }
-}
-
-/// Staff routes the product has but this build does not serve yet answer 501 (with 405 for a
-/// wrong method); anything else is 404.
-fn not_built_yet(req: &Request, path: &[&str]) -> ApiResult {
-    let (feature, methods): (&'static str, &'static [&'static str]) = match path {
-        ["buildings"] | ["contacts"] => ("buildings and contacts", &["GET", "POST"]),
-        ["buildings", _] | ["contacts", _] => ("buildings and contacts", &["GET", "PATCH"]),
-        ["buildings", _, "inspections" | "deficiencies"] => ("buildings and deficiencies", &["GET", "POST"]),
-        ["contacts", _, "invite"] => ("contact invites", &["POST"]),
-        ["contacts", _, "preview"] => ("login as customer", &["GET"]),
-        ["deficiencies", _] => ("deficiencies", &["PATCH"]),
-        ["deficiencies", _, "resolve" | "reopen"] => ("deficiencies", &["POST"]),
-        _ => return Err(ApiError::NotFound),
-    };
-    if methods.contains(&req.method().as_str()) {
-        Err(ApiError::NotImplemented(feature))
-    } else {
-        Err(ApiError::MethodNotAllowed { allow: methods })
     }
 }
 

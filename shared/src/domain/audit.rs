@@ -104,7 +104,21 @@ pub struct ContactAudit {
 }
 
 impl ContactAudit {
-    pub fn new(contact_id: ContactId, action: AuditAction, actor: Actor, document_id: Option<DocumentId>, outcome: Outcome) -> Self {
-        ContactAudit { id: AuditId::new_monotonic(), at: crate::clock::now(), contact_id, action, document_id, outcome, actor }
+    pub fn new(
+        contact_id: ContactId,
+        action: AuditAction,
+        actor: Actor,
+        document_id: Option<DocumentId>,
+        outcome: Outcome,
+    ) -> Self {
+        ContactAudit {
+            id: AuditId::new_monotonic(),
+            at: crate::clock::now(),
+            contact_id,
+            action,
+            document_id,
+            outcome,
+            actor,
+        }
     }
 }

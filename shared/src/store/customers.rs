@@ -21,8 +21,18 @@ pub struct BuildingDocument {
 }
 
 impl BuildingDocument {
-    pub fn put(company: CompanyId, building: BuildingId, inspection: InspectionId, doc: &Document) -> Result<Write, StoreError> {
-        let d = BuildingDocument { document_id: doc.id, inspection_id: inspection, kind: doc.kind, title: doc.display_name() };
+    pub fn put(
+        company: CompanyId,
+        building: BuildingId,
+        inspection: InspectionId,
+        doc: &Document,
+    ) -> Result<Write, StoreError> {
+        let d = BuildingDocument {
+            document_id: doc.id,
+            inspection_id: inspection,
+            kind: doc.kind,
+            title: doc.display_name(),
+        };
         Ok(Write::Put(Record::new(keys::building_document(company, building, doc.id), "building_document", &d)?))
     }
 }
@@ -33,7 +43,8 @@ fn building_record(c: CompanyId, b: &Building) -> Result<Record, StoreError> {
 }
 
 fn contact_record(c: CompanyId, k: &Contact) -> Result<Record, StoreError> {
-    Ok(Record::new(keys::contact(c, k.id), "contact", k)?.with_gsi1(keys::contacts_of(c), format!("{}#{}", k.email, k.id)))
+    Ok(Record::new(keys::contact(c, k.id), "contact", k)?
+        .with_gsi1(keys::contacts_of(c), format!("{}#{}", k.email, k.id)))
 }
 
 fn deficiency_record(c: CompanyId, f: &Deficiency) -> Result<Record, StoreError> {
@@ -63,7 +74,12 @@ impl Store {
         self.get(&keys::building(c, b)).await
     }
 
-    pub async fn list_buildings(&self, c: CompanyId, limit: i32, cursor: Option<&str>) -> Result<Page<Building>, StoreError> {
+    pub async fn list_buildings(
+        &self,
+        c: CompanyId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Building>, StoreError> {
         self.query_gsi1(&keys::buildings_of(c), limit, cursor, false).await
     }
 
@@ -100,7 +116,12 @@ impl Store {
         r
     }
 
-    pub async fn list_contacts(&self, c: CompanyId, limit: i32, cursor: Option<&str>) -> Result<Page<Contact>, StoreError> {
+    pub async fn list_contacts(
+        &self,
+        c: CompanyId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Contact>, StoreError> {
         self.query_gsi1(&keys::contacts_of(c), limit, cursor, false).await
     }
 
@@ -121,7 +142,8 @@ impl Store {
         let (c, k) = (token.company_id(), token.contact_id());
         let hash = token.hash();
         let found = self.batch_get(&[keys::token(&hash), keys::company(c), keys::contact(c, k)]).await?;
-        let [Some(t), Some(co), Some(ct)] = <[_; 3]>::try_from(found).map_err(|_| StoreError::Sdk("batch".into()))? else {
+        let [Some(t), Some(co), Some(ct)] = <[_; 3]>::try_from(found).map_err(|_| StoreError::Sdk("batch".into()))?
+        else {
             return Ok(None);
         };
         let record: TokenRecord = serde_dynamo::from_item(t)?;
@@ -130,9 +152,10 @@ impl Store {
             && record.company_id == c
             && record.contact_id == Some(k)
             && contact.tokens.iter().any(|r| r.id == record.token_id);
-        Ok(valid.then(|| -> Result<_, StoreError> {
-            Ok(CustomerContext { token: record, company: serde_dynamo::from_item(co)?, contact })
-        }).transpose()?)
+        if !valid {
+            return Ok(None);
+        }
+        Ok(Some(CustomerContext { token: record, company: serde_dynamo::from_item(co)?, contact }))
     }
 
     pub async fn building_documents(&self, c: CompanyId, b: BuildingId) -> Result<Vec<BuildingDocument>, StoreError> {
@@ -140,7 +163,12 @@ impl Store {
         Ok(self.query_prefix(&pk, keys::BUILDING_DOC_PREFIX, 500, None, true).await?.items)
     }
 
-    pub async fn building_document(&self, c: CompanyId, b: BuildingId, d: DocumentId) -> Result<Option<BuildingDocument>, StoreError> {
+    pub async fn building_document(
+        &self,
+        c: CompanyId,
+        b: BuildingId,
+        d: DocumentId,
+    ) -> Result<Option<BuildingDocument>, StoreError> {
         self.get(&keys::building_document(c, b, d)).await
     }
 
@@ -148,7 +176,12 @@ impl Store {
         self.write(Write::Create(deficiency_record(c, f)?)).await
     }
 
-    pub async fn deficiency(&self, c: CompanyId, b: BuildingId, f: DeficiencyId) -> Result<Option<Deficiency>, StoreError> {
+    pub async fn deficiency(
+        &self,
+        c: CompanyId,
+        b: BuildingId,
+        f: DeficiencyId,
+    ) -> Result<Option<Deficiency>, StoreError> {
         self.get(&keys::deficiency(c, b, f)).await
     }
 
@@ -178,11 +211,17 @@ impl Store {
 
     /// Shows or hides a report's deficiencies in the feeds (after it is published or unpublished).
     /// Idempotent: safe to run again.
-    pub async fn sync_report_deficiencies(&self, c: CompanyId, report: DocumentId, visible: bool) -> Result<usize, StoreError> {
+    pub async fn sync_report_deficiencies(
+        &self,
+        c: CompanyId,
+        report: DocumentId,
+        visible: bool,
+    ) -> Result<usize, StoreError> {
         let mut changed = 0;
         let mut cursor: Option<String> = None;
         loop {
-            let page: Page<Deficiency> = self.query_gsi1(&keys::report_deficiencies(c, report), 100, cursor.as_deref(), false).await?;
+            let page: Page<Deficiency> =
+                self.query_gsi1(&keys::report_deficiencies(c, report), 100, cursor.as_deref(), false).await?;
             for f in &page.items {
                 if f.visible != visible {
                     self.modify_deficiency(c, f.building_id, f.id, |d| {
@@ -222,7 +261,8 @@ impl Store {
             .set_exclusive_start_key(start)
             .expression_attribute_values(":pk", AttributeValue::S(keys::deficiency_feed(c, b)));
         q = if unresolved_only {
-            q.key_condition_expression("GSI2PK = :pk AND begins_with(GSI2SK, :u)").expression_attribute_values(":u", AttributeValue::S("U#".into()))
+            q.key_condition_expression("GSI2PK = :pk AND begins_with(GSI2SK, :u)")
+                .expression_attribute_values(":u", AttributeValue::S("U#".into()))
         } else {
             q.key_condition_expression("GSI2PK = :pk")
         };
@@ -239,16 +279,32 @@ impl Store {
         Ok((items, more))
     }
 
-    pub async fn record_contact_audit(&self, c: CompanyId, a: &crate::domain::audit::ContactAudit) -> Result<(), StoreError> {
+    pub async fn record_contact_audit(
+        &self,
+        c: CompanyId,
+        a: &crate::domain::audit::ContactAudit,
+    ) -> Result<(), StoreError> {
         self.write(Write::Create(Record::new(keys::contact_audit(c, a.contact_id, a.id), "audit", a)?)).await
     }
 
-    pub async fn contact_audit_trail(&self, c: CompanyId, k: ContactId, limit: i32, cursor: Option<&str>) -> Result<Page<crate::domain::audit::ContactAudit>, StoreError> {
+    pub async fn contact_audit_trail(
+        &self,
+        c: CompanyId,
+        k: ContactId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<crate::domain::audit::ContactAudit>, StoreError> {
         self.query_prefix(&keys::contact(c, k).pk, keys::AUDIT_PREFIX, limit, cursor, true).await
     }
 
     /// A building's deficiencies (staff), newest first.
-    pub async fn building_deficiencies(&self, c: CompanyId, b: BuildingId, limit: i32, cursor: Option<&str>) -> Result<Page<Deficiency>, StoreError> {
+    pub async fn building_deficiencies(
+        &self,
+        c: CompanyId,
+        b: BuildingId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Deficiency>, StoreError> {
         self.query_prefix(&keys::building(c, b).pk, "DEFICIENCY#", limit, cursor, true).await
     }
 }

@@ -1,0 +1,220 @@
+//! Commercial customers: buildings (and their inspections and deficiencies), contacts with
+//! permissions and building associations, invites, and "login as customer" previews.
+
+use http::StatusCode;
+use lambda_http::Request;
+use portal_shared::auth::Staff;
+use portal_shared::customer_portal;
+use portal_shared::domain::audit::{Actor, AuditAction, ContactAudit, Outcome};
+use portal_shared::domain::customers::{
+    Building, Contact, ContactInput, ContactPatch, Deficiency, EnrollmentStatus, NewBuilding, NewDeficiency,
+};
+use portal_shared::domain::inspection::TokenRef;
+use portal_shared::domain::templates;
+use portal_shared::http::{json, json_body, page_limit, query_param, wants_json, ApiResult};
+use portal_shared::ids::{BuildingId, ContactId, DeficiencyId, TokenId};
+use portal_shared::mailer::Outgoing;
+use portal_shared::secrets::{Token, TokenScope};
+use portal_shared::store::tokens::TokenRecord;
+use portal_shared::{clock, pages, ApiError};
+use serde_json::json;
+
+use crate::settings::company;
+use crate::StaffApi;
+
+fn building_id(id: &str) -> Result<BuildingId, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound)
+}
+
+fn contact_id(id: &str) -> Result<ContactId, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound)
+}
+
+pub async fn create_building(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    let b = Building::create(json_body::<NewBuilding>(req)?, clock::now())?;
+    app.store.create_building(staff.company_id, &b).await?;
+    json(StatusCode::CREATED, &b)
+}
+
+pub async fn list_buildings(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    let page =
+        app.store.list_buildings(staff.company_id, page_limit(req)?, query_param(req, "cursor").as_deref()).await?;
+    json(StatusCode::OK, &json!({ "items": page.items, "next_cursor": page.next_cursor }))
+}
+
+pub async fn get_building(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    json(StatusCode::OK, &app.store.building(staff.company_id, building_id(id)?).await?.ok_or(ApiError::NotFound)?)
+}
+
+/// Records a deficiency found in a report of one of this building's inspections. It shows in
+/// the customer feeds only while that report is published.
+pub async fn create_deficiency(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let b = building_id(id)?;
+    let input: NewDeficiency = json_body(req)?;
+    app.store.building(staff.company_id, b).await?.ok_or(ApiError::NotFound)?;
+    let pointer = app
+        .store
+        .document_pointer(staff.company_id, input.report_id)
+        .await?
+        .ok_or_else(|| ApiError::bad_request("report_id names no document of this company"))?;
+    let inspection = app.store.inspection(staff.company_id, pointer.inspection_id).await?.ok_or(ApiError::NotFound)?;
+    let report = inspection.document(input.report_id).ok_or(ApiError::NotFound)?;
+    if inspection.building_id != Some(b) || !report.kind.is_report() {
+        return Err(ApiError::bad_request("report_id must be a report of an inspection of this building"));
+    }
+    let d = Deficiency::create(b, inspection.id, input.clone(), report.published, clock::now())?;
+    app.store.create_deficiency(staff.company_id, &d).await?;
+    json(StatusCode::CREATED, &d)
+}
+
+pub async fn list_deficiencies(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let b = building_id(id)?;
+    app.store.building(staff.company_id, b).await?.ok_or(ApiError::NotFound)?;
+    let page = app
+        .store
+        .building_deficiencies(staff.company_id, b, page_limit(req)?, query_param(req, "cursor").as_deref())
+        .await?;
+    json(StatusCode::OK, &json!({ "items": page.items, "next_cursor": page.next_cursor }))
+}
+
+pub async fn resolve_deficiency(app: &StaffApi, staff: &Staff, b: &str, f: &str, resolved: bool) -> ApiResult {
+    let f: DeficiencyId = f.parse().map_err(|_| ApiError::NotFound)?;
+    let now = clock::now();
+    let d = app
+        .store
+        .modify_deficiency(staff.company_id, building_id(b)?, f, |d| d.set_resolved(resolved, now))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    json(StatusCode::OK, &d)
+}
+
+async fn check_buildings(app: &StaffApi, staff: &Staff, ids: &[BuildingId]) -> Result<(), ApiError> {
+    let found = app.store.buildings(staff.company_id, ids).await?;
+    if found.len() != ids.len() {
+        return Err(ApiError::bad_request("building_ids names a building this company does not have"));
+    }
+    Ok(())
+}
+
+fn contact_view(k: &Contact) -> serde_json::Value {
+    json!({
+        "contact_id": k.id,
+        "name": k.name,
+        "email": k.email,
+        "permissions": k.permissions,
+        "building_ids": k.building_ids,
+        "status": k.status,
+        "live_links": k.tokens.len(),
+        "created_at": clock::rfc3339(k.created_at),
+    })
+}
+
+pub async fn create_contact(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    let k = Contact::create(json_body::<ContactInput>(req)?, clock::now())?;
+    check_buildings(app, staff, &k.building_ids).await?;
+    app.store.create_contact(staff.company_id, &k).await?;
+    json(StatusCode::CREATED, &contact_view(&k))
+}
+
+pub async fn list_contacts(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    let page =
+        app.store.list_contacts(staff.company_id, page_limit(req)?, query_param(req, "cursor").as_deref()).await?;
+    let items: Vec<_> = page.items.iter().map(contact_view).collect();
+    json(StatusCode::OK, &json!({ "items": items, "next_cursor": page.next_cursor }))
+}
+
+async fn load_contact(app: &StaffApi, staff: &Staff, id: &str) -> Result<Contact, ApiError> {
+    app.store.contact(staff.company_id, contact_id(id)?).await?.ok_or(ApiError::NotFound)
+}
+
+pub async fn get_contact(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    json(StatusCode::OK, &contact_view(&load_contact(app, staff, id).await?))
+}
+
+pub async fn update_contact(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let patch: ContactPatch = json_body(req)?;
+    let mut k = load_contact(app, staff, id).await?;
+    k.apply(patch)?;
+    check_buildings(app, staff, &k.building_ids).await?;
+    app.store.save_contact(staff.company_id, &mut k, vec![]).await?;
+    json(StatusCode::OK, &contact_view(&k))
+}
+
+/// Emails the contact their own customer-portal link (a fresh one each time; earlier ones keep
+/// working) and marks them invited.
+pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let company = company(app, staff).await?;
+    if !company.settings.customer_portal_enabled {
+        return Err(ApiError::conflict(
+            "customer-portal-off",
+            "turn customer_portal_enabled on before inviting contacts",
+        ));
+    }
+    let mut k = load_contact(app, staff, id).await?;
+    let token = Token::generate(company.id, TokenScope::Contact(k.id));
+    let record = TokenRecord {
+        token_id: TokenId::new(),
+        company_id: company.id,
+        inspection_id: None,
+        person_id: None,
+        role: None,
+        contact_id: Some(k.id),
+        token_hash: token.hash().as_str().to_owned(),
+        created_at: clock::now(),
+    };
+    k.tokens.push(TokenRef { id: record.token_id, hash: record.token_hash.clone() });
+    if k.status == EnrollmentStatus::NotEnrolled {
+        k.status = EnrollmentStatus::Invited;
+    }
+    app.store.save_contact(company.id, &mut k, vec![record.write()?]).await?;
+    let url = format!("{}/c/{}", app.config.public_base_url, token.reveal());
+    let vars = std::collections::BTreeMap::from([
+        ("recipient_name", k.name.clone()),
+        ("company_name", company.name.clone()),
+        ("inspection_details_link", url.clone()),
+    ]);
+    let rendered = templates::render_email(&company.settings, "contact_invite", &vars);
+    let mailer =
+        app.mailer.as_ref().ok_or_else(|| ApiError::conflict("no-sender", "SENDER_EMAIL is not configured"))?;
+    let mail = Outgoing {
+        to: k.email.clone(),
+        from_name: Some(company.settings.sender_name.clone().unwrap_or_else(|| company.name.clone())),
+        reply_to: company.settings.reply_to.clone(),
+        subject: rendered.subject,
+        html: pages::email_html(&rendered.text),
+        text: rendered.text,
+    };
+    mailer.send(&mail).await.map_err(ApiError::internal)?;
+    json(StatusCode::OK, &json!({ "contact": contact_view(&k), "url": url }))
+}
+
+/// "Login as customer": exactly what the contact sees, read-only, audited.
+pub async fn preview(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let company = company(app, staff).await?;
+    let k = load_contact(app, staff, id).await?;
+    let actor = Actor::Staff { key_id: staff.key_id, as_person: None };
+    app.store
+        .record_contact_audit(
+            company.id,
+            &ContactAudit::new(k.id, AuditAction::CustomerPreview, actor, None, Outcome::Allowed),
+        )
+        .await?;
+    let view = customer_portal::view(&app.store, &company, &k).await?;
+    let feed = customer_portal::home_feed(&app.store, &company, &k, 20, None).await?;
+    if wants_json(req) {
+        let mut body = serde_json::to_value(&view).map_err(ApiError::internal)?;
+        body["deficiencies"] = serde_json::to_value(&feed).map_err(ApiError::internal)?;
+        json(StatusCode::OK, &body)
+    } else {
+        pages::html(StatusCode::OK, pages::customer(&view, &feed.items, None))
+    }
+}
+
+pub async fn contact_audit(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let k = load_contact(app, staff, id).await?;
+    let page = app
+        .store
+        .contact_audit_trail(staff.company_id, k.id, page_limit(req)?, query_param(req, "cursor").as_deref())
+        .await?;
+    json(StatusCode::OK, &json!({ "items": page.items, "next_cursor": page.next_cursor }))
+}
