@@ -14,6 +14,8 @@ pub struct Demo {
     pub share_link: String,
     /// The published inspection report (locked until paid and signed).
     pub report_id: String,
+    /// A building contact's customer portal.
+    pub contact_link: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +99,7 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
             .to_owned()
     };
     let inspection_id = inspection["inspection_id"].as_str().unwrap_or_default();
+    let company_id = company["company_id"].as_str().unwrap_or_default().to_owned();
     let doc = call(
         &http,
         reqwest::Method::POST,
@@ -121,7 +124,9 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
         call(&http, reqwest::Method::POST, format!("{base}/staff/documents/{report_id}/{step}"), &key, json!({}))
             .await?;
     }
+    let contact_link = seed_customer(&http, base, admin_key, &company_id, &key).await?;
     Ok(Demo {
+        contact_link,
         report_id,
         company_id: company["company_id"].as_str().unwrap_or_default().to_owned(),
         staff_api_key: key,
@@ -130,6 +135,111 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
         agent_link: link("buyer_agent"),
         share_link: inspection["share_url"].as_str().unwrap_or_default().to_owned(),
     })
+}
+
+/// Uploads `pdf` as a new document of the inspection and publishes it; returns its id.
+async fn publish_pdf(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    inspection: &str,
+    doc: Value,
+    pdf: Vec<u8>,
+) -> Result<String, SeedError> {
+    let d =
+        call(http, reqwest::Method::POST, format!("{base}/staff/inspections/{inspection}/documents"), key, doc).await?;
+    let id = d["document_id"].as_str().unwrap_or_default().to_owned();
+    let put = http
+        .put(d["upload_url"].as_str().unwrap_or_default())
+        .header("content-type", "application/pdf")
+        .body(pdf)
+        .send()
+        .await
+        .map_err(|e| SeedError(e.to_string()))?;
+    if !put.status().is_success() {
+        return Err(SeedError(format!("uploading a demo PDF answered {}", put.status())));
+    }
+    for step in ["uploaded", "publish"] {
+        call(http, reqwest::Method::POST, format!("{base}/staff/documents/{id}/{step}"), key, json!({})).await?;
+    }
+    Ok(id)
+}
+
+/// Commercial demo: two buildings, an inspection with a published fire-alarm report and its
+/// deficiencies, and a facilities contact invited to the customer portal. Returns their link.
+async fn seed_customer(
+    http: &reqwest::Client,
+    base: &str,
+    admin_key: &str,
+    company: &str,
+    key: &str,
+) -> Result<String, SeedError> {
+    call(
+        http,
+        reqwest::Method::PATCH,
+        format!("{base}/admin/companies/{company}"),
+        admin_key,
+        json!({ "deficiency_visibility": true }),
+    )
+    .await?;
+    let mut buildings = Vec::new();
+    for (name, address) in [("Harbor Tower", "100 Harbor Way"), ("Mill Street Offices", "22 Mill Street")] {
+        let b = call(
+            http,
+            reqwest::Method::POST,
+            format!("{base}/staff/buildings"),
+            key,
+            json!({ "name": name, "address": address }),
+        )
+        .await?;
+        buildings.push(b["id"].as_str().unwrap_or_default().to_owned());
+    }
+    let when = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::days(7));
+    let i = call(http, reqwest::Method::POST, format!("{base}/staff/buildings/{}/inspections", buildings[0]), key,
+        json!({ "address": "100 Harbor Way", "scheduled_at": when, "services": [{ "name": "Annual fire alarm inspection", "price_cents": 90000 }] })).await?;
+    let inspection = i["inspection_id"].as_str().unwrap_or_default();
+    let report = publish_pdf(
+        http,
+        base,
+        key,
+        inspection,
+        json!({ "kind": "inspection_report", "title": "Fire alarm", "template_name": "Annual Fire Alarm Inspection" }),
+        demo_pdf("Annual Fire Alarm Inspection Report - Harbor Tower"),
+    )
+    .await?;
+    for (text, severity, location) in [
+        ("Pull station obstructed by storage", "high", "Level 2, east stair"),
+        ("Smoke detector past its replacement date", "medium", "Level 5 corridor"),
+        ("Strobe not synchronized", "low", "Lobby"),
+    ] {
+        call(
+            http,
+            reqwest::Method::POST,
+            format!("{base}/staff/buildings/{}/deficiencies", buildings[0]),
+            key,
+            json!({ "report_id": report, "description": text, "severity": severity, "location": location }),
+        )
+        .await?;
+    }
+    let contact = call(
+        http,
+        reqwest::Method::POST,
+        format!("{base}/staff/contacts"),
+        key,
+        json!({
+        "name": "Fran Facilities", "email": "fran@harbor-tower.test",
+        "permissions": { "inspection_reports": true, "invoices": true }, "building_ids": buildings }),
+    )
+    .await?;
+    let invite = call(
+        http,
+        reqwest::Method::POST,
+        format!("{base}/staff/contacts/{}/invite", contact["contact_id"].as_str().unwrap_or_default()),
+        key,
+        json!({}),
+    )
+    .await?;
+    Ok(invite["url"].as_str().unwrap_or_default().to_owned())
 }
 
 /// A small, valid one-page PDF showing `title`.

@@ -111,6 +111,16 @@ await check("the unknown user asks for full access and gets a working link by em
   assert.equal(old.status, 200, "the earlier link keeps working");
 });
 
+await check("a building contact sees their buildings, the report and its open deficiencies", async () => {
+  await page.goto(demo.contact_link);
+  await page.getByRole("heading", { name: "Harbor Tower" }).waitFor();
+  await page.getByText("Pull station obstructed by storage").waitFor();
+  await page.getByText("Annual Fire Alarm Inspection Report").waitFor();
+  await page.screenshot({ path: `${shots}/customer-portal.png`, fullPage: true });
+  const open = await fetch(`${demo.base}${new URL(await page.getByRole("link", { name: "View" }).first().getAttribute("href"), demo.contact_link).pathname}`, { redirect: "manual" });
+  assert.equal(open.status, 303);
+});
+
 assert.deepEqual(problems, [], "no console errors or CSP violations");
 await browser.close();
 console.log(`${step} browser checks passed`);

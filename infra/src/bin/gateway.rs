@@ -116,6 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "agent_link": demo.agent_link,
                 "share_link": demo.share_link,
                 "report_id": demo.report_id,
+                "contact_link": demo.contact_link,
             });
             std::fs::write(path, serde_json::to_vec_pretty(&json)?)?;
         }
@@ -126,7 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  Agent portal (Bob, buyer's agent): {}", demo.agent_link);
         println!("  Unknown-user share link:           {}", demo.share_link);
         println!("  Jane's report (through the gate):  {}/documents/{}", demo.client_link, demo.report_id);
-        println!("  Customer contact portal:           (arrives with the customer portal)");
+        println!("  Customer contact portal (Fran):    {}", demo.contact_link);
         println!("  Dev mailbox (sent emails):         {base}/_dev/mailbox");
         println!();
         println!("  Staff API key:       {}", demo.staff_api_key);
