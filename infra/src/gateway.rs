@@ -146,6 +146,18 @@ fn is_text(content_type: Option<&str>) -> bool {
 }
 
 /// The payload 2.0 event API Gateway sends for this request.
+/// The API Gateway (payload 2.0) event a request would become, and the function it routes to:
+/// what the benchmark feeds to bootstrap binaries and handlers.
+pub fn api_event(method: &str, uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<(Function, serde_json::Value)> {
+    let mut b = http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let (parts, ()) = b.body(()).ok()?.into_parts();
+    let (route, params) = select_route(method, parts.uri.path())?;
+    Some((route.function, build_event(route, params, &parts, body, "127.0.0.1")))
+}
+
 pub fn build_event(
     route: &Route,
     path_params: HashMap<String, String>,
