@@ -38,7 +38,12 @@ struct State {
 
 type Resp = hyper::Response<Full<Bytes>>;
 
-async fn serve(req: hyper::Request<Incoming>, state: Arc<Mutex<State>>, done: Arc<Notify>, event: Arc<Vec<u8>>) -> Resp {
+async fn serve(
+    req: hyper::Request<Incoming>,
+    state: Arc<Mutex<State>>,
+    done: Arc<Notify>,
+    event: Arc<Vec<u8>>,
+) -> Resp {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -66,7 +71,10 @@ async fn serve(req: hyper::Request<Incoming>, state: Arc<Mutex<State>>, done: Ar
             .header("lambda-runtime-aws-request-id", "bench-request-1")
             .header("lambda-runtime-deadline-ms", deadline.to_string())
             .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:000000000000:function:bench")
-            .header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0")
+            .header(
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0",
+            )
             .body(Full::new(Bytes::from(event.as_ref().clone())))
             .unwrap_or_default();
     }
@@ -87,12 +95,20 @@ async fn serve(req: hyper::Request<Incoming>, state: Arc<Mutex<State>>, done: Ar
 fn peak_rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 /// One cold start of `program` answering `event`.
-pub async fn cold_run(program: &Path, args: &[&str], cwd: &Path, env: &[(String, String)], event: Value) -> Result<ColdRun, String> {
+pub async fn cold_run(
+    program: &Path,
+    args: &[&str],
+    cwd: &Path,
+    env: &[(String, String)],
+    event: Value,
+) -> Result<ColdRun, String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let state = Arc::new(Mutex::new(State::default()));
@@ -141,7 +157,11 @@ pub async fn cold_run(program: &Path, args: &[&str], cwd: &Path, env: &[(String,
     server.abort();
     waited.map_err(|_| "no response within 30 s".to_owned())?;
     let s = state.lock().unwrap();
-    let (ready, sent, done_at) = (s.ready_at.ok_or("never asked for an event")?, s.sent_at.ok_or("no event sent")?, s.done_at.ok_or("no answer")?);
+    let (ready, sent, done_at) = (
+        s.ready_at.ok_or("never asked for an event")?,
+        s.sent_at.ok_or("no event sent")?,
+        s.done_at.ok_or("no answer")?,
+    );
     let response = s.response.clone().unwrap_or_else(|| s.error.clone().unwrap_or_default().into_bytes());
     let status = serde_json::from_slice::<Value>(&response).ok().and_then(|v| v["statusCode"].as_u64());
     let succeeded = s.error.is_none() && status.is_none_or(|c| (200..400).contains(&c));

@@ -148,7 +148,12 @@ fn is_text(content_type: Option<&str>) -> bool {
 /// The payload 2.0 event API Gateway sends for this request.
 /// The API Gateway (payload 2.0) event a request would become, and the function it routes to:
 /// what the benchmark feeds to bootstrap binaries and handlers.
-pub fn api_event(method: &str, uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<(Function, serde_json::Value)> {
+pub fn api_event(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(Function, serde_json::Value)> {
     let mut b = http::Request::builder().method(method).uri(uri);
     for (k, v) in headers {
         b = b.header(*k, *v);
