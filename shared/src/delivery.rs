@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 
 use crate::blobs::Blobs;
 use crate::domain::document::{object_key, Document};
@@ -30,13 +30,7 @@ pub async fn redirect(blobs: &Blobs, inspection: &Inspection, doc: &Document) ->
 /// `303` to a presigned GET of the object at `key`, saved as `file_name`.
 pub async fn redirect_to(blobs: &Blobs, key: &str, file_name: &str) -> ApiResult {
     let url = blobs.presign_pdf_download(key, file_name, DOWNLOAD_URL_TTL).await.map_err(ApiError::internal)?;
-    Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header("location", url)
-        .header("cache-control", "no-store")
-        .header("referrer-policy", "no-referrer")
-        .body(Body::Empty)
-        .map_err(ApiError::internal)
+    pages::see_other(&url)
 }
 
 /// `403` for a locked document: problem+json with every `lock_reasons` entry, or (for a browser)

@@ -18,6 +18,8 @@ use serde_json::{json, Value};
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
 pub const SENDER: &str = "portal@inspection-portal.test";
 pub const WEBHOOK_SECRET: &str = "whsec_test_current";
+/// A small PDF for uploads.
+pub const TEST_PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
 pub struct TestApp {
     pub base: String,
@@ -169,6 +171,41 @@ impl TestApp {
             r.json["company_id"].as_str().expect("id").to_owned(),
             r.json["staff_api_key"].as_str().expect("key").to_owned(),
         )
+    }
+
+    /// Registers a document on `inspection` (`body`: kind, title, …) and PUTs `pdf` to its
+    /// presigned URL as `content_type`; returns its id and the registration reply.
+    pub async fn put_document(
+        &self,
+        key: &str,
+        inspection: &str,
+        body: Value,
+        pdf: &[u8],
+        content_type: &str,
+    ) -> (String, Reply) {
+        let r =
+            self.request("POST", &format!("/staff/inspections/{inspection}/documents"), Some(key), Some(body)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let id = r.json["document_id"].as_str().expect("document id").to_owned();
+        let url = r.json["upload_url"].as_str().expect("upload url");
+        let put = self.http.put(url).header("content-type", content_type).body(pdf.to_vec()).send().await.expect("PUT");
+        assert!(put.status().is_success(), "presigned PUT: {}", put.status());
+        (id, r)
+    }
+
+    /// Asks staff to verify the upload of `doc` (the reply says whether it was accepted).
+    pub async fn complete_upload(&self, key: &str, doc: &str) -> Reply {
+        self.request("POST", &format!("/staff/documents/{doc}/uploaded"), Some(key), None).await
+    }
+
+    /// An uploaded, verified and published document; returns its id.
+    pub async fn published_document(&self, key: &str, inspection: &str, body: Value) -> String {
+        let (id, _) = self.put_document(key, inspection, body, TEST_PDF, "application/pdf").await;
+        for step in ["uploaded", "publish"] {
+            let r = self.request("POST", &format!("/staff/documents/{id}/{step}"), Some(key), None).await;
+            assert_eq!(r.status, 200, "{step}: {}", r.text);
+        }
+        id
     }
 
     /// Emails sent to `address` (moto keeps every message of the run; tests use unique addresses).

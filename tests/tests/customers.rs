@@ -4,8 +4,6 @@ use portal_tests::{spawn_app, Reply, TestApp};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
-const PDF: &[u8] = b"%PDF-1.4\n%%EOF\n";
-
 struct Customer {
     app: TestApp,
     key: String,
@@ -75,19 +73,9 @@ async fn published_report(app: &TestApp, key: &str, building: &str) -> String {
     )
     .await;
     let inspection = i.json["inspection_id"].as_str().unwrap();
-    let d = staff(app, key, "POST", &format!("/staff/inspections/{inspection}/documents"),
-        Some(json!({ "kind": "inspection_report", "title": "Fire alarm", "template_name": "Annual Fire Alarm Inspection" }))).await;
-    let doc = d.json["document_id"].as_str().unwrap().to_owned();
-    app.http
-        .put(d.json["upload_url"].as_str().unwrap())
-        .header("content-type", "application/pdf")
-        .body(PDF)
-        .send()
-        .await
-        .unwrap();
-    staff(app, key, "POST", &format!("/staff/documents/{doc}/uploaded"), None).await;
-    staff(app, key, "POST", &format!("/staff/documents/{doc}/publish"), None).await;
-    doc
+    let doc =
+        json!({ "kind": "inspection_report", "title": "Fire alarm", "template_name": "Annual Fire Alarm Inspection" });
+    app.published_document(key, inspection, doc).await
 }
 
 impl Customer {

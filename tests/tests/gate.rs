@@ -7,7 +7,7 @@ use base64::Engine;
 use portal_tests::{fixture, Fixture, Reply};
 use serde_json::{json, Value};
 
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+const PDF: &[u8] = portal_tests::TEST_PDF;
 
 /// Every log line the functions write in this test binary at the level they run with in the cloud
 /// (`RUST_LOG=info` in template.yaml), to prove what never appears in them.
@@ -60,21 +60,9 @@ async fn upload(
     body: &[u8],
     ct: &str,
 ) -> (String, Reply) {
-    let r = f
-        .app
-        .request(
-            "POST",
-            &format!("/staff/inspections/{}/documents", f.inspection_id),
-            Some(&f.key),
-            Some(json!({ "kind": kind, "title": title, "template_name": template })),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let id = r.json["document_id"].as_str().unwrap().to_owned();
-    let url = r.json["upload_url"].as_str().unwrap();
-    let put = f.app.http.put(url).header("content-type", ct).body(body.to_vec()).send().await.unwrap();
-    assert!(put.status().is_success(), "presigned PUT: {}", put.status());
-    let done = f.app.request("POST", &format!("/staff/documents/{id}/uploaded"), Some(&f.key), None).await;
+    let doc = json!({ "kind": kind, "title": title, "template_name": template });
+    let (id, _) = f.app.put_document(&f.key, &f.inspection_id.to_string(), doc, body, ct).await;
+    let done = f.app.complete_upload(&f.key, &id).await;
     (id, done)
 }
 

@@ -6,8 +6,6 @@ use portal_shared::webhook::sign;
 use portal_tests::{fixture, Fixture, Reply, WEBHOOK_SECRET};
 use serde_json::{json, Value};
 
-const PDF: &[u8] = b"%PDF-1.4\n%%EOF\n";
-
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -66,31 +64,8 @@ async fn items(f: &Fixture) -> usize {
 }
 
 async fn published_report(f: &Fixture) -> String {
-    let r = f
-        .app
-        .request(
-            "POST",
-            &format!("/staff/inspections/{}/documents", f.inspection_id),
-            Some(&f.key),
-            Some(json!({ "kind": "inspection_report", "title": "Report", "template_name": "Residential Inspection" })),
-        )
-        .await;
-    let id = r.json["document_id"].as_str().unwrap().to_owned();
-    let put = f
-        .app
-        .http
-        .put(r.json["upload_url"].as_str().unwrap())
-        .header("content-type", "application/pdf")
-        .body(PDF)
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success());
-    for step in ["uploaded", "publish"] {
-        let r = f.app.request("POST", &format!("/staff/documents/{id}/{step}"), Some(&f.key), None).await;
-        assert_eq!(r.status, 200, "{}", r.text);
-    }
-    id
+    let doc = json!({ "kind": "inspection_report", "title": "Report", "template_name": "Residential Inspection" });
+    f.app.published_document(&f.key, &f.inspection_id.to_string(), doc).await
 }
 
 async fn open_status(f: &Fixture, doc: &str) -> u16 {

@@ -4,36 +4,20 @@
 
 use portal_shared::publishing;
 use portal_shared::store::{keys, Record, Write};
-use portal_tests::{fixture, Fixture, Reply};
+use portal_tests::{fixture, Fixture, Reply, TEST_PDF};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
-
-const PDF: &[u8] = b"%PDF-1.4\n%%EOF\n";
 
 /// Registers a document and uploads its PDF; `complete` asks staff to verify it.
 async fn upload(f: &Fixture, kind: &str, extra: Value, complete: bool) -> (String, Reply) {
     let mut body = json!({ "kind": kind, "title": format!("My {kind}") });
     body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
-    let r = f
-        .app
-        .request("POST", &format!("/staff/inspections/{}/documents", f.inspection_id), Some(&f.key), Some(body))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let id = r.json["document_id"].as_str().unwrap().to_owned();
-    let put = f
-        .app
-        .http
-        .put(r.json["upload_url"].as_str().unwrap())
-        .header("content-type", "application/pdf")
-        .body(PDF)
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success());
+    let (id, registered) =
+        f.app.put_document(&f.key, &f.inspection_id.to_string(), body, TEST_PDF, "application/pdf").await;
     if !complete {
-        return (id, r);
+        return (id, registered);
     }
-    let done = f.app.request("POST", &format!("/staff/documents/{id}/uploaded"), Some(&f.key), None).await;
+    let done = f.app.complete_upload(&f.key, &id).await;
     assert_eq!(done.status, 200, "{}", done.text);
     (id, done)
 }
@@ -114,7 +98,7 @@ async fn auto_publish_follows_the_setting_per_type_and_never_for_attachments() {
     let (doc, _) = upload(&g, "inspection_report", json!({}), false).await;
     let key = format!("companies/{}/inspections/{}/documents/{doc}.pdf", g.company_id, g.inspection_id);
     let event = json!({ "Records": [{ "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": { "bucket": { "name": g.app.names.bucket }, "object": { "key": key, "size": PDF.len() } } }] });
+        "s3": { "bucket": { "name": g.app.names.bucket }, "object": { "key": key, "size": TEST_PDF.len() } } }] });
     let report = g.app.functions.publish.dispatch(event).await.unwrap();
     assert_eq!((report["completed"].as_u64(), report["published"].as_u64()), (Some(1), Some(1)), "{report}");
     let d = staff(&g, "GET", &format!("/staff/documents/{doc}"), None).await;

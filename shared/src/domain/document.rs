@@ -246,22 +246,13 @@ mod tests {
     use super::*;
 
     fn report(template: Option<&str>, title: &str) -> Document {
-        Document {
-            id: DocumentId::new(),
+        let input = NewDocument {
             kind: DocumentKind::InspectionReport,
             title: title.into(),
             template_name: template.map(str::to_owned),
-            published: false,
-            published_at: None,
-            form_complete: false,
-            uploaded: false,
-            file_version: 0,
-            auto_publish: false,
             publish_at: None,
-            notified_versions: Vec::new(),
-            generated: false,
-            created_at: crate::clock::now(),
-        }
+        };
+        Document::create(input, crate::clock::now()).unwrap()
     }
 
     #[test]

@@ -378,9 +378,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::sdk(&e))?;
-        let items =
-            out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.map(|k| encode_cursor(&k)) })
+        page(out)
     }
 
     /// GSI1 items of partition `pk` whose sort key is at most `upto`, ascending. One round trip.
@@ -402,7 +400,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::sdk(&e))?;
-        Ok(out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?)
+        Ok(page::<T>(out)?.items)
     }
 
     /// Keys in the `DUE` index up to `upto` (KEYS_ONLY: the table and index keys). One round trip;
@@ -445,10 +443,15 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::sdk(&e))?;
-        let items =
-            out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.map(|k| encode_cursor(&k)) })
+        page(out)
     }
+}
+
+/// A query's items as records, and the cursor to the next page.
+fn page<T: DeserializeOwned>(out: aws_sdk_dynamodb::operation::query::QueryOutput) -> Result<Page<T>, StoreError> {
+    let items =
+        out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?;
+    Ok(Page { items, next_cursor: out.last_evaluated_key.map(|k| encode_cursor(&k)) })
 }
 
 /// Cursors are the query's last evaluated key (string attributes), base64url JSON: opaque to
