@@ -92,10 +92,14 @@ pub fn unpublish(
     Ok((true, writes))
 }
 
-/// After a publish or unpublish is saved: the report's deficiencies follow it into or out of the
-/// customer feeds (idempotent; a failure is logged and healed by the next change).
-pub async fn sync_deficiencies(store: &Store, company: crate::ids::CompanyId, doc: DocumentId, published: bool) {
-    if let Err(e) = store.sync_report_deficiencies(company, doc, published).await {
+/// After a publish or unpublish of `doc` is saved: its deficiencies follow it into or out of the
+/// customer feeds (idempotent; a failure is logged and healed by the next change). Only reports of
+/// a building's inspections can have deficiencies, so nothing else costs a query.
+pub async fn sync_deficiencies(store: &Store, inspection: &Inspection, doc: DocumentId) {
+    let Some(d) = inspection.document(doc).filter(|d| d.kind.is_report() && inspection.building_id.is_some()) else {
+        return;
+    };
+    if let Err(e) = store.sync_report_deficiencies(inspection.company_id, doc, d.published).await {
         tracing::error!(document_id = %doc, error = %e, "deficiency visibility not synced");
     }
 }
@@ -146,7 +150,7 @@ pub async fn publish_due(store: &Store, now: OffsetDateTime, limit: i32) -> Resu
             match store.save_inspection_with(&mut inspection, writes).await {
                 Ok(()) => {
                     report.published += 1;
-                    sync_deficiencies(store, c, d, true).await;
+                    sync_deficiencies(store, &inspection, d).await;
                     break;
                 }
                 Err(e) if e.is_condition_failure() => continue,
@@ -172,21 +176,20 @@ pub async fn complete_upload(
     if let Err(problem) = crate::delivery::verify_upload(blobs, &key).await? {
         return Err(ApiError::conflict("upload-rejected", problem.to_string()));
     }
-    let owner = store.company(company).await?.ok_or(ApiError::NotFound)?;
     let (inspection, ()) = store
-        .modify_document(company, doc, |i| {
+        .modify_inspection(company, pointer.inspection_id, |owner, i| {
             let now = crate::clock::now();
             let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
             d.uploaded = true;
             d.file_version += 1;
             let auto = d.auto_publish && !d.published && d.publish_at.is_none();
             i.updated_at = now;
-            let writes = if auto { publish(&owner, i, doc, now)?.1 } else { Vec::new() };
+            let writes = if auto { publish(owner, i, doc, now)?.1 } else { Vec::new() };
             Ok(((), writes))
         })
         .await?;
     if inspection.document(doc).is_some_and(|d| d.published) {
-        sync_deficiencies(store, company, doc, true).await;
+        sync_deficiencies(store, &inspection, doc).await;
     }
     Ok(inspection)
 }

@@ -85,17 +85,15 @@ fn reasons(r: &Reply) -> Value {
     r.json["lock_reasons"].clone()
 }
 
-async fn pay(f: &Fixture, cents: i64) {
-    let r = f
-        .app
-        .request(
-            "POST",
-            &format!("/staff/inspections/{}/payments", f.inspection_id),
-            Some(&f.key),
-            Some(json!({ "amount_cents": cents, "method": "check", "reference": "#1042" })),
-        )
-        .await;
+/// Records money received (or, with `refund`, given back) offline.
+async fn ledger(f: &Fixture, body: Value) {
+    let path = format!("/staff/inspections/{}/payments", f.inspection_id);
+    let r = f.app.request("POST", &path, Some(&f.key), Some(body)).await;
     assert_eq!(r.status, 201, "{}", r.text);
+}
+
+async fn pay(f: &Fixture, cents: i64) {
+    ledger(f, json!({ "amount_cents": cents, "method": "check", "reference": "#1042" })).await;
 }
 
 async fn sign(f: &Fixture) {
@@ -163,16 +161,7 @@ async fn a_report_locks_and_unlocks_with_payment_and_agreement_and_relocks_after
     assert_delivers(&f, &open(&f, &f.client, &doc).await, "Residential Inspection Report.pdf").await;
 
     // A refund that opens a balance locks it again.
-    let r = f
-        .app
-        .request(
-            "POST",
-            &format!("/staff/inspections/{}/payments", f.inspection_id),
-            Some(&f.key),
-            Some(json!({ "amount_cents": 5000, "method": "cash", "refund": true })),
-        )
-        .await;
-    assert_eq!(r.status, 201);
+    ledger(&f, json!({ "amount_cents": 5000, "method": "cash", "refund": true })).await;
     assert_eq!(
         reasons(&open(&f, &f.client, &doc).await),
         json!([{"code": "payment_required", "amount_due_cents": 5000}])

@@ -84,25 +84,20 @@ impl Publish {
         }
     }
 
-    async fn set_one(
-        &self,
-        company: &portal_shared::domain::company::Company,
-        id: DocumentId,
-        publish: bool,
-    ) -> Result<Value, ApiError> {
+    async fn set_one(&self, company: CompanyId, id: DocumentId, publish: bool) -> Result<Value, ApiError> {
         let (inspection, changed) = self
             .store
-            .modify_document(company.id, id, |i| {
+            .modify_document(company, id, |owner, i| {
                 let now = clock::now();
                 if publish {
-                    publishing::publish(company, i, id, now)
+                    publishing::publish(owner, i, id, now)
                 } else {
                     publishing::unpublish(i, id, now)
                 }
             })
             .await?;
         if changed {
-            publishing::sync_deficiencies(&self.store, company.id, id, publish).await;
+            publishing::sync_deficiencies(&self.store, &inspection, id).await;
         }
         let doc = inspection.document(id).ok_or(ApiError::NotFound)?;
         tracing::info!(document_id = %id, inspection_id = %inspection.id, publish, changed, "publish state set");
@@ -112,8 +107,7 @@ impl Publish {
     async fn set_published(&self, req: &Request, id: &str, publish: bool) -> ApiResult {
         let staff = auth::staff(&self.store, req).await?;
         let id: DocumentId = id.parse().map_err(|_| ApiError::NotFound)?;
-        let company = self.store.company(staff.company_id).await?.ok_or(ApiError::Unauthorized)?;
-        json(StatusCode::OK, &self.set_one(&company, id, publish).await?)
+        json(StatusCode::OK, &self.set_one(staff.company_id, id, publish).await?)
     }
 
     /// Many documents at once; each gets its own result (one failing does not stop the others).
@@ -128,12 +122,11 @@ impl Publish {
         if input.document_ids.is_empty() || input.document_ids.len() > MAX_BULK {
             return Err(ApiError::bad_request(format!("document_ids must name 1 to {MAX_BULK} documents")));
         }
-        let company = self.store.company(staff.company_id).await?.ok_or(ApiError::Unauthorized)?;
         let mut results = Vec::with_capacity(input.document_ids.len());
         for raw in &input.document_ids {
             let outcome = match raw.parse::<DocumentId>() {
                 Err(_) => Err(ApiError::NotFound),
-                Ok(id) => self.set_one(&company, id, publish).await,
+                Ok(id) => self.set_one(staff.company_id, id, publish).await,
             };
             results.push(match outcome {
                 Ok(body) => {
@@ -191,7 +184,7 @@ impl Publish {
             report = Some(doc.id);
             let (inspection, changed) = self
                 .store
-                .modify_inspection(company.id, id, |i| {
+                .modify_inspection(company.id, id, |_, i| {
                     let now = clock::now();
                     if i.documents.iter().any(|d| d.generated) {
                         return Ok((false, vec![])); // a concurrent submit won
@@ -210,7 +203,7 @@ impl Publish {
         }
         let (inspection, changed) = self
             .store
-            .modify_inspection(company.id, id, |i| {
+            .modify_inspection(company.id, id, |_, i| {
                 let first = i.submitted_at.is_none();
                 i.submitted_at.get_or_insert(clock::now());
                 Ok((first, vec![]))

@@ -41,11 +41,10 @@ async fn upload_url(app: &StaffApi, i: &Inspection, doc: DocumentId) -> Result<S
 /// application/pdf` required). The document and its pointer are written in one transaction.
 pub async fn create(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: NewDocument = json_body(req)?;
-    let company = company(app, staff).await?;
     let (inspection, doc) = app
         .store
-        .modify_inspection(staff.company_id, inspection_id(id)?, |i| {
-            let doc = i.add_document(input.clone(), &company, clock::now())?.id;
+        .modify_inspection(staff.company_id, inspection_id(id)?, |company, i| {
+            let doc = i.add_document(input.clone(), company, clock::now())?.id;
             let schedule = publishing::schedule_write(i, i.document(doc).ok_or(ApiError::NotFound)?)?;
             Ok((doc, vec![DocumentPointer::write(staff.company_id, doc, i.id)?, schedule]))
         })
@@ -83,7 +82,7 @@ pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
     let doc = document_id(id)?;
     let (i, ()) = app
         .store
-        .modify_document(staff.company_id, doc, |i| {
+        .modify_document(staff.company_id, doc, |_, i| {
             let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
             d.apply(patch.clone())?;
             let schedule = publishing::schedule_write(i, i.document(doc).ok_or(ApiError::NotFound)?)?;
@@ -121,7 +120,7 @@ pub async fn rebuild(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     publishing::render_and_store(&app.blobs, &company, &i, d).await?;
     let (i, ()) = app
         .store
-        .modify_document(staff.company_id, doc, |i| {
+        .modify_document(staff.company_id, doc, |_, i| {
             let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
             d.file_version += 1;
             // A rebuild corrects the rendering of what was announced: it sends no new email.
@@ -177,7 +176,7 @@ pub async fn record_payment(app: &StaffApi, staff: &Staff, req: &Request, id: &s
     let key = format!("offline_{}", Ulid::new());
     let (i, ()) = app
         .store
-        .modify_inspection(staff.company_id, inspection_id(id)?, |i| {
+        .modify_inspection(staff.company_id, inspection_id(id)?, |_, i| {
             let signed = if input.refund { -amount.get() } else { amount.get() };
             let kind = format!("offline_{}_{}", if input.refund { "refund" } else { "payment" }, input.method);
             i.ledger.insert(
@@ -265,12 +264,11 @@ const MAX_ATTACHMENT_BYTES: i64 = 7 * 1024 * 1024;
 pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: Resend =
         if portal_shared::http::body_bytes(req).is_empty() { Resend::default() } else { json_body(req)? };
-    let company = company(app, staff).await?;
     let doc = document_id(id)?;
     let now = clock::now();
-    let (i, issued) = app
+    let (i, (issued, company)) = app
         .store
-        .modify_document(staff.company_id, doc, |i| {
+        .modify_document(staff.company_id, doc, |company, i| {
             let d = i.document(doc).ok_or(ApiError::NotFound)?;
             if !d.uploaded {
                 return Err(ApiError::conflict("not-uploaded", "this document has no PDF yet"));
@@ -279,7 +277,7 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
                 Some(p) => vec![i.person_index(p).ok_or_else(|| ApiError::bad_request("no such person"))?],
                 None => (0..i.people.len()).filter(|&n| i.people[n].role == Role::Client).collect(),
             };
-            let targets: Vec<usize> = targets.into_iter().filter(|&n| i.needs_token(n, &company)).collect();
+            let targets: Vec<usize> = targets.into_iter().filter(|&n| i.needs_token(n, company)).collect();
             if targets.is_empty() {
                 return Err(ApiError::conflict("no-recipient", "nobody to send to: no client with an email address"));
             }
@@ -290,7 +288,7 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
                 writes.extend(w);
                 issued.push((n, t));
             }
-            Ok((issued, writes))
+            Ok(((issued, company.clone()), writes))
         })
         .await?;
     let d = i.document(doc).ok_or(ApiError::NotFound)?;

@@ -4,6 +4,7 @@
 use http::StatusCode;
 use lambda_http::Request;
 use portal_shared::clock;
+use portal_shared::domain::company::Company;
 use portal_shared::domain::inspection::{
     Inspection, NewInspection, Person, PersonInput, RequirementsPatch, ServiceInput, ServiceKind,
 };
@@ -135,7 +136,7 @@ async fn modify<T>(
     app: &StaffApi,
     staff: &Staff,
     id: &str,
-    change: impl FnMut(&mut Inspection) -> Result<(T, Vec<Write>), ApiError>,
+    change: impl FnMut(&Company, &mut Inspection) -> Result<(T, Vec<Write>), ApiError>,
 ) -> Result<(Inspection, T), ApiError> {
     let id: InspectionId = id.parse().map_err(|_| ApiError::NotFound)?;
     app.store.modify_inspection(staff.company_id, id, change).await
@@ -144,7 +145,7 @@ async fn modify<T>(
 pub async fn change_requirements(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let patch: RequirementsPatch = json_body(req)?;
     let (inspection, ()) =
-        modify(app, staff, id, |i| Ok((i.change_requirements(patch, clock::now())?, vec![]))).await?;
+        modify(app, staff, id, |_, i| Ok((i.change_requirements(patch, clock::now())?, vec![]))).await?;
     json(StatusCode::OK, &view(app, &inspection))
 }
 
@@ -165,7 +166,7 @@ fn base() -> ServiceKind {
 
 pub async fn add_service(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: NewService = json_body(req)?;
-    let (inspection, service) = modify(app, staff, id, |i| {
+    let (inspection, service) = modify(app, staff, id, |_, i| {
         let s = ServiceInput {
             name: input.name.clone(),
             description: input.description.clone(),
@@ -180,11 +181,10 @@ pub async fn add_service(app: &StaffApi, staff: &Staff, req: &Request, id: &str)
 /// Adds a person; they get their own link unless their email is a staff user's (or they have none).
 pub async fn add_person(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: PersonInput = json_body(req)?;
-    let company = company(app, staff).await?;
     let now = clock::now();
-    let (inspection, (idx, issued)) = modify(app, staff, id, |i| {
+    let (inspection, (idx, issued)) = modify(app, staff, id, |company, i| {
         let idx = i.add_person(input.clone(), now)?;
-        if !i.needs_token(idx, &company) {
+        if !i.needs_token(idx, company) {
             return Ok(((idx, None), vec![]));
         }
         let (issued, writes) = IssuedToken::issue(i, idx, now, false)?;
@@ -208,11 +208,10 @@ fn person_index(i: &Inspection, person: &str) -> Result<usize, ApiError> {
 /// Re-issues a person's link: the new one works at once and every earlier one never again (in one
 /// transaction).
 pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
-    let company = company(app, staff).await?;
     let now = clock::now();
-    let (inspection, (idx, issued)) = modify(app, staff, id, |i| {
+    let (inspection, (idx, issued)) = modify(app, staff, id, |company, i| {
         let idx = person_index(i, person)?;
-        if !i.needs_token(idx, &company) {
+        if !i.needs_token(idx, company) {
             return Err(ApiError::conflict(
                 "no-link-for-person",
                 "this person gets no portal link: they have no email, or it belongs to a staff user",
@@ -228,7 +227,7 @@ pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str
 
 /// Revokes every link of a person. Revoking what is already revoked is fine.
 pub async fn revoke_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
-    let (inspection, idx) = modify(app, staff, id, |i| {
+    let (inspection, idx) = modify(app, staff, id, |_, i| {
         let idx = person_index(i, person)?;
         Ok((idx, revoke_all(i, idx)))
     })

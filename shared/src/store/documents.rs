@@ -45,14 +45,17 @@ impl Store {
         &self,
         company: CompanyId,
         id: DocumentId,
-        mut change: impl FnMut(&mut crate::domain::inspection::Inspection) -> Result<(T, Vec<Write>), crate::ApiError>,
+        mut change: impl FnMut(
+            &crate::domain::company::Company,
+            &mut crate::domain::inspection::Inspection,
+        ) -> Result<(T, Vec<Write>), crate::ApiError>,
     ) -> Result<(crate::domain::inspection::Inspection, T), crate::ApiError> {
         let pointer = self.document_pointer(company, id).await?.ok_or(crate::ApiError::NotFound)?;
-        self.modify_inspection(company, pointer.inspection_id, |i| {
+        self.modify_inspection(company, pointer.inspection_id, |c, i| {
             if i.document(id).is_none() {
                 return Err(crate::ApiError::NotFound);
             }
-            change(i)
+            change(c, i)
         })
         .await
     }

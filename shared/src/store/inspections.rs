@@ -74,18 +74,21 @@ impl Store {
         result
     }
 
-    /// Read, change, save with the revision read (plus the change's other writes, in the same
-    /// transaction); if someone saved in between, re-read and retry (a few times, then 409).
+    /// Read (the inspection with its company, one batched read), change, save with the revision
+    /// read (plus the change's other writes, in the same transaction); if someone saved in between,
+    /// re-read and retry (a few times, then 409).
     pub async fn modify_inspection<T>(
         &self,
         company: CompanyId,
         id: InspectionId,
-        mut change: impl FnMut(&mut Inspection) -> Result<(T, Vec<Write>), crate::ApiError>,
+        mut change: impl FnMut(&Company, &mut Inspection) -> Result<(T, Vec<Write>), crate::ApiError>,
     ) -> Result<(Inspection, T), crate::ApiError> {
         let mut attempts = 0;
         loop {
-            let mut inspection = self.inspection(company, id).await?.ok_or(crate::ApiError::NotFound)?;
-            let (out, also) = change(&mut inspection)?;
+            // The company comes in the same round trip: most changes need its settings.
+            let (owner, mut inspection) =
+                self.company_and_inspection(company, id).await?.ok_or(crate::ApiError::NotFound)?;
+            let (out, also) = change(&owner, &mut inspection)?;
             match self.save_inspection_with(&mut inspection, also).await {
                 Ok(()) => return Ok((inspection, out)),
                 Err(e) if e.is_condition_failure() && attempts < 3 => attempts += 1,
