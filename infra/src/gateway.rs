@@ -20,7 +20,6 @@ use portal_shared::apigw;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::dev_checkout::DevCheckout;
 use crate::functions::{Function, Functions};
 use crate::mailbox::Mailbox;
 
@@ -263,8 +262,6 @@ fn plain(status: u16, message: &str) -> Resp {
 pub struct Gateway {
     pub functions: Arc<Functions>,
     pub mailbox: Option<Mailbox>,
-    /// The dev payment provider's checkout page (local runs with `PAYMENT_PROVIDER=dev`).
-    pub checkout: Option<DevCheckout>,
 }
 
 impl Gateway {
@@ -274,12 +271,6 @@ impl Gateway {
             Ok(b) => b.to_bytes(),
             Err(_) => return plain(413, "Request Entity Too Large"),
         };
-        if parts.uri.path().starts_with("/_dev/checkout") {
-            return match &self.checkout {
-                Some(c) => c.serve(&parts.method, &parts.uri, &body).await,
-                None => plain(404, "Not Found"),
-            };
-        }
         if parts.uri.path().starts_with("/_dev/") {
             return match &self.mailbox {
                 Some(m) => m.serve(parts.uri.path()).await,

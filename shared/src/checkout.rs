@@ -1,24 +1,24 @@
-//! Pay Now: the payment-provider port and its adapters. The portal starts a checkout for the
-//! balance and redirects the client to the provider's hosted page; the money itself arrives later
-//! as a signed webhook, the only thing that changes the ledger.
+//! Pay Now: the payment-provider port. The portal starts a Stripe Checkout Session for the
+//! balance and redirects the client to its hosted page; the money itself arrives later as a
+//! signed webhook, the only thing that changes the ledger.
 //!
-//! - [`Provider::Stripe`] creates a Stripe Checkout Session (amount, currency, metadata naming the
-//!   company and inspection on both the session and its payment intent, so every later event about
-//!   that money names them).
-//! - [`Provider::Dev`] points at the local gateway's own checkout page (`/_dev/checkout`), whose
-//!   "Pay" button delivers a correctly signed webhook: a person can watch a report unlock locally.
+//! The session and its payment intent carry metadata naming the company, the inspection and the
+//! checkout this server recorded, so every later event about that money leads back to what was
+//! asked for. Success and cancel URLs carry no token: the client comes back through
+//! `/checkout/return` (see the link function). Locally, `STRIPE_API_BASE` points at the local
+//! gateway's Stripe-compatible dev provider on another origin; there is no other code path.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::config::StripeConfig;
+use crate::domain::payments::CHECKOUT_METADATA_KEY;
 use crate::ids::{CompanyId, InspectionId};
 use crate::money::Currency;
-use crate::secrets::Secret;
-use crate::Config;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutRequest {
+    /// This server's id for the checkout, put in the metadata.
+    pub checkout_id: String,
     pub company_id: CompanyId,
     pub inspection_id: InspectionId,
     pub amount_cents: i64,
@@ -27,14 +27,17 @@ pub struct CheckoutRequest {
     pub customer_email: Option<String>,
     pub success_url: String,
     pub cancel_url: String,
+    /// When the session expires (Unix seconds; Stripe allows 30 minutes to 24 hours).
+    pub expires_at: i64,
     /// Same request, same session (a double click does not open two checkouts).
     pub idempotency_key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CheckoutSession {
     pub id: String,
     pub url: String,
+    pub livemode: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,45 +46,44 @@ pub enum CheckoutError {
     Unreachable(String),
     #[error("the payment provider refused the checkout ({status}): {message}")]
     Refused { status: u16, message: String },
+    #[error("the payment provider answered a checkout page outside {0}")]
+    UnexpectedOrigin(String),
 }
 
-pub enum Provider {
-    Stripe { api_base: String, secret_key: Secret, http: reqwest::Client },
-    Dev { public_base_url: String },
+pub struct Provider {
+    config: StripeConfig,
+    http: reqwest::Client,
 }
 
 impl Provider {
-    /// From `PAYMENT_PROVIDER` (`stripe` needs `STRIPE_SECRET_KEY`; `STRIPE_API_BASE` overrides
-    /// the API address). None: Pay Now is not offered.
-    pub fn from_config(config: &Config) -> Option<Provider> {
-        match config.payment_provider.as_deref()? {
-            "stripe" => Some(Provider::Stripe {
-                api_base: std::env::var("STRIPE_API_BASE").unwrap_or_else(|_| "https://api.stripe.com".into()),
-                secret_key: config.stripe_secret_key.clone()?,
-                http: reqwest::Client::builder().timeout(std::time::Duration::from_secs(8)).build().ok()?,
-            }),
-            "dev" => Some(Provider::Dev { public_base_url: config.public_base_url.clone() }),
-            _ => None,
-        }
+    /// Pay Now's provider, when one is configured (see [`crate::Config::stripe`]).
+    pub fn from_config(config: &crate::Config) -> Option<Provider> {
+        Some(Provider::new(config.stripe.clone()?))
+    }
+
+    pub fn new(config: StripeConfig) -> Provider {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .timeout(std::time::Duration::from_secs(8))
+            .build()
+            .unwrap_or_default();
+        Provider { config, http }
+    }
+
+    /// Where checkout pages live: what the portal's CSP `form-action` must allow.
+    pub fn checkout_origin(&self) -> &str {
+        &self.config.checkout_origin
     }
 
     pub async fn create(&self, req: &CheckoutRequest) -> Result<CheckoutSession, CheckoutError> {
-        match self {
-            Provider::Stripe { api_base, secret_key, http } => stripe(http, api_base, secret_key, req).await,
-            Provider::Dev { public_base_url } => {
-                let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(req).unwrap_or_default());
-                Ok(CheckoutSession {
-                    id: format!("cs_dev_{}", ulid::Ulid::new()),
-                    url: format!("{public_base_url}/_dev/checkout?s={payload}"),
-                })
-            }
+        let session = stripe(&self.http, &self.config, req).await?;
+        // The browser may only be sent where the CSP lets the form go.
+        let prefix = format!("{}/", self.config.checkout_origin);
+        if !session.url.starts_with(&prefix) {
+            return Err(CheckoutError::UnexpectedOrigin(self.config.checkout_origin.clone()));
         }
+        Ok(session)
     }
-}
-
-/// Decodes what [`Provider::Dev`] put in its checkout URL (for the local gateway's page).
-pub fn dev_session(payload: &str) -> Option<CheckoutRequest> {
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
 /// The form fields of a Stripe Checkout Session for this request.
@@ -95,10 +97,12 @@ pub fn stripe_form(req: &CheckoutRequest) -> Vec<(String, String)> {
         ("success_url".into(), req.success_url.clone()),
         ("cancel_url".into(), req.cancel_url.clone()),
         ("client_reference_id".into(), req.inspection_id.to_string()),
+        ("expires_at".into(), req.expires_at.to_string()),
     ];
     for prefix in ["metadata", "payment_intent_data[metadata]"] {
         f.push((format!("{prefix}[company_id]"), req.company_id.to_string()));
         f.push((format!("{prefix}[inspection_id]"), req.inspection_id.to_string()));
+        f.push((format!("{prefix}[{CHECKOUT_METADATA_KEY}]"), req.checkout_id.clone()));
     }
     if let Some(email) = &req.customer_email {
         f.push(("customer_email".into(), email.clone()));
@@ -108,18 +112,12 @@ pub fn stripe_form(req: &CheckoutRequest) -> Vec<(String, String)> {
 
 async fn stripe(
     http: &reqwest::Client,
-    api_base: &str,
-    key: &Secret,
+    config: &StripeConfig,
     req: &CheckoutRequest,
 ) -> Result<CheckoutSession, CheckoutError> {
-    #[derive(Deserialize)]
-    struct Session {
-        id: String,
-        url: String,
-    }
     let resp = http
-        .post(format!("{api_base}/v1/checkout/sessions"))
-        .bearer_auth(key.expose())
+        .post(format!("{}/v1/checkout/sessions", config.api_base))
+        .bearer_auth(config.secret_key.expose())
         .header("Idempotency-Key", &req.idempotency_key)
         .form(&stripe_form(req))
         .send()
@@ -132,6 +130,5 @@ async fn stripe(
         let message = body["error"]["message"].as_str().unwrap_or("no message").to_owned();
         return Err(CheckoutError::Refused { status, message });
     }
-    let s: Session = serde_json::from_value(body).map_err(|e| CheckoutError::Unreachable(e.to_string()))?;
-    Ok(CheckoutSession { id: s.id, url: s.url })
+    serde_json::from_value(body).map_err(|e| CheckoutError::Unreachable(e.to_string()))
 }

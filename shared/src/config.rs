@@ -20,12 +20,33 @@ pub struct Config {
     pub payment_webhook_secrets: Vec<Secret>,
     /// Largest request body accepted (`MAX_BODY_BYTES`); larger ones get 413.
     pub max_body_bytes: usize,
-    /// Where Pay Now sends clients (`PAYMENT_PROVIDER`): `stripe` (Checkout Sessions with
-    /// `STRIPE_SECRET_KEY`) or `dev` (the local gateway's checkout page). Unset: Pay Now is off.
-    pub payment_provider: Option<String>,
-    pub stripe_secret_key: Option<Secret>,
+    /// Pay Now through Stripe Checkout: `PAYMENT_PROVIDER=stripe` with a `STRIPE_SECRET_KEY`.
+    /// Without a key (or with `none`) no Pay Now is offered and the portal says how to pay instead.
+    pub stripe: Option<StripeConfig>,
+    /// Whether payments made outside Pay Now must be live money (`PAYMENT_LIVEMODE=true`) or test
+    /// money (default): a payment in the other mode is kept for staff, never applied.
+    pub payment_livemode: bool,
     /// Path-style S3 addressing (`S3_FORCE_PATH_STYLE=true`) for emulators without virtual hosts.
     pub s3_force_path_style: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    pub secret_key: Secret,
+    /// The API (`STRIPE_API_BASE`, default `https://api.stripe.com`).
+    pub api_base: String,
+    /// Where Checkout pages live (`STRIPE_CHECKOUT_ORIGIN`, default `https://checkout.stripe.com`):
+    /// the portal's CSP lets Pay Now's form go there, and Pay Now redirects nowhere else.
+    pub checkout_origin: String,
+}
+
+/// `scheme://host[:port]` with nothing after it.
+fn origin(name: &'static str, v: String) -> Result<String, ConfigError> {
+    let rest = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ', ';', ',', '\'']) => Ok(v),
+        _ => Err(ConfigError::Invalid(name, "must be an origin such as https://host[:port]".into())),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +80,29 @@ impl Config {
                 v.parse().map_err(|_| ConfigError::Invalid("MAX_BODY_BYTES", "must be a number of bytes".into()))?
             }
         };
+        let stripe = match non_empty("PAYMENT_PROVIDER").as_deref() {
+            None | Some("none") => None,
+            Some("stripe") => match non_empty("STRIPE_SECRET_KEY") {
+                None => None,
+                Some(key) => Some(StripeConfig {
+                    secret_key: Secret::new(key),
+                    api_base: origin(
+                        "STRIPE_API_BASE",
+                        non_empty("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into()),
+                    )?,
+                    checkout_origin: origin(
+                        "STRIPE_CHECKOUT_ORIGIN",
+                        non_empty("STRIPE_CHECKOUT_ORIGIN").unwrap_or_else(|| "https://checkout.stripe.com".into()),
+                    )?,
+                }),
+            },
+            Some(other) => return Err(ConfigError::Invalid("PAYMENT_PROVIDER", format!("{other} is not stripe or none"))),
+        };
+        let payment_livemode = match non_empty("PAYMENT_LIVEMODE").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ConfigError::Invalid("PAYMENT_LIVEMODE", "must be true or false".into())),
+        };
         Ok(Config {
             table_name,
             bucket_name: non_empty("BUCKET_NAME"),
@@ -69,8 +113,8 @@ impl Config {
                 .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
                 .unwrap_or_default(),
             max_body_bytes,
-            payment_provider: non_empty("PAYMENT_PROVIDER"),
-            stripe_secret_key: non_empty("STRIPE_SECRET_KEY").map(Secret::new),
+            stripe,
+            payment_livemode,
             s3_force_path_style: non_empty("S3_FORCE_PATH_STYLE").is_some_and(|v| v == "true"),
         })
     }
@@ -112,5 +156,30 @@ mod tests {
         assert!(cfg(&[("TABLE_NAME", "t"), ("SENDER_EMAIL", "nope")]).is_err());
         assert!(cfg(&[("TABLE_NAME", "t"), ("PUBLIC_BASE_URL", "ftp://x")]).is_err());
         assert!(cfg(&[("TABLE_NAME", "t"), ("MAX_BODY_BYTES", "lots")]).is_err());
+        assert!(cfg(&[("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "paypal")]).is_err());
+        assert!(cfg(&[("TABLE_NAME", "t"), ("PAYMENT_LIVEMODE", "yes")]).is_err());
+        let bad_origin = [("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "stripe"), ("STRIPE_SECRET_KEY", "sk_test_1")];
+        for o in ["https://checkout.stripe.com/pay", "checkout.stripe.com", "https://a b", "https://x;y"] {
+            let mut with = bad_origin.to_vec();
+            with.push(("STRIPE_CHECKOUT_ORIGIN", o));
+            assert!(cfg(&with).is_err(), "{o}");
+        }
+    }
+
+    #[test]
+    fn pay_now_needs_a_provider_and_its_key() {
+        let base = [("TABLE_NAME", "t")];
+        assert!(cfg(&base).unwrap().stripe.is_none(), "nothing configured: no Pay Now");
+        let no_key = cfg(&[("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "stripe"), ("STRIPE_SECRET_KEY", " ")]).unwrap();
+        assert!(no_key.stripe.is_none(), "a default deploy with an empty key offers no dead Pay Now");
+        let none = cfg(&[("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "none"), ("STRIPE_SECRET_KEY", "sk_live_1")]);
+        assert!(none.unwrap().stripe.is_none());
+        let s = cfg(&[("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "stripe"), ("STRIPE_SECRET_KEY", "sk_test_1")])
+            .unwrap()
+            .stripe
+            .unwrap();
+        assert_eq!((s.api_base.as_str(), s.checkout_origin.as_str()), ("https://api.stripe.com", "https://checkout.stripe.com"));
+        assert!(!cfg(&base).unwrap().payment_livemode, "test money unless told otherwise");
+        assert!(cfg(&[("TABLE_NAME", "t"), ("PAYMENT_LIVEMODE", "true")]).unwrap().payment_livemode);
     }
 }

@@ -36,23 +36,34 @@ max-height:320px;overflow:auto}img.cover{width:100%;max-height:280px;object-fit:
 ul.steps{list-style:none;padding:0}ul.steps li{padding:4px 0}";
 
 /// `style-src` allows exactly the stylesheet above, nothing inline from anywhere else.
-static CSP: LazyLock<String> = LazyLock::new(|| {
-    let hash = STANDARD.encode(Sha256::digest(CSS.as_bytes()));
+static STYLE_HASH: LazyLock<String> = LazyLock::new(|| STANDARD.encode(Sha256::digest(CSS.as_bytes())));
+
+/// The pages' CSP. Forms post to the page's own origin only, plus `form_to` when given: browsers
+/// apply `form-action` to the redirect a form post answers, so Pay Now's `303` to a payment
+/// provider's checkout on another origin needs that origin here.
+fn csp(form_to: Option<&str>) -> String {
+    let extra = form_to.map(|o| format!(" {o}")).unwrap_or_default();
     format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; img-src https: data:; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'sha256-{}'; img-src https: data:; form-action 'self'{extra}; \
+         frame-ancestors 'none'; base-uri 'none'",
+        *STYLE_HASH
     )
-});
+}
 
 /// An HTML response with the headers every page carries: no referrer (URLs hold tokens), no
 /// caching, a restrictive CSP, no framing, no sniffing.
 pub fn html(status: StatusCode, body: String) -> ApiResult {
+    html_posting_to(status, body, None)
+}
+
+/// [`html`] for a page whose forms may end on another origin (`form_to`, e.g. Pay Now's checkout).
+pub fn html_posting_to(status: StatusCode, body: String, form_to: Option<&str>) -> ApiResult {
     Response::builder()
         .status(status)
         .header("content-type", "text/html; charset=utf-8")
         .header("cache-control", "no-store")
         .header("referrer-policy", "no-referrer")
-        .header("content-security-policy", CSP.as_str())
+        .header("content-security-policy", csp(form_to))
         .header("x-content-type-options", "nosniff")
         .header("x-frame-options", "DENY")
         .body(Body::Text(body))
@@ -86,9 +97,15 @@ pub fn escape(s: &str) -> String {
 }
 
 fn layout(title: &str, header: &str, sub: &str, nav: &str, main: &str) -> String {
+    layout_refreshing(title, header, sub, nav, main, None)
+}
+
+/// [`layout`] that reloads itself every `refresh` seconds (no script needed).
+fn layout_refreshing(title: &str, header: &str, sub: &str, nav: &str, main: &str, refresh: Option<u32>) -> String {
+    let refresh = refresh.map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">")).unwrap_or_default();
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{refresh}\
          <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title><style>{CSS}</style></head>\
          <body><header><h1>{}</h1><p>{}</p></header>{nav}<main>{main}</main></body></html>",
         escape(title),
@@ -202,9 +219,16 @@ fn document_rows(out: &mut String, docs: &[DocumentCard], base: &str, currency: 
     out.push_str("</table>");
 }
 
+/// A note at the top of the portal, e.g. after returning from the payment provider; with
+/// `refresh_seconds` the page reloads itself until the note is no longer needed.
+pub struct Notice<'a> {
+    pub text: &'a str,
+    pub refresh_seconds: Option<u32>,
+}
+
 /// The client portal. `base` is the page's own path (`/p/<token>`); forms post under it. With
 /// `read_only` (staff previews), no forms are rendered.
-pub fn portal(v: &PortalView, base: &str, read_only: bool) -> String {
+pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice>) -> String {
     let cur = v.payment.currency;
     let act = v.can_act && !read_only;
     let base = escape(base);
@@ -218,6 +242,9 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool) -> String {
     nav.push_str("<a href=\"#offers\">Special Offers</a><a href=\"#contact\">Contact Us</a></nav>");
 
     let mut m = String::new();
+    if let Some(n) = &notice {
+        let _ = write!(m, "<div class=\"notice\" role=\"status\">{}</div>", escape(n.text));
+    }
     if read_only {
         let _ = write!(
             m,
@@ -396,7 +423,8 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool) -> String {
         escape(c.address.as_deref().unwrap_or(""))
     );
     let sub = format!("{} \u{2014} {}", v.company.name, role_label(v.viewer.role));
-    layout(&format!("{} \u{2014} {}", v.address, v.company.name), &v.address, &sub, &nav, &m)
+    let refresh = notice.and_then(|n| n.refresh_seconds);
+    layout_refreshing(&format!("{} \u{2014} {}", v.address, v.company.name), &v.address, &sub, &nav, &m, refresh)
 }
 
 /// The customer portal: the contact's buildings, their documents (opened through the gate), and

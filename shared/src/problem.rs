@@ -31,6 +31,9 @@ pub enum ApiError {
     Locked { detail: String, lock_reasons: serde_json::Value },
     #[error("too many requests; try again in {retry_after_seconds} seconds")]
     TooManyRequests { retry_after_seconds: i64 },
+    /// Temporarily unable to finish (contention or a slow dependency): retry after a while.
+    #[error("{detail}")]
+    Unavailable { detail: String, retry_after_seconds: i64 },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Locked { .. } => StatusCode::FORBIDDEN,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +93,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
             ApiError::Locked { .. } => ("document-locked", "Document locked"),
+            ApiError::Unavailable { .. } => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -126,7 +131,7 @@ impl ApiError {
         match &self {
             ApiError::MethodNotAllowed { allow } => builder = builder.header("allow", allow.join(", ")),
             ApiError::Unauthorized => builder = builder.header("www-authenticate", "Bearer"),
-            ApiError::TooManyRequests { retry_after_seconds } => {
+            ApiError::TooManyRequests { retry_after_seconds } | ApiError::Unavailable { retry_after_seconds, .. } => {
                 builder = builder.header("retry-after", (*retry_after_seconds).max(1).to_string())
             }
             _ => {}

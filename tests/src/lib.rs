@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
 pub const SENDER: &str = "portal@inspection-portal.test";
 pub const WEBHOOK_SECRET: &str = "whsec_test_current";
+pub const STRIPE_KEY: &str = "sk_test_portal_tests";
 /// A small PDF for uploads.
 pub const TEST_PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
@@ -29,12 +30,16 @@ pub struct TestApp {
     pub store: Store,
     pub names: LocalNames,
     pub moto_url: String,
+    /// The dev payment provider (Stripe stand-in) on its own origin.
+    pub provider: Arc<portal_infra::dev_checkout::DevStripe>,
     server: tokio::task::JoinHandle<()>,
+    provider_server: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        self.provider_server.abort();
     }
 }
 
@@ -70,6 +75,16 @@ pub async fn spawn_app() -> TestApp {
     let names = fresh_resources(&sdk).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    // The dev payment provider, on its own origin like Stripe.
+    let provider_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let provider_origin = format!("http://{}", provider_listener.local_addr().expect("addr"));
+    let provider = Arc::new(portal_infra::dev_checkout::DevStripe::new(
+        provider_origin.clone(),
+        STRIPE_KEY.to_owned(),
+        format!("{base}/webhooks/payments"),
+        WEBHOOK_SECRET.to_owned(),
+    ));
+    let provider_server = provider.clone().serve(provider_listener);
     let env = [
         ("TABLE_NAME", names.table.clone()),
         ("BUCKET_NAME", names.bucket.clone()),
@@ -77,20 +92,14 @@ pub async fn spawn_app() -> TestApp {
         ("PUBLIC_BASE_URL", base.clone()),
         ("PLATFORM_ADMIN_KEY", ADMIN_KEY.to_owned()),
         ("PAYMENT_WEBHOOK_SECRETS", format!("whsec_old_rotated,{WEBHOOK_SECRET}")),
-        ("PAYMENT_PROVIDER", "dev".to_owned()),
+        ("PAYMENT_PROVIDER", "stripe".to_owned()),
+        ("STRIPE_SECRET_KEY", STRIPE_KEY.to_owned()),
+        ("STRIPE_API_BASE", provider_origin.clone()),
+        ("STRIPE_CHECKOUT_ORIGIN", provider_origin.clone()),
     ];
     let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
     let functions = Arc::new(Functions::new(&sdk, &config));
-    let checkout = portal_infra::dev_checkout::DevCheckout {
-        webhook_url: format!("{base}/webhooks/payments"),
-        webhook_secret: WEBHOOK_SECRET.to_owned(),
-        http: reqwest::Client::new(),
-    };
-    let gateway = Arc::new(Gateway {
-        functions: functions.clone(),
-        mailbox: Some(Mailbox::new(moto_url.clone())),
-        checkout: Some(checkout),
-    });
+    let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox: Some(Mailbox::new(moto_url.clone())) });
     let server = gateway.serve(listener);
     TestApp {
         functions,
@@ -100,7 +109,9 @@ pub async fn spawn_app() -> TestApp {
         sdk,
         names,
         moto_url,
+        provider,
         server,
+        provider_server,
     }
 }
 

@@ -11,14 +11,18 @@
 //! before any database read. Tokens never reach a log line ([`portal_shared::http::serve`]
 //! redacts paths).
 
+use http::header::{COOKIE, SET_COOKIE};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use portal_shared::checkout::{CheckoutRequest, Provider};
 use portal_shared::domain::inspection::{Role, SignatureInput};
-use portal_shared::domain::portal::{payment_panel, PaymentAction, PortalView, ShareView};
+use portal_shared::domain::payments::Checkout;
+use portal_shared::domain::portal::{payment_panel, PaymentAction, PaymentState, PortalView, ShareView};
 use portal_shared::email::Email;
 use portal_shared::entry::HttpFunction;
-use portal_shared::http::{client_info, form_or_json_body, is_form, json, segments, serve, wants_json, ApiResult};
+use portal_shared::http::{
+    client_info, form_or_json_body, is_form, json, query_param, segments, serve, wants_json, ApiResult,
+};
 use portal_shared::ids::{InspectionId, ServiceId};
 use portal_shared::mailer::Mailer;
 use portal_shared::notify;
@@ -29,6 +33,35 @@ use portal_shared::store::{keys, Store};
 use portal_shared::{by_method, clock, ApiError, Config};
 use serde::Deserialize;
 use serde_json::json;
+
+/// How long a checkout stays open at the provider, and the return cookie with it.
+pub const CHECKOUT_LIFETIME: time::Duration = time::Duration::hours(1);
+/// Holds the portal path for the client's way back from the provider (path-scoped, HttpOnly).
+pub const RETURN_COOKIE: &str = "portal_checkout_return";
+
+fn return_cookie(value: &str, max_age: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{RETURN_COOKIE}={value}; Path=/checkout/return; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// A cookie's value from the request's `Cookie` header(s).
+fn cookie(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A checkout id derived from what identifies the request, so a repeat names the same checkout.
+fn checkout_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(parts.join("|").as_bytes());
+    format!("ck_{}", &hex::encode(digest)[..32])
+}
 
 /// "Get Full Access" requests allowed per inspection per window.
 pub const FULL_ACCESS_LIMIT: u32 = 10;
@@ -60,6 +93,7 @@ impl Link {
             ["p", token, "addons"] => by_method!(req; POST => self.addons(&req, token).await),
             ["p", token, "offers", "dismiss"] => by_method!(req; POST => self.dismiss(&req, token).await),
             ["p", token, "pay"] => by_method!(req; POST => self.pay(&req, token).await),
+            ["checkout", "return"] => by_method!(req; GET => self.checkout_return(&req)),
             ["share", id] => by_method!(req; GET => self.share(&req, id).await),
             ["share", id, "full-access"] => by_method!(req; POST => self.full_access(&req, id).await),
             _ => Err(ApiError::NotFound),
@@ -70,14 +104,34 @@ impl Link {
         format!("/p/{}", token.reveal())
     }
 
+    fn online(&self) -> bool {
+        self.payments.is_some()
+    }
+
     async fn view(&self, req: &Request, raw: &str) -> ApiResult {
         let (token, ctx) = self.store.resolve_portal(raw).await?;
-        let view = PortalView::build(&ctx.company, &ctx.inspection, ctx.person());
+        let view = PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online());
         if wants_json(req) {
-            json(StatusCode::OK, &view)
-        } else {
-            pages::html(StatusCode::OK, pages::portal(&view, &Self::portal_path(&token), false))
+            return json(StatusCode::OK, &view);
         }
+        // Back from the provider's checkout: the webhook may not have arrived yet.
+        let notice = match query_param(req, "checkout").as_deref() {
+            Some("success") if view.payment.state == PaymentState::Due => Some(pages::Notice {
+                text: "Thank you. We are confirming your payment with the payment provider; \
+                       this page updates by itself in a few seconds.",
+                refresh_seconds: Some(3),
+            }),
+            Some("success") if view.payment.state == PaymentState::Paid => {
+                Some(pages::Notice { text: "Thank you: your payment was received.", refresh_seconds: None })
+            }
+            Some("canceled") if view.payment.state == PaymentState::Due => Some(pages::Notice {
+                text: "Payment was not completed. You can try again with Pay Now whenever you are ready.",
+                refresh_seconds: None,
+            }),
+            _ => None,
+        };
+        let form_to = self.payments.as_ref().map(Provider::checkout_origin);
+        pages::html_posting_to(StatusCode::OK, pages::portal(&view, &Self::portal_path(&token), false, notice), form_to)
     }
 
     /// A client action: resolve, check the role, change the inspection, save it with the revision
@@ -108,7 +162,7 @@ impl Link {
                     return if is_form(req) {
                         pages::see_other(&Self::portal_path(&token))
                     } else {
-                        json(StatusCode::OK, &PortalView::build(&ctx.company, &ctx.inspection, ctx.person()))
+                        json(StatusCode::OK, &PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online()))
                     };
                 }
                 Err(e) if e.is_condition_failure() && attempts < 3 => attempts += 1,
@@ -167,43 +221,92 @@ impl Link {
         .await
     }
 
-    /// Pay Now: a checkout for the balance at the payment provider; the client is sent to its
-    /// hosted page (`303` for a form post, the URL in JSON otherwise). Only clients, and only when
-    /// the payment panel offers Pay Now.
+    /// Pay Now: a Checkout Session for the balance at the payment provider, recorded so the money
+    /// that comes back can be bound to it; the client is sent to its hosted page (`303` for a form
+    /// post, the URL in JSON otherwise). Only clients, and only when the payment panel offers Pay
+    /// Now. The provider never sees the portal token: it returns the client to
+    /// `/checkout/return`, and a cookie scoped to that path (set here, read once there) says where to.
     async fn pay(&self, req: &Request, raw: &str) -> ApiResult {
         let (token, ctx) = self.store.resolve_portal(raw).await?;
         let person = ctx.person();
         if person.role != Role::Client {
             return Err(ApiError::Forbidden("only a client on this inspection can pay here".into()));
         }
-        let panel = payment_panel(&ctx.company, &ctx.inspection, true);
+        let panel = payment_panel(&ctx.company, &ctx.inspection, true, self.online());
         if panel.action != Some(PaymentAction::PayNow) {
             return Err(ApiError::conflict("nothing-to-pay", format!("Pay Now is not offered: {}", panel.message)));
         }
-        let provider = self
-            .payments
-            .as_ref()
-            .ok_or_else(|| ApiError::conflict("payments-unavailable", "online payment is not configured"))?;
-        let portal = format!("{}{}", self.config.public_base_url, Self::portal_path(&token));
+        let provider = self.payments.as_ref().ok_or(ApiError::NotFound)?;
         let i = &ctx.inspection;
-        let checkout = CheckoutRequest {
+        let now = clock::now();
+        // The same client, inspection state and balance: the same checkout (a double click or a
+        // retry reuses the provider's session through its idempotency key).
+        let checkout_id = checkout_id(&[&i.id.to_string(), &person.id.to_string(), &i.revision.to_string()]);
+        let back = format!("{}/checkout/return", self.config.public_base_url);
+        let request = CheckoutRequest {
+            checkout_id: checkout_id.clone(),
             company_id: i.company_id,
             inspection_id: i.id,
             amount_cents: panel.balance_cents.get(),
             currency: i.currency,
             description: format!("Inspection at {}", i.address),
             customer_email: person.email.as_ref().map(|e| e.to_string()),
-            success_url: portal.clone(),
-            cancel_url: portal,
-            idempotency_key: format!("{}-{}-{}", i.id, person.id, i.revision),
+            success_url: format!("{back}?checkout=success"),
+            cancel_url: format!("{back}?checkout=canceled"),
+            expires_at: (now + CHECKOUT_LIFETIME).unix_timestamp(),
+            idempotency_key: checkout_id.clone(),
         };
-        let session = provider.create(&checkout).await.map_err(ApiError::internal)?;
+        let session = provider.create(&request).await.map_err(ApiError::internal)?;
+        let record = Checkout {
+            checkout_id,
+            session_id: session.id.clone(),
+            company_id: i.company_id,
+            inspection_id: i.id,
+            person_id: person.id,
+            amount_cents: request.amount_cents,
+            currency: request.currency,
+            livemode: session.livemode,
+            payment_intent: None,
+            created_at: now,
+        };
+        self.store.record_checkout(&record).await?;
         tracing::info!(inspection_id = %i.id, token_id = %ctx.token.token_id, session = %session.id, "checkout started");
-        if is_form(req) {
-            pages::see_other(&session.url)
+        let mut resp = if is_form(req) {
+            pages::see_other(&session.url)?
         } else {
-            json(StatusCode::OK, &json!({ "checkout_url": session.url, "session_id": session.id }))
-        }
+            json(StatusCode::OK, &json!({ "checkout_url": session.url, "session_id": session.id }))?
+        };
+        let cookie = return_cookie(&Self::portal_path(&token), CHECKOUT_LIFETIME.whole_seconds(), self.secure_cookies());
+        resp.headers_mut().append(SET_COOKIE, cookie.parse().map_err(ApiError::internal)?);
+        Ok(resp)
+    }
+
+    fn secure_cookies(&self) -> bool {
+        self.config.public_base_url.starts_with("https://")
+    }
+
+    /// Where the payment provider sends the client back (`?checkout=success|canceled`): the
+    /// return cookie, used once, leads to their portal; without it, a page that says how to get
+    /// there. No database read: the portal itself checks the token.
+    fn checkout_return(&self, req: &Request) -> ApiResult {
+        let outcome = match query_param(req, "checkout").as_deref() {
+            Some("canceled") => "canceled",
+            _ => "success",
+        };
+        let portal = cookie(req, RETURN_COOKIE).filter(|v| v.strip_prefix("/p/").and_then(Token::parse).is_some());
+        let mut resp = match portal {
+            Some(path) => pages::see_other(&format!("{path}?checkout={outcome}"))?,
+            None => pages::html(
+                StatusCode::OK,
+                pages::message(
+                    if outcome == "success" { "Thank you" } else { "Payment not completed" },
+                    "Open your portal from the link in your email to see your payment and your reports.",
+                    None,
+                ),
+            )?,
+        };
+        resp.headers_mut().append(SET_COOKIE, return_cookie("", 0, self.secure_cookies()).parse().map_err(ApiError::internal)?);
+        Ok(resp)
     }
 
     async fn share(&self, req: &Request, id: &str) -> ApiResult {

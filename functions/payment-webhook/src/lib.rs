@@ -1,35 +1,56 @@
-//! The payment-webhook function: Stripe-compatible payment events applied to the ledger exactly
-//! once.
+//! The payment-webhook function: Stripe payment events applied to the ledger exactly once.
 //!
 //! `POST /webhooks/payments`: the `Stripe-Signature` is verified first (400 and nothing written
-//! otherwise), then the event is parsed (400 if malformed; unknown types are acknowledged and
-//! ignored). One `BatchGetItem` reads the event record, the company and the inspection; one
-//! transaction writes the event record, the ledger change (with the revision read), the payment
-//! intent pointer and, when the payment releases a published report, one outbox email per client and
-//! buyer's agent. Redeliveries find the event record (or lose the transaction to it) and change
-//! nothing. Money that names no known inspection is kept for staff review. Always 200 once verified.
+//! otherwise), then the event is parsed (400 if malformed; types it does not act on are
+//! acknowledged and ignored). Checkout Session events and payment-intent events about the same
+//! money count once: the ledger is keyed by the payment intent.
+//!
+//! A payment is applied only when it matches a checkout this server created (Pay Now), or, for
+//! payments made elsewhere, when its metadata names the inspection with a currency and the mode this
+//! deployment expects ([`payments::bind_payment`]); anything else is kept as unmatched money for
+//! staff. The first payment applied binds its payment intent (and charge) to the inspection, for
+//! good; refunds and disputes, which carry no metadata, are found through that binding, and those
+//! that arrive before their payment wait on it and are applied by the payment that binds it.
+//!
+//! Round trips: one `BatchGetItem` (event record, checkout, company, inspection, pointers) and one
+//! transaction for a payment; a refund or dispute of a known payment needs one more read (its
+//! inspection, found through the pointer): 3 at worst. Contention on a busy inspection is retried
+//! with jittered exponential backoff inside the request's time budget, so concurrent deliveries
+//! are not refused. Always 200 once verified and applied, parked or known.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use portal_shared::domain::company::Company;
 use portal_shared::domain::gate::{self, Access, Viewer};
 use portal_shared::domain::inspection::{Inspection, Role};
-use portal_shared::domain::payments::{self, Applied, Mismatch, MoneyEvent, Movement, ParsedEvent};
+use portal_shared::domain::payments::{self, Applied, Mismatch, MoneyEvent, ParsedEvent};
 use portal_shared::entry::HttpFunction;
 use portal_shared::http::{body_bytes, json, segments, serve, ApiResult};
-use portal_shared::ids::DocumentId;
+use portal_shared::ids::{CompanyId, DocumentId, InspectionId};
 use portal_shared::store::outbox::EmailRecord;
-use portal_shared::store::payments::{EventRecord, IntentPointer, WebhookContext};
-use portal_shared::store::{Store, StoreError};
+use portal_shared::store::payments::{self as records, EventRecord, MoneyPointer, WebhookRead};
+use portal_shared::store::{Store, StoreError, Write};
 use portal_shared::webhook::{self, TOLERANCE_SECONDS};
 use portal_shared::{by_method, clock, ApiError, Config};
+use rand::Rng;
 use serde_json::json;
+
+/// How long a delivery may keep retrying contention before answering 503 (the function's
+/// timeout is 10 s; the provider retries a 503 later).
+pub const RETRY_BUDGET: Duration = Duration::from_secs(6);
 
 pub struct PaymentWebhook {
     config: Config,
     store: Store,
+}
+
+/// One attempt's result: done with this status, or lost a race (read again).
+enum Step {
+    Done(&'static str),
+    Retry,
 }
 
 impl PaymentWebhook {
@@ -64,69 +85,162 @@ impl PaymentWebhook {
         ack(status)
     }
 
+    /// Attempts until one wins or the time budget is spent, backing off with full jitter.
     async fn apply(&self, event: &MoneyEvent) -> Result<&'static str, ApiError> {
-        let now = clock::now();
-        for _attempt in 0..5 {
-            let (company, mut inspection) = match self.store.webhook_context(event).await? {
-                WebhookContext::Duplicate => return Ok("duplicate"),
-                WebhookContext::Unknown => return self.unmatched(event, "no known inspection is named").await,
-                WebhookContext::Found(found) => *found,
-            };
-            let before = released(&company, &inspection);
-            match inspection.apply_money(event, now) {
-                Err(Mismatch::Currency { event: got, inspection: want }) => {
-                    return self
-                        .unmatched(event, &format!("currency {got} does not match the inspection's {want}"))
-                        .await
-                }
-                Ok(Applied::AlreadyKnown) => {
-                    self.store.record_event_only(event, "already_known", now).await?;
-                    return Ok("already_known");
-                }
-                Ok(Applied::Changed) => {}
+        let deadline = Instant::now() + RETRY_BUDGET;
+        for attempt in 0u32.. {
+            if let Step::Done(status) = self.attempt(event).await? {
+                return Ok(status);
             }
-            let mut writes = vec![EventRecord::write(event, "applied", now)?];
-            if let Movement::Succeeded { intent, .. } | Movement::Processing { intent, .. } = &event.movement {
-                writes.push(IntentPointer::write(intent, company.id, inspection.id)?);
+            let cap = Duration::from_millis(10 << attempt.min(5));
+            let pause = cap.mul_f64(rand::thread_rng().gen::<f64>());
+            if Instant::now() + pause >= deadline {
+                break;
             }
-            let newly: Vec<DocumentId> = released(&company, &inspection).difference(&before).copied().collect();
-            if let Some(doc) = newly.first() {
-                // One "your report is ready" email per client and buyer's agent for this event.
-                for (n, p) in inspection.people.iter().enumerate() {
-                    if matches!(p.role, Role::Client | Role::BuyerAgent) && inspection.needs_token(n, &company) {
-                        let dedupe = format!("report_ready#{}#{}", event.id, p.id);
-                        let email =
-                            EmailRecord::new(company.id, inspection.id, p.id, "report_ready", Some(*doc), dedupe, now);
-                        writes.push(email.create()?);
-                    }
-                }
-            }
-            match self.store.save_inspection_with(&mut inspection, writes).await {
-                Ok(()) => return Ok("applied"),
-                // The second write is the event record: losing on it means a concurrent delivery of
-                // this very event won. Losing only on the revision means something else changed the
-                // inspection: read again and re-apply.
-                Err(StoreError::TransactionCanceled(reasons))
-                    if reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed") =>
-                {
-                    return Ok("duplicate")
-                }
-                Err(e)
-                    if e.is_condition_failure()
-                        || matches!(&e, StoreError::TransactionCanceled(r) if r.iter().any(|r| r == "TransactionConflict")) =>
-                {
-                    continue
-                }
-                Err(e) => return Err(e.into()),
-            }
+            tokio::time::sleep(pause).await;
         }
-        Err(ApiError::conflict("busy", "the inspection kept changing; the provider will retry this delivery"))
+        tracing::warn!(event_id = %event.id, "webhook delivery gave up on contention");
+        Err(ApiError::Unavailable {
+            detail: "the inspection kept changing; the provider will retry this delivery".into(),
+            retry_after_seconds: 5,
+        })
     }
 
-    async fn unmatched(&self, event: &MoneyEvent, reason: &str) -> Result<&'static str, ApiError> {
-        let record = event.unmatched(reason, clock::now());
-        Ok(if self.store.keep_unmatched(event, &record).await? { "unmatched" } else { "duplicate" })
+    async fn attempt(&self, e: &MoneyEvent) -> Result<Step, ApiError> {
+        let now = clock::now();
+        let read = self.store.webhook_read(e).await?;
+        if read.duplicate {
+            return Ok(Step::Done("duplicate"));
+        }
+        let bound = read.pointers.iter().find_map(|(_, p)| p.as_ref().and_then(|p| p.target().map(|t| (t, p))));
+        let target = if e.movement.is_payment() {
+            match (payments::bind_payment(e, read.checkout.as_ref(), self.config.payment_livemode), bound) {
+                (Ok(t), Some((b, _))) if b != t => {
+                    return self.unmatched(e, "its payment intent already paid another inspection").await
+                }
+                (Ok(t), _) => t,
+                // A payment event without metadata about an intent already bound (a late failure).
+                (Err(_), Some((b, p))) if e.target.is_none() && e.checkout_id.is_none() && p.livemode == e.livemode => b,
+                (Err(reason), _) => return self.unmatched(e, &reason).await,
+            }
+        } else {
+            match bound {
+                Some((b, p)) if p.livemode == e.livemode => b,
+                Some(_) => return self.unmatched(e, "its livemode does not match its payment's").await,
+                None => match payments::bind_payment(e, None, self.config.payment_livemode) {
+                    Ok(t) => t,
+                    Err(_) if !read.pointers.is_empty() => return self.park(e, &read).await,
+                    Err(reason) => return self.unmatched(e, &reason).await,
+                },
+            }
+        };
+        let (company, mut inspection) = match read.found {
+            Some((c, i)) if (c.id, i.id) == target => (c, i),
+            _ => match self.store.company_and_inspection(target.0, target.1).await? {
+                Some(found) => found,
+                None => return self.unmatched(e, "no known inspection is named").await,
+            },
+        };
+        let before = released(&company, &inspection);
+        let mut changed = match inspection.apply_money(e, now) {
+            Err(Mismatch::Currency { event: got, inspection: want }) => {
+                let reason = format!("currency {got} does not match the inspection's {want}");
+                return self.unmatched(e, &reason).await;
+            }
+            Ok(applied) => applied == Applied::Changed,
+        };
+        // A payment binds its intent and charge to the inspection, applying what waited for it.
+        let mut also = Vec::new();
+        if e.movement.is_payment() {
+            for (id, pointer) in &read.pointers {
+                if pointer.as_ref().is_some_and(|p| p.bound) {
+                    continue;
+                }
+                also.push(MoneyPointer::bind(pointer.as_ref(), id, target, e.livemode)?);
+                for parked in pointer.iter().flat_map(MoneyPointer::parked_events) {
+                    if let Ok(Applied::Changed) = inspection.apply_money(&parked, now) {
+                        changed = true;
+                    }
+                    // Applied (or already known): no longer waiting for staff.
+                    also.push(records::unmatched_resolved(&parked));
+                }
+            }
+            if let (Some(c), Some(pi)) = (&read.checkout, &e.payment_intent) {
+                if c.payment_intent.is_none() {
+                    also.push(records::checkout_intent(c, pi)?);
+                }
+            }
+        }
+        if !changed && also.is_empty() {
+            self.store.record_event_only(e, "already_known", now).await?;
+            return Ok(Step::Done("already_known"));
+        }
+        let outcome = if changed { "applied" } else { "already_known" };
+        let mut writes = vec![EventRecord::write(e, outcome, now)?];
+        writes.extend(also);
+        if changed {
+            writes.extend(report_ready_emails(&company, &inspection, &before, e, now)?);
+        }
+        let result = if changed {
+            self.store.save_inspection_with(&mut inspection, writes).await
+        } else {
+            self.store.transact(writes).await
+        };
+        settle(result, outcome)
     }
+
+    /// A refund or dispute whose payment has not arrived: it waits on the payment's pointer.
+    async fn park(&self, e: &MoneyEvent, read: &WebhookRead) -> Result<Step, ApiError> {
+        let Some((id, pointer)) = read.pointers.first() else { return Ok(Step::Retry) };
+        let now = clock::now();
+        let record = e.unmatched(format!("waiting for its payment {id}; applied when it arrives"), now);
+        let writes = vec![
+            EventRecord::write(e, "parked", now)?,
+            MoneyPointer::park(pointer.as_ref(), id, e)?,
+            records::unmatched_write(&record)?,
+        ];
+        settle(self.store.transact(writes).await, "parked")
+    }
+
+    async fn unmatched(&self, event: &MoneyEvent, reason: &str) -> Result<Step, ApiError> {
+        let record = event.unmatched(reason, clock::now());
+        tracing::warn!(event_id = %event.id, event_type = %event.kind, reason, "payment kept as unmatched");
+        Ok(Step::Done(if self.store.keep_unmatched(event, &record).await? { "unmatched" } else { "duplicate" }))
+    }
+}
+
+/// A transaction's result: lost races are retried (a duplicate shows on the next read).
+fn settle(result: Result<(), StoreError>, outcome: &'static str) -> Result<Step, ApiError> {
+    match result {
+        Ok(()) => Ok(Step::Done(outcome)),
+        Err(e) if e.is_condition_failure() || is_conflict(&e) => Ok(Step::Retry),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_conflict(e: &StoreError) -> bool {
+    matches!(e, StoreError::TransactionCanceled(r) if r.iter().any(|r| r == "TransactionConflict"))
+}
+
+/// One "your report is ready" email per client and buyer's agent, when this event released a
+/// published report.
+fn report_ready_emails(
+    company: &Company,
+    inspection: &Inspection,
+    before: &BTreeSet<DocumentId>,
+    e: &MoneyEvent,
+    now: time::OffsetDateTime,
+) -> Result<Vec<Write>, ApiError> {
+    let Some(doc) = released(company, inspection).difference(before).next().copied() else { return Ok(Vec::new()) };
+    let ids: (CompanyId, InspectionId) = (company.id, inspection.id);
+    let mut writes = Vec::new();
+    for (n, p) in inspection.people.iter().enumerate() {
+        if matches!(p.role, Role::Client | Role::BuyerAgent) && inspection.needs_token(n, company) {
+            let dedupe = format!("report_ready#{}#{}", e.id, p.id);
+            writes.push(EmailRecord::new(ids.0, ids.1, p.id, "report_ready", Some(doc), dedupe, now).create()?);
+        }
+    }
+    Ok(writes)
 }
 
 /// Published reports a client may open now.

@@ -213,12 +213,12 @@ pub async fn preview_portal(app: &StaffApi, staff: &Staff, req: &Request, id: &s
     app.store
         .record_audit(staff.company_id, &AuditRecord::new(i.id, AuditAction::PortalPreview, actor, Outcome::Allowed))
         .await?;
-    let view = PortalView::build(&company, &i, p);
+    let view = PortalView::build(&company, &i, p, app.config.stripe.is_some());
     if wants_json(req) {
         json(StatusCode::OK, &view)
     } else {
         let base = format!("/staff/inspections/{}/preview/{}", i.id, p.id);
-        pages::html(StatusCode::OK, pages::portal(&view, &base, true))
+        pages::html(StatusCode::OK, pages::portal(&view, &base, true, None))
     }
 }
 

@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portal_infra::dev_checkout::DevCheckout;
+use std::collections::HashMap;
+
+use portal_infra::dev_checkout::DevStripe;
 use portal_infra::functions::Functions;
 use portal_infra::gateway::Gateway;
 use portal_infra::mailbox::Mailbox;
@@ -53,21 +55,38 @@ fn args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// The dev checkout page, when Pay Now uses the dev provider and a webhook secret is set.
-fn dev_checkout(config: &Config, base: &str) -> Option<DevCheckout> {
-    (config.payment_provider.as_deref() == Some("dev")).then_some(())?;
-    Some(DevCheckout {
-        webhook_url: format!("{base}/webhooks/payments"),
-        webhook_secret: config.payment_webhook_secrets.first()?.expose().to_owned(),
-        http: reqwest::Client::new(),
-    })
+/// With `PAYMENT_PROVIDER=dev`, the Stripe stand-in on its own origin (the next port, or any free
+/// one) and the configuration that points Pay Now at it; otherwise the environment as it is.
+async fn payments(
+    port: u16,
+    mut env: HashMap<String, String>,
+) -> Result<(Config, Option<(Arc<DevStripe>, tokio::net::TcpListener)>), Box<dyn std::error::Error>> {
+    if env.get("PAYMENT_PROVIDER").map(String::as_str) != Some("dev") {
+        return Ok((Config::from_lookup(|k| env.get(k).cloned())?, None));
+    }
+    let want = if port == 0 { 0 } else { port.wrapping_add(1) };
+    let listener = match tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], want))).await {
+        Ok(l) => l,
+        Err(_) => tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?,
+    };
+    let origin = format!("http://{}", listener.local_addr()?);
+    let key = format!("sk_test_dev_{}", ulid::Ulid::new().to_string().to_lowercase());
+    env.insert("PAYMENT_PROVIDER".into(), "stripe".into());
+    env.insert("STRIPE_SECRET_KEY".into(), key.clone());
+    env.insert("STRIPE_API_BASE".into(), origin.clone());
+    env.insert("STRIPE_CHECKOUT_ORIGIN".into(), origin.clone());
+    let config = Config::from_lookup(|k| env.get(k).cloned())?;
+    let secret = config.payment_webhook_secrets.first().ok_or("PAYMENT_WEBHOOK_SECRETS is required with PAYMENT_PROVIDER=dev")?;
+    let base = config.public_base_url.clone();
+    let stripe = DevStripe::new(origin, key, format!("{base}/webhooks/payments"), secret.expose().to_owned());
+    Ok((config, Some((Arc::new(stripe), listener))))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     entry::init_tracing();
     let args = args()?;
-    let config = Config::from_env()?;
+    let (config, dev_payments) = payments(args.port, std::env::vars().collect()).await?;
     let sdk = entry::aws_config().await;
     if args.create_resources {
         let names = LocalNames {
@@ -81,11 +100,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mailbox = std::env::var("MOTO_URL").ok().map(Mailbox::new);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     let addr = listener.local_addr()?;
-    let checkout = dev_checkout(&config, &format!("http://{addr}"));
-    let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox, checkout });
+    let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox });
     let server = gateway.serve(listener);
     let base = format!("http://{addr}");
     eprintln!("gateway listening on {base}");
+    let provider = dev_payments.map(|(stripe, listener)| {
+        eprintln!("dev payment provider (Stripe stand-in) listening on {}", stripe.origin);
+        let origin = stripe.origin.clone();
+        (stripe.serve(listener), origin)
+    });
 
     if args.schedule {
         let functions = functions.clone();
@@ -117,6 +140,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "share_link": demo.share_link,
                 "report_id": demo.report_id,
                 "contact_link": demo.contact_link,
+                "payment_provider": provider.as_ref().map(|(_, origin)| origin.clone()),
             });
             std::fs::write(path, serde_json::to_vec_pretty(&json)?)?;
         }
@@ -129,6 +153,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  Jane's report (through the gate):  {}/documents/{}", demo.client_link, demo.report_id);
         println!("  Customer contact portal (Fran):    {}", demo.contact_link);
         println!("  Dev mailbox (sent emails):         {base}/_dev/mailbox");
+        if let Some((_, origin)) = &provider {
+            println!("  Dev payment provider (Stripe stand-in, another origin): {origin}/_dev/requests");
+        }
         println!();
         println!("  Staff API key:       {}", demo.staff_api_key);
         println!("  Platform admin key:  {}", admin.expose());
@@ -142,5 +169,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tokio::signal::ctrl_c().await?;
     server.abort();
+    if let Some((task, _)) = provider {
+        task.abort();
+    }
     Ok(())
 }

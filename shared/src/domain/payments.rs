@@ -11,17 +11,20 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::inspection::{Inspection, LedgerEntry};
-use crate::ids::{CompanyId, InspectionId};
+use crate::ids::{CompanyId, InspectionId, PersonId};
 use crate::money::Currency;
 
 /// What a payment event does to money.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Movement {
-    /// A payment settled (`payment_intent.succeeded`).
+    /// A payment settled (`payment_intent.succeeded`, `checkout.session.completed` paid,
+    /// `checkout.session.async_payment_succeeded`).
     Succeeded { intent: String, amount: i64 },
-    /// A bank (ACH) payment is on its way, not settled (`payment_intent.processing`).
+    /// A bank (ACH) payment is on its way, not settled (`payment_intent.processing`,
+    /// `checkout.session.completed` unpaid).
     Processing { intent: String, amount: i64 },
-    /// An attempt failed; nothing was received (`payment_intent.payment_failed`).
+    /// An attempt failed; nothing was received (`payment_intent.payment_failed`,
+    /// `checkout.session.async_payment_failed`).
     Failed { intent: String },
     /// Refunds of a charge, cumulative (`charge.refunded`: `amount_refunded`).
     Refunded { charge: String, total_refunded: i64 },
@@ -29,6 +32,14 @@ pub enum Movement {
     DisputeOpened { dispute: String, amount: i64 },
     /// A dispute closed: won (funds reinstated) or lost (`charge.dispute.closed`).
     DisputeClosed { dispute: String, amount: i64, won: bool },
+}
+
+impl Movement {
+    /// Payments bring money in and bind a payment intent to an inspection; refunds and disputes
+    /// take it back and are found through that binding.
+    pub fn is_payment(&self) -> bool {
+        matches!(self, Movement::Succeeded { .. } | Movement::Processing { .. } | Movement::Failed { .. })
+    }
 }
 
 /// A verified delivery, parsed.
@@ -42,7 +53,11 @@ pub enum ParsedEvent {
     Money(MoneyEvent),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The metadata key naming the checkout this server created (on the session and its payment
+/// intent), so every later event about that money leads back to what was asked for.
+pub const CHECKOUT_METADATA_KEY: &str = "portal_checkout_id";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MoneyEvent {
     pub id: String,
     pub kind: String,
@@ -50,11 +65,19 @@ pub struct MoneyEvent {
     pub created: i64,
     pub movement: Movement,
     pub currency: Option<Currency>,
+    /// Live or test money (`livemode`), when the event says.
+    pub livemode: Option<bool>,
     /// From the object's `metadata` (`company_id`, `inspection_id`), when both are valid ids.
     pub target: Option<(CompanyId, InspectionId)>,
-    /// The payment intent the object belongs to (disputes and refunds name it), to find the
-    /// inspection when the object carries no metadata.
+    /// The checkout this server created, from the metadata.
+    pub checkout_id: Option<String>,
+    /// The Checkout Session, for `checkout.session.*` events.
+    pub session_id: Option<String>,
+    /// The payment intent the money belongs to (the identity of a payment: a session event and
+    /// a payment-intent event about the same money name the same intent).
     pub payment_intent: Option<String>,
+    /// The charge the object names (refunds, disputes) or the payment's latest charge.
+    pub charge: Option<String>,
     /// What the metadata said, kept verbatim for staff review when nothing matches.
     pub metadata: Value,
 }
@@ -70,6 +93,10 @@ fn text<'a>(v: &'a Value, field: &str) -> Result<&'a str, MalformedEvent> {
         .ok_or_else(|| MalformedEvent(format!("{field} is missing")))
 }
 
+fn optional_text(v: &Value, field: &str) -> Option<String> {
+    v.get(field).and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 255).map(str::to_owned)
+}
+
 fn amount(v: &Value, field: &str) -> Result<i64, MalformedEvent> {
     v.get(field)
         .and_then(Value::as_i64)
@@ -77,13 +104,34 @@ fn amount(v: &Value, field: &str) -> Result<i64, MalformedEvent> {
         .ok_or_else(|| MalformedEvent(format!("{field} must be a non-negative whole amount")))
 }
 
+/// What a `checkout.session.*` event means, if anything (only payment-mode sessions move money).
+fn session_movement(kind: &str, s: &Value) -> Result<Option<Movement>, MalformedEvent> {
+    if s.get("mode").and_then(Value::as_str) != Some("payment") {
+        return Ok(None);
+    }
+    let status = s.get("payment_status").and_then(Value::as_str).unwrap_or_default();
+    if status == "no_payment_required" {
+        return Ok(None);
+    }
+    let intent = || text(s, "payment_intent").map(str::to_owned);
+    Ok(Some(match (kind, status) {
+        ("checkout.session.completed", "paid") | ("checkout.session.async_payment_succeeded", _) => {
+            Movement::Succeeded { intent: intent()?, amount: amount(s, "amount_total")? }
+        }
+        // A delayed method (ACH): the session completed, the money is on its way.
+        ("checkout.session.completed", _) => Movement::Processing { intent: intent()?, amount: amount(s, "amount_total")? },
+        ("checkout.session.async_payment_failed", _) => Movement::Failed { intent: intent()? },
+        _ => return Ok(None),
+    }))
+}
+
 /// Parses a Stripe event object.
 pub fn parse(body: &[u8]) -> Result<ParsedEvent, MalformedEvent> {
     let event: Value = serde_json::from_slice(body).map_err(|e| MalformedEvent(e.to_string()))?;
     let id = text(&event, "id")?.to_owned();
     let kind = text(&event, "type")?.to_owned();
-    if id.len() > 255 {
-        return Err(MalformedEvent("id is too long".into()));
+    if id.len() > 255 || kind.len() > 255 {
+        return Err(MalformedEvent("id or type is too long".into()));
     }
     let object = event
         .get("data")
@@ -103,6 +151,10 @@ pub fn parse(body: &[u8]) -> Result<ParsedEvent, MalformedEvent> {
             Movement::Processing { intent: text(object, "id")?.to_owned(), amount: amount(object, "amount")? }
         }
         "payment_intent.payment_failed" => Movement::Failed { intent: text(object, "id")?.to_owned() },
+        k if k.starts_with("checkout.session.") => match session_movement(k, object)? {
+            Some(m) => m,
+            None => return Ok(ParsedEvent::Ignored { id, kind }),
+        },
         "charge.refunded" => Movement::Refunded {
             charge: text(object, "id")?.to_owned(),
             total_refunded: amount(object, "amount_refunded")?,
@@ -126,20 +178,96 @@ pub fn parse(body: &[u8]) -> Result<ParsedEvent, MalformedEvent> {
         .map(Currency::parse)
         .transpose()
         .map_err(|e| MalformedEvent(e.to_string()))?;
-    let metadata = object.get("metadata").cloned().unwrap_or(Value::Null);
+    let metadata = object.get("metadata").cloned().filter(Value::is_object).unwrap_or(Value::Null);
     let target = (|| {
         let c = metadata.get("company_id")?.as_str()?.parse().ok()?;
         let i = metadata.get("inspection_id")?.as_str()?.parse().ok()?;
         Some((c, i))
     })();
-    let payment_intent = match kind.as_str() {
-        k if k.starts_with("payment_intent.") => object.get("id"),
-        _ => object.get("payment_intent"),
+    let session = kind.starts_with("checkout.session.");
+    let (payment_intent, charge) = match &movement {
+        Movement::Succeeded { intent, .. } | Movement::Processing { intent, .. } | Movement::Failed { intent } => {
+            (Some(intent.clone()), if session { None } else { optional_text(object, "latest_charge") })
+        }
+        Movement::Refunded { charge, .. } => (optional_text(object, "payment_intent"), Some(charge.clone())),
+        _ => (optional_text(object, "payment_intent"), optional_text(object, "charge")),
+    };
+    Ok(ParsedEvent::Money(MoneyEvent {
+        created: event.get("created").and_then(Value::as_i64).unwrap_or(0),
+        livemode: event.get("livemode").or_else(|| object.get("livemode")).and_then(Value::as_bool),
+        checkout_id: optional_text(&metadata, CHECKOUT_METADATA_KEY),
+        session_id: if session { optional_text(object, "id") } else { None },
+        id,
+        kind,
+        movement,
+        currency,
+        target,
+        payment_intent,
+        charge,
+        metadata,
+    }))
+}
+
+/// What this server recorded when Pay Now created a checkout session: the money it asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkout {
+    pub checkout_id: String,
+    pub session_id: String,
+    pub company_id: CompanyId,
+    pub inspection_id: InspectionId,
+    pub person_id: PersonId,
+    pub amount_cents: i64,
+    pub currency: Currency,
+    pub livemode: bool,
+    /// Set by the first event that names it; never changed after.
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Which inspection a payment event pays, or why it is parked for staff instead.
+///
+/// A payment is applied when it matches a checkout this server created (same company and
+/// inspection, session, payment intent once known, currency and mode), or, for payments made
+/// elsewhere, when its metadata names the inspection and it states a currency and the mode this
+/// deployment expects. Anything else is money kept for review, never applied.
+pub fn bind_payment(
+    e: &MoneyEvent,
+    checkout: Option<&Checkout>,
+    expected_livemode: bool,
+) -> Result<(CompanyId, InspectionId), String> {
+    let moves_money = !matches!(e.movement, Movement::Failed { .. });
+    if let Some(c) = checkout {
+        let own = (c.company_id, c.inspection_id);
+        if e.target.is_some_and(|t| t != own) {
+            return Err("its metadata names another inspection than its checkout".into());
+        }
+        if e.livemode != Some(c.livemode) {
+            return Err(format!("livemode {:?} does not match its checkout's {}", e.livemode, c.livemode));
+        }
+        if moves_money && e.currency != Some(c.currency) {
+            return Err(format!("currency {:?} does not match its checkout's {}", e.currency.map(|c| c.to_string()), c.currency));
+        }
+        if e.session_id.as_ref().is_some_and(|s| *s != c.session_id) {
+            return Err("its checkout session is not the one this server created".into());
+        }
+        if let (Some(known), Some(pi)) = (&c.payment_intent, &e.payment_intent) {
+            if known != pi {
+                return Err("its payment intent is not the one its checkout was paid with".into());
+            }
+        }
+        return Ok(own);
     }
-    .and_then(Value::as_str)
-    .map(str::to_owned);
-    let created = event.get("created").and_then(Value::as_i64).unwrap_or(0);
-    Ok(ParsedEvent::Money(MoneyEvent { id, kind, created, movement, currency, target, payment_intent, metadata }))
+    let Some(target) = e.target else { return Err("no known inspection is named".into()) };
+    if e.livemode != Some(expected_livemode) {
+        let want = if expected_livemode { "live" } else { "test" };
+        return Err(format!("livemode {:?} does not match this deployment's {want} mode", e.livemode));
+    }
+    if moves_money && e.currency.is_none() {
+        return Err("it states no currency".into());
+    }
+    Ok(target)
 }
 
 /// Why a money event could not be applied to the inspection it named.

@@ -160,7 +160,9 @@ pub struct PortalView {
     pub inspectors: Vec<PersonLine>,
 }
 
-pub fn payment_panel(company: &Company, inspection: &Inspection, can_act: bool) -> PaymentPanel {
+/// The payment panel. `can_act`: the viewer may pay (a client); `online`: a payment provider is
+/// configured, so Pay Now can work (otherwise the panel says how to pay offline).
+pub fn payment_panel(company: &Company, inspection: &Inspection, can_act: bool, online: bool) -> PaymentPanel {
     let total = inspection.invoice_total();
     let balance = inspection.balance();
     let pending = inspection.pending();
@@ -177,7 +179,8 @@ pub fn payment_panel(company: &Company, inspection: &Inspection, can_act: bool) 
         PaymentState::Due
     };
     let action = match (state, company.settings.payments) {
-        (PaymentState::Due, PaymentsMode::Native) if can_act => Some(PaymentAction::PayNow),
+        (PaymentState::Due, PaymentsMode::Native) if can_act && online => Some(PaymentAction::PayNow),
+        (PaymentState::Due, PaymentsMode::Native) if !online => Some(PaymentAction::LearnMore),
         (PaymentState::Due, PaymentsMode::Disabled) => Some(PaymentAction::LearnMore),
         _ => None,
     };
@@ -211,7 +214,8 @@ fn card(d: &Document, access: Access) -> Option<DocumentCard> {
 
 impl PortalView {
     /// The portal as `person` sees it.
-    pub fn build(company: &Company, inspection: &Inspection, person: &Person) -> PortalView {
+    /// `online`: whether Pay Now can work (a payment provider is configured).
+    pub fn build(company: &Company, inspection: &Inspection, person: &Person, online: bool) -> PortalView {
         let can_act = person.role == Role::Client;
         let viewer = Viewer::Person(person.role);
         let documents: Vec<DocumentCard> = inspection
@@ -221,7 +225,7 @@ impl PortalView {
             .filter_map(|d| card(d, gate::decide(d, inspection, company, viewer)))
             .collect();
         let reports = documents.iter().filter(|d| d.kind.is_report()).cloned().collect();
-        let payment = payment_panel(company, inspection, can_act);
+        let payment = payment_panel(company, inspection, can_act, online);
         let agreement_signed = inspection.agreement_signed();
         let agreement = AgreementPanel {
             state: if agreement_signed { AgreementState::Signed } else { AgreementState::Unsigned },

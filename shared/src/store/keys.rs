@@ -71,9 +71,15 @@ pub fn payment_event(event_id: &str) -> Key {
     Key::new(format!("EVENT#{event_id}"), "EVENT")
 }
 
-/// Which inspection a provider payment intent paid (for events whose object has no metadata).
-pub fn payment_intent(intent: &str) -> Key {
-    Key::new(format!("PAYINTENT#{intent}"), "PAYINTENT")
+/// Which inspection a provider payment intent (`pi_…`) or charge (`ch_…`) paid, for refunds and
+/// disputes whose object has no metadata; before the payment arrives, what waits for it.
+pub fn money_pointer(provider_id: &str) -> Key {
+    Key::new(format!("MONEY#{provider_id}"), "MONEY")
+}
+
+/// A checkout session this server created (Pay Now), by the id it put in the session's metadata.
+pub fn checkout(checkout_id: &str) -> Key {
+    Key::new(format!("CHECKOUT#{checkout_id}"), "CHECKOUT")
 }
 
 /// Money kept for staff review, under its company (or `UNKNOWN` when it names none).

@@ -140,6 +140,9 @@ pub enum Write {
     Delete(Key),
     /// Put whatever is there (idempotent records such as lookup pointers).
     Put(Record),
+    /// Put that fails unless `condition` (with `values`) holds for what is stored: for records
+    /// whose safe transition is more than "absent" or "same revision".
+    PutIf { record: Record, condition: &'static str, values: Item },
 }
 
 impl Write {
@@ -153,6 +156,9 @@ impl Write {
                 Some(HashMap::from([(":rev".to_owned(), AttributeValue::N(expected_revision.to_string()))])),
             ),
             Write::DeleteExisting(_) => (Some("attribute_exists(PK)"), None),
+            Write::PutIf { condition, values, .. } => {
+                (Some(*condition), (!values.is_empty()).then(|| values.clone()))
+            }
             Write::Delete(_) | Write::Put(_) => (None, None),
         }
     }
@@ -261,7 +267,10 @@ impl Store {
     pub async fn write(&self, write: Write) -> Result<(), StoreError> {
         let (condition, values) = write.condition();
         match write {
-            Write::Create(record) | Write::Replace { record, .. } | Write::Put(record) => self
+            Write::Create(record)
+            | Write::Replace { record, .. }
+            | Write::Put(record)
+            | Write::PutIf { record, .. } => self
                 .client
                 .put_item()
                 .table_name(&self.table)
@@ -309,7 +318,10 @@ impl Store {
         let (condition, values) = w.condition();
         let b = TransactWriteItem::builder();
         let item = match w {
-            Write::Create(record) | Write::Replace { record, .. } | Write::Put(record) => b.put(
+            Write::Create(record)
+            | Write::Replace { record, .. }
+            | Write::Put(record)
+            | Write::PutIf { record, .. } => b.put(
                 Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(record.item))
