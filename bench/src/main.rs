@@ -73,7 +73,7 @@ fn env_config(names: &LocalNames, base: &str) -> Vec<(String, String)> {
         ("PUBLIC_BASE_URL".into(), base.into()),
         ("PLATFORM_ADMIN_KEY".into(), ADMIN_KEY.into()),
         ("PAYMENT_WEBHOOK_SECRETS".into(), WEBHOOK_SECRET.into()),
-        ("PAYMENT_PROVIDER".into(), "dev".into()),
+        ("PAYMENT_PROVIDER".into(), "none".into()),
         ("S3_FORCE_PATH_STYLE".into(), "true".into()),
     ]);
     vars
@@ -89,7 +89,7 @@ async fn setup() -> (Demo, Arc<Functions>, Store, tokio::task::JoinHandle<()>) {
     let vars = env_config(&names, &base);
     let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).expect("config");
     let functions = Arc::new(Functions::new(&sdk, &config));
-    let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox: None, checkout: None });
+    let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox: None });
     let server = gateway.serve(listener);
     let demo = portal_infra::seed::seed(&base, ADMIN_KEY).await.expect("seed");
     let strip = |l: &str| l.strip_prefix(&base).unwrap_or(l).to_owned();
@@ -134,6 +134,7 @@ fn webhook_event(d: &Demo, n: usize) -> (String, String) {
     let body = json!({
         "id": format!("evt_bench_{}_{n}", ulid::Ulid::new()),
         "type": "payment_intent.succeeded",
+        "livemode": false,
         "created": time::OffsetDateTime::now_utc().unix_timestamp(),
         "data": { "object": { "id": format!("pi_bench_{}", ulid::Ulid::new()), "amount": 100, "amount_received": 100,
             "currency": "usd", "metadata": { "company_id": d.company_id, "inspection_id": d.inspection_id } } }

@@ -367,9 +367,13 @@ impl DevStripe {
     }
 
     fn payment_events(&self, session: &Value, card: bool) -> Vec<Value> {
-        let mut out = vec![event("payment_intent.created", self.payment_intent(session, "requires_payment_method", false))];
+        let mut out =
+            vec![event("payment_intent.created", self.payment_intent(session, "requires_payment_method", false))];
         if card {
-            out.push(event("charge.succeeded", json!({ "id": random_id("ch"), "object": "charge", "livemode": false })));
+            out.push(event(
+                "charge.succeeded",
+                json!({ "id": random_id("ch"), "object": "charge", "livemode": false }),
+            ));
             out.push(event("payment_intent.succeeded", self.payment_intent(session, "succeeded", true)));
         } else {
             out.push(event("payment_intent.processing", self.payment_intent(session, "processing", false)));
@@ -396,13 +400,13 @@ impl DevStripe {
     async fn deliver_all(self: Arc<Self>, events: Vec<Value>) {
         let mut copies: Vec<Value> = Vec::new();
         for e in events {
-            let twice = ulid::Ulid::new().random() % 3 == 0;
+            let twice = ulid::Ulid::new().random().is_multiple_of(3);
             copies.push(e.clone());
             if twice {
                 copies.push(e);
             }
         }
-        copies.sort_by_key(|_| ulid::Ulid::new().random());
+        copies.sort_by_cached_key(|_| ulid::Ulid::new().random());
         let tasks: Vec<_> = copies
             .into_iter()
             .map(|e| {

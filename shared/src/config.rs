@@ -96,7 +96,9 @@ impl Config {
                     )?,
                 }),
             },
-            Some(other) => return Err(ConfigError::Invalid("PAYMENT_PROVIDER", format!("{other} is not stripe or none"))),
+            Some(other) => {
+                return Err(ConfigError::Invalid("PAYMENT_PROVIDER", format!("{other} is not stripe or none")))
+            }
         };
         let payment_livemode = match non_empty("PAYMENT_LIVEMODE").as_deref() {
             None | Some("false") => false,
@@ -178,7 +180,10 @@ mod tests {
             .unwrap()
             .stripe
             .unwrap();
-        assert_eq!((s.api_base.as_str(), s.checkout_origin.as_str()), ("https://api.stripe.com", "https://checkout.stripe.com"));
+        assert_eq!(
+            (s.api_base.as_str(), s.checkout_origin.as_str()),
+            ("https://api.stripe.com", "https://checkout.stripe.com")
+        );
         assert!(!cfg(&base).unwrap().payment_livemode, "test money unless told otherwise");
         assert!(cfg(&[("TABLE_NAME", "t"), ("PAYMENT_LIVEMODE", "true")]).unwrap().payment_livemode);
     }

@@ -70,6 +70,12 @@ pub async fn fresh_resources(sdk: &aws_config::SdkConfig) -> LocalNames {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(true).await
+}
+
+/// [`spawn_app`], with or without a payment provider for Pay Now (the dev provider, on its own
+/// origin, whether or not Pay Now is configured to use it).
+pub async fn spawn_app_with(payments: bool) -> TestApp {
     let moto_url = require_stack();
     let sdk = sdk_config().await;
     let names = fresh_resources(&sdk).await;
@@ -85,6 +91,7 @@ pub async fn spawn_app() -> TestApp {
         WEBHOOK_SECRET.to_owned(),
     ));
     let provider_server = provider.clone().serve(provider_listener);
+    let provider_env = if payments { "stripe" } else { "none" };
     let env = [
         ("TABLE_NAME", names.table.clone()),
         ("BUCKET_NAME", names.bucket.clone()),
@@ -92,7 +99,7 @@ pub async fn spawn_app() -> TestApp {
         ("PUBLIC_BASE_URL", base.clone()),
         ("PLATFORM_ADMIN_KEY", ADMIN_KEY.to_owned()),
         ("PAYMENT_WEBHOOK_SECRETS", format!("whsec_old_rotated,{WEBHOOK_SECRET}")),
-        ("PAYMENT_PROVIDER", "stripe".to_owned()),
+        ("PAYMENT_PROVIDER", provider_env.to_owned()),
         ("STRIPE_SECRET_KEY", STRIPE_KEY.to_owned()),
         ("STRIPE_API_BASE", provider_origin.clone()),
         ("STRIPE_CHECKOUT_ORIGIN", provider_origin.clone()),
@@ -268,7 +275,11 @@ pub fn unique(prefix: &str) -> String {
 /// A company with `settings`, and an inspection with a client, a buyer's agent, a listing agent
 /// and a staff inspector. Links are paths (`/p/<token>`).
 pub async fn fixture(settings: Value) -> Fixture {
-    let app = spawn_app().await;
+    fixture_in(spawn_app().await, settings).await
+}
+
+/// [`fixture`] in a given app (e.g. one without a payment provider).
+pub async fn fixture_in(app: TestApp, settings: Value) -> Fixture {
     let (company, key) = app.create_company("Lakeside Home Inspections", &["ivan@lakeside.test"]).await;
     if settings != json!({}) {
         let r = app.request("PATCH", "/staff/settings", Some(&key), Some(settings)).await;

@@ -1,9 +1,13 @@
-//! Payment webhooks and Pay Now through the local gateway: signatures, exactly-once ledger changes
-//! under duplicates, concurrency and reordering, unmatched money, the payment panel, "report ready"
-//! emails, and the dev checkout.
+//! Payment webhooks and Pay Now through the local gateway, with Stripe's own object shapes
+//! (`tests/fixtures/stripe`), pretty-printed and signed the way Stripe delivers them: signatures,
+//! Checkout Session and payment-intent events counting once, money bound to what this server
+//! asked for, refunds and disputes in any order with or without metadata, storms of concurrent
+//! duplicated deliveries, unmatched money, "report ready" emails, and Pay Now through the dev
+//! provider on its own origin.
 
+use futures::StreamExt;
 use portal_shared::webhook::sign;
-use portal_tests::{fixture, Fixture, Reply, WEBHOOK_SECRET};
+use portal_tests::{fixture, fixture_in, spawn_app_with, Fixture, Reply, STRIPE_KEY, WEBHOOK_SECRET};
 use serde_json::{json, Value};
 
 fn now() -> i64 {
@@ -14,24 +18,120 @@ fn evt_id() -> String {
     format!("evt_{}", ulid::Ulid::new())
 }
 
-/// A Stripe event about this fixture's inspection (metadata names it).
+/// A full Stripe object from `tests/fixtures/stripe`.
+fn stripe_object(name: &str) -> Value {
+    let text = match name {
+        "payment_intent" => include_str!("../fixtures/stripe/payment_intent.json"),
+        "checkout_session" => include_str!("../fixtures/stripe/checkout_session.json"),
+        "charge" => include_str!("../fixtures/stripe/charge.json"),
+        "refund" => include_str!("../fixtures/stripe/refund.json"),
+        "dispute" => include_str!("../fixtures/stripe/dispute.json"),
+        "customer" => include_str!("../fixtures/stripe/customer.json"),
+        other => panic!("no fixture {other}"),
+    };
+    serde_json::from_str(text).expect("fixture JSON")
+}
+
+/// `base` with `changes` merged over it (top-level fields).
+fn with(mut base: Value, changes: Value) -> Value {
+    for (k, v) in changes.as_object().expect("changes are an object") {
+        base[k] = v.clone();
+    }
+    base
+}
+
+/// A Stripe event envelope around `object`, as Stripe sends it (test mode).
+fn stripe_event(id: &str, kind: &str, object: Value) -> Value {
+    json!({
+        "id": id,
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": now(),
+        "data": { "object": object },
+        "livemode": false,
+        "pending_webhooks": 1,
+        "request": { "id": "req_dJvdRqDFlPa0Ww", "idempotency_key": "8f0a6a0e-5c1e-4f0e-9d71-1a2b3c4d5e6f" },
+        "type": kind,
+    })
+}
+
+/// The metadata a payment made outside Pay Now carries: company and inspection.
+fn names(f: &Fixture) -> Value {
+    json!({ "company_id": f.company_id.to_string(), "inspection_id": f.inspection_id.to_string() })
+}
+
+/// A Stripe event about this fixture's inspection (metadata names it unless `object` has some).
 fn event(f: &Fixture, id: &str, kind: &str, object: Value) -> Value {
     let mut object = object;
     if object.get("metadata").is_none() {
-        object["metadata"] =
-            json!({ "company_id": f.company_id.to_string(), "inspection_id": f.inspection_id.to_string() });
+        object["metadata"] = names(f);
     }
-    json!({ "id": id, "object": "event", "type": kind, "created": now(), "data": { "object": object } })
+    stripe_event(id, kind, object)
 }
 
-fn paid(f: &Fixture, id: &str, intent: &str, amount: i64) -> Value {
-    event(
-        f,
-        id,
-        "payment_intent.succeeded",
-        json!({ "id": intent, "object": "payment_intent", "amount": amount,
-        "amount_received": amount, "currency": "usd" }),
+/// A full payment intent for `amount` in `status`, naming `metadata`.
+fn intent(id: &str, amount: i64, status: &str, metadata: Value) -> Value {
+    let received = if status == "succeeded" { amount } else { 0 };
+    with(
+        stripe_object("payment_intent"),
+        json!({ "id": id, "amount": amount, "amount_received": received, "status": status, "metadata": metadata,
+                "latest_charge": if status == "succeeded" { json!(format!("ch_{}", &id[3..])) } else { Value::Null } }),
     )
+}
+
+/// A full Checkout Session paid (or not yet: `unpaid`) with `intent`.
+fn session(id: &str, intent: &str, amount: i64, payment_status: &str, metadata: Value) -> Value {
+    with(
+        stripe_object("checkout_session"),
+        json!({ "id": id, "payment_intent": intent, "amount_total": amount, "amount_subtotal": amount,
+                "payment_status": payment_status, "metadata": metadata }),
+    )
+}
+
+/// A full charge of `intent` refunded by `refunds` (cumulative `amount_refunded`, refunds list),
+/// with no metadata, as Stripe sends it.
+fn refunded_charge(charge: &str, intent: &str, amount: i64, refunds: &[i64]) -> Value {
+    let data: Vec<Value> = refunds
+        .iter()
+        .enumerate()
+        .map(|(n, r)| {
+            with(
+                stripe_object("refund"),
+                json!({ "id": format!("re_{charge}_{n}"), "amount": r, "charge": charge, "payment_intent": intent }),
+            )
+        })
+        .collect();
+    let total: i64 = refunds.iter().sum();
+    let mut c = with(
+        stripe_object("charge"),
+        json!({ "id": charge, "payment_intent": intent, "amount": amount, "amount_captured": amount,
+                "amount_refunded": total, "refunded": total == amount }),
+    );
+    c["refunds"]["data"] = json!(data);
+    c["refunds"]["url"] = json!(format!("/v1/charges/{charge}/refunds"));
+    c
+}
+
+/// A full dispute of `intent`'s charge, with no metadata.
+fn dispute(id: &str, charge: &str, intent: &str, amount: i64, status: &str) -> Value {
+    with(
+        stripe_object("dispute"),
+        json!({ "id": id, "charge": charge, "payment_intent": intent, "amount": amount, "status": status }),
+    )
+}
+
+/// `Stripe-Signature` as Stripe sends it in test mode: the timestamp, a `v1` from a secret
+/// that no longer signs (a stale one, first), the good `v1`, and a `v0` entry.
+fn stripe_signature(body: &str) -> String {
+    let t = now();
+    let stale = sign("whsec_rolled_long_ago", t, body.as_bytes());
+    let good = sign(WEBHOOK_SECRET, t, body.as_bytes());
+    let v0 = sign("v0-scheme", t, body.as_bytes());
+    format!("t={t},v1={stale},v1={good},v0={v0}")
+}
+
+fn paid(f: &Fixture, id: &str, intent_id: &str, amount: i64) -> Value {
+    event(f, id, "payment_intent.succeeded", intent(intent_id, amount, "succeeded", names(f)))
 }
 
 async fn deliver_raw(f: &Fixture, body: &str, header: Option<String>) -> Reply {
@@ -39,7 +139,7 @@ async fn deliver_raw(f: &Fixture, body: &str, header: Option<String>) -> Reply {
         .app
         .http
         .post(f.app.url("/webhooks/payments"))
-        .header("content-type", "application/json")
+        .header("content-type", "application/json; charset=utf-8")
         .body(body.to_owned());
     if let Some(h) = header {
         req = req.header("stripe-signature", h);
@@ -47,10 +147,10 @@ async fn deliver_raw(f: &Fixture, body: &str, header: Option<String>) -> Reply {
     f.app.send(req).await
 }
 
+/// Delivers an event pretty-printed and signed as Stripe does; asserts it was acknowledged.
 async fn deliver(f: &Fixture, event: &Value) -> Reply {
-    let body = event.to_string();
-    let t = now();
-    let r = deliver_raw(f, &body, Some(format!("t={t},v1={}", sign(WEBHOOK_SECRET, t, body.as_bytes())))).await;
+    let body = serde_json::to_string_pretty(event).unwrap();
+    let r = deliver_raw(f, &body, Some(stripe_signature(&body))).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r
 }
@@ -75,11 +175,19 @@ async fn open_status(f: &Fixture, doc: &str) -> u16 {
         .status
 }
 
+async fn unmatched(f: &Fixture) -> Vec<Value> {
+    let mine = f.app.request("GET", "/staff/payments/unmatched", Some(&f.key), None).await;
+    let unknown = f.app.admin("GET", "/admin/payments/unmatched?limit=100", None).await;
+    let mut all = mine.json["items"].as_array().cloned().unwrap_or_default();
+    all.extend(unknown.json["items"].as_array().cloned().unwrap_or_default());
+    all
+}
+
 #[tokio::test]
 async fn bad_signatures_stale_timestamps_and_malformed_bodies_write_nothing() {
     let f = fixture(json!({})).await;
     let before = items(&f).await;
-    let body = paid(&f, &evt_id(), "pi_1", 45000).to_string();
+    let body = serde_json::to_string_pretty(&paid(&f, &evt_id(), "pi_1", 45000)).unwrap();
     let t = now();
     let good = sign(WEBHOOK_SECRET, t, body.as_bytes());
     for (header, why) in [
@@ -94,15 +202,16 @@ async fn bad_signatures_stale_timestamps_and_malformed_bodies_write_nothing() {
         r.assert_problem(400);
         assert!(r.json["detail"].as_str().unwrap().contains("signature"), "{why}: {}", r.text);
     }
+    // The signature covers the exact bytes: the same event compacted is another body.
+    let compact = serde_json::to_string(&serde_json::from_str::<Value>(&body).unwrap()).unwrap();
+    deliver_raw(&f, &compact, Some(format!("t={t},v1={good}"))).await.assert_problem(400);
     // Correctly signed but not an event, or an event missing what it needs.
     for bad in ["{not json", r#"{"id": "evt_x", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi"}}}"#]
     {
-        let t = now();
-        let r = deliver_raw(&f, bad, Some(format!("t={t},v1={}", sign(WEBHOOK_SECRET, t, bad.as_bytes())))).await;
-        r.assert_problem(400);
+        deliver_raw(&f, bad, Some(stripe_signature(bad))).await.assert_problem(400);
     }
-    // Unknown types are acknowledged and ignored.
-    let r = deliver(&f, &event(&f, &evt_id(), "customer.created", json!({ "id": "cus_1" }))).await;
+    // Unknown types are acknowledged and ignored: a full customer object.
+    let r = deliver(&f, &stripe_event(&evt_id(), "customer.created", stripe_object("customer"))).await;
     assert_eq!(r.json["status"], "ignored");
     assert_eq!(items(&f).await, before, "nothing was written");
     assert_eq!(balance(&f).await, 45000);
@@ -111,6 +220,202 @@ async fn bad_signatures_stale_timestamps_and_malformed_bodies_write_nothing() {
     let old = format!("t={t},v1={}", sign("whsec_old_rotated", t, body.as_bytes()));
     assert_eq!(deliver_raw(&f, &body, Some(old)).await.status, 200);
     assert_eq!(balance(&f).await, 0);
+}
+
+#[tokio::test]
+async fn checkout_session_events_apply_the_payment_like_payment_intent_events() {
+    // A card payment: only Checkout Session events, as an endpoint subscribed to them receives.
+    let f = fixture(json!({ "payments": "native", "release_defaults": { "require_agreement": false } })).await;
+    let doc = published_report(&f).await;
+    let r = deliver(
+        &f,
+        &event(&f, &evt_id(), "checkout.session.completed", session("cs_test_1", "pi_card", 45000, "paid", names(&f))),
+    )
+    .await;
+    assert_eq!(r.json["status"], "applied", "{}", r.text);
+    assert!(r.round_trips() <= 2, "webhook budget: {}", r.round_trips());
+    assert_eq!(balance(&f).await, 0);
+    assert_eq!(open_status(&f, &doc).await, 303, "the report unlocked");
+
+    // A bank payment (ACH): completed but unpaid is processing, then settles or fails.
+    for (outcome, state, bal) in [("async_payment_succeeded", "paid", 0), ("async_payment_failed", "due", 45000)] {
+        let g = fixture(json!({ "payments": "native" })).await;
+        let pi = format!("pi_ach_{outcome}");
+        let unpaid = session("cs_test_ach", &pi, 45000, "unpaid", names(&g));
+        deliver(&g, &event(&g, &evt_id(), "checkout.session.completed", unpaid.clone())).await;
+        let p = &g.view(&g.client).await.json["payment"];
+        assert_eq!(p["state"], "processing", "{p}");
+        let settled = with(unpaid, json!({ "payment_status": if state == "paid" { "paid" } else { "unpaid" } }));
+        deliver(&g, &event(&g, &evt_id(), &format!("checkout.session.{outcome}"), settled)).await;
+        assert_eq!(g.view(&g.client).await.json["payment"]["state"], state, "{outcome}");
+        assert_eq!(balance(&g).await, bal);
+    }
+}
+
+#[tokio::test]
+async fn payment_intent_events_processing_failed_and_succeeded() {
+    let f = fixture(json!({ "payments": "native" })).await;
+    deliver(&f, &event(&f, &evt_id(), "payment_intent.processing", intent("pi_bank", 45000, "processing", names(&f))))
+        .await;
+    assert_eq!(f.view(&f.client).await.json["payment"]["state"], "processing");
+    let failed = with(
+        intent("pi_bank", 45000, "requires_payment_method", names(&f)),
+        json!({
+        "last_payment_error": { "code": "payment_intent_payment_attempt_failed", "message": "The bank declined." } }),
+    );
+    deliver(&f, &event(&f, &evt_id(), "payment_intent.payment_failed", failed)).await;
+    assert_eq!(f.view(&f.client).await.json["payment"]["state"], "due");
+    deliver(&f, &paid(&f, &evt_id(), "pi_card", 45000)).await;
+    assert_eq!(f.view(&f.client).await.json["payment"]["state"], "paid");
+}
+
+#[tokio::test]
+async fn the_same_money_as_a_session_event_and_an_intent_event_counts_once_in_both_orders() {
+    for session_first in [true, false] {
+        let f = fixture(json!({ "release_defaults": { "require_agreement": false } })).await;
+        let doc = published_report(&f).await;
+        let s = event(
+            &f,
+            &evt_id(),
+            "checkout.session.completed",
+            session("cs_test_x", "pi_same", 20000, "paid", names(&f)),
+        );
+        let i = paid(&f, &evt_id(), "pi_same", 20000);
+        let (first, second) = if session_first { (s, i) } else { (i, s) };
+        assert_eq!(deliver(&f, &first).await.json["status"], "applied");
+        assert_eq!(deliver(&f, &second).await.json["status"], "already_known", "session first: {session_first}");
+        assert_eq!(balance(&f).await, 25000, "counted once");
+        assert_eq!(f.inspection().await.ledger.len(), 1);
+        assert_eq!(open_status(&f, &doc).await, 403, "a partial payment releases nothing");
+    }
+}
+
+#[tokio::test]
+async fn refunds_and_disputes_before_their_payment_without_metadata_wait_for_it() {
+    let f = fixture(json!({ "release_defaults": { "require_agreement": false } })).await;
+    let doc = published_report(&f).await;
+    // Stripe's charge and dispute objects carry no metadata.
+    let refund = stripe_event(&evt_id(), "charge.refunded", refunded_charge("ch_early", "pi_early", 45000, &[5000]));
+    let r = deliver(&f, &refund).await;
+    assert_eq!(r.json["status"], "parked", "{}", r.text);
+    assert!(r.round_trips() <= 2);
+    let parked = unmatched(&f).await;
+    assert!(
+        parked
+            .iter()
+            .any(|u| u["event_type"] == "charge.refunded" && u["reason"].as_str().unwrap().contains("waiting")),
+        "visible to staff while it waits: {parked:?}"
+    );
+    assert_eq!(deliver(&f, &refund).await.json["status"], "duplicate");
+    let opened = stripe_event(
+        &evt_id(),
+        "charge.dispute.created",
+        dispute("dp_early", "ch_early", "pi_early", 40000, "needs_response"),
+    );
+    assert_eq!(deliver(&f, &opened).await.json["status"], "parked");
+    assert_eq!(balance(&f).await, 45000, "nothing applied yet");
+
+    // The payment arrives: both apply with it, in the same write.
+    let p = deliver(&f, &paid(&f, &evt_id(), "pi_early", 45000)).await;
+    assert_eq!(p.json["status"], "applied");
+    assert!(p.round_trips() <= 2, "payment path: {}", p.round_trips());
+    assert_eq!(balance(&f).await, 45000, "paid 45000, refunded 5000, 40000 disputed");
+    assert!(unmatched(&f).await.is_empty(), "no money stays unmatched once its payment arrived");
+    assert_eq!(open_status(&f, &doc).await, 403, "a dispute re-locks");
+
+    // Later events find the payment through its intent: 3 round trips at worst.
+    let won =
+        stripe_event(&evt_id(), "charge.dispute.closed", dispute("dp_early", "ch_early", "pi_early", 40000, "won"));
+    let r = deliver(&f, &won).await;
+    assert_eq!(r.json["status"], "applied");
+    assert!(r.round_trips() <= 3, "worst path: {}", r.round_trips());
+    assert_eq!(balance(&f).await, 5000);
+    let more =
+        stripe_event(&evt_id(), "charge.refunded", refunded_charge("ch_early", "pi_early", 45000, &[5000, 10000]));
+    deliver(&f, &more).await;
+    assert_eq!(balance(&f).await, 15000, "cumulative amount_refunded");
+}
+
+#[tokio::test]
+async fn a_dispute_lost_keeps_the_money_out() {
+    let f = fixture(json!({ "release_defaults": { "require_agreement": false } })).await;
+    deliver(&f, &paid(&f, &evt_id(), "pi_lost", 45000)).await;
+    for (kind, status) in [("charge.dispute.created", "needs_response"), ("charge.dispute.closed", "lost")] {
+        let r =
+            deliver(&f, &stripe_event(&evt_id(), kind, dispute("dp_lost", "ch_lost", "pi_lost", 45000, status))).await;
+        assert_eq!(r.json["status"], "applied", "{kind}: {}", r.text);
+    }
+    assert_eq!(balance(&f).await, 45000);
+}
+
+#[tokio::test]
+async fn money_in_another_currency_or_mode_or_without_currency_is_parked_and_unlocks_nothing() {
+    let f = fixture(json!({ "release_defaults": { "require_agreement": false } })).await;
+    let doc = published_report(&f).await;
+    let cad = event(
+        &f,
+        &evt_id(),
+        "payment_intent.succeeded",
+        with(intent("pi_cad", 45000, "succeeded", names(&f)), json!({ "currency": "cad" })),
+    );
+    let mut live = paid(&f, &evt_id(), "pi_live", 45000);
+    live["livemode"] = json!(true);
+    let mut no_currency = paid(&f, &evt_id(), "pi_nocur", 45000);
+    no_currency["data"]["object"].as_object_mut().unwrap().remove("currency");
+    let mut no_mode = paid(&f, &evt_id(), "pi_nomode", 45000);
+    no_mode.as_object_mut().unwrap().remove("livemode");
+    no_mode["data"]["object"].as_object_mut().unwrap().remove("livemode");
+    for (e, why) in [(cad, "currency"), (live, "livemode"), (no_currency, "currency"), (no_mode, "livemode")] {
+        let r = deliver(&f, &e).await;
+        assert_eq!(r.json["status"], "unmatched", "{why}: {}", r.text);
+    }
+    assert_eq!(balance(&f).await, 45000);
+    assert_eq!(open_status(&f, &doc).await, 403, "the report stays locked");
+    let reasons: Vec<String> = unmatched(&f).await.iter().map(|u| u["reason"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(reasons.iter().filter(|r| r.contains("currency")).count(), 2, "{reasons:?}");
+    assert_eq!(reasons.iter().filter(|r| r.contains("livemode")).count(), 2, "{reasons:?}");
+}
+
+#[tokio::test]
+async fn a_storm_of_concurrent_shuffled_duplicated_deliveries_is_all_acknowledged_and_exact() {
+    let f = fixture(json!({})).await;
+    // 10 payments of 1000, each seen as processing, succeeded and a completed session (the same
+    // money three ways), and a refund of 100 without metadata: 40 events.
+    let mut events = Vec::new();
+    for k in 0..10 {
+        let pi = format!("pi_storm_{k}");
+        events.push(event(&f, &evt_id(), "payment_intent.processing", intent(&pi, 1000, "processing", names(&f))));
+        events.push(paid(&f, &evt_id(), &pi, 1000));
+        events.push(event(
+            &f,
+            &evt_id(),
+            "checkout.session.completed",
+            session(&format!("cs_storm_{k}"), &pi, 1000, "paid", names(&f)),
+        ));
+        events.push(stripe_event(
+            &evt_id(),
+            "charge.refunded",
+            refunded_charge(&format!("ch_storm_{k}"), &pi, 1000, &[100]),
+        ));
+    }
+    assert_eq!(events.len(), 40);
+    // 25 copies of each, shuffled, 50 at a time.
+    let mut deliveries: Vec<String> =
+        events.iter().flat_map(|e| std::iter::repeat_n(serde_json::to_string_pretty(e).unwrap(), 25)).collect();
+    deliveries.sort_by_cached_key(|_| ulid::Ulid::new().random());
+    let statuses: Vec<u16> = futures::stream::iter(deliveries.iter())
+        .map(|body| async { deliver_raw(&f, body, Some(stripe_signature(body))).await.status })
+        .buffer_unordered(50)
+        .collect()
+        .await;
+    let refused: Vec<&u16> = statuses.iter().filter(|s| **s != 200).collect();
+    assert!(refused.is_empty(), "{} of {} deliveries refused: {refused:?}", refused.len(), statuses.len());
+    let i = f.inspection().await;
+    assert_eq!((i.balance().get(), i.pending().get()), (45000 - 10 * 1000 + 10 * 100, 0));
+    let events_recorded =
+        f.app.all_items().await.into_iter().filter(|i| i["PK"].as_s().unwrap().starts_with("EVENT#")).count();
+    assert_eq!(events_recorded, 40, "each event recorded once");
+    assert!(unmatched(&f).await.is_empty(), "refunds that came first were applied with their payments");
 }
 
 #[tokio::test]
@@ -171,11 +476,8 @@ async fn a_dispute_relocks_the_report_and_a_won_dispute_releases_it() {
     deliver(&f, &paid(&f, &evt_id(), "pi_d", 45000)).await;
     assert_eq!(open_status(&f, &doc).await, 303);
     // Disputes carry no metadata: the payment intent leads to the inspection.
-    let dispute = |kind: &str, status: &str| {
-        json!({ "id": evt_id(), "object": "event", "type": kind, "created": now(), "data": { "object": {
-            "id": "dp_1", "object": "dispute", "amount": 45000, "currency": "usd", "charge": "ch_d",
-            "payment_intent": "pi_d", "status": status, "metadata": {} } } })
-    };
+    let dispute =
+        |kind: &str, status: &str| stripe_event(&evt_id(), kind, dispute("dp_1", "ch_d", "pi_d", 45000, status));
     let r = deliver(&f, &dispute("charge.dispute.created", "needs_response")).await;
     assert_eq!(r.json["status"], "applied", "{}", r.text);
     assert_eq!(open_status(&f, &doc).await, 403, "a disputed payment re-locks");
@@ -199,8 +501,7 @@ async fn unmatched_money_is_kept_for_staff_and_acknowledged() {
     assert_eq!(r.json["status"], "unmatched");
     assert!(r.round_trips() <= 2);
     assert_eq!(deliver(&f, &crossed).await.json["status"], "duplicate");
-    let orphan = json!({ "id": evt_id(), "type": "payment_intent.succeeded", "created": now(), "data": { "object": {
-        "id": "pi_orphan", "amount": 777, "currency": "usd", "metadata": {} } } });
+    let orphan = stripe_event(&evt_id(), "payment_intent.succeeded", intent("pi_orphan", 777, "succeeded", json!({})));
     assert_eq!(deliver(&f, &orphan).await.json["status"], "unmatched");
     // Wrong currency is money too.
     let cad =
@@ -270,37 +571,129 @@ async fn a_payment_that_releases_a_report_emails_each_client_and_buyer_agent_onc
     assert_eq!(states, ["sent", "sent", "sent", "sent"]);
 }
 
+/// The provider's recorded API calls and webhook deliveries.
+async fn provider_log(f: &Fixture) -> Value {
+    f.app.send(f.app.http.get(format!("{}/_dev/requests", f.app.provider.origin))).await.json
+}
+
+async fn wait_for_payment_state(f: &Fixture, want: &str) {
+    for _ in 0..100 {
+        if f.view(&f.client).await.json["payment"]["state"] == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("payment never became {want}: {}", provider_log(f).await);
+}
+
 #[tokio::test]
-async fn pay_now_goes_through_the_dev_checkout_and_unlocks_the_report() {
+async fn pay_now_goes_to_the_provider_on_its_own_origin_and_back_without_the_token() {
     let f = fixture(json!({ "payments": "native", "release_defaults": { "require_agreement": false } })).await;
     let doc = published_report(&f).await;
+    let token = f.client.trim_start_matches("/p/").to_owned();
+    let provider = f.app.provider.origin.clone();
+    assert_ne!(provider, f.app.base, "the provider is another origin");
+
+    // The portal page lets its Pay Now form end at the provider, and nowhere else.
+    let page = f.app.send(f.app.http.get(f.app.url(&f.client))).await;
+    let csp = page.header("content-security-policy").unwrap().to_owned();
+    assert!(csp.contains(&format!("form-action 'self' {provider};")), "{csp}");
+    assert!(page.text.contains(">Pay Now</button>"));
+
     f.post(&format!("{}/pay", f.agent), json!({})).await.assert_problem(403);
-    let r = f.post(&format!("{}/pay", f.client), json!({})).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert!(r.round_trips() <= 2);
-    let url = r.json["checkout_url"].as_str().unwrap().to_owned();
-    assert!(url.starts_with(&f.app.url("/_dev/checkout?s=")), "{url}");
-    let page = f.app.send(f.app.http.get(&url)).await;
+    let form = f.form(&format!("{}/pay", f.client), &[]).await;
+    assert_eq!(form.status, 303, "{}", form.text);
+    assert!(form.round_trips() <= 2, "Pay Now: {}", form.round_trips());
+    let checkout = form.header("location").unwrap().to_owned();
+    assert!(checkout.starts_with(&format!("{provider}/c/pay/cs_test_")), "{checkout}");
+    let cookie = form.header("set-cookie").unwrap().to_owned();
+    assert!(
+        cookie.starts_with("portal_checkout_return=/p/")
+            && cookie.contains("Path=/checkout/return")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+
+    // Nothing the provider was sent carries the portal token.
+    let log = provider_log(&f).await;
+    let sent = log["requests"].to_string();
+    assert!(!sent.contains(&token), "the token reached the provider: {sent}");
+    let fields = &log["requests"][0]["form"];
+    let field = |name: &str| {
+        fields.as_array().unwrap().iter().find(|p| p[0] == name).map(|p| p[1].as_str().unwrap().to_owned()).unwrap()
+    };
+    assert_eq!(field("success_url"), f.app.url("/checkout/return?checkout=success"));
+    assert_eq!(field("cancel_url"), f.app.url("/checkout/return?checkout=canceled"));
+    assert_eq!(field("metadata[inspection_id]"), f.inspection_id.to_string());
+    assert!(field("payment_intent_data[metadata][portal_checkout_id]").starts_with("ck_"));
+    assert_eq!(field("line_items[0][price_data][unit_amount]"), "45000");
+
+    // A double click: the same session.
+    let again = f.form(&format!("{}/pay", f.client), &[]).await;
+    assert_eq!(again.header("location"), Some(checkout.as_str()));
+
+    // Pay at the provider; it sends the client back at once and the events follow.
+    let page = f.app.send(f.app.http.get(&checkout)).await;
     assert!(page.text.contains("Pay $450.00"), "{}", page.text);
-    let s = reqwest::Url::parse(&url).unwrap().query_pairs().find(|(k, _)| k == "s").unwrap().1.into_owned();
-    let pay = f
-        .app
-        .send(f.app.http.post(f.app.url("/_dev/checkout/pay")).form(&[("s", s.as_str()), ("method", "card")]))
-        .await;
-    assert_eq!(pay.status, 303, "{}", pay.text);
-    assert_eq!(pay.header("location"), Some(f.app.url(&f.client).as_str()), "back to the portal");
-    assert_eq!(f.view(&f.client).await.json["payment"]["state"], "paid");
+    let pay = f.app.send(f.app.http.post(&checkout).form(&[("action", "card")])).await;
+    assert_eq!(pay.status, 303);
+    let back = pay.header("location").unwrap().to_owned();
+    assert_eq!(back, f.app.url("/checkout/return?checkout=success"));
+    let cookie_pair = cookie.split(';').next().unwrap().to_owned();
+    let ret = f.app.send(f.app.http.get(&back).header("cookie", &cookie_pair)).await;
+    assert_eq!(ret.status, 303);
+    assert_eq!(ret.header("location"), Some(format!("{}?checkout=success", f.client).as_str()), "back to the portal");
+    assert!(ret.header("set-cookie").unwrap().contains("Max-Age=0"), "the return cookie is used once");
+    let without = f.app.send(f.app.http.get(&back)).await;
+    assert_eq!(without.status, 200, "no cookie: a page saying where to go");
+    assert!(without.text.contains("link in your email"));
+
+    wait_for_payment_state(&f, "paid").await;
     assert_eq!(open_status(&f, &doc).await, 303, "the report unlocked");
+    let page = f.app.send(f.app.http.get(f.app.url(&format!("{}?checkout=success", f.client)))).await;
+    assert!(page.text.contains("your payment was received"), "{}", page.text);
+    // The payment was bound to the recorded checkout; the intent pointer and ledger count it once.
+    let checkouts: Vec<_> =
+        f.app.all_items().await.into_iter().filter(|i| i["PK"].as_s().unwrap().starts_with("CHECKOUT#")).collect();
+    assert_eq!(checkouts.len(), 1);
+    assert!(checkouts[0]["payment_intent"].as_s().unwrap().starts_with("pi_"), "the intent is recorded once known");
+    assert_eq!(f.inspection().await.ledger.len(), 1);
+    let log = provider_log(&f).await;
+    assert!(log["deliveries"].as_array().unwrap().iter().all(|d| d["status"] == 200), "{log}");
     let r = f.post(&format!("{}/pay", f.client), json!({})).await;
     r.assert_problem(409);
     assert_eq!(r.json["type"], "/problems/nothing-to-pay");
-    // A form post is sent straight to the checkout page.
-    let g = fixture(json!({ "payments": "native" })).await;
-    let form = g.form(&format!("{}/pay", g.client), &[]).await;
-    assert_eq!(form.status, 303);
-    assert!(form.header("location").unwrap().contains("/_dev/checkout?s="));
-    let disabled = fixture(json!({ "payments": "disabled" })).await;
-    disabled.post(&format!("{}/pay", disabled.client), json!({})).await.assert_problem(409);
+}
+
+#[tokio::test]
+async fn a_bank_payment_through_the_provider_processes_then_settles() {
+    let f = fixture(json!({ "payments": "native" })).await;
+    let r = f.post(&format!("{}/pay", f.client), json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let url = r.json["checkout_url"].as_str().unwrap().to_owned();
+    f.app.send(f.app.http.post(&url).form(&[("action", "bank")])).await;
+    wait_for_payment_state(&f, "processing").await;
+    let page = f.app.send(f.app.http.get(&url)).await;
+    assert!(page.text.contains("Settle the bank payment"), "{}", page.text);
+    f.app.send(f.app.http.post(&url).form(&[("action", "settle")])).await;
+    wait_for_payment_state(&f, "paid").await;
+    assert_eq!(balance(&f).await, 0);
+}
+
+#[tokio::test]
+async fn without_a_payment_provider_the_portal_says_how_to_pay_and_offers_no_pay_now() {
+    let f = fixture_in(spawn_app_with(false).await, json!({ "payments": "native" })).await;
+    let p = f.view(&f.client).await.json["payment"].clone();
+    assert_eq!((p["state"].as_str(), p["action"].as_str()), (Some("due"), Some("learn_more")), "{p}");
+    let page = f.app.send(f.app.http.get(f.app.url(&f.client))).await;
+    assert!(!page.text.contains("Pay Now"), "no dead button");
+    assert!(page.text.contains("Learn More") && page.text.contains("contact the inspection company"));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("form-action 'self';"), "no provider origin allowed: {csp}");
+    let r = f.post(&format!("{}/pay", f.client), json!({})).await;
+    r.assert_problem(409);
+    assert_eq!(r.json["type"], "/problems/nothing-to-pay");
 }
 
 /// One HTTP request answered with `status` and `body`; returns what was asked.
@@ -338,49 +731,61 @@ async fn capture_one(status: u16, body: &'static str) -> (String, tokio::task::J
 }
 
 #[tokio::test]
-async fn the_stripe_adapter_creates_a_checkout_session_naming_company_and_inspection() {
+async fn the_stripe_adapter_creates_a_checkout_session_naming_company_inspection_and_checkout() {
     use portal_shared::checkout::{CheckoutRequest, Provider};
+    use portal_shared::config::StripeConfig;
     let req = CheckoutRequest {
+        checkout_id: "ck_0123456789abcdef".into(),
         company_id: portal_shared::ids::CompanyId::new(),
         inspection_id: portal_shared::ids::InspectionId::new(),
         amount_cents: 45000,
         currency: portal_shared::money::Currency::USD,
         description: "Inspection at 12 Elm St".into(),
         customer_email: Some("jane@example.com".into()),
-        success_url: "https://portal.test/p/x".into(),
-        cancel_url: "https://portal.test/p/x".into(),
-        idempotency_key: "k-1".into(),
+        success_url: "https://portal.test/checkout/return?checkout=success".into(),
+        cancel_url: "https://portal.test/checkout/return?checkout=canceled".into(),
+        expires_at: 1_900_000_000,
+        idempotency_key: "ck_0123456789abcdef".into(),
     };
-    let (base, seen) =
-        capture_one(200, r#"{"id": "cs_test_1", "url": "https://checkout.stripe.com/c/pay/cs_test_1"}"#).await;
-    let stripe = Provider::Stripe {
-        api_base: base,
-        secret_key: portal_shared::secrets::Secret::new("sk_test_123"),
-        http: reqwest::Client::new(),
+    let stripe = |base: String| {
+        Provider::new(StripeConfig {
+            secret_key: portal_shared::secrets::Secret::new(STRIPE_KEY),
+            api_base: base,
+            checkout_origin: "https://checkout.stripe.com".into(),
+        })
     };
-    let session = stripe.create(&req).await.unwrap();
-    assert_eq!(session.url, "https://checkout.stripe.com/c/pay/cs_test_1");
+    let (base, seen) = capture_one(
+        200,
+        r#"{"id": "cs_test_1", "object": "checkout.session", "livemode": false, "url": "https://checkout.stripe.com/c/pay/cs_test_1"}"#,
+    )
+    .await;
+    let session = stripe(base).create(&req).await.unwrap();
+    assert_eq!((session.url.as_str(), session.livemode), ("https://checkout.stripe.com/c/pay/cs_test_1", false));
     let raw = seen.await.unwrap();
     assert!(raw.starts_with("POST /v1/checkout/sessions "), "{raw}");
     let lower = raw.to_ascii_lowercase();
-    assert!(lower.contains("authorization: bearer sk_test_123"));
-    assert!(lower.contains("idempotency-key: k-1"));
+    assert!(lower.contains(&format!("authorization: bearer {STRIPE_KEY}")));
+    assert!(lower.contains("idempotency-key: ck_0123456789abcdef"));
     let body = &raw[raw.find("\r\n\r\n").unwrap() + 4..];
     let form: std::collections::HashMap<String, String> =
         form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     assert_eq!(form["mode"], "payment");
     assert_eq!(form["line_items[0][price_data][unit_amount]"], "45000");
     assert_eq!(form["line_items[0][price_data][currency]"], "usd");
+    assert_eq!(form["expires_at"], "1900000000");
     assert_eq!(form["metadata[inspection_id]"], req.inspection_id.to_string());
+    assert_eq!(form["metadata[portal_checkout_id]"], "ck_0123456789abcdef");
     assert_eq!(form["payment_intent_data[metadata][company_id]"], req.company_id.to_string());
     assert_eq!(form["payment_intent_data[metadata][inspection_id]"], req.inspection_id.to_string());
+    assert_eq!(form["payment_intent_data[metadata][portal_checkout_id]"], "ck_0123456789abcdef");
 
     let (base, _) = capture_one(400, r#"{"error": {"message": "Invalid currency"}}"#).await;
-    let stripe = Provider::Stripe {
-        api_base: base,
-        secret_key: portal_shared::secrets::Secret::new("sk"),
-        http: reqwest::Client::new(),
-    };
-    let err = stripe.create(&req).await.unwrap_err();
+    let err = stripe(base).create(&req).await.unwrap_err();
     assert!(err.to_string().contains("Invalid currency") && err.to_string().contains("400"), "{err}");
+    // A checkout page anywhere else is refused: the portal's CSP would block it anyway.
+    let (base, _) =
+        capture_one(200, r#"{"id": "cs_test_2", "livemode": false, "url": "https://evil.example/c/pay/cs_test_2"}"#)
+            .await;
+    let err = stripe(base).create(&req).await.unwrap_err();
+    assert!(err.to_string().contains("outside https://checkout.stripe.com"), "{err}");
 }

@@ -162,7 +162,10 @@ impl Link {
                     return if is_form(req) {
                         pages::see_other(&Self::portal_path(&token))
                     } else {
-                        json(StatusCode::OK, &PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online()))
+                        json(
+                            StatusCode::OK,
+                            &PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online()),
+                        )
                     };
                 }
                 Err(e) if e.is_condition_failure() && attempts < 3 => attempts += 1,
@@ -276,7 +279,8 @@ impl Link {
         } else {
             json(StatusCode::OK, &json!({ "checkout_url": session.url, "session_id": session.id }))?
         };
-        let cookie = return_cookie(&Self::portal_path(&token), CHECKOUT_LIFETIME.whole_seconds(), self.secure_cookies());
+        let cookie =
+            return_cookie(&Self::portal_path(&token), CHECKOUT_LIFETIME.whole_seconds(), self.secure_cookies());
         resp.headers_mut().append(SET_COOKIE, cookie.parse().map_err(ApiError::internal)?);
         Ok(resp)
     }
@@ -305,7 +309,8 @@ impl Link {
                 ),
             )?,
         };
-        resp.headers_mut().append(SET_COOKIE, return_cookie("", 0, self.secure_cookies()).parse().map_err(ApiError::internal)?);
+        resp.headers_mut()
+            .append(SET_COOKIE, return_cookie("", 0, self.secure_cookies()).parse().map_err(ApiError::internal)?);
         Ok(resp)
     }
 

@@ -78,7 +78,7 @@ impl PaymentWebhook {
                 tracing::info!(event_id = %id, event_type = %kind, "webhook event type ignored");
                 return ack("ignored");
             }
-            ParsedEvent::Money(m) => m,
+            ParsedEvent::Money(m) => *m,
         };
         let status = self.apply(&event).await?;
         tracing::info!(event_id = %event.id, event_type = %event.kind, status, "webhook event");
@@ -120,7 +120,9 @@ impl PaymentWebhook {
                 }
                 (Ok(t), _) => t,
                 // A payment event without metadata about an intent already bound (a late failure).
-                (Err(_), Some((b, p))) if e.target.is_none() && e.checkout_id.is_none() && p.livemode == e.livemode => b,
+                (Err(_), Some((b, p))) if e.target.is_none() && e.checkout_id.is_none() && p.livemode == e.livemode => {
+                    b
+                }
                 (Err(reason), _) => return self.unmatched(e, &reason).await,
             }
         } else {
@@ -134,12 +136,14 @@ impl PaymentWebhook {
                 },
             }
         };
-        let (company, mut inspection) = match read.found {
-            Some((c, i)) if (c.id, i.id) == target => (c, i),
-            _ => match self.store.company_and_inspection(target.0, target.1).await? {
-                Some(found) => found,
-                None => return self.unmatched(e, "no known inspection is named").await,
-            },
+        let found = match read.found {
+            Some((c, i)) if (c.id, i.id) == target => Some((c, i)),
+            // The batch read already looked for the inspection the metadata names.
+            _ if e.target == Some(target) => None,
+            _ => self.store.company_and_inspection(target.0, target.1).await?,
+        };
+        let Some((company, mut inspection)) = found else {
+            return self.unmatched(e, "no known inspection is named").await;
         };
         let before = released(&company, &inspection);
         let mut changed = match inspection.apply_money(e, now) {

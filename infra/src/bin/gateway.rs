@@ -76,7 +76,10 @@ async fn payments(
     env.insert("STRIPE_API_BASE".into(), origin.clone());
     env.insert("STRIPE_CHECKOUT_ORIGIN".into(), origin.clone());
     let config = Config::from_lookup(|k| env.get(k).cloned())?;
-    let secret = config.payment_webhook_secrets.first().ok_or("PAYMENT_WEBHOOK_SECRETS is required with PAYMENT_PROVIDER=dev")?;
+    let secret = config
+        .payment_webhook_secrets
+        .first()
+        .ok_or("PAYMENT_WEBHOOK_SECRETS is required with PAYMENT_PROVIDER=dev")?;
     let base = config.public_base_url.clone();
     let stripe = DevStripe::new(origin, key, format!("{base}/webhooks/payments"), secret.expose().to_owned());
     Ok((config, Some((Arc::new(stripe), listener))))

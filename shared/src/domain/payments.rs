@@ -50,7 +50,7 @@ pub enum ParsedEvent {
         id: String,
         kind: String,
     },
-    Money(MoneyEvent),
+    Money(Box<MoneyEvent>),
 }
 
 /// The metadata key naming the checkout this server created (on the session and its payment
@@ -119,7 +119,9 @@ fn session_movement(kind: &str, s: &Value) -> Result<Option<Movement>, Malformed
             Movement::Succeeded { intent: intent()?, amount: amount(s, "amount_total")? }
         }
         // A delayed method (ACH): the session completed, the money is on its way.
-        ("checkout.session.completed", _) => Movement::Processing { intent: intent()?, amount: amount(s, "amount_total")? },
+        ("checkout.session.completed", _) => {
+            Movement::Processing { intent: intent()?, amount: amount(s, "amount_total")? }
+        }
         ("checkout.session.async_payment_failed", _) => Movement::Failed { intent: intent()? },
         _ => return Ok(None),
     }))
@@ -192,7 +194,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedEvent, MalformedEvent> {
         Movement::Refunded { charge, .. } => (optional_text(object, "payment_intent"), Some(charge.clone())),
         _ => (optional_text(object, "payment_intent"), optional_text(object, "charge")),
     };
-    Ok(ParsedEvent::Money(MoneyEvent {
+    Ok(ParsedEvent::Money(Box::new(MoneyEvent {
         created: event.get("created").and_then(Value::as_i64).unwrap_or(0),
         livemode: event.get("livemode").or_else(|| object.get("livemode")).and_then(Value::as_bool),
         checkout_id: optional_text(&metadata, CHECKOUT_METADATA_KEY),
@@ -205,7 +207,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedEvent, MalformedEvent> {
         payment_intent,
         charge,
         metadata,
-    }))
+    })))
 }
 
 /// What this server recorded when Pay Now created a checkout session: the money it asked for.
@@ -247,7 +249,11 @@ pub fn bind_payment(
             return Err(format!("livemode {:?} does not match its checkout's {}", e.livemode, c.livemode));
         }
         if moves_money && e.currency != Some(c.currency) {
-            return Err(format!("currency {:?} does not match its checkout's {}", e.currency.map(|c| c.to_string()), c.currency));
+            return Err(format!(
+                "currency {:?} does not match its checkout's {}",
+                e.currency.map(|c| c.to_string()),
+                c.currency
+            ));
         }
         if e.session_id.as_ref().is_some_and(|s| *s != c.session_id) {
             return Err("its checkout session is not the one this server created".into());
@@ -336,9 +342,14 @@ impl Inspection {
                 (format!("dispute:{dispute}"), new, &["dispute_open"], true)
             }
         };
+        let failure = matches!(e.movement, Movement::Failed { .. });
         match self.ledger.get(&key) {
             Some(old) if !may_replace.contains(&old.kind.as_str()) => Ok(Applied::AlreadyKnown),
-            Some(old) if !terminal && t <= old.event_created => Ok(Applied::AlreadyKnown),
+            // Between non-final states the newer event wins; at the same second a failure wins
+            // (a processing payment can fail; a failed attempt is retried as a new one, later).
+            Some(old) if !terminal && (t < old.event_created || (t == old.event_created && !failure)) => {
+                Ok(Applied::AlreadyKnown)
+            }
             _ => {
                 self.ledger.insert(key, new);
                 self.updated_at = at;
@@ -418,7 +429,7 @@ mod tests {
         let body = serde_json::json!({"id": format!("evt_{}", ulid::Ulid::new()), "type": kind, "created": created,
             "data": {"object": object}});
         match parse(body.to_string().as_bytes()).unwrap() {
-            ParsedEvent::Money(m) => m,
+            ParsedEvent::Money(m) => *m,
             other => panic!("{other:?}"),
         }
     }

@@ -156,9 +156,7 @@ impl Write {
                 Some(HashMap::from([(":rev".to_owned(), AttributeValue::N(expected_revision.to_string()))])),
             ),
             Write::DeleteExisting(_) => (Some("attribute_exists(PK)"), None),
-            Write::PutIf { condition, values, .. } => {
-                (Some(*condition), (!values.is_empty()).then(|| values.clone()))
-            }
+            Write::PutIf { condition, values, .. } => (Some(*condition), (!values.is_empty()).then(|| values.clone())),
             Write::Delete(_) | Write::Put(_) => (None, None),
         }
     }

@@ -86,7 +86,8 @@ impl MoneyPointer {
 
     /// Parks an event until its payment arrives.
     pub fn park(read: Option<&MoneyPointer>, provider_id: &str, e: &MoneyEvent) -> Result<Write, StoreError> {
-        let mut next = read.cloned().unwrap_or_else(|| MoneyPointer { provider_id: provider_id.to_owned(), ..Default::default() });
+        let mut next =
+            read.cloned().unwrap_or_else(|| MoneyPointer { provider_id: provider_id.to_owned(), ..Default::default() });
         next.parked.push(serde_json::to_string(e).map_err(|err| StoreError::Sdk(err.to_string()))?);
         next.parked_count += 1;
         next.write_over(read)
