@@ -74,16 +74,34 @@ await check("the report stays locked and says what is still missing", async () =
   await page.waitForURL(demo.client_link);
 });
 
-await check("Pay Now goes through the checkout, and the report opens", async () => {
+await check("Pay Now goes to the provider on another origin and back, and the report opens", async () => {
+  const provider = new URL(demo.payment_provider).origin;
+  assert.notEqual(provider, new URL(demo.base).origin, "the dev provider is another origin, like Stripe");
   await page.getByRole("button", { name: "Pay Now" }).click();
+  await page.waitForURL((u) => u.origin === provider);
+  await page.getByRole("button", { name: "Pay $600.00" }).waitFor();
+  await page.screenshot({ path: `${shots}/provider-checkout.png`, fullPage: true });
   await page.getByRole("button", { name: "Pay $600.00" }).click();
-  await page.waitForURL(demo.client_link);
-  await page.getByText("Paid", { exact: true }).waitFor();
+  // Back through /checkout/return to the portal; the events arrive on their own, the page
+  // refreshes itself until the payment shows.
+  await page.waitForURL((u) => u.href.startsWith(`${demo.client_link}?checkout=`));
+  await page.getByText("Paid", { exact: true }).waitFor({ timeout: 20000 });
+  await page.getByText("your payment was received").waitFor();
   assert.equal(await page.getByRole("button", { name: "Pay Now" }).count(), 0);
   const open = await fetch(`${demo.client_link}/documents/${demo.report_id}`, { redirect: "manual" });
   assert.equal(open.status, 303, "the report is released");
   assert.match(open.headers.get("location"), /X-Amz-Expires=300/);
   await page.locator("#documents").getByRole("link", { name: "View" }).first().waitFor();
+  await page.screenshot({ path: `${shots}/portal-paid.png`, fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: `${shots}/portal-paid-phone.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
+  // What the provider was sent never carries the portal token.
+  const token = new URL(demo.client_link).pathname.split("/")[2];
+  const log = await (await fetch(`${demo.payment_provider}/_dev/requests`)).json();
+  assert.ok(log.requests.length >= 1, "Pay Now called the provider");
+  assert.ok(!JSON.stringify(log.requests).includes(token), "the portal token never reaches the provider");
+  assert.ok(log.deliveries.some((d) => d.status === 200), "the provider's events were delivered");
 });
 
 await check("the buyer's agent sees the inspection but no client actions", async () => {

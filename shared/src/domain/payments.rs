@@ -541,4 +541,130 @@ mod tests {
             assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
+
+    fn session_event(kind: &str, payment_status: &str, metadata: serde_json::Value) -> ParsedEvent {
+        let body = serde_json::json!({"id": "evt_s", "type": kind, "created": 5, "livemode": false, "data": {"object": {
+            "id": "cs_test_1", "object": "checkout.session", "mode": "payment", "payment_status": payment_status,
+            "payment_intent": "pi_s", "amount_total": 45000, "currency": "usd", "metadata": metadata}}});
+        parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn checkout_session_events_name_their_payment_intent_as_the_identity_of_the_money() {
+        let meta = serde_json::json!({"portal_checkout_id": "ck_1"});
+        let ParsedEvent::Money(paid) = session_event("checkout.session.completed", "paid", meta.clone()) else {
+            panic!()
+        };
+        assert_eq!(paid.movement, Movement::Succeeded { intent: "pi_s".into(), amount: 45000 });
+        assert_eq!((paid.session_id.as_deref(), paid.checkout_id.as_deref()), (Some("cs_test_1"), Some("ck_1")));
+        assert_eq!((paid.payment_intent.as_deref(), paid.livemode), (Some("pi_s"), Some(false)));
+        let ParsedEvent::Money(ach) = session_event("checkout.session.completed", "unpaid", meta.clone()) else {
+            panic!()
+        };
+        assert_eq!(ach.movement, Movement::Processing { intent: "pi_s".into(), amount: 45000 }, "ACH: processing");
+        let ParsedEvent::Money(ok) = session_event("checkout.session.async_payment_succeeded", "paid", meta.clone())
+        else {
+            panic!()
+        };
+        assert_eq!(ok.movement, Movement::Succeeded { intent: "pi_s".into(), amount: 45000 });
+        let ParsedEvent::Money(failed) = session_event("checkout.session.async_payment_failed", "unpaid", meta.clone())
+        else {
+            panic!()
+        };
+        assert_eq!(failed.movement, Movement::Failed { intent: "pi_s".into() });
+        for ignored in [
+            session_event("checkout.session.completed", "no_payment_required", meta.clone()),
+            session_event("checkout.session.expired", "unpaid", meta),
+        ] {
+            assert!(matches!(ignored, ParsedEvent::Ignored { .. }), "{ignored:?}");
+        }
+        let setup = serde_json::json!({"id": "evt", "type": "checkout.session.completed", "data": {"object": {
+            "id": "cs", "mode": "setup", "payment_status": "no_payment_required"}}});
+        assert!(matches!(parse(setup.to_string().as_bytes()).unwrap(), ParsedEvent::Ignored { .. }));
+        let no_intent = serde_json::json!({"id": "evt", "type": "checkout.session.completed", "data": {"object": {
+            "id": "cs", "mode": "payment", "payment_status": "paid", "amount_total": 1}}});
+        assert!(parse(no_intent.to_string().as_bytes()).is_err(), "a paid session names its payment intent");
+    }
+
+    fn checkout(c: crate::ids::CompanyId, i: crate::ids::InspectionId) -> Checkout {
+        Checkout {
+            checkout_id: "ck_1".into(),
+            session_id: "cs_test_1".into(),
+            company_id: c,
+            inspection_id: i,
+            person_id: crate::ids::PersonId::new(),
+            amount_cents: 45000,
+            currency: Currency::USD,
+            livemode: false,
+            payment_intent: None,
+            created_at: crate::clock::now(),
+        }
+    }
+
+    #[test]
+    fn money_is_bound_to_the_checkout_this_server_created_or_to_metadata_in_the_expected_mode() {
+        let (c, i) = (crate::ids::CompanyId::new(), crate::ids::InspectionId::new());
+        let meta = serde_json::json!({"company_id": c.to_string(), "inspection_id": i.to_string(), "portal_checkout_id": "ck_1"});
+        let ParsedEvent::Money(e) = session_event("checkout.session.completed", "paid", meta) else { panic!() };
+        let e = *e;
+        let ck = checkout(c, i);
+        assert_eq!(bind_payment(&e, Some(&ck), false), Ok((c, i)));
+        assert_eq!(bind_payment(&e, Some(&ck), true), Ok((c, i)), "the checkout's own mode counts");
+        let refuse = |e: &MoneyEvent, ck: &Checkout, why: &str| {
+            let reason = bind_payment(e, Some(ck), false).unwrap_err();
+            assert!(reason.contains(why), "{why}: {reason}");
+        };
+        refuse(&MoneyEvent { livemode: Some(true), ..e.clone() }, &ck, "livemode");
+        refuse(&MoneyEvent { livemode: None, ..e.clone() }, &ck, "livemode");
+        refuse(&MoneyEvent { currency: Some(Currency::parse("cad").unwrap()), ..e.clone() }, &ck, "currency");
+        refuse(&MoneyEvent { currency: None, ..e.clone() }, &ck, "currency");
+        refuse(&MoneyEvent { session_id: Some("cs_other".into()), ..e.clone() }, &ck, "session");
+        let other = (crate::ids::CompanyId::new(), crate::ids::InspectionId::new());
+        refuse(&MoneyEvent { target: Some(other), ..e.clone() }, &ck, "another inspection");
+        let paid_with = Checkout { payment_intent: Some("pi_first".into()), ..ck.clone() };
+        refuse(&e, &paid_with, "payment intent");
+
+        // Made elsewhere: the metadata names the inspection; currency and mode must be stated.
+        let elsewhere = MoneyEvent { checkout_id: None, session_id: None, ..e.clone() };
+        assert_eq!(bind_payment(&elsewhere, None, false), Ok((c, i)));
+        assert!(bind_payment(&elsewhere, None, true).unwrap_err().contains("live mode"));
+        assert!(bind_payment(&MoneyEvent { currency: None, ..elsewhere.clone() }, None, false)
+            .unwrap_err()
+            .contains("currency"));
+        let failed =
+            MoneyEvent { currency: None, movement: Movement::Failed { intent: "pi_s".into() }, ..elsewhere.clone() };
+        assert_eq!(bind_payment(&failed, None, false), Ok((c, i)), "a failure moves no money: no currency needed");
+        let anonymous = MoneyEvent { target: None, ..elsewhere };
+        assert!(bind_payment(&anonymous, None, false).unwrap_err().contains("no known inspection"));
+    }
+
+    #[test]
+    fn parked_events_survive_serialization() {
+        let ParsedEvent::Money(e) = session_event("checkout.session.completed", "paid", serde_json::json!({})) else {
+            panic!()
+        };
+        let back: MoneyEvent = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back, *e);
+    }
+
+    #[test]
+    fn a_failure_at_the_same_second_as_processing_wins_in_either_order() {
+        let pi = serde_json::json!({"id": "pi_t", "amount": 40000, "currency": "usd"});
+        let at = |kind: &str| {
+            let body =
+                serde_json::json!({"id": format!("evt_{kind}"), "type": kind, "created": 7, "data": {"object": pi}});
+            match parse(body.to_string().as_bytes()).unwrap() {
+                ParsedEvent::Money(m) => *m,
+                other => panic!("{other:?}"),
+            }
+        };
+        let (processing, failed) = (at("payment_intent.processing"), at("payment_intent.payment_failed"));
+        for order in [[&processing, &failed], [&failed, &processing]] {
+            let mut i = inspection();
+            for e in order {
+                i.apply_money(e, crate::clock::now()).unwrap();
+            }
+            assert_eq!(i.pending().get(), 0, "{:?}", order.map(|e| &e.kind));
+        }
+    }
 }
