@@ -44,6 +44,7 @@ pub const ROUTES: &[Route] = &[
     r("ANY", "/p/{token}/{proxy+}", Function::Link),
     r("ANY", "/share/{inspection_id}", Function::Link),
     r("ANY", "/share/{inspection_id}/{proxy+}", Function::Link),
+    r("GET", "/checkout/return", Function::Link),
     r("ANY", "$default", Function::Link),
     r("ANY", "/p/{token}/documents/{id}", Function::Gate),
     r("ANY", "/c/{token}/documents/{id}", Function::Gate),

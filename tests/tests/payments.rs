@@ -633,6 +633,12 @@ async fn pay_now_goes_to_the_provider_on_its_own_origin_and_back_without_the_tok
     let again = f.form(&format!("{}/pay", f.client), &[]).await;
     assert_eq!(again.header("location"), Some(checkout.as_str()));
 
+    // Back before the webhook: the portal says so and refreshes itself; a cancel says so too.
+    let early = f.app.send(f.app.http.get(f.app.url(&format!("{}?checkout=success", f.client)))).await;
+    assert!(early.text.contains("confirming your payment") && early.text.contains("http-equiv=\"refresh\""));
+    let canceled = f.app.send(f.app.http.get(f.app.url(&format!("{}?checkout=canceled", f.client)))).await;
+    assert!(canceled.text.contains("Payment was not completed") && !canceled.text.contains("http-equiv"));
+
     // Pay at the provider; it sends the client back at once and the events follow.
     let page = f.app.send(f.app.http.get(&checkout)).await;
     assert!(page.text.contains("Pay $450.00"), "{}", page.text);
