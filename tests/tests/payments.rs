@@ -337,6 +337,18 @@ async fn refunds_and_disputes_before_their_payment_without_metadata_wait_for_it(
 }
 
 #[tokio::test]
+async fn a_parked_refund_in_another_currency_stays_with_staff_when_its_payment_arrives() {
+    let f = fixture(json!({})).await;
+    let cad = with(refunded_charge("ch_cad", "pi_cad_paid", 45000, &[5000]), json!({ "currency": "cad" }));
+    assert_eq!(deliver(&f, &stripe_event(&evt_id(), "charge.refunded", cad)).await.json["status"], "parked");
+    assert_eq!(deliver(&f, &paid(&f, &evt_id(), "pi_cad_paid", 45000)).await.json["status"], "applied");
+    assert_eq!(balance(&f).await, 0, "the refund in another currency is not applied");
+    let left = unmatched(&f).await;
+    assert_eq!(left.len(), 1, "and not dropped either: {left:?}");
+    assert_eq!(left[0]["event_type"], "charge.refunded");
+}
+
+#[tokio::test]
 async fn a_dispute_lost_keeps_the_money_out() {
     let f = fixture(json!({ "release_defaults": { "require_agreement": false } })).await;
     deliver(&f, &paid(&f, &evt_id(), "pi_lost", 45000)).await;

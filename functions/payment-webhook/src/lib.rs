@@ -162,8 +162,10 @@ impl PaymentWebhook {
                 }
                 also.push(MoneyPointer::bind(pointer.as_ref(), id, target, e.livemode)?);
                 for parked in pointer.iter().flat_map(MoneyPointer::parked_events) {
-                    if let Ok(Applied::Changed) = inspection.apply_money(&parked, now) {
-                        changed = true;
+                    match inspection.apply_money(&parked, now) {
+                        Ok(applied) => changed |= applied == Applied::Changed,
+                        // Not this inspection's currency: it stays in the unmatched list for staff.
+                        Err(Mismatch::Currency { .. }) => continue,
                     }
                     // Applied (or already known): no longer waiting for staff.
                     also.push(records::unmatched_resolved(&parked));
