@@ -272,6 +272,15 @@ impl Gateway {
             Ok(b) => b.to_bytes(),
             Err(_) => return plain(413, "Request Entity Too Large"),
         };
+        if parts.uri.path() == "/_dev/run-jobs" && parts.method == http::Method::POST {
+            // What the every-minute schedule does (publish what is due, send the outbox), now.
+            let report = self.functions.publish.publish_due().await;
+            return hyper::Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(serde_json::to_vec(&report).unwrap_or_default())))
+                .unwrap_or_else(|_| plain(500, "Internal Server Error"));
+        }
         if parts.uri.path().starts_with("/_dev/") {
             return match &self.mailbox {
                 Some(m) => m.serve(parts.uri.path()).await,

@@ -56,7 +56,18 @@ impl Mailbox {
 
     /// Messages in the order they were sent.
     pub async fn messages(&self) -> Result<Vec<MailMessage>, reqwest::Error> {
-        let data: Value = self.http.get(format!("{}/moto-api/data.json", self.moto_url)).send().await?.json().await?;
+        // moto dumps every service's state here and sometimes fails (500) to serialize an S3 object
+        // written at that very moment: read again.
+        let url = format!("{}/moto-api/data.json", self.moto_url);
+        let mut attempt = 0;
+        let data: Value = loop {
+            attempt += 1;
+            match self.http.get(&url).send().await.and_then(|r| r.error_for_status()) {
+                Ok(r) => break r.json().await?,
+                Err(e) if attempt >= 5 => return Err(e),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await,
+            }
+        };
         let ses = &data["ses"];
         let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
         let mut out = Vec::new();

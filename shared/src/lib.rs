@@ -20,6 +20,7 @@ pub mod email;
 pub mod entry;
 pub mod http;
 pub mod ids;
+pub mod localtime;
 #[cfg(feature = "ses")]
 pub mod mailer;
 pub mod money;

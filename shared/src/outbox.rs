@@ -7,10 +7,11 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::inspection::Inspection;
+use crate::domain::inspection::Role;
 use crate::mailer::Mailer;
 use crate::notify;
-use crate::store::outbox::{EmailRecord, EmailState};
-use crate::store::tokens::IssuedToken;
+use crate::store::outbox::{EmailRecord, EmailState, FULL_ACCESS};
+use crate::store::tokens::{Issue, IssuedToken};
 use crate::store::{Store, StoreError};
 
 /// How long a claim holds before another sender may take the email over.
@@ -36,7 +37,10 @@ struct Claimed {
 
 enum Claim {
     Claimed(Box<Claimed>),
+    /// The recipient is no longer on the inspection (or has no address, or is staff now).
     Gone,
+    /// Staff revoked the recipient's links: no email may carry a new one.
+    Revoked,
     Lost,
 }
 
@@ -46,11 +50,13 @@ async fn claim(store: &Store, rec: &EmailRecord, now: OffsetDateTime) -> Result<
         else {
             return Ok(Claim::Gone);
         };
-        let idx = match inspection.person_index(rec.person_id) {
+        let idx = match rec.person_id.and_then(|p| inspection.person_index(p)) {
             Some(idx) if inspection.needs_token(idx, &company) => idx,
+            Some(idx) if inspection.people[idx].revoked => return Ok(Claim::Revoked),
             _ => return Ok(Claim::Gone),
         };
-        let (issued, mut writes) = IssuedToken::issue(&mut inspection, idx, now, false)?;
+        let mode = if rec.template_key == FULL_ACCESS { Issue::FullAccess } else { Issue::Add };
+        let (issued, mut writes) = IssuedToken::issue(&mut inspection, idx, now, mode)?;
         let mut claimed = rec.next();
         claimed.state = EmailState::Sending;
         claimed.attempts += 1;
@@ -71,6 +77,61 @@ async fn claim(store: &Store, rec: &EmailRecord, now: OffsetDateTime) -> Result<
     Ok(Claim::Lost)
 }
 
+/// How often "Get Full Access" may give one person a new link.
+pub const FULL_ACCESS_INTERVAL: Duration = Duration::minutes(10);
+
+/// Matches a "Get Full Access" request to the client or agent with that address: the record to
+/// send, or None when there is nobody to send to (recorded on the request, for staff).
+async fn match_request(
+    store: &Store,
+    rec: EmailRecord,
+    now: OffsetDateTime,
+) -> Result<Option<EmailRecord>, StoreError> {
+    let Some((company, inspection)) = store.company_and_inspection(rec.company_id, rec.inspection_id).await? else {
+        settle_unsent(store, &rec, EmailState::Abandoned, "the inspection is gone").await?;
+        return Ok(None);
+    };
+    let wanted = rec.request_email.as_ref();
+    let found = inspection.people.iter().enumerate().find(|(_, p)| {
+        matches!(p.role, Role::Client | Role::BuyerAgent | Role::ListingAgent) && p.email.as_ref() == wanted
+    });
+    let (idx, person) = match found {
+        Some(found) => found,
+        None => {
+            settle_unsent(store, &rec, EmailState::Abandoned, "no client or agent on the inspection has this address")
+                .await?;
+            return Ok(None);
+        }
+    };
+    if person.revoked {
+        settle_unsent(store, &rec, EmailState::Skipped, "the recipient's links are revoked").await?;
+        return Ok(None);
+    }
+    if !inspection.needs_token(idx, &company) {
+        settle_unsent(store, &rec, EmailState::Abandoned, "this address gets no portal link").await?;
+        return Ok(None);
+    }
+    let recent =
+        person.tokens.iter().any(|t| t.full_access && t.issued_at.is_some_and(|at| now - at < FULL_ACCESS_INTERVAL));
+    if recent {
+        settle_unsent(store, &rec, EmailState::Skipped, "a full-access link was sent to this person minutes ago")
+            .await?;
+        return Ok(None);
+    }
+    Ok(Some(EmailRecord { person_id: Some(person.id), ..rec }))
+}
+
+/// Records why an email will never be sent (a race with another sender is harmless: it lost).
+async fn settle_unsent(store: &Store, rec: &EmailRecord, state: EmailState, why: &str) -> Result<(), StoreError> {
+    let mut done = rec.next();
+    done.state = state;
+    done.last_error = Some(why.into());
+    match store.write(done.replace()?).await {
+        Err(e) if !e.is_condition_failure() => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Sends up to `limit` due emails.
 pub async fn drain(
     store: &Store,
@@ -85,18 +146,36 @@ pub async fn drain(
             report.skipped += 1;
             continue;
         }
+        let rec = match rec.person_id {
+            Some(_) => rec,
+            None => match match_request(store, rec, now).await? {
+                Some(rec) => rec,
+                None => {
+                    report.skipped += 1;
+                    continue;
+                }
+            },
+        };
         match claim(store, &rec, now).await? {
             Claim::Lost => report.skipped += 1,
             Claim::Gone => {
-                let mut done = rec.next();
-                done.state = EmailState::Abandoned;
-                done.last_error = Some("the recipient is no longer on the inspection or has no link".into());
-                let _ = store.write(done.replace()?).await;
+                settle_unsent(
+                    store,
+                    &rec,
+                    EmailState::Abandoned,
+                    "the recipient is no longer on the inspection or has no link",
+                )
+                .await?;
+                report.skipped += 1;
+            }
+            Claim::Revoked => {
+                settle_unsent(store, &rec, EmailState::Skipped, "the recipient's links are revoked").await?;
                 report.skipped += 1;
             }
             Claim::Claimed(c) => {
                 let Claimed { claimed, inspection, company, issued } = *c;
-                let person = inspection.person(claimed.person_id).expect("claimed for a present person");
+                let person =
+                    claimed.person_id.and_then(|p| inspection.person(p)).expect("claimed for a present person");
                 let doc = claimed.document_id.and_then(|d| inspection.document(d));
                 let mail = notify::compose(
                     public_base_url,

@@ -183,15 +183,8 @@ pub fn lock_reason_text(r: &LockReason, currency: Currency) -> String {
     }
 }
 
-fn date(rfc3339: &str) -> String {
-    crate::clock::parse_rfc3339(rfc3339)
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[weekday], [month repr:long] [day padding:none], [year] at [hour]:[minute] UTC"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| rfc3339.to_owned())
+fn date(rfc3339: &str, zone: &Option<String>) -> String {
+    crate::localtime::date_time_of(rfc3339, zone.as_deref())
 }
 
 fn document_rows(out: &mut String, docs: &[DocumentCard], base: &str, currency: Currency) {
@@ -258,7 +251,7 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
     if let Some(url) = &v.cover_photo_url {
         let _ = write!(m, "<img class=\"cover\" src=\"{}\" alt=\"Property photo\">", escape(url));
     }
-    let _ = write!(m, "<h2>{}</h2><p>{}</p>", escape(&v.address), escape(&date(&v.scheduled_at)));
+    let _ = write!(m, "<h2>{}</h2><p>{}</p>", escape(&v.address), escape(&date(&v.scheduled_at, &v.company.time_zone)));
     if !v.addon_offers.is_empty() && act {
         let _ = write!(m, "<h2>Add-on services</h2><form method=\"post\" action=\"{base}/addons\"><table>");
         for a in &v.addon_offers {
@@ -337,7 +330,7 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
         m,
         "<p><strong>Address:</strong> {}<br><strong>Date and time:</strong> {}</p><h2>Services</h2><table>",
         escape(&v.address),
-        escape(&date(&v.scheduled_at))
+        escape(&date(&v.scheduled_at, &v.company.time_zone))
     );
     for s in &v.services {
         let kind = if s.kind == crate::domain::inspection::ServiceKind::Addon { " (add-on)" } else { "" };
@@ -503,7 +496,7 @@ pub fn share(v: &ShareView, form_action: &str) -> String {
          name=\"email\" required maxlength=\"254\" autocomplete=\"email\"> <button type=\"submit\">Get Full \
          Access</button></form></section>",
         escape(&v.address),
-        escape(&date(&v.scheduled_at)),
+        escape(&date(&v.scheduled_at, &v.company.time_zone)),
         escape(&v.company.name),
         escape(form_action)
     );

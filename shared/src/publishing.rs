@@ -64,11 +64,12 @@ pub fn publish(
     let (company_id, inspection_id) = (inspection.company_id, inspection.id);
     let ids: Vec<_> = people.iter().map(|&n| inspection.people[n].id).collect();
     let d = inspection.document_mut(doc).ok_or(ApiError::NotFound)?;
+    let template = crate::domain::templates::published_template_key(d.kind);
     if !d.notified_versions.contains(&d.file_version) {
         d.notified_versions.push(d.file_version);
         for person in ids {
             let dedupe = format!("published#{doc}#v{}#{person}", d.file_version);
-            let email = EmailRecord::new(company_id, inspection_id, person, "report_published", Some(doc), dedupe, now);
+            let email = EmailRecord::new(company_id, inspection_id, person, template, Some(doc), dedupe, now);
             writes.push(email.create()?);
         }
     }

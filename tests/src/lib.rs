@@ -286,9 +286,12 @@ pub async fn fixture_in(app: TestApp, settings: Value) -> Fixture {
         assert_eq!(r.status, 200, "{}", r.text);
     }
     let (client_email, agent_email) = (unique("jane"), unique("bob"));
+    // No confirmation emails here: tests that count emails count what they cause
+    // (tests/tests/journey.rs covers confirmations).
     let body = json!({
         "address": "12 Elm Street, Springfield",
         "scheduled_at": "2026-12-01T09:00:00-05:00",
+        "notify": false,
         "services": [{ "name": "Residential Inspection", "description": "Full home inspection", "price_cents": 45000 }],
         "people": [
             { "role": "client", "name": "Jane Client", "email": client_email },

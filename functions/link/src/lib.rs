@@ -24,11 +24,10 @@ use portal_shared::http::{
     client_info, form_or_json_body, is_form, json, query_param, segments, serve, wants_json, ApiResult,
 };
 use portal_shared::ids::{InspectionId, ServiceId};
-use portal_shared::mailer::Mailer;
-use portal_shared::notify;
 use portal_shared::pages;
 use portal_shared::secrets::Token;
-use portal_shared::store::tokens::{IssuedToken, PortalContext};
+use portal_shared::store::outbox::EmailRecord;
+use portal_shared::store::tokens::PortalContext;
 use portal_shared::store::{keys, Store};
 use portal_shared::{by_method, clock, ApiError, Config};
 use serde::Deserialize;
@@ -63,25 +62,23 @@ fn checkout_id(parts: &[&str]) -> String {
     format!("ck_{}", &hex::encode(digest)[..32])
 }
 
-/// "Get Full Access" requests allowed per inspection per window.
-pub const FULL_ACCESS_LIMIT: u32 = 10;
+/// "Get Full Access" requests allowed per window: per inspection, per (inspection, address) and
+/// per source address. A refused request counts in none of them, so one flooding source cannot
+/// use up the inspection's allowance for the real client.
+pub const FULL_ACCESS_LIMIT: u32 = 60;
+pub const FULL_ACCESS_PER_EMAIL: u32 = 5;
+pub const FULL_ACCESS_PER_IP: u32 = 20;
 pub const FULL_ACCESS_WINDOW_SECONDS: i64 = 3600;
 
 pub struct Link {
     config: Config,
     store: Store,
-    mailer: Option<Mailer>,
     payments: Option<Provider>,
 }
 
 impl Link {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        Link {
-            store: Store::new(sdk, config.table_name.clone()),
-            mailer: config.sender_email.clone().map(|s| Mailer::new(sdk, s)),
-            payments: Provider::from_config(&config),
-            config,
-        }
+        Link { store: Store::new(sdk, config.table_name.clone()), payments: Provider::from_config(&config), config }
     }
 
     async fn route(&self, req: Request) -> ApiResult {
@@ -342,12 +339,26 @@ impl Link {
         let pointer = self.store.inspection_pointer(id).await?.ok_or(ApiError::NotFound)?;
         let now = clock::now();
         let window = now.unix_timestamp() / FULL_ACCESS_WINDOW_SECONDS * FULL_ACCESS_WINDOW_SECONDS;
-        let key = keys::full_access_window(id, window);
-        if !self.store.within_limit(&key, FULL_ACCESS_LIMIT, window + 2 * FULL_ACCESS_WINDOW_SECONDS).await? {
+        let (ip, _) = client_info(req);
+        let hashed = |s: &str| {
+            use sha2::Digest;
+            hex::encode(&sha2::Sha256::digest(s.as_bytes())[..16])
+        };
+        let windows = [
+            (keys::full_access_window(id, window), FULL_ACCESS_LIMIT),
+            (keys::rate_window(&format!("FULLACCESS#{id}#{}", hashed(email.as_str())), window), FULL_ACCESS_PER_EMAIL),
+            (
+                keys::rate_window(&format!("IP#{}", hashed(ip.as_deref().unwrap_or("unknown"))), window),
+                FULL_ACCESS_PER_IP,
+            ),
+        ];
+        if !self.store.within_limits(&windows, window + 2 * FULL_ACCESS_WINDOW_SECONDS).await? {
             let retry_after_seconds = window + FULL_ACCESS_WINDOW_SECONDS - now.unix_timestamp();
             return Err(ApiError::TooManyRequests { retry_after_seconds });
         }
-        self.send_fresh_links(pointer.company_id, id, &email).await?;
+        // The same write whether or not the address matches: the outbox job matches and sends.
+        let request = EmailRecord::full_access_request(pointer.company_id, id, email, now);
+        self.store.write(request.create()?).await?;
         let message = "If that email is on this inspection, a personal link is on its way to it.";
         if is_form(req) && !wants_json(req) {
             pages::html(
@@ -358,62 +369,9 @@ impl Link {
             json(StatusCode::ACCEPTED, &json!({ "status": "accepted", "message": message }))
         }
     }
-
-    async fn send_fresh_links(
-        &self,
-        company: portal_shared::ids::CompanyId,
-        id: InspectionId,
-        email: &Email,
-    ) -> Result<(), ApiError> {
-        let mut attempts = 0;
-        let (company, inspection, issued) = loop {
-            let Some((company, mut inspection)) = self.store.company_and_inspection(company, id).await? else {
-                return Ok(());
-            };
-            let matching: Vec<usize> = (0..inspection.people.len())
-                .filter(|&i| {
-                    let p = &inspection.people[i];
-                    matches!(p.role, Role::Client | Role::BuyerAgent | Role::ListingAgent)
-                        && p.email.as_ref() == Some(email)
-                        && inspection.needs_token(i, &company)
-                })
-                .collect();
-            if matching.is_empty() {
-                return Ok(());
-            }
-            let now = clock::now();
-            let mut writes = Vec::new();
-            let mut issued = Vec::new();
-            for idx in matching {
-                let (t, w) = IssuedToken::issue(&mut inspection, idx, now, false)?;
-                writes.extend(w);
-                issued.push((idx, t));
-            }
-            match self.store.save_inspection_with(&mut inspection, writes).await {
-                Ok(()) => break (company, inspection, issued),
-                Err(e) if e.is_condition_failure() && attempts < 3 => attempts += 1,
-                Err(e) => return Err(e.into()),
-            }
-        };
-        let mailer = self.mailer.as_ref().ok_or_else(|| ApiError::internal(MissingSender))?;
-        for (idx, t) in issued {
-            let person = &inspection.people[idx];
-            let base = &self.config.public_base_url;
-            let Some(mail) = notify::compose(base, &company, &inspection, person, &t.token, "full_access", None) else {
-                continue;
-            };
-            mailer.send(&mail).await.map_err(ApiError::internal)?;
-            tracing::info!(inspection_id = %inspection.id, token_id = %t.record.token_id, "full-access link emailed");
-        }
-        Ok(())
-    }
 }
 
 /// HTML forms send numbers as strings.
-#[derive(Debug, thiserror::Error)]
-#[error("SENDER_EMAIL is not configured")]
-struct MissingSender;
-
 fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]

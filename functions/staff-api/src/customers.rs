@@ -162,7 +162,12 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
         token_hash: token.hash().as_str().to_owned(),
         created_at: clock::now(),
     };
-    k.tokens.push(TokenRef { id: record.token_id, hash: record.token_hash.clone() });
+    k.tokens.push(TokenRef {
+        id: record.token_id,
+        hash: record.token_hash.clone(),
+        full_access: false,
+        issued_at: Some(record.created_at),
+    });
     if k.status == EnrollmentStatus::NotEnrolled {
         k.status = EnrollmentStatus::Invited;
     }

@@ -284,7 +284,7 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
             let mut writes = Vec::new();
             let mut issued = Vec::new();
             for n in targets {
-                let (t, w) = IssuedToken::issue(i, n, now, false)?;
+                let (t, w) = IssuedToken::issue(i, n, now, portal_shared::store::tokens::Issue::Add)?;
                 writes.extend(w);
                 issued.push((n, t));
             }

@@ -4,13 +4,15 @@
 use http::StatusCode;
 use lambda_http::Request;
 use portal_shared::clock;
+use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord, Outcome};
 use portal_shared::domain::company::Company;
 use portal_shared::domain::inspection::{
-    Inspection, NewInspection, Person, PersonInput, RequirementsPatch, ServiceInput, ServiceKind,
+    Inspection, NewInspection, Person, PersonInput, RequirementsPatch, SchedulePatch, ServiceInput, ServiceKind,
 };
 use portal_shared::http::{json, json_body, page_limit, query_param, ApiResult};
 use portal_shared::ids::{BuildingId, InspectionId, PersonId};
-use portal_shared::store::tokens::{revoke_all, IssuedToken};
+use portal_shared::store::outbox::EmailRecord;
+use portal_shared::store::tokens::{revoke_all, Issue, IssuedToken};
 use portal_shared::store::Write;
 use portal_shared::ApiError;
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,7 @@ fn view(app: &StaffApi, i: &Inspection) -> serde_json::Value {
                 "email": p.email,
                 "phone": p.phone,
                 "live_links": p.tokens.len(),
+                "revoked": p.revoked,
             })
         })
         .collect();
@@ -78,6 +81,8 @@ fn link(app: &StaffApi, person: &Person, issued: &IssuedToken) -> Link {
 /// Creates an inspection; `building` makes it a commercial inspection of that building.
 pub async fn create(app: &StaffApi, staff: &Staff, req: &Request, building: Option<BuildingId>) -> ApiResult {
     let input: NewInspection = json_body(req)?;
+    let notify = input.notify;
+    let person_notify: Vec<Option<bool>> = input.people.iter().map(|p| p.notify).collect();
     let company = company(app, staff).await?;
     if let Some(b) = building {
         app.store.building(company.id, b).await?.ok_or(ApiError::NotFound)?;
@@ -88,12 +93,18 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request, building: Opti
 
     // One token per person and role, none for staff users' emails (they use the staff side).
     let holders = inspection.people_needing_tokens(&company);
-    let mut writes = Vec::with_capacity(holders.len());
+    let mut writes = Vec::with_capacity(holders.len() * 2);
     let mut links = Vec::with_capacity(holders.len());
-    for idx in holders {
-        let (issued, w) = IssuedToken::issue(&mut inspection, idx, now, false)?;
+    for &idx in &holders {
+        let (issued, w) = IssuedToken::issue(&mut inspection, idx, now, Issue::Add)?;
         writes.extend(w);
         links.push(link(app, &inspection.people[idx], &issued));
+    }
+    // Each token holder's confirmation email ("Sign & Pay"), through the outbox, once.
+    if notify != Some(false) {
+        let wanted: Vec<usize> =
+            holders.into_iter().filter(|&n| person_notify.get(n).copied().flatten() != Some(false)).collect();
+        writes.extend(confirmations(&inspection, &wanted, now)?);
     }
     app.store.create_inspection(&inspection, writes).await?;
     tracing::info!(company_id = %company.id, inspection_id = %inspection.id, links = links.len(), "inspection created");
@@ -178,7 +189,21 @@ pub async fn add_service(app: &StaffApi, staff: &Staff, req: &Request, id: &str)
     json(StatusCode::CREATED, &json!({ "service": service, "inspection": view(app, &inspection) }))
 }
 
-/// Adds a person; they get their own link unless their email is a staff user's (or they have none).
+/// The confirmation email of each person at `people` (an `inspection_scheduled` per person per
+/// inspection: the dedupe key makes a second one impossible).
+fn confirmations(i: &Inspection, people: &[usize], now: time::OffsetDateTime) -> Result<Vec<Write>, ApiError> {
+    let mut writes = Vec::with_capacity(people.len());
+    for &n in people {
+        let p = i.people[n].id;
+        let email =
+            EmailRecord::new(i.company_id, i.id, p, "inspection_scheduled", None, format!("scheduled#{p}"), now);
+        writes.push(email.create()?);
+    }
+    Ok(writes)
+}
+
+/// Adds a person; they get their own link unless their email is a staff user's (or they have
+/// none), and a confirmation email unless `"notify": false`.
 pub async fn add_person(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: PersonInput = json_body(req)?;
     let now = clock::now();
@@ -187,7 +212,10 @@ pub async fn add_person(app: &StaffApi, staff: &Staff, req: &Request, id: &str) 
         if !i.needs_token(idx, company) {
             return Ok(((idx, None), vec![]));
         }
-        let (issued, writes) = IssuedToken::issue(i, idx, now, false)?;
+        let (issued, mut writes) = IssuedToken::issue(i, idx, now, Issue::Add)?;
+        if input.notify != Some(false) {
+            writes.extend(confirmations(i, &[idx], now)?);
+        }
         Ok(((idx, Some(issued)), writes))
     })
     .await?;
@@ -205,19 +233,69 @@ fn person_index(i: &Inspection, person: &str) -> Result<usize, ApiError> {
     person.parse::<PersonId>().ok().and_then(|p| i.person_index(p)).ok_or(ApiError::NotFound)
 }
 
+/// Changes the date or address; each person with a link is told (`inspection_rescheduled`,
+/// once per change) unless `"notify": false`.
+pub async fn reschedule(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let patch: SchedulePatch = json_body(req)?;
+    let now = clock::now();
+    let (inspection, changed) = modify(app, staff, id, |company, i| {
+        if !i.reschedule(&patch, now)? || patch.notify == Some(false) {
+            return Ok((false, vec![]));
+        }
+        // The revision this change saves names it: one update per person per change.
+        let change = i.revision + 1;
+        let mut writes = Vec::new();
+        for n in i.people_needing_tokens(company) {
+            let p = i.people[n].id;
+            let dedupe = format!("rescheduled#{change}#{p}");
+            writes.push(EmailRecord::new(i.company_id, i.id, p, "inspection_rescheduled", None, dedupe, now).create()?);
+        }
+        Ok((true, writes))
+    })
+    .await?;
+    tracing::info!(inspection_id = %inspection.id, notified = changed, "inspection rescheduled");
+    json(StatusCode::OK, &view(app, &inspection))
+}
+
+/// Removes a person: every link of theirs dies in the same transaction, and it is audited.
+pub async fn remove_person(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
+    let now = clock::now();
+    let (inspection, removed) = modify(app, staff, id, |_, i| {
+        let idx = person_index(i, person)?;
+        let mut writes = revoke_all(i, idx);
+        let removed = i.remove_person(idx, now);
+        writes.push(audit(staff, i.id, removed.id, AuditAction::PersonRemoved)?);
+        Ok((removed, writes))
+    })
+    .await?;
+    tracing::info!(inspection_id = %inspection.id, person_id = %removed.id, "person removed");
+    no_content()
+}
+
+fn audit(staff: &Staff, inspection: InspectionId, person: PersonId, action: AuditAction) -> Result<Write, ApiError> {
+    let actor = Actor::Staff { key_id: staff.key_id, as_person: Some(person) };
+    Ok(AuditRecord::new(inspection, action, actor, Outcome::Done).write(staff.company_id)?)
+}
+
+fn no_content() -> ApiResult {
+    http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
+}
+
 /// Re-issues a person's link: the new one works at once and every earlier one never again (in one
-/// transaction).
+/// transaction). It also lifts a revocation.
 pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
     let now = clock::now();
     let (inspection, (idx, issued)) = modify(app, staff, id, |company, i| {
         let idx = person_index(i, person)?;
+        i.people[idx].revoked = false;
         if !i.needs_token(idx, company) {
             return Err(ApiError::conflict(
                 "no-link-for-person",
                 "this person gets no portal link: they have no email, or it belongs to a staff user",
             ));
         }
-        let (issued, writes) = IssuedToken::issue(i, idx, now, true)?;
+        let (issued, mut writes) = IssuedToken::issue(i, idx, now, Issue::ReplaceAll)?;
+        writes.push(audit(staff, i.id, i.people[idx].id, AuditAction::LinkReissued)?);
         Ok(((idx, issued), writes))
     })
     .await?;
@@ -225,13 +303,17 @@ pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str
     json(StatusCode::CREATED, &link(app, &inspection.people[idx], &issued))
 }
 
-/// Revokes every link of a person. Revoking what is already revoked is fine.
+/// Revokes every link of a person, for good: no email or "Get Full Access" gives them a new one
+/// until staff re-issue it. Revoking what is already revoked is fine.
 pub async fn revoke_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
     let (inspection, idx) = modify(app, staff, id, |_, i| {
         let idx = person_index(i, person)?;
-        Ok((idx, revoke_all(i, idx)))
+        i.people[idx].revoked = true;
+        let mut writes = revoke_all(i, idx);
+        writes.push(audit(staff, i.id, i.people[idx].id, AuditAction::LinkRevoked)?);
+        Ok((idx, writes))
     })
     .await?;
     tracing::info!(inspection_id = %inspection.id, person_id = %inspection.people[idx].id, "link revoked");
-    http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
+    no_content()
 }

@@ -62,13 +62,17 @@ impl StaffApi {
                     ["inspections"] => by_method!(req;
                         GET => inspections::list(self, &staff, &req).await,
                         POST => inspections::create(self, &staff, &req, None).await),
-                    ["inspections", id] => by_method!(req; GET => inspections::get(self, &staff, id).await),
+                    ["inspections", id] => by_method!(req;
+                        GET => inspections::get(self, &staff, id).await,
+                        PATCH => inspections::reschedule(self, &staff, &req, id).await),
                     ["inspections", id, "requirements"] => by_method!(req;
                         PATCH => inspections::change_requirements(self, &staff, &req, id).await),
                     ["inspections", id, "services"] => by_method!(req;
                         POST => inspections::add_service(self, &staff, &req, id).await),
                     ["inspections", id, "people"] => by_method!(req;
                         POST => inspections::add_person(self, &staff, &req, id).await),
+                    ["inspections", id, "people", person] => by_method!(req;
+                        DELETE => inspections::remove_person(self, &staff, id, person).await),
                     ["inspections", id, "people", person, "token"] => by_method!(req;
                         POST => inspections::reissue_token(self, &staff, id, person).await,
                         DELETE => inspections::revoke_token(self, &staff, id, person).await),

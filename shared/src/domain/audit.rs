@@ -27,6 +27,10 @@ pub enum AuditAction {
     DocumentPreview,
     DocumentResend,
     CustomerPreview,
+    PersonRemoved,
+    LinkRevoked,
+    LinkReissued,
+    QuoteRequested,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +40,7 @@ pub enum Outcome {
     Locked,
     NotFound,
     Sent,
+    Done,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

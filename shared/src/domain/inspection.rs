@@ -68,6 +68,12 @@ pub struct Service {
 pub struct TokenRef {
     pub id: TokenId,
     pub hash: String,
+    /// The one link "Get Full Access" keeps for this person (replaced by the next one; it never
+    /// pushes out an emailed link).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_access: bool,
+    #[serde(default, with = "crate::clock::serde_rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +89,10 @@ pub struct Person {
     /// stored, so a link cannot be sent twice); at most [`MAX_LINKS_PER_PERSON`] stay live.
     #[serde(default)]
     pub tokens: Vec<TokenRef>,
+    /// Staff revoked this person's links: no email, "Get Full Access" or other path gives them a
+    /// new one until staff re-issue it.
+    #[serde(default)]
+    pub revoked: bool,
 }
 
 pub const MAX_LINKS_PER_PERSON: usize = 20;
@@ -188,6 +198,9 @@ pub struct PersonInput {
     pub email: Option<Email>,
     #[serde(default)]
     pub phone: Option<String>,
+    /// `false`: no confirmation email for this person (default: one is sent).
+    #[serde(default)]
+    pub notify: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,6 +217,20 @@ pub struct NewInspection {
     pub require_payment: Option<bool>,
     pub require_agreement: Option<bool>,
     pub allow_deferred_payment: Option<bool>,
+    /// `false`: no confirmation emails (default: each person with a link gets one).
+    #[serde(default)]
+    pub notify: Option<bool>,
+}
+
+/// A change of date or address (`PATCH /staff/inspections/{id}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulePatch {
+    pub address: Option<String>,
+    pub scheduled_at: Option<String>,
+    /// `false`: no update emails (default: each person with a link is told).
+    #[serde(default)]
+    pub notify: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -253,6 +280,7 @@ fn person(existing: &[Person], p: PersonInput) -> Result<Person, DomainError> {
         email: p.email,
         phone: optional_text("people[].phone", p.phone.as_deref(), 40)?,
         tokens: Vec::new(),
+        revoked: false,
     })
 }
 
@@ -346,7 +374,44 @@ impl Inspection {
 
     /// Whether the person at `idx` may hold a tokenized link.
     pub fn needs_token(&self, idx: usize, company: &Company) -> bool {
-        self.people.get(idx).and_then(|p| p.email.as_ref()).is_some_and(|e| !company.is_staff_email(e))
+        self.people
+            .get(idx)
+            .filter(|p| !p.revoked)
+            .and_then(|p| p.email.as_ref())
+            .is_some_and(|e| !company.is_staff_email(e))
+    }
+
+    /// Removes the person at `idx` (an index from [`Inspection::person_index`]); their links die
+    /// with the writes the caller adds. Signatures they gave stay on the agreement as evidence.
+    pub fn remove_person(&mut self, idx: usize, now: OffsetDateTime) -> Person {
+        self.updated_at = now;
+        self.people.remove(idx)
+    }
+
+    /// Changes the date and/or address; returns whether anything changed.
+    pub fn reschedule(&mut self, patch: &SchedulePatch, now: OffsetDateTime) -> Result<bool, DomainError> {
+        let mut changed = false;
+        if let Some(a) = &patch.address {
+            let a = a.trim();
+            if a.is_empty() || a.len() > 300 {
+                return Err(DomainError::Invalid("address must be 1 to 300 characters".into()));
+            }
+            changed |= a != self.address;
+            self.address = a.to_owned();
+        }
+        if let Some(at) = &patch.scheduled_at {
+            let at = crate::clock::parse_rfc3339(at.trim()).ok_or_else(|| {
+                DomainError::Invalid(
+                    "scheduled_at must be an RFC 3339 date-time, e.g. 2026-05-01T09:00:00-05:00".into(),
+                )
+            })?;
+            changed |= at != self.scheduled_at;
+            self.scheduled_at = at;
+        }
+        if changed {
+            self.updated_at = now;
+        }
+        Ok(changed)
     }
 
     pub fn person_index(&self, id: PersonId) -> Option<usize> {
@@ -478,7 +543,11 @@ impl Inspection {
         let _ = writeln!(t, "INSPECTION AGREEMENT (version {})", self.agreement.version);
         let _ = writeln!(t, "Inspection company: {}", company.name);
         let _ = writeln!(t, "Property: {}", self.address);
-        let _ = writeln!(t, "Scheduled: {}", crate::clock::rfc3339(self.scheduled_at));
+        let _ = writeln!(
+            t,
+            "Scheduled: {}",
+            crate::localtime::date_time(self.scheduled_at, company.settings.time_zone.as_deref())
+        );
         let clients: Vec<&str> =
             self.people.iter().filter(|p| p.role == Role::Client).map(|p| p.name.as_str()).collect();
         let _ = writeln!(t, "Client(s): {}", clients.join(", "));

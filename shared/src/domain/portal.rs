@@ -122,6 +122,18 @@ pub struct AddonOffer {
 pub struct CompanyCard {
     pub name: String,
     pub contact: ContactDetails,
+    /// The IANA zone pages show times in (null: UTC). Times in JSON stay UTC.
+    pub time_zone: Option<String>,
+}
+
+impl CompanyCard {
+    fn of(company: &Company) -> CompanyCard {
+        CompanyCard {
+            name: company.name.clone(),
+            contact: company.settings.contact.clone(),
+            time_zone: company.settings.time_zone.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -266,7 +278,7 @@ impl PortalView {
             inspection_id: inspection.id,
             viewer: ViewerCard { person_id: person.id, name: person.name.clone(), role: person.role },
             can_act,
-            company: CompanyCard { name: company.name.clone(), contact: settings.contact.clone() },
+            company: CompanyCard::of(company),
             address: inspection.address.clone(),
             scheduled_at: crate::clock::rfc3339(inspection.scheduled_at),
             cover_photo_url: inspection.cover_photo_url.clone(),
@@ -318,7 +330,7 @@ impl ShareView {
             inspection_id: inspection.id,
             unknown_user: true,
             notice: UNKNOWN_USER_NOTICE,
-            company: CompanyCard { name: company.name.clone(), contact: company.settings.contact.clone() },
+            company: CompanyCard::of(company),
             address: inspection.address.clone(),
             scheduled_at: crate::clock::rfc3339(inspection.scheduled_at),
             cover_photo_url: inspection.cover_photo_url.clone(),

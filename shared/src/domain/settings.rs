@@ -102,6 +102,9 @@ pub struct SpecialOffer {
     pub title: String,
     #[serde(default)]
     pub description: String,
+    /// Where a quote request goes, once the client consented. Without it, no quote can be asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_email: Option<Email>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,8 +114,21 @@ pub struct EmailTemplate {
 }
 
 /// Templates staff may customise; the keys are the moments the product sends email.
-pub const EMAIL_TEMPLATE_KEYS: &[&str] =
-    &["inspection_scheduled", "report_published", "report_ready", "report_resend", "full_access", "contact_invite"];
+pub const EMAIL_TEMPLATE_KEYS: &[&str] = &[
+    "inspection_scheduled",
+    "inspection_rescheduled",
+    "report_published",
+    "wdi_report_published",
+    "service_report_published",
+    "proposal_published",
+    "invoice_published",
+    "agreement_published",
+    "attachment_published",
+    "report_ready",
+    "report_resend",
+    "full_access",
+    "contact_invite",
+];
 
 /// Agreement terms used until a company writes its own.
 pub const STANDARD_AGREEMENT_TERMS: &str = "\
@@ -147,7 +163,13 @@ pub struct Settings {
     pub special_offers: Vec<SpecialOffer>,
     /// The terms of the inspection agreement clients sign (a standard text when unset).
     pub agreement_terms: Option<String>,
+    /// IANA time zone pages and emails show times in (UTC when unset); JSON stays UTC.
+    pub time_zone: Option<String>,
+    /// How long a link works after it was issued, whatever happens (400 days when unset).
+    pub link_lifetime_days: Option<u32>,
 }
+
+pub const DEFAULT_LINK_LIFETIME_DAYS: u32 = 400;
 
 /// A partial update: absent fields are left as they are. Lists replace the whole list.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -170,6 +192,8 @@ pub struct SettingsPatch {
     pub addon_catalog: Option<Vec<AddonInput>>,
     pub special_offers: Option<Vec<SpecialOfferInput>>,
     pub agreement_terms: Option<String>,
+    pub time_zone: Option<String>,
+    pub link_lifetime_days: Option<u32>,
     /// Accepted only to refuse it clearly: this flag belongs to the platform admin.
     pub deficiency_visibility: Option<bool>,
 }
@@ -217,6 +241,8 @@ pub struct SpecialOfferInput {
     pub title: String,
     #[serde(default)]
     pub description: String,
+    #[serde(default)]
+    pub partner_email: Option<Email>,
 }
 
 fn set<T>(target: &mut T, value: Option<T>) {
@@ -315,6 +341,7 @@ impl Settings {
                         title: text("special_offers[].title", &o.title, 200)?,
                         description: optional_text("special_offers[].description", Some(&o.description), 5000)?
                             .unwrap_or_default(),
+                        partner_email: o.partner_email,
                     })
                 })
                 .collect::<Result<_, DomainError>>()?;
@@ -322,8 +349,25 @@ impl Settings {
         if let Some(terms) = patch.agreement_terms {
             s.agreement_terms = optional_text("agreement_terms", Some(&terms), 50_000)?;
         }
+        if let Some(tz) = patch.time_zone {
+            let tz = tz.trim();
+            crate::localtime::zone(tz).ok_or_else(|| {
+                DomainError::Invalid(format!("time_zone {tz:?} is not an IANA time zone such as America/Chicago"))
+            })?;
+            s.time_zone = Some(tz.to_owned());
+        }
+        if let Some(days) = patch.link_lifetime_days {
+            if !(1..=3650).contains(&days) {
+                return Err(DomainError::Invalid("link_lifetime_days must be between 1 and 3650".into()));
+            }
+            s.link_lifetime_days = Some(days);
+        }
         s.check_rules(self, payments_patch, defaults_patch)?;
         Ok(s)
+    }
+
+    pub fn link_lifetime(&self) -> time::Duration {
+        time::Duration::days(i64::from(self.link_lifetime_days.unwrap_or(DEFAULT_LINK_LIFETIME_DAYS)))
     }
 
     pub fn agreement_terms(&self) -> &str {

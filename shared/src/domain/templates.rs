@@ -18,7 +18,30 @@ pub const PLACEHOLDERS: &[&str] = &[
     "inspection_details_link",
     "report_link",
     "report_name",
+    "document_link",
+    "document_name",
+    "inspection_details_label",
 ];
+
+/// The template announcing a published document of `kind`: an invoice email never speaks of a
+/// report.
+pub fn published_template_key(kind: super::document::DocumentKind) -> &'static str {
+    use super::document::DocumentKind as K;
+    match kind {
+        K::InspectionReport => "report_published",
+        K::WdiReport => "wdi_report_published",
+        K::ServiceReport => "service_report_published",
+        K::Proposal => "proposal_published",
+        K::Invoice => "invoice_published",
+        K::Agreement => "agreement_published",
+        K::Attachment | K::BuildingAttachment => "attachment_published",
+    }
+}
+
+/// A default "<document> is ready" email for one kind of document.
+fn published(subject: &'static str, what: &'static str) -> (&'static str, &'static str) {
+    (subject, what)
+}
 
 fn default_template(key: &str) -> (&'static str, &'static str) {
     match key {
@@ -27,6 +50,43 @@ fn default_template(key: &str) -> (&'static str, &'static str) {
             "Hello {{recipient_name}},\n\nSomeone (hopefully you) asked for full access to the inspection at \
              {{address}} on {{inspection_date}}. This is your personal link; please do not forward it:\n\n\
              {{inspection_details_link}}\n\nIf you did not ask for it, you can ignore this email.\n\n{{company_name}}",
+        ),
+        "wdi_report_published" => published(
+            "Your wood-destroying insect report for {{address}} is published",
+            "Hello {{recipient_name}},\n\nThe {{document_name}} for {{address}} has been published. Open it in \
+             your portal:\n\n{{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
+        "service_report_published" => published(
+            "Your service report for {{address}} is published",
+            "Hello {{recipient_name}},\n\nThe {{document_name}} for {{address}} has been published. Open it in \
+             your portal:\n\n{{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
+        "proposal_published" => published(
+            "A proposal for {{address}} from {{company_name}}",
+            "Hello {{recipient_name}},\n\n{{company_name}} sent you a proposal for {{address}}: {{document_name}}.\n\n\
+             {{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
+        "invoice_published" => published(
+            "Your invoice for the inspection at {{address}}",
+            "Hello {{recipient_name}},\n\nYour invoice for the inspection at {{address}} is available: \
+             {{document_name}}.\n\n{{document_link}}\n\n{{inspection_details_label}}: {{inspection_details_link}}\n\n\
+             {{company_name}}",
+        ),
+        "agreement_published" => published(
+            "Your inspection agreement for {{address}}",
+            "Hello {{recipient_name}},\n\nThe inspection agreement for {{address}} is available: {{document_name}}.\n\n\
+             {{document_link}}\n\n{{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
+        "attachment_published" => published(
+            "A new document for the inspection at {{address}}",
+            "Hello {{recipient_name}},\n\nA new document was added to the inspection at {{address}}: \
+             {{document_name}}.\n\n{{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n\
+             {{company_name}}",
+        ),
+        "inspection_rescheduled" => (
+            "Your inspection at {{address}} is now on {{inspection_date}}",
+            "Hello {{recipient_name}},\n\nThe inspection has changed: it is now at {{address}} on \
+             {{inspection_date}}.\n\n{{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "report_published" => (
             "Your inspection report for {{address}} is published",
@@ -51,7 +111,8 @@ fn default_template(key: &str) -> (&'static str, &'static str) {
         _ => (
             "Your inspection at {{address}} on {{inspection_date}}",
             "Hello {{recipient_name}},\n\nYour inspection at {{address}} is scheduled for {{inspection_date}}. \
-             Sign the agreement and pay here:\n\n{{inspection_details_link}}\n\n{{company_name}}",
+             Your portal has the details, the agreement, payment and, later, your reports.\n\n\
+             {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
         ),
     }
 }
@@ -131,10 +192,7 @@ pub fn inspection_vars(
         .filter(|p| p.role == super::inspection::Role::Client)
         .map(|p| p.name.as_str())
         .collect();
-    let date = inspection
-        .scheduled_at
-        .format(time::macros::format_description!("[month repr:long] [day padding:none], [year]"))
-        .unwrap_or_default();
+    let date = crate::localtime::date_time(inspection.scheduled_at, company.settings.time_zone.as_deref());
     let mut vars = BTreeMap::from([
         ("recipient_name", recipient.name.clone()),
         ("client_name", clients.join(", ")),
@@ -142,12 +200,36 @@ pub fn inspection_vars(
         ("inspection_date", date),
         ("company_name", company.name.clone()),
         ("inspection_details_link", details_link.to_owned()),
+        ("inspection_details_label", details_label(company, inspection, recipient).to_owned()),
     ]);
     if let Some((name, link)) = report {
-        vars.insert("report_name", name.to_owned());
-        vars.insert("report_link", link.to_owned());
+        for (n, l) in [("report_name", "report_link"), ("document_name", "document_link")] {
+            vars.insert(n, name.to_owned());
+            vars.insert(l, link.to_owned());
+        }
     }
     vars
+}
+
+/// "Sign & Pay" when this client has something to sign or pay, else "Your inspection".
+pub fn details_label(
+    company: &super::company::Company,
+    inspection: &super::inspection::Inspection,
+    recipient: &super::inspection::Person,
+) -> &'static str {
+    use super::portal::{payment_panel, PaymentState};
+    if recipient.role != super::inspection::Role::Client {
+        return "Your inspection";
+    }
+    let unsigned = inspection.requirements.require_agreement && !inspection.signed_by(recipient.id);
+    let due = payment_panel(company, inspection, true, true).state == PaymentState::Due
+        && inspection.requirements.require_payment;
+    match (unsigned, due) {
+        (true, true) => "Sign & Pay",
+        (true, false) => "Sign the agreement",
+        (false, true) => "Pay",
+        (false, false) => "Your inspection",
+    }
 }
 
 /// A rendered email: subject and plain-text body.

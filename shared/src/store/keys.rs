@@ -161,6 +161,12 @@ pub fn deficiency_feed(c: CompanyId, b: BuildingId) -> String {
     format!("COMPANY#{c}#BUILDING#{b}#FEED")
 }
 
+/// A fixed rate-limit window of anything else, by what it limits (an opaque name: hashes, not
+/// addresses) and the window's start.
+pub fn rate_window(what: &str, window_start: i64) -> Key {
+    Key::new(format!("RATE#{what}"), &format!("W#{window_start}"))
+}
+
 /// A fixed rate-limit window ("Get Full Access" per inspection), keyed by its start.
 pub fn full_access_window(i: InspectionId, window_start: i64) -> Key {
     Key::new(format!("RATE#FULLACCESS#{i}#{window_start}"), "RATE")

@@ -364,6 +364,40 @@ impl Store {
         }
     }
 
+    /// Counts one hit in each of several fixed windows at once, all or none: true when every one
+    /// is within its limit (a refused hit counts nowhere, so one flooded window cannot use up the
+    /// others). One round trip.
+    pub async fn within_limits(&self, windows: &[(Key, u32)], expires_at: i64) -> Result<bool, StoreError> {
+        let items = windows
+            .iter()
+            .map(|(key, limit)| {
+                let update = aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attrs(key)))
+                    .update_expression("ADD n :one SET expires_at = :exp, entity = :entity")
+                    .condition_expression("attribute_not_exists(n) OR n < :limit")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+                    .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
+                    .expression_attribute_values(":entity", AttributeValue::S("rate_window".into()))
+                    .build()
+                    .map_err(|e| StoreError::sdk(&e))?;
+                Ok(TransactWriteItem::builder().update(update).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(tc))
+                    if tc.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(false)
+                }
+                _ => Err(StoreError::sdk(&e)),
+            },
+        }
+    }
+
     /// One page of the items of partition `pk` whose sort key starts with `prefix`. One round trip.
     pub async fn query_prefix<T: DeserializeOwned>(
         &self,

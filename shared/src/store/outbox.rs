@@ -6,7 +6,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{keys, Page, Record, Store, StoreError, Write};
+use crate::email::Email;
 use crate::ids::{CompanyId, DocumentId, InspectionId, PersonId};
+
+/// The template (and record kind) of "Get Full Access" emails.
+pub const FULL_ACCESS: &str = "full_access";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -18,6 +22,8 @@ pub enum EmailState {
     Sent,
     /// Nobody to send to any more (person removed, or now a staff user).
     Abandoned,
+    /// Not sent: staff revoked the person's links (no email may carry a new one).
+    Skipped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +31,12 @@ pub struct EmailRecord {
     pub dedupe: String,
     pub company_id: CompanyId,
     pub inspection_id: InspectionId,
-    pub person_id: PersonId,
+    /// The recipient; None for a "Get Full Access" request until the job matches its email.
+    pub person_id: Option<PersonId>,
+    /// A "Get Full Access" request: the address asked for, matched by the job (never by the
+    /// request, so a match and a miss cost the requester the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_email: Option<Email>,
     pub template_key: String,
     #[serde(default)]
     pub document_id: Option<DocumentId>,
@@ -60,7 +71,8 @@ impl EmailRecord {
             dedupe,
             company_id,
             inspection_id,
-            person_id,
+            person_id: Some(person_id),
+            request_email: None,
             template_key: template_key.to_owned(),
             document_id,
             state: EmailState::Pending,
@@ -73,6 +85,20 @@ impl EmailRecord {
             sent_at: None,
             revision: 0,
         }
+    }
+
+    /// A "Get Full Access" request for `email`, to be matched and answered by the outbox job.
+    pub fn full_access_request(
+        company_id: CompanyId,
+        inspection_id: InspectionId,
+        email: Email,
+        now: OffsetDateTime,
+    ) -> Self {
+        let dedupe = format!("full_access#{}", ulid::Ulid::new());
+        let mut r = EmailRecord::new(company_id, inspection_id, PersonId::new(), FULL_ACCESS, None, dedupe, now);
+        r.person_id = None;
+        r.request_email = Some(email);
+        r
     }
 
     fn record(&self) -> Result<Record, StoreError> {
@@ -88,7 +114,7 @@ impl EmailRecord {
                     self.dedupe
                 ),
             ),
-            EmailState::Sent | EmailState::Abandoned => r,
+            EmailState::Sent | EmailState::Abandoned | EmailState::Skipped => r,
         })
     }
 

@@ -41,17 +41,27 @@ pub struct IssuedToken {
     pub record: TokenRecord,
 }
 
+/// Which links a new one may replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issue {
+    /// Another live link (an email's): earlier ones stay, up to [`MAX_LINKS_PER_PERSON`] (the
+    /// oldest emailed one is revoked beyond that).
+    Add,
+    /// The "Get Full Access" link: replaces the previous one of its kind only.
+    FullAccess,
+    /// A staff re-issue: every earlier link is revoked.
+    ReplaceAll,
+}
+
 impl IssuedToken {
-    /// Issues a new link to the person at `idx` and records it on the aggregate. With
-    /// `replace_all`, every earlier link of theirs is revoked (a staff re-issue); otherwise the
-    /// earlier ones stay live, up to [`MAX_LINKS_PER_PERSON`] (the oldest beyond that is revoked).
-    /// Returns the writes that store the new link and delete revoked ones, for the same
-    /// transaction as the aggregate.
+    /// Issues a new link to the person at `idx` and records it on the aggregate; returns the
+    /// writes that store it and delete the links it replaces, for the same transaction as the
+    /// aggregate.
     pub fn issue(
         inspection: &mut Inspection,
         idx: usize,
         now: OffsetDateTime,
-        replace_all: bool,
+        mode: Issue,
     ) -> Result<(Self, Vec<Write>), StoreError> {
         let token = Token::generate(inspection.company_id, TokenScope::Inspection(inspection.id));
         let person = &mut inspection.people[idx];
@@ -65,13 +75,38 @@ impl IssuedToken {
             token_hash: token.hash().as_str().to_owned(),
             created_at: now,
         };
-        let keep = if replace_all { 0 } else { MAX_LINKS_PER_PERSON - 1 };
-        let excess = person.tokens.len().saturating_sub(keep);
+        let replaced: Vec<TokenRef> = match mode {
+            Issue::ReplaceAll => std::mem::take(&mut person.tokens),
+            Issue::FullAccess => extract(&mut person.tokens, |t| t.full_access, usize::MAX),
+            Issue::Add => {
+                let emailed = person.tokens.iter().filter(|t| !t.full_access).count();
+                extract(&mut person.tokens, |t| !t.full_access, (emailed + 1).saturating_sub(MAX_LINKS_PER_PERSON))
+            }
+        };
         let mut writes = vec![record.write()?];
-        writes.extend(revoke(person.tokens.drain(..excess)));
-        person.tokens.push(TokenRef { id: record.token_id, hash: record.token_hash.clone() });
+        writes.extend(revoke(replaced.into_iter()));
+        person.tokens.push(TokenRef {
+            id: record.token_id,
+            hash: record.token_hash.clone(),
+            full_access: mode == Issue::FullAccess,
+            issued_at: Some(now),
+        });
         Ok((IssuedToken { token, record }, writes))
     }
+}
+
+/// Removes (oldest first) at most `n` of `tokens` that match `which`.
+fn extract(tokens: &mut Vec<TokenRef>, which: impl Fn(&TokenRef) -> bool, n: usize) -> Vec<TokenRef> {
+    let mut out = Vec::new();
+    tokens.retain(|t| {
+        if out.len() < n && which(t) {
+            out.push(t.clone());
+            false
+        } else {
+            true
+        }
+    });
+    out
 }
 
 /// Revokes every link of the person at `idx`; returns the deletes for the aggregate's transaction.
@@ -125,14 +160,18 @@ impl Store {
         };
         let record: TokenRecord = serde_dynamo::from_item(t)?;
         let inspection: Inspection = serde_dynamo::from_item(i)?;
+        let company: Company = serde_dynamo::from_item(c)?;
+        // Every link has an absolute lifetime, whatever else happens to it.
+        let alive = record.created_at + company.settings.link_lifetime() > crate::clock::now();
         let valid = hash.matches(&record.token_hash)
+            && alive
             && record.company_id == company_id
             && record.inspection_id == Some(inspection_id)
             && record.person_id.is_some_and(|p| inspection.token_holder(p, record.token_id).is_some());
         if !valid {
             return Ok(None);
         }
-        Ok(Some(PortalContext { token: record, company: serde_dynamo::from_item(c)?, inspection }))
+        Ok(Some(PortalContext { token: record, company, inspection }))
     }
 }
 
@@ -162,18 +201,40 @@ mod tests {
         let now = crate::clock::now();
         let mut first = None;
         for n in 0..MAX_LINKS_PER_PERSON {
-            let (t, w) = IssuedToken::issue(&mut i, 0, now, false).unwrap();
+            let (t, w) = IssuedToken::issue(&mut i, 0, now, Issue::Add).unwrap();
             assert!(deletes(&w).is_empty(), "link {n} revokes nothing");
             first.get_or_insert(t.record.token_hash);
         }
-        let (_, w) = IssuedToken::issue(&mut i, 0, now, false).unwrap();
+        let (_, w) = IssuedToken::issue(&mut i, 0, now, Issue::Add).unwrap();
         assert_eq!(deletes(&w), vec![format!("TOKEN#{}", first.unwrap())], "the oldest goes beyond the cap");
         assert_eq!(i.people[0].tokens.len(), MAX_LINKS_PER_PERSON);
-        let (t, w) = IssuedToken::issue(&mut i, 0, now, true).unwrap();
+        let (t, w) = IssuedToken::issue(&mut i, 0, now, Issue::ReplaceAll).unwrap();
         assert_eq!(deletes(&w).len(), MAX_LINKS_PER_PERSON);
         assert_eq!(i.people[0].tokens.len(), 1);
         assert!(i.token_holder(i.people[0].id, t.record.token_id).is_some());
         assert_eq!(revoke_all(&mut i, 0).len(), 1);
         assert!(i.people[0].tokens.is_empty());
+    }
+
+    #[test]
+    fn full_access_links_replace_only_each_other_and_push_out_no_emailed_link() {
+        let mut i = inspection();
+        let now = crate::clock::now();
+        let (emailed, _) = IssuedToken::issue(&mut i, 0, now, Issue::Add).unwrap();
+        let (first, w) = IssuedToken::issue(&mut i, 0, now, Issue::FullAccess).unwrap();
+        assert!(deletes(&w).is_empty());
+        for _ in 0..30 {
+            let (_, w) = IssuedToken::issue(&mut i, 0, now, Issue::FullAccess).unwrap();
+            assert_eq!(deletes(&w).len(), 1, "each replaces the previous full-access link only");
+        }
+        assert_eq!(i.people[0].tokens.len(), 2);
+        assert!(i.token_holder(i.people[0].id, emailed.record.token_id).is_some(), "the emailed link survives");
+        assert!(i.token_holder(i.people[0].id, first.record.token_id).is_none());
+        // Emails fill their own window; the full-access link is not pushed out either.
+        for _ in 0..MAX_LINKS_PER_PERSON + 5 {
+            IssuedToken::issue(&mut i, 0, now, Issue::Add).unwrap();
+        }
+        assert_eq!(i.people[0].tokens.iter().filter(|t| !t.full_access).count(), MAX_LINKS_PER_PERSON);
+        assert_eq!(i.people[0].tokens.iter().filter(|t| t.full_access).count(), 1);
     }
 }
