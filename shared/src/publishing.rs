@@ -21,7 +21,7 @@ pub fn recipients(company: &Company, inspection: &Inspection) -> Vec<usize> {
             let role = inspection.people[n].role;
             role != Role::Inspector
                 && sees_documents(role, company.settings.report_access)
-                && inspection.needs_token(n, company)
+                && inspection.emailable(n, company)
         })
         .collect()
 }

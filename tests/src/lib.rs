@@ -226,6 +226,23 @@ impl TestApp {
         id
     }
 
+    /// Runs the every-minute job until the outbox is quiet, and adds up what it sent. The outbox
+    /// is read through an index, which (as on AWS) may show a just-written email a moment later;
+    /// the schedule would pick it up on its next run.
+    pub async fn run_jobs(&self) -> portal_shared::outbox::DrainReport {
+        let mut total = portal_shared::outbox::DrainReport::default();
+        let mut quiet = 0;
+        while quiet < 3 {
+            let r = self.functions.publish.run_at(time::OffsetDateTime::now_utc()).await.emails;
+            total.sent += r.sent;
+            total.failed += r.failed;
+            total.skipped += r.skipped;
+            quiet = if r.sent + r.failed + r.skipped == 0 { quiet + 1 } else { 0 };
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+        total
+    }
+
     /// Emails sent to `address` (moto keeps every message of the run; tests use unique addresses).
     pub async fn emails_to(&self, address: &str) -> Vec<portal_infra::mailbox::MailMessage> {
         let all = Mailbox::new(self.moto_url.clone()).messages().await.expect("moto mailbox");

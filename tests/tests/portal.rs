@@ -332,8 +332,8 @@ async fn the_unknown_user_view_shows_basic_details_only() {
 }
 
 /// Runs the every-minute job (the outbox) now.
-async fn run_jobs(f: &Fixture) -> portal_publish::JobReport {
-    f.app.functions.publish.run_at(time::OffsetDateTime::now_utc()).await
+async fn run_jobs(f: &Fixture) -> portal_shared::outbox::DrainReport {
+    f.app.run_jobs().await
 }
 
 #[tokio::test]

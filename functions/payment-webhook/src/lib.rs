@@ -241,7 +241,7 @@ fn report_ready_emails(
     let ids: (CompanyId, InspectionId) = (company.id, inspection.id);
     let mut writes = Vec::new();
     for (n, p) in inspection.people.iter().enumerate() {
-        if matches!(p.role, Role::Client | Role::BuyerAgent) && inspection.needs_token(n, company) {
+        if matches!(p.role, Role::Client | Role::BuyerAgent) && inspection.emailable(n, company) {
             let dedupe = format!("report_ready#{}#{}", e.id, p.id);
             writes.push(EmailRecord::new(ids.0, ids.1, p.id, "report_ready", Some(doc), dedupe, now).create()?);
         }

@@ -245,7 +245,7 @@ pub async fn reschedule(app: &StaffApi, staff: &Staff, req: &Request, id: &str) 
         // The revision this change saves names it: one update per person per change.
         let change = i.revision + 1;
         let mut writes = Vec::new();
-        for n in i.people_needing_tokens(company) {
+        for n in (0..i.people.len()).filter(|&n| i.emailable(n, company)) {
             let p = i.people[n].id;
             let dedupe = format!("rescheduled#{change}#{p}");
             writes.push(EmailRecord::new(i.company_id, i.id, p, "inspection_rescheduled", None, dedupe, now).create()?);

@@ -372,6 +372,13 @@ impl Inspection {
         (0..self.people.len()).filter(|&i| self.needs_token(i, company)).collect()
     }
 
+    /// Whether the person at `idx` is someone the portal emails: an address that is not a staff
+    /// user's. A revoked person still is (their emails are created and then skipped, so staff
+    /// see what they did not get).
+    pub fn emailable(&self, idx: usize, company: &Company) -> bool {
+        self.people.get(idx).and_then(|p| p.email.as_ref()).is_some_and(|e| !company.is_staff_email(e))
+    }
+
     /// Whether the person at `idx` may hold a tokenized link.
     pub fn needs_token(&self, idx: usize, company: &Company) -> bool {
         self.people

@@ -1,0 +1,281 @@
+//! The client's journey as people live it: the confirmation email that starts it, the right email
+//! for each document, revocation that sticks, removing a person, rescheduling, link lifetimes and
+//! local times. Emails go through the outbox; tests run its job and read the dev mailbox (moto).
+
+use portal_tests::{fixture, spawn_app, unique, Fixture, TestApp};
+use serde_json::{json, Value};
+
+async fn run_jobs(app: &TestApp) -> portal_shared::outbox::DrainReport {
+    app.run_jobs().await
+}
+
+async fn history(app: &TestApp, key: &str, inspection: &str) -> Vec<Value> {
+    let r = app.request("GET", &format!("/staff/inspections/{inspection}/emails"), Some(key), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json["items"].as_array().unwrap().clone()
+}
+
+fn count(items: &[Value], template: &str, state: &str) -> usize {
+    items.iter().filter(|e| e["template_key"] == template && e["state"] == state).count()
+}
+
+struct Booked {
+    app: TestApp,
+    key: String,
+    id: String,
+    client: String,
+    agent: String,
+    listing: String,
+}
+
+/// A company books an inspection for a buyer, their agent and the listing agent (and its own
+/// inspector, who is staff).
+async fn book(extra: Value) -> Booked {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Prairie Home Inspections", &["ivan@prairie.test"]).await;
+    let (client, agent, listing) = (unique("buyer"), unique("agent"), unique("listing"));
+    let mut body = json!({
+        "address": "501 Oak Avenue, Naperville, IL",
+        "scheduled_at": "2026-11-26T07:41:00Z",
+        "services": [{ "name": "Residential Inspection", "price_cents": 45000 }],
+        "people": [
+            { "role": "client", "name": "Casey Buyer", "email": client },
+            { "role": "buyer_agent", "name": "Alex Agent", "email": agent },
+            { "role": "listing_agent", "name": "Lee Lister", "email": listing },
+            { "role": "inspector", "name": "Ivan Inspector", "email": "ivan@prairie.test" }
+        ]
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = app.request("POST", "/staff/inspections", Some(&key), Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json["inspection_id"].as_str().unwrap().to_owned();
+    Booked { app, key, id, client, agent, listing }
+}
+
+#[tokio::test]
+async fn booking_sends_each_token_holder_one_confirmation_with_their_own_link() {
+    let b = book(json!({})).await;
+    let queued = history(&b.app, &b.key, &b.id).await;
+    assert_eq!(
+        count(&queued, "inspection_scheduled", "pending"),
+        3,
+        "client, buyer's agent, listing agent: {queued:?}"
+    );
+    assert_eq!(run_jobs(&b.app).await.sent, 3);
+    assert_eq!(run_jobs(&b.app).await.sent, 0, "a second run sends nothing twice");
+    assert_eq!(count(&history(&b.app, &b.key, &b.id).await, "inspection_scheduled", "sent"), 3);
+    assert!(b.app.emails_to("ivan@prairie.test").await.is_empty(), "staff use the staff side");
+
+    let mail = &b.app.emails_to(&b.client).await[0];
+    assert!(mail.subject.contains("501 Oak Avenue"), "{}", mail.subject);
+    assert!(mail.body.contains("Sign &amp; Pay:"), "the client has something to sign and pay: {}", mail.body);
+    let link = mail.links.iter().find(|l| l.contains("/p/")).expect("a portal link");
+    let v = b.app.send(b.app.http.get(link.as_str()).header("accept", "application/json")).await;
+    assert_eq!((v.status, v.json["viewer"]["role"].as_str()), (200, Some("client")), "their own link");
+    let agent_mail = &b.app.emails_to(&b.agent).await[0];
+    assert!(!agent_mail.body.contains("Sign & Pay"), "nothing to sign or pay for an agent");
+    assert!(agent_mail.links.iter().all(|l| l != link), "everyone gets their own link");
+}
+
+#[tokio::test]
+async fn notify_false_sends_no_confirmation_and_people_added_later_get_theirs() {
+    let b = book(json!({ "notify": false })).await;
+    assert!(history(&b.app, &b.key, &b.id).await.is_empty());
+    let people = format!("/staff/inspections/{}/people", b.id);
+    let (joe, quiet) = (unique("joe"), unique("quiet"));
+    let r = b
+        .app
+        .request("POST", &people, Some(&b.key), Some(json!({ "role": "client", "name": "Joe", "email": joe })))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = b
+        .app
+        .request(
+            "POST",
+            &people,
+            Some(&b.key),
+            Some(json!({ "role": "additional", "name": "Q", "email": quiet, "notify": false })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(run_jobs(&b.app).await.sent, 1);
+    assert_eq!(b.app.emails_to(&joe).await.len(), 1);
+    assert!(b.app.emails_to(&quiet).await.is_empty());
+}
+
+#[tokio::test]
+async fn rescheduling_tells_everyone_once_per_change() {
+    let b = book(json!({ "notify": false })).await;
+    let path = format!("/staff/inspections/{}", b.id);
+    let r = b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": "2026-11-27T15:00:00Z" }))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["scheduled_at"], "2026-11-27T15:00:00Z");
+    // The same value again is no change; a bad one is refused.
+    b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": "2026-11-27T15:00:00Z" }))).await;
+    b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": "soon" }))).await.assert_problem(400);
+    assert_eq!(run_jobs(&b.app).await.sent, 3);
+    let mail = &b.app.emails_to(&b.client).await[0];
+    assert!(mail.subject.contains("now on"), "{}", mail.subject);
+    let r =
+        b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "address": "7 Elm Court", "notify": false }))).await;
+    assert_eq!(r.json["address"], "7 Elm Court");
+    assert_eq!(run_jobs(&b.app).await.sent, 0, "notify: false");
+}
+
+async fn publish(f: &Fixture, kind: &str, title: &str) -> String {
+    f.app.published_document(&f.key, &f.inspection_id.to_string(), json!({ "kind": kind, "title": title })).await
+}
+
+#[tokio::test]
+async fn each_kind_of_document_is_announced_in_its_own_words() {
+    let f = fixture(json!({})).await;
+    publish(&f, "invoice", "Invoice 1042").await;
+    run_jobs(&f.app).await;
+    let mails = f.app.emails_to(&f.client_email).await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].subject.contains("invoice"), "{}", mails[0].subject);
+    for m in &mails {
+        assert!(
+            !m.subject.to_lowercase().contains("report") && !m.body.to_lowercase().contains("report"),
+            "{}",
+            m.body
+        );
+    }
+    assert!(mails[0].body.contains("Invoice 1042"));
+    publish(&f, "proposal", "Roof repair proposal").await;
+    run_jobs(&f.app).await;
+    let proposal = f.app.emails_to(&f.client_email).await.into_iter().find(|m| m.subject.contains("proposal"));
+    assert!(proposal.is_some_and(|m| !m.body.to_lowercase().contains("report")));
+    let h = history(&f.app, &f.key, &f.inspection_id.to_string()).await;
+    assert_eq!(count(&h, "invoice_published", "sent"), 2, "client and buyer's agent: {h:?}");
+    assert_eq!(count(&h, "proposal_published", "sent"), 2);
+    // A company's own wording for invoices.
+    let r = f
+        .app
+        .request(
+            "PATCH",
+            "/staff/settings",
+            Some(&f.key),
+            Some(json!({ "email_templates": { "invoice_published": {
+                "subject": "Bill for {{address}}", "body": "Pay here: {{inspection_details_link}}" } } })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    publish(&f, "invoice", "Invoice 1043").await;
+    run_jobs(&f.app).await;
+    let subjects: Vec<String> = f.app.emails_to(&f.client_email).await.into_iter().map(|m| m.subject).collect();
+    assert!(subjects.iter().any(|s| s == "Bill for 12 Elm Street, Springfield"), "{subjects:?}");
+}
+
+#[tokio::test]
+async fn a_revoked_person_gets_no_link_from_anywhere_until_staff_reissue_one() {
+    let f = fixture(json!({})).await;
+    let client = f.inspection().await.people.iter().find(|p| p.name == "Jane Client").unwrap().id;
+    let token = format!("/staff/inspections/{}/people/{client}/token", f.inspection_id);
+    let r = f.app.request("DELETE", &token, Some(&f.key), None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(f.view(&f.client).await.status, 404, "the old link is dead");
+
+    // Get Full Access with their address, and a published document: no email, no link.
+    let url = format!("/share/{}/full-access", f.inspection_id);
+    assert_eq!(f.post(&url, json!({ "email": f.client_email })).await.status, 202);
+    publish(&f, "inspection_report", "Report").await;
+    run_jobs(&f.app).await;
+    assert!(f.app.emails_to(&f.client_email).await.is_empty(), "nothing revives a revoked link");
+    let h = history(&f.app, &f.key, &f.inspection_id.to_string()).await;
+    assert_eq!(count(&h, "report_published", "skipped"), 1, "listed as skipped: {h:?}");
+    assert_eq!(count(&h, "full_access", "skipped"), 1, "{h:?}");
+    assert_eq!(count(&h, "report_published", "sent"), 1, "the agent still hears of it");
+    let i = f.app.request("GET", &format!("/staff/inspections/{}", f.inspection_id), Some(&f.key), None).await;
+    let jane = i.json["people"].as_array().unwrap().iter().find(|p| p["name"] == "Jane Client").unwrap().clone();
+    assert_eq!((jane["revoked"].as_bool(), jane["live_links"].as_u64()), (Some(true), Some(0)));
+
+    // Staff re-issue: it works again, and emails flow again.
+    let r = f.app.request("POST", &token, Some(&f.key), None).await;
+    assert_eq!(r.status, 201);
+    let link = r.json["url"].as_str().unwrap().strip_prefix(&f.app.base).unwrap().to_owned();
+    assert_eq!(f.view(&link).await.status, 200);
+    assert_eq!(f.post(&url, json!({ "email": f.client_email })).await.status, 202);
+    run_jobs(&f.app).await;
+    assert_eq!(f.app.emails_to(&f.client_email).await.len(), 1);
+    let audit =
+        f.app.request("GET", &format!("/staff/inspections/{}/audit", f.inspection_id), Some(&f.key), None).await;
+    let actions: Vec<&str> =
+        audit.json["items"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"link_revoked") && actions.contains(&"link_reissued"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn removing_a_person_kills_their_links_and_is_audited() {
+    let f = fixture(json!({})).await;
+    let agent = f.inspection().await.people.iter().find(|p| p.name == "Bob Agent").unwrap().id;
+    let path = format!("/staff/inspections/{}/people/{agent}", f.inspection_id);
+    assert_eq!(f.app.request("DELETE", &path, Some(&f.key), None).await.status, 204);
+    assert_eq!(f.view(&f.agent).await.status, 404);
+    f.app.request("DELETE", &path, Some(&f.key), None).await.assert_problem(404);
+    assert!(f.inspection().await.person(agent).is_none());
+    publish(&f, "inspection_report", "Report").await;
+    run_jobs(&f.app).await;
+    assert!(f.app.emails_to(&f.agent_email).await.is_empty());
+    let audit =
+        f.app.request("GET", &format!("/staff/inspections/{}/audit", f.inspection_id), Some(&f.key), None).await;
+    assert!(audit.json["items"].as_array().unwrap().iter().any(|a| a["action"] == "person_removed"), "{}", audit.text);
+}
+
+#[tokio::test]
+async fn links_stop_working_after_the_company_s_link_lifetime() {
+    let f = fixture(json!({ "link_lifetime_days": 30 })).await;
+    assert_eq!(f.view(&f.client).await.status, 200);
+    // The link was issued 31 days ago.
+    let hash = f.inspection().await.people.iter().find(|p| p.name == "Jane Client").unwrap().tokens[0].hash.clone();
+    let old = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::days(31));
+    f.app
+        .store
+        .client()
+        .update_item()
+        .table_name(&f.app.names.table)
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("TOKEN#{hash}")))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("TOKEN".into()))
+        .update_expression("SET created_at = :old")
+        .expression_attribute_values(":old", aws_sdk_dynamodb::types::AttributeValue::S(old))
+        .send()
+        .await
+        .unwrap();
+    f.view(&f.client).await.assert_problem(404);
+    let r = f.app.request("PATCH", "/staff/settings", Some(&f.key), Some(json!({ "link_lifetime_days": 0 }))).await;
+    r.assert_problem(400);
+}
+
+#[tokio::test]
+async fn pages_and_emails_show_the_company_s_local_time_across_daylight_saving() {
+    let b = book(json!({})).await;
+    let r =
+        b.app.request("PATCH", "/staff/settings", Some(&b.key), Some(json!({ "time_zone": "America/Chicago" }))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    b.app
+        .request("PATCH", "/staff/settings", Some(&b.key), Some(json!({ "time_zone": "Mars/Olympus" })))
+        .await
+        .assert_problem(400);
+    run_jobs(&b.app).await;
+    let mail = &b.app.emails_to(&b.client).await[0];
+    assert!(mail.body.contains("Thursday, November 26, 2026 at 1:41 AM CST"), "{}", mail.body);
+    let link = mail.links.iter().find(|l| l.contains("/p/")).unwrap().clone();
+    let page = b.app.send(b.app.http.get(&link)).await.text;
+    assert!(page.contains("Thursday, November 26, 2026 at 1:41 AM CST"), "winter time");
+    let json = b.app.send(b.app.http.get(&link).header("accept", "application/json")).await.json;
+    assert_eq!(json["scheduled_at"], "2026-11-26T07:41:00Z", "JSON stays UTC");
+    assert_eq!(json["company"]["time_zone"], "America/Chicago");
+    // Moved to before the end of daylight saving time: CDT.
+    let path = format!("/staff/inspections/{}", b.id);
+    b.app
+        .request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": "2026-10-31T14:30:00Z", "notify": false })))
+        .await;
+    let page = b.app.send(b.app.http.get(&link)).await.text;
+    assert!(page.contains("Saturday, October 31, 2026 at 9:30 AM CDT"), "summer time");
+    // The agreement text says it too.
+    let agreement = &json["agreement"]["text"];
+    assert!(agreement.as_str().unwrap().contains("1:41 AM CST"), "{agreement}");
+    let _ = (&b.agent, &b.listing);
+}
