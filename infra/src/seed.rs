@@ -62,11 +62,12 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
             "recommended_contractors": [{ "name": "Northside Roofing", "trade": "Roofing", "phone": "555-0142" }],
             "contact": { "phone": "555-0100", "email": "office@lakeside-inspections.test", "website": "https://lakeside-inspections.test" },
             "sender_name": "Lakeside Home Inspections",
+            "time_zone": "America/Chicago",
             "addon_catalog": [
                 { "name": "Radon test", "description": "48-hour continuous radon monitoring", "price_cents": 15000 },
                 { "name": "Sewer scope", "description": "Camera inspection of the main sewer line", "price_cents": 20000 }
             ],
-            "special_offers": [{ "partner": "HomeShield", "title": "1-year home warranty", "description": "Covers major systems and appliances" }]
+            "special_offers": [{ "partner": "HomeShield", "title": "1-year home warranty", "description": "Covers major systems and appliances", "partner_email": "quotes@homeshield.test" }]
         }),
     )
     .await?;

@@ -121,6 +121,55 @@ async fn match_request(
     Ok(Some(EmailRecord { person_id: Some(person.id), ..rec }))
 }
 
+/// Sends an email written when it was queued (to someone outside the inspection: no link in
+/// it). Claimed by its revision like the others. Some(sent?), or None when another sender has it.
+async fn send_prepared(
+    store: &Store,
+    mailer: &Mailer,
+    rec: &EmailRecord,
+    to: crate::email::Email,
+    content: crate::store::outbox::Prepared,
+    now: OffsetDateTime,
+) -> Result<Option<bool>, StoreError> {
+    let mut claimed = rec.next();
+    claimed.state = EmailState::Sending;
+    claimed.attempts += 1;
+    claimed.next_attempt_at = now + LEASE;
+    match store.write(claimed.replace()?).await {
+        Err(e) if e.is_condition_failure() => return Ok(None),
+        other => other?,
+    }
+    let Some((company, _)) = store.company_and_inspection(rec.company_id, rec.inspection_id).await? else {
+        return Ok(None);
+    };
+    let mail = crate::mailer::Outgoing {
+        to: to.clone(),
+        from_name: Some(company.settings.sender_name.clone().unwrap_or_else(|| company.name.clone())),
+        reply_to: company.settings.reply_to.clone(),
+        subject: content.subject.replace(['\r', '\n'], " "),
+        html: crate::pages::email_html(&content.text),
+        text: content.text,
+    };
+    let mut next = claimed.next();
+    let sent = match mailer.send(&mail).await {
+        Ok(_) => {
+            next.state = EmailState::Sent;
+            next.sent_at = Some(crate::clock::now());
+            next.to = Some(to.to_string());
+            next.subject = Some(mail.subject.clone());
+            true
+        }
+        Err(e) => {
+            next.state = EmailState::Pending;
+            next.next_attempt_at = now + backoff(claimed.attempts);
+            next.last_error = Some(e.to_string());
+            false
+        }
+    };
+    store.write(next.replace()?).await?;
+    Ok(Some(sent))
+}
+
 /// Records why an email will never be sent (a race with another sender is harmless: it lost).
 async fn settle_unsent(store: &Store, rec: &EmailRecord, state: EmailState, why: &str) -> Result<(), StoreError> {
     let mut done = rec.next();
@@ -144,6 +193,14 @@ pub async fn drain(
     for rec in store.due_emails(now, limit).await? {
         if rec.state == EmailState::Sending && rec.next_attempt_at > now {
             report.skipped += 1;
+            continue;
+        }
+        if let (Some(to), Some(content)) = (rec.send_to.clone(), rec.prepared.clone()) {
+            match send_prepared(store, mailer, &rec, to, content, now).await? {
+                Some(true) => report.sent += 1,
+                Some(false) => report.failed += 1,
+                None => report.skipped += 1,
+            }
             continue;
         }
         let rec = match rec.person_id {

@@ -33,7 +33,9 @@ button.secondary{background:#e8edf3;color:#17324d}input[type=text],input[type=em
 font-size:15px;border:1px solid #b8c4d0;border-radius:6px;min-width:240px}\
 pre{white-space:pre-wrap;background:#f7f9fb;border:1px solid #eef1f4;padding:12px;border-radius:6px;\
 max-height:320px;overflow:auto}img.cover{width:100%;max-height:280px;object-fit:cover;border-radius:8px}\
-ul.steps{list-style:none;padding:0}ul.steps li{padding:4px 0}";
+ul.steps{list-style:none;padding:0}ul.steps li{padding:4px 0}\
+textarea{width:100%;box-sizing:border-box;padding:8px;font:inherit;border:1px solid #b8c4d0;border-radius:6px}\
+.offer{border-top:1px solid #eef1f4;padding-top:8px}";
 
 /// `style-src` allows exactly the stylesheet above, nothing inline from anywhere else.
 static STYLE_HASH: LazyLock<String> = LazyLock::new(|| STANDARD.encode(Sha256::digest(CSS.as_bytes())));
@@ -385,11 +387,26 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
     for o in &v.special_offers {
         let _ = write!(
             m,
-            "<p><strong>{}</strong> from {}<br><span class=\"muted\">{}</span></p>",
+            "<div class=\"offer\"><p><strong>{}</strong> from {}<br><span class=\"muted\">{}</span></p>",
             escape(&o.title),
             escape(&o.partner),
             escape(&o.description)
         );
+        if o.quote_requested {
+            let _ = write!(m, "<p class=\"ok\">Quote requested: {} will contact you.</p>", escape(&o.partner));
+        } else if o.can_request_quote && act {
+            let _ = write!(
+                m,
+                "<form method=\"post\" action=\"{base}/offers/{id}/quote\">\
+                 <p><label><input type=\"checkbox\" name=\"consent\" value=\"on\" required> {consent}</label></p>\
+                 <p><label>Message (optional):<br><textarea name=\"message\" maxlength=\"2000\" rows=\"2\"></textarea>\
+                 </label></p><p><button type=\"submit\">Ask {partner} for a quote</button></p></form>",
+                id = o.id,
+                consent = escape(&o.consent_text),
+                partner = escape(&o.partner),
+            );
+        }
+        m.push_str("</div>");
     }
     m.push_str(
         "<p class=\"muted\">Nothing about you is shared with a partner unless you ask them for a quote.</p></section>",

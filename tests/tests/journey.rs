@@ -279,3 +279,65 @@ async fn pages_and_emails_show_the_company_s_local_time_across_daylight_saving()
     assert!(agreement.as_str().unwrap().contains("1:41 AM CST"), "{agreement}");
     let _ = (&b.agent, &b.listing);
 }
+
+#[tokio::test]
+async fn a_quote_shares_the_client_s_details_only_with_consent_and_records_it() {
+    let partner = unique("quotes");
+    let f = fixture(json!({ "special_offers": [
+        { "partner": "HomeShield", "title": "1-year home warranty", "description": "Covers major systems", "partner_email": partner },
+        { "partner": "NoEmail Co", "title": "Insurance" }
+    ] }))
+    .await;
+    let offers = f.view(&f.client).await.json["special_offers"].clone();
+    let warranty = offers.as_array().unwrap().iter().find(|o| o["partner"] == "HomeShield").unwrap().clone();
+    assert_eq!(
+        (warranty["can_request_quote"].as_bool(), warranty["quote_requested"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert!(warranty.get("partner_email").is_none(), "the partner's address is not the client's business");
+    let consent_text = warranty["consent_text"].as_str().unwrap().to_owned();
+    assert!(consent_text.contains("HomeShield") && consent_text.contains("phone number"), "{consent_text}");
+    let url = format!("{}/offers/{}/quote", f.client, warranty["id"].as_str().unwrap());
+
+    // Without consent: 400, nothing recorded or shared.
+    for body in [json!({}), json!({ "consent": false }), json!({ "message": "hi" })] {
+        f.post(&url, body).await.assert_problem(400);
+    }
+    f.post(&format!("{}/offers/{}/quote", f.agent, warranty["id"].as_str().unwrap()), json!({ "consent": true }))
+        .await
+        .assert_problem(403);
+    let other = offers.as_array().unwrap().iter().find(|o| o["partner"] == "NoEmail Co").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    f.post(&format!("{}/offers/{other}/quote", f.client), json!({ "consent": true })).await.assert_problem(409);
+    f.app.run_jobs().await;
+    assert!(f.app.emails_to(&partner).await.is_empty());
+    let quotes =
+        f.app.request("GET", &format!("/staff/inspections/{}/quotes", f.inspection_id), Some(&f.key), None).await;
+    assert_eq!(quotes.json["items"], json!([]));
+
+    // With consent: recorded (who, when, from where, the exact text), then one partner email.
+    let r = f.form(&url, &[("consent", "on"), ("message", "Please call after 5pm")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(f.post(&url, json!({ "consent": true })).await.status, 200, "asking again is fine");
+    assert_eq!(f.app.run_jobs().await.sent, 1, "and sends nothing more");
+    let mails = f.app.emails_to(&partner).await;
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    for shared in ["Jane Client", f.client_email.as_str(), "12 Elm Street, Springfield", "Please call after 5pm"] {
+        assert!(m.body.contains(shared), "{shared} in {}", m.body);
+    }
+    assert!(!m.body.contains("/p/"), "no portal link reaches a partner");
+    let quotes =
+        f.app.request("GET", &format!("/staff/inspections/{}/quotes", f.inspection_id), Some(&f.key), None).await;
+    let q = &quotes.json["items"][0];
+    assert_eq!(q["person_name"], "Jane Client");
+    assert_eq!(q["consent_text"], consent_text.as_str(), "the exact text shown");
+    assert!(q["ip"].as_str().is_some() && q["requested_at"].as_str().is_some());
+    assert_eq!(q["shared"]["email"], f.client_email.as_str());
+    let view = f.view(&f.client).await.json["special_offers"].clone();
+    assert!(view.as_array().unwrap().iter().any(|o| o["quote_requested"] == true));
+    let page = f.app.send(f.app.http.get(f.app.url(&f.client))).await.text;
+    assert!(page.contains("Quote requested"), "the offers tab says so");
+}

@@ -15,7 +15,8 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use portal_shared::checkout::{CheckoutRequest, Provider};
-use portal_shared::domain::inspection::{Role, SignatureInput};
+use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord, Outcome};
+use portal_shared::domain::inspection::{QuoteRequest, Role, SignatureInput};
 use portal_shared::domain::payments::Checkout;
 use portal_shared::domain::portal::{payment_panel, PaymentAction, PaymentState, PortalView, ShareView};
 use portal_shared::email::Email;
@@ -26,9 +27,9 @@ use portal_shared::http::{
 use portal_shared::ids::{InspectionId, ServiceId};
 use portal_shared::pages;
 use portal_shared::secrets::Token;
-use portal_shared::store::outbox::EmailRecord;
+use portal_shared::store::outbox::{EmailRecord, Prepared};
 use portal_shared::store::tokens::PortalContext;
-use portal_shared::store::{keys, Store};
+use portal_shared::store::{keys, Store, Write};
 use portal_shared::{by_method, clock, ApiError, Config};
 use serde::Deserialize;
 use serde_json::json;
@@ -53,6 +54,41 @@ fn cookie(req: &Request, name: &str) -> Option<String> {
         .filter_map(|c| c.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
+}
+
+/// The partner's email: what the client agreed to share, and nothing else.
+fn quote_email(company: &str, q: &QuoteRequest) -> Prepared {
+    let d = &q.shared;
+    let none = "(not given)".to_owned();
+    let mut text = format!(
+        "Hello {partner},\n\n{name} asks {partner} for a quote for {offer}, through {company}.\n\n\
+         Name: {name}\nEmail: {email}\nPhone: {phone}\nProperty: {address}\n",
+        partner = q.partner,
+        name = d.name,
+        offer = q.offer_title,
+        email = d.email.as_ref().map_or(none.clone(), |e| e.to_string()),
+        phone = d.phone.clone().unwrap_or(none),
+        address = d.address,
+    );
+    if let Some(m) = &q.message {
+        text.push_str(&format!("\nTheir message:\n{m}\n"));
+    }
+    text.push_str(&format!("\nThey agreed to this: \"{}\"\n\n{company}", q.consent_text));
+    Prepared { subject: format!("Quote request for {}: {}", q.offer_title, d.name), text }
+}
+
+/// A consent checkbox posts "on" (or "yes"/"true"); JSON sends `true`.
+fn consent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum C {
+        Bool(bool),
+        Text(String),
+    }
+    Ok(match C::deserialize(d)? {
+        C::Bool(b) => b,
+        C::Text(t) => matches!(t.as_str(), "on" | "yes" | "true"),
+    })
 }
 
 /// A checkout id derived from what identifies the request, so a repeat names the same checkout.
@@ -89,6 +125,7 @@ impl Link {
             ["p", token, "agreement"] => by_method!(req; POST => self.sign(&req, token).await),
             ["p", token, "addons"] => by_method!(req; POST => self.addons(&req, token).await),
             ["p", token, "offers", "dismiss"] => by_method!(req; POST => self.dismiss(&req, token).await),
+            ["p", token, "offers", offer, "quote"] => by_method!(req; POST => self.quote(&req, token, offer).await),
             ["p", token, "pay"] => by_method!(req; POST => self.pay(&req, token).await),
             ["checkout", "return"] => by_method!(req; GET => self.checkout_return(&req)),
             ["share", id] => by_method!(req; GET => self.share(&req, id).await),
@@ -134,12 +171,12 @@ impl Link {
     /// A client action: resolve, check the role, change the inspection, save it with the revision
     /// read (re-reading and retrying if someone saved in between). Form posts get `303` back to
     /// the portal; JSON gets the new portal view.
-    async fn client_action<T>(
+    async fn client_action(
         &self,
         req: &Request,
         raw: &str,
         what: &str,
-        mut change: impl FnMut(&mut PortalContext) -> Result<T, ApiError>,
+        mut change: impl FnMut(&mut PortalContext) -> Result<Vec<Write>, ApiError>,
     ) -> ApiResult {
         let mut attempts = 0;
         loop {
@@ -147,8 +184,8 @@ impl Link {
             if ctx.person().role != Role::Client {
                 return Err(ApiError::Forbidden(format!("only a client on this inspection can {what}")));
             }
-            change(&mut ctx)?;
-            match self.store.save_inspection(&mut ctx.inspection).await {
+            let also = change(&mut ctx)?;
+            match self.store.save_inspection_with(&mut ctx.inspection, also).await {
                 Ok(()) => {
                     tracing::info!(
                         inspection_id = %ctx.inspection.id,
@@ -189,7 +226,8 @@ impl Link {
                 ip: ip.clone(),
                 user_agent: user_agent.clone(),
             };
-            Ok(ctx.inspection.sign_agreement(&ctx.company, signer, sig, clock::now())?)
+            ctx.inspection.sign_agreement(&ctx.company, signer, sig, clock::now())?;
+            Ok(vec![])
         })
         .await
     }
@@ -208,7 +246,8 @@ impl Link {
             .collect::<Result<Vec<_>, _>>()?;
         self.client_action(req, raw, "request add-ons", |ctx| {
             let catalog = &ctx.company.settings.addon_catalog;
-            Ok(ctx.inspection.request_addons(catalog, &ids, clock::now())?)
+            ctx.inspection.request_addons(catalog, &ids, clock::now())?;
+            Ok(vec![])
         })
         .await
     }
@@ -216,7 +255,50 @@ impl Link {
     async fn dismiss(&self, req: &Request, raw: &str) -> ApiResult {
         self.client_action(req, raw, "dismiss offers", |ctx| {
             ctx.inspection.offers_dismissed = true;
-            Ok(())
+            Ok(vec![])
+        })
+        .await
+    }
+
+    /// A quote from a partner: only with the client's explicit consent, recorded with the exact
+    /// text shown, who, when and from where; then (and only then) the client's details go to the
+    /// partner, by email through the outbox. Asking again sends nothing more.
+    async fn quote(&self, req: &Request, raw: &str, offer: &str) -> ApiResult {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Ask {
+            #[serde(default, deserialize_with = "consent")]
+            consent: bool,
+            #[serde(default)]
+            message: Option<String>,
+        }
+        let offer: ServiceId = offer.parse().map_err(|_| ApiError::NotFound)?;
+        let ask: Ask = form_or_json_body(req, &[])?;
+        let from = client_info(req);
+        self.client_action(req, raw, "ask for a quote", |ctx| {
+            let me = ctx.person().id;
+            let now = clock::now();
+            let (q, new) = ctx.inspection.request_quote(
+                &ctx.company,
+                me,
+                offer,
+                ask.consent,
+                ask.message.as_deref(),
+                from.clone(),
+                now,
+            )?;
+            if !new {
+                return Ok(vec![]);
+            }
+            let partner = ctx.company.settings.special_offers.iter().find(|o| o.id == offer);
+            let to = partner.and_then(|o| o.partner_email.clone()).ok_or(ApiError::NotFound)?;
+            let i = &ctx.inspection;
+            let content = quote_email(&ctx.company.name, &q);
+            let dedupe = format!("quote#{offer}#{me}");
+            let email = EmailRecord::prepared(i.company_id, i.id, me, "quote_request", dedupe, to, content, now);
+            let actor = Actor::Person { person_id: me, role: Role::Client, token_id: ctx.token.token_id };
+            let audit = AuditRecord::new(i.id, AuditAction::QuoteRequested, actor, Outcome::Done);
+            Ok(vec![email.create()?, audit.write(i.company_id)?])
         })
         .await
     }

@@ -281,6 +281,12 @@ fn no_content() -> ApiResult {
     http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
 }
 
+/// The quotes clients asked partners for, each with the consent it was given with.
+pub async fn quotes(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let i = load(app, staff, id).await?;
+    json(StatusCode::OK, &json!({ "items": i.quotes }))
+}
+
 /// Re-issues a person's link: the new one works at once and every earlier one never again (in one
 /// transaction). It also lifts a revocation.
 pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {

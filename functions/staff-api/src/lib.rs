@@ -69,6 +69,9 @@ impl StaffApi {
                         PATCH => inspections::change_requirements(self, &staff, &req, id).await),
                     ["inspections", id, "services"] => by_method!(req;
                         POST => inspections::add_service(self, &staff, &req, id).await),
+                    ["inspections", id, "quotes"] => {
+                        by_method!(req; GET => inspections::quotes(self, &staff, id).await)
+                    }
                     ["inspections", id, "people"] => by_method!(req;
                         POST => inspections::add_person(self, &staff, &req, id).await),
                     ["inspections", id, "people", person] => by_method!(req;

@@ -168,12 +168,39 @@ pub struct PortalView {
     /// Present only when the company enabled recommended contractors.
     pub contractors: Option<Vec<Contractor>>,
     /// Partner products; always reachable, whether or not the dashboard offers were dismissed.
-    pub special_offers: Vec<SpecialOffer>,
+    pub special_offers: Vec<OfferCard>,
     pub inspectors: Vec<PersonLine>,
 }
 
 /// The payment panel. `can_act`: the viewer may pay (a client); `online`: a payment provider is
 /// configured, so Pay Now can work (otherwise the panel says how to pay offline).
+/// A special offer as the viewer sees it: whether they may ask for a quote, the exact consent
+/// text they would agree to, and whether they already asked.
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferCard {
+    pub id: ServiceId,
+    pub partner: String,
+    pub title: String,
+    pub description: String,
+    pub can_request_quote: bool,
+    pub quote_requested: bool,
+    pub consent_text: String,
+}
+
+impl OfferCard {
+    fn of(o: &SpecialOffer, company: &Company, inspection: &Inspection, person: &Person, can_act: bool) -> Self {
+        OfferCard {
+            id: o.id,
+            partner: o.partner.clone(),
+            title: o.title.clone(),
+            description: o.description.clone(),
+            can_request_quote: can_act && o.partner_email.is_some(),
+            quote_requested: inspection.quotes.iter().any(|q| q.offer_id == o.id && q.person_id == person.id),
+            consent_text: super::inspection::quote_consent_text(&company.name, &o.partner, &o.title),
+        }
+    }
+}
+
 pub fn payment_panel(company: &Company, inspection: &Inspection, can_act: bool, online: bool) -> PaymentPanel {
     let total = inspection.invoice_total();
     let balance = inspection.balance();
@@ -302,7 +329,11 @@ impl PortalView {
             people: inspection.people.iter().map(PersonLine::from).collect(),
             documents,
             contractors: settings.recommended_contractors_enabled.then(|| settings.recommended_contractors.clone()),
-            special_offers: settings.special_offers.clone(),
+            special_offers: settings
+                .special_offers
+                .iter()
+                .map(|o| OfferCard::of(o, company, inspection, person, can_act))
+                .collect(),
             inspectors: inspection.people.iter().filter(|p| p.role == Role::Inspector).map(PersonLine::from).collect(),
         }
     }

@@ -9,6 +9,13 @@ use super::{keys, Page, Record, Store, StoreError, Write};
 use crate::email::Email;
 use crate::ids::{CompanyId, DocumentId, InspectionId, PersonId};
 
+/// The subject and text of an email written when it was queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prepared {
+    pub subject: String,
+    pub text: String,
+}
+
 /// The template (and record kind) of "Get Full Access" emails.
 pub const FULL_ACCESS: &str = "full_access";
 
@@ -37,6 +44,12 @@ pub struct EmailRecord {
     /// request, so a match and a miss cost the requester the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_email: Option<Email>,
+    /// An email to someone outside the inspection (a partner's quote request): sent to this
+    /// address as prepared, with no portal link in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_to: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepared: Option<Prepared>,
     pub template_key: String,
     #[serde(default)]
     pub document_id: Option<DocumentId>,
@@ -73,6 +86,8 @@ impl EmailRecord {
             inspection_id,
             person_id: Some(person_id),
             request_email: None,
+            send_to: None,
+            prepared: None,
             template_key: template_key.to_owned(),
             document_id,
             state: EmailState::Pending,
@@ -98,6 +113,24 @@ impl EmailRecord {
         let mut r = EmailRecord::new(company_id, inspection_id, PersonId::new(), FULL_ACCESS, None, dedupe, now);
         r.person_id = None;
         r.request_email = Some(email);
+        r
+    }
+
+    /// An email to `to`, outside the inspection, written now and sent by the outbox as it is.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepared(
+        company_id: CompanyId,
+        inspection_id: InspectionId,
+        about: PersonId,
+        template_key: &str,
+        dedupe: String,
+        to: Email,
+        content: Prepared,
+        now: OffsetDateTime,
+    ) -> Self {
+        let mut r = EmailRecord::new(company_id, inspection_id, about, template_key, None, dedupe, now);
+        r.send_to = Some(to);
+        r.prepared = Some(content);
         r
     }
 
