@@ -275,6 +275,17 @@ impl Gateway {
         if parts.uri.path() == "/_dev/run-jobs" && parts.method == http::Method::POST {
             // What the every-minute schedule does (publish what is due, send the outbox), now.
             let report = self.functions.publish.publish_due().await;
+            let from_form = parts
+                .headers
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
+            if from_form {
+                return hyper::Response::builder()
+                    .status(303)
+                    .header("location", "/_dev/mailbox")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap_or_else(|_| plain(500, "Internal Server Error"));
+            }
             return hyper::Response::builder()
                 .status(200)
                 .header("content-type", "application/json")

@@ -124,7 +124,9 @@ fn render(messages: &[MailMessage]) -> String {
         "<!doctype html><html><head><meta charset=utf-8><title>Dev mailbox</title>\
          <style>body{font:15px system-ui;margin:2rem;max-width:60rem}article{border:1px solid #ccc;border-radius:6px;padding:1rem;margin:1rem 0}\
          h2{font-size:1.1rem;margin:0 0 .3rem}.meta{color:#555;font-size:.9rem}iframe{width:100%;height:14rem;border:1px solid #eee}</style>\
-         </head><body><h1>Dev mailbox</h1><p class=meta>Emails sent through SES (moto), newest first. Local development only.</p>",
+         </head><body><h1>Dev mailbox</h1><p class=meta>Emails sent through SES (moto), newest first. Local development only. \
+         Emails wait in the outbox until the every-minute job runs: \
+         <form method=post action=/_dev/run-jobs style=display:inline><button>Run it now</button></form></p>",
     );
     if messages.is_empty() {
         html.push_str("<p>No emails yet.</p>");

@@ -35,6 +35,32 @@ async function check(name, fn) {
   }
 }
 
+async function runJobs() {
+  const r = await fetch(`${demo.base}/_dev/run-jobs`, { method: "POST" });
+  assert.equal(r.status, 200);
+  return r.json();
+}
+
+// This run's emails: their links carry this inspection (tokens embed its id).
+const inspectionId = new URL(demo.share_link).pathname.split("/")[2].toLowerCase();
+async function mailbox() {
+  const all = (await (await fetch(`${demo.base}/_dev/mailbox.json`)).json()).messages;
+  return all.filter((m) => m.links.length === 0 || m.links.some((l) => l.toLowerCase().includes(inspectionId)));
+}
+
+await check("the confirmation email's Sign & Pay link opens the client's portal", async () => {
+  await runJobs();
+  const mails = (await mailbox()).filter((m) => m.to.includes("jane@example.com") && m.subject.startsWith("Your inspection at")
+    && m.links.some((l) => l.startsWith(demo.base)));
+  assert.equal(mails.length, 1, "one confirmation");
+  assert.match(mails[0].body, /Sign &amp; Pay/);
+  assert.match(mails[0].body, /AM C[DS]T|PM C[DS]T/, "the company's local time");
+  const link = mails[0].links.find((l) => l.includes("/p/"));
+  const resp = await page.goto(link);
+  assert.equal(resp.status(), 200);
+  await page.getByText("Jane Homebuyer").first().waitFor();
+});
+
 await check("the client portal renders with its stylesheet allowed by the CSP", async () => {
   const resp = await page.goto(demo.client_link);
   assert.equal(resp.status(), 200);
@@ -46,6 +72,34 @@ await check("the client portal renders with its stylesheet allowed by the CSP", 
     await page.getByRole("link", { name: tab, exact: true }).waitFor();
   }
   await page.screenshot({ path: `${shots}/portal-client.png`, fullPage: true });
+  await page.setViewportSize({ width: 1200, height: 800 });
+  await page.screenshot({ path: `${shots}/portal-dashboard-1200.png`, fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: `${shots}/portal-dashboard-390.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
+});
+
+await check("a client asks for a quote with explicit consent, under the CSP", async () => {
+  await page.goto(`${demo.client_link}#offers`);
+  const offers = page.locator("#offers");
+  await offers.getByText("1-year home warranty", { exact: true }).waitFor();
+  await page.setViewportSize({ width: 1200, height: 800 });
+  await offers.screenshot({ path: `${shots}/offers-1200.png` });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await offers.screenshot({ path: `${shots}/offers-390.png` });
+  await page.setViewportSize({ width: 1280, height: 720 });
+  // The consent box is required: the browser will not send the form without it.
+  await offers.getByRole("button", { name: "Ask HomeShield for a quote" }).click();
+  assert.equal(await offers.getByText("Quote requested").count(), 0, "nothing sent without consent");
+  await offers.getByLabel(/I agree that Lakeside Home Inspections shares my name/).check();
+  await offers.getByLabel("Message (optional)").fill("Mornings are best");
+  await offers.getByRole("button", { name: "Ask HomeShield for a quote" }).click();
+  await page.waitForURL(demo.client_link);
+  await page.locator("#offers").getByText("Quote requested").waitFor();
+  await runJobs();
+  const sent = (await mailbox()).filter((m) => m.to.includes("quotes@homeshield.test"));
+  assert.equal(sent.length, 1, "one email to the partner");
+  assert.match(sent[0].body, /Mornings are best/);
 });
 
 await check("a client requests an add-on with the form", async () => {
@@ -119,8 +173,9 @@ await check("the unknown user asks for full access and gets a working link by em
   await page.locator("input[name=email]").fill("jane@example.com");
   await page.getByRole("button", { name: "Get Full Access" }).click();
   await page.getByRole("heading", { level: 2, name: "Check your email" }).waitFor();
-  const { messages } = await (await fetch(`${demo.base}/_dev/mailbox.json`)).json();
-  const sent = messages.filter((m) => m.to.includes("jane@example.com") && m.links.some((l) => l.startsWith(demo.base)));
+  await runJobs();
+  const sent = (await mailbox()).filter((m) => m.to.includes("jane@example.com") && m.subject.includes("Your link")
+    && m.links.some((l) => l.startsWith(demo.base)));
   assert.equal(sent.length, 1, "one email");
   const link = sent[0].links.find((l) => l.includes("/p/"));
   await page.goto(link);
