@@ -1,8 +1,11 @@
-//! Server-rendered HTML pages of the portal: no scripts, one inline stylesheet allowed by its hash,
-//! every value escaped. Every page goes out with the security headers of [`html`].
+//! Server-rendered HTML pages of the portal, from compile-time `maud` templates: every value is
+//! escaped by construction, one layout, one function per panel. No scripts; one inline
+//! stylesheet allowed by its hash. Every page goes out with the security headers of [`html`].
 
 use std::fmt::Write as _;
 use std::sync::LazyLock;
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -12,7 +15,11 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::gate::LockReason;
 use crate::domain::inspection::Role;
-use crate::domain::portal::{DocumentCard, DocumentState, PaymentAction, PortalView, ShareView};
+use crate::domain::inspection::ServiceKind;
+use crate::domain::portal::{
+    AgreementPanel, AgreementState, DocumentCard, DocumentState, PaymentAction, PaymentPanel, PaymentState, PortalView,
+    ShareView,
+};
 use crate::http::ApiResult;
 use crate::money::{format as money, Currency};
 use crate::ApiError;
@@ -35,7 +42,8 @@ pre{white-space:pre-wrap;background:#f7f9fb;border:1px solid #eef1f4;padding:12p
 max-height:320px;overflow:auto}img.cover{width:100%;max-height:280px;object-fit:cover;border-radius:8px}\
 ul.steps{list-style:none;padding:0}ul.steps li{padding:4px 0}\
 textarea{width:100%;box-sizing:border-box;padding:8px;font:inherit;border:1px solid #b8c4d0;border-radius:6px}\
-.offer{border-top:1px solid #eef1f4;padding-top:8px}";
+.offer{border-top:1px solid #eef1f4;padding-top:8px}td.email{overflow-wrap:anywhere}td.money{white-space:nowrap}\
+@media (max-width:480px){main{padding:8px 12px}section{padding:12px 14px}header{padding:12px 16px}}";
 
 /// `style-src` allows exactly the stylesheet above, nothing inline from anywhere else.
 static STYLE_HASH: LazyLock<String> = LazyLock::new(|| STANDARD.encode(Sha256::digest(CSS.as_bytes())));
@@ -83,85 +91,84 @@ pub fn see_other(location: &str) -> ApiResult {
         .map_err(ApiError::internal)
 }
 
+/// Text escaped for HTML (maud escapes every value by itself; this is for the rare string built
+/// outside a template).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    let _ = maud::Escaper::new(&mut out).write_str(s);
     out
 }
 
-fn layout(title: &str, header: &str, sub: &str, nav: &str, main: &str) -> String {
-    layout_refreshing(title, header, sub, nav, main, None)
-}
-
-/// [`layout`] that reloads itself every `refresh` seconds (no script needed).
-fn layout_refreshing(title: &str, header: &str, sub: &str, nav: &str, main: &str, refresh: Option<u32>) -> String {
-    let refresh = refresh.map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">")).unwrap_or_default();
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{refresh}\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title><style>{CSS}</style></head>\
-         <body><header><h1>{}</h1><p>{}</p></header>{nav}<main>{main}</main></body></html>",
-        escape(title),
-        escape(header),
-        escape(sub),
-    )
+/// One layout for every page: the stylesheet the CSP allows by its hash, the header, an optional
+/// tab bar, the content; with `refresh`, the page reloads itself (no script needed).
+fn layout(title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup, refresh: Option<u32>) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                @if let Some(s) = refresh { meta http-equiv="refresh" content=(s); }
+                meta name="referrer" content="no-referrer";
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header { h1 { (header) } p { (sub) } }
+                @if let Some(nav) = nav { (nav) }
+                main { (main) }
+            }
+        }
+    }
+    .into_string()
 }
 
 /// A locked document: what is missing and what to do, with a way back to the portal.
 pub fn locked(title: &str, steps: &[String], portal: Option<&str>) -> String {
-    let mut m =
-        format!("<section><h2>{} is locked</h2><p>It opens as soon as the following is done:</p><ul>", escape(title));
-    for s in steps {
-        let _ = write!(m, "<li>{}</li>", escape(s));
-    }
-    m.push_str("</ul>");
-    if let Some(href) = portal {
-        let _ = write!(m, "<p><a class=\"button\" href=\"{}\">Go to your portal to pay and sign</a></p>", escape(href));
-    }
-    m.push_str("</section>");
-    layout(&format!("{title} is locked"), title, "Locked", "", &m)
+    let main = html! {
+        section {
+            h2 { (title) " is locked" }
+            p { "It opens as soon as the following is done:" }
+            ul { @for s in steps { li { (s) } } }
+            @if let Some(href) = portal { p { a.button href=(href) { "Go to your portal to pay and sign" } } }
+        }
+    };
+    layout(&format!("{title} is locked"), title, "Locked", None, main, None)
 }
 
 /// The HTML part of an email whose text is `text`: escaped, line breaks kept, links clickable.
 pub fn email_html(text: &str) -> String {
-    let mut out = String::from("<!doctype html><html><body style=\"font-family:sans-serif\">");
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push_str("<br>\n");
-        }
-        for (j, word) in line.split(' ').enumerate() {
-            if j > 0 {
-                out.push(' ');
-            }
-            if word.starts_with("https://") || word.starts_with("http://") {
-                let w = escape(word);
-                let _ = write!(out, "<a href=\"{w}\">{w}</a>");
-            } else {
-                out.push_str(&escape(word));
+    html! {
+        (DOCTYPE)
+        html {
+            body style="font-family:sans-serif" {
+                @for (i, line) in text.split('\n').enumerate() {
+                    @if i > 0 { br; "\n" }
+                    @for (j, word) in line.split(' ').enumerate() {
+                        @if j > 0 { " " }
+                        @if word.starts_with("https://") || word.starts_with("http://") {
+                            a href=(word) { (word) }
+                        } @else {
+                            (word)
+                        }
+                    }
+                }
             }
         }
     }
-    out.push_str("</body></html>");
-    out
+    .into_string()
 }
 
 /// A simple page with one message (form results, errors people see).
 pub fn message(title: &str, text: &str, back: Option<(&str, &str)>) -> String {
-    let mut main = format!("<section><h2>{}</h2><p>{}</p>", escape(title), escape(text));
-    if let Some((href, label)) = back {
-        let _ = write!(main, "<p><a href=\"{}\">{}</a></p>", escape(href), escape(label));
-    }
-    main.push_str("</section>");
-    layout(title, title, "", "", &main)
+    let main = html! {
+        section {
+            h2 { (title) }
+            p { (text) }
+            @if let Some((href, label)) = back { p { a href=(href) { (label) } } }
+        }
+    };
+    layout(title, title, "", None, main, None)
 }
 
 fn role_label(role: Role) -> &'static str {
@@ -189,29 +196,31 @@ fn date(rfc3339: &str, zone: &Option<String>) -> String {
     crate::localtime::date_time_of(rfc3339, zone.as_deref())
 }
 
-fn document_rows(out: &mut String, docs: &[DocumentCard], base: &str, currency: Currency) {
-    if docs.is_empty() {
-        out.push_str("<p class=\"muted\">Nothing here yet.</p>");
-        return;
-    }
-    out.push_str("<table>");
-    for d in docs {
-        let _ = write!(out, "<tr><td>{}</td><td>", escape(&d.title));
-        match d.state {
-            DocumentState::Available => {
-                let _ = write!(out, "<a class=\"button\" href=\"{base}/documents/{}\">View</a>", d.id);
-            }
-            DocumentState::Locked => {
-                out.push_str("<span class=\"locked\">Locked</span><ul>");
-                for r in &d.lock_reasons {
-                    let _ = write!(out, "<li>{}</li>", escape(&lock_reason_text(r, currency)));
+fn document_rows(docs: &[DocumentCard], base: &str, currency: Currency) -> Markup {
+    html! {
+        @if docs.is_empty() {
+            p.muted { "Nothing here yet." }
+        } @else {
+            table {
+                @for d in docs {
+                    tr {
+                        td { (d.title) }
+                        td {
+                            @match d.state {
+                                DocumentState::Available => {
+                                    a.button href={ (base) "/documents/" (d.id) } { "View" }
+                                }
+                                DocumentState::Locked => {
+                                    span.locked { "Locked" }
+                                    ul { @for r in &d.lock_reasons { li { (lock_reason_text(r, currency)) } } }
+                                }
+                            }
+                        }
+                    }
                 }
-                out.push_str("</ul>");
             }
         }
-        out.push_str("</td></tr>");
     }
-    out.push_str("</table>");
 }
 
 /// A note at the top of the portal, e.g. after returning from the payment provider; with
@@ -221,220 +230,217 @@ pub struct Notice<'a> {
     pub refresh_seconds: Option<u32>,
 }
 
+fn portal_nav(v: &PortalView) -> Markup {
+    html! {
+        nav {
+            a href="#dashboard" { "Dashboard" }
+            a href="#order" { "Order Details" }
+            a href="#documents" { "Documents" }
+            @if v.contractors.is_some() { a href="#contractors" { "Contractors" } }
+            a href="#offers" { "Special Offers" }
+            a href="#contact" { "Contact Us" }
+        }
+    }
+}
+
+fn addons_panel(v: &PortalView, base: &str) -> Markup {
+    let cur = v.payment.currency;
+    html! {
+        h2 { "Add-on services" }
+        form method="post" action={ (base) "/addons" } {
+            table {
+                @for a in &v.addon_offers {
+                    tr {
+                        td {
+                            label { input type="checkbox" name="addon_ids" value=(a.id); " " strong { (a.name) } }
+                            br;
+                            span.muted { (a.description) }
+                        }
+                        td.money { (money(a.price_cents, cur)) }
+                    }
+                }
+            }
+            p { button type="submit" { "Add selected services" } }
+        }
+        form method="post" action={ (base) "/offers/dismiss" } { button.secondary type="submit" { "No thanks" } }
+    }
+}
+
+fn payment_panel(p: &PaymentPanel, base: &str, act: bool) -> Markup {
+    let class = match p.state {
+        PaymentState::Paid | PaymentState::None => "ok",
+        PaymentState::Due => "due",
+        _ => "muted",
+    };
+    html! {
+        h2 { "Payment" }
+        p class=(class) { (p.message) }
+        @match p.action {
+            Some(PaymentAction::PayNow) if act => {
+                form method="post" action={ (base) "/pay" } { button type="submit" { "Pay Now" } }
+            }
+            Some(PaymentAction::LearnMore) => {
+                p { a.button href="#contact" { "Learn More" } }
+                p.muted { "Online payment is not available; contact the inspection company to pay." }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn agreement_panel(a: &AgreementPanel, base: &str, act: bool) -> Markup {
+    html! {
+        h2 { "Inspection agreement (version " (a.version) ")" }
+        @if a.state == AgreementState::Signed {
+            p.ok { "Signed by every client" }
+        } @else if a.signed_by_you {
+            p.muted { "You signed; waiting for the other client(s)." }
+        } @else {
+            p.due { "Not signed yet" }
+        }
+        @if a.can_sign && act {
+            pre { (a.text) }
+            form method="post" action={ (base) "/agreement" } {
+                input type="hidden" name="version" value=(a.version);
+                label {
+                    "Type your full name to sign: "
+                    input type="text" name="typed_name" required maxlength="200" autocomplete="name";
+                }
+                " "
+                button type="submit" { "Sign" }
+            }
+        }
+    }
+}
+
+fn order_panel(v: &PortalView) -> Markup {
+    let cur = v.payment.currency;
+    html! {
+        section #order {
+            h2 { "Order details" }
+            p {
+                strong { "Address:" } " " (v.address) br;
+                strong { "Date and time:" } " " (date(&v.scheduled_at, &v.company.time_zone))
+            }
+            h2 { "Services" }
+            table {
+                @for s in &v.services {
+                    tr {
+                        td {
+                            strong { (s.name) }
+                            @if s.kind == ServiceKind::Addon { " (add-on)" }
+                            br;
+                            span.muted { (s.description) }
+                        }
+                        td.money { (money(s.price_cents, cur)) }
+                    }
+                }
+                tr { th { "Total" } th { (money(v.payment.invoice_total_cents, cur)) } }
+            }
+            h2 { "People" }
+            table.people {
+                @for person in &v.people {
+                    tr {
+                        td { (person.name) }
+                        td { (role_label(person.role)) }
+                        td.email { (person.email.as_ref().map(|e| e.as_str()).unwrap_or("")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn offers_panel(v: &PortalView, base: &str, act: bool) -> Markup {
+    html! {
+        section #offers {
+            h2 { "Special offers" }
+            @if v.special_offers.is_empty() { p.muted { "No offers right now." } }
+            @for o in &v.special_offers {
+                div.offer {
+                    p { strong { (o.title) } " from " (o.partner) br; span.muted { (o.description) } }
+                    @if o.quote_requested {
+                        p.ok { "Quote requested: " (o.partner) " will contact you." }
+                    } @else if o.can_request_quote && act {
+                        form method="post" action={ (base) "/offers/" (o.id) "/quote" } {
+                            p { label { input type="checkbox" name="consent" value="on" required; " " (o.consent_text) } }
+                            p { label { "Message (optional):" br; textarea name="message" maxlength="2000" rows="2" {} } }
+                            p { button type="submit" { "Ask " (o.partner) " for a quote" } }
+                        }
+                    }
+                }
+            }
+            p.muted { "Nothing about you is shared with a partner unless you ask them for a quote." }
+        }
+    }
+}
+
+fn contact_panel(v: &PortalView) -> Markup {
+    let c = &v.company.contact;
+    html! {
+        section #contact {
+            h2 { "Contact us" }
+            @for i in &v.inspectors {
+                p {
+                    strong { (i.name) } " (inspector)" br;
+                    (i.email.as_ref().map(|e| e.as_str()).unwrap_or("")) " " (i.phone.as_deref().unwrap_or(""))
+                }
+            }
+            p {
+                strong { (v.company.name) } br;
+                (c.phone.as_deref().unwrap_or("")) br;
+                (c.email.as_ref().map(|e| e.as_str()).unwrap_or("")) br;
+                (c.website.as_deref().unwrap_or("")) br;
+                (c.address.as_deref().unwrap_or(""))
+            }
+        }
+    }
+}
+
 /// The client portal. `base` is the page's own path (`/p/<token>`); forms post under it. With
 /// `read_only` (staff previews), no forms are rendered.
 pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice>) -> String {
     let cur = v.payment.currency;
     let act = v.can_act && !read_only;
-    let base = escape(base);
-    let mut nav = String::from(
-        "<nav><a href=\"#dashboard\">Dashboard</a><a href=\"#order\">Order Details</a>\
-         <a href=\"#documents\">Documents</a>",
-    );
-    if v.contractors.is_some() {
-        nav.push_str("<a href=\"#contractors\">Contractors</a>");
-    }
-    nav.push_str("<a href=\"#offers\">Special Offers</a><a href=\"#contact\">Contact Us</a></nav>");
-
-    let mut m = String::new();
-    if let Some(n) = &notice {
-        let _ = write!(m, "<div class=\"notice\" role=\"status\">{}</div>", escape(n.text));
-    }
-    if read_only {
-        let _ = write!(
-            m,
-            "<div class=\"notice\">Staff preview: exactly what {} ({}) sees. Read-only.</div>",
-            escape(&v.viewer.name),
-            role_label(v.viewer.role)
-        );
-    }
-    // Dashboard
-    m.push_str("<section id=\"dashboard\">");
-    if let Some(url) = &v.cover_photo_url {
-        let _ = write!(m, "<img class=\"cover\" src=\"{}\" alt=\"Property photo\">", escape(url));
-    }
-    let _ = write!(m, "<h2>{}</h2><p>{}</p>", escape(&v.address), escape(&date(&v.scheduled_at, &v.company.time_zone)));
-    if !v.addon_offers.is_empty() && act {
-        let _ = write!(m, "<h2>Add-on services</h2><form method=\"post\" action=\"{base}/addons\"><table>");
-        for a in &v.addon_offers {
-            let _ = write!(
-                m,
-                "<tr><td><label><input type=\"checkbox\" name=\"addon_ids\" value=\"{}\"> <strong>{}</strong></label>\
-                 <br><span class=\"muted\">{}</span></td><td>{}</td></tr>",
-                a.id,
-                escape(&a.name),
-                escape(&a.description),
-                escape(&money(a.price_cents, cur))
-            );
+    let main = html! {
+        @if let Some(n) = &notice { div.notice role="status" { (n.text) } }
+        @if read_only {
+            div.notice { "Staff preview: exactly what " (v.viewer.name) " (" (role_label(v.viewer.role)) ") sees. Read-only." }
         }
-        let _ = write!(
-            m,
-            "</table><p><button type=\"submit\">Add selected services</button></p></form>\
-             <form method=\"post\" action=\"{base}/offers/dismiss\"><button class=\"secondary\" type=\"submit\">\
-             No thanks</button></form>"
-        );
-    }
-    // Payment panel
-    let p = &v.payment;
-    let class = match p.state {
-        crate::domain::portal::PaymentState::Paid | crate::domain::portal::PaymentState::None => "ok",
-        crate::domain::portal::PaymentState::Due => "due",
-        _ => "muted",
+        section #dashboard {
+            @if let Some(url) = &v.cover_photo_url { img.cover src=(url) alt="Property photo"; }
+            h2 { (v.address) }
+            p { (date(&v.scheduled_at, &v.company.time_zone)) }
+            @if !v.addon_offers.is_empty() && act { (addons_panel(v, base)) }
+            (payment_panel(&v.payment, base, act))
+            (agreement_panel(&v.agreement, base, act))
+            h2 { "Steps" }
+            ul.steps { @for s in &v.steps { li { (if s.done { "\u{2713}" } else { "\u{25cb}" }) " " (s.label) } } }
+            h2 { "Reports" }
+            (document_rows(&v.reports, base, cur))
+        }
+        (order_panel(v))
+        section #documents { h2 { "Documents" } (document_rows(&v.documents, base, cur)) }
+        @if let Some(list) = &v.contractors {
+            section #contractors {
+                h2 { "Recommended contractors" }
+                table {
+                    @for c in list {
+                        tr {
+                            td { strong { (c.name) } br; span.muted { (c.trade.as_deref().unwrap_or("")) } }
+                            td { (c.phone.as_deref().unwrap_or("")) }
+                            td.email { (c.email.as_ref().map(|e| e.as_str()).unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+        (offers_panel(v, base, act))
+        (contact_panel(v))
     };
-    let _ = write!(m, "<h2>Payment</h2><p class=\"{class}\">{}</p>", escape(&p.message));
-    match p.action {
-        Some(PaymentAction::PayNow) if act => {
-            let _ = write!(
-                m,
-                "<form method=\"post\" action=\"{base}/pay\"><button type=\"submit\">Pay Now</button></form>"
-            );
-        }
-        Some(PaymentAction::LearnMore) => {
-            m.push_str(
-                "<p><a href=\"#contact\" class=\"button\">Learn More</a></p>\
-                 <p class=\"muted\">Online payment is not available; contact the inspection company to pay.</p>",
-            );
-        }
-        _ => {}
-    }
-    // Agreement panel
-    let a = &v.agreement;
-    let _ = write!(m, "<h2>Inspection agreement (version {})</h2>", a.version);
-    if a.state == crate::domain::portal::AgreementState::Signed {
-        m.push_str("<p class=\"ok\">Signed by every client</p>");
-    } else if a.signed_by_you {
-        m.push_str("<p class=\"muted\">You signed; waiting for the other client(s).</p>");
-    } else {
-        m.push_str("<p class=\"due\">Not signed yet</p>");
-    }
-    if a.can_sign && act {
-        let _ = write!(
-            m,
-            "<pre>{}</pre><form method=\"post\" action=\"{base}/agreement\">\
-             <input type=\"hidden\" name=\"version\" value=\"{}\">\
-             <label>Type your full name to sign: <input type=\"text\" name=\"typed_name\" required \
-             maxlength=\"200\" autocomplete=\"name\"></label> <button type=\"submit\">Sign</button></form>",
-            escape(&a.text),
-            a.version
-        );
-    }
-    m.push_str("<h2>Steps</h2><ul class=\"steps\">");
-    for s in &v.steps {
-        let _ = write!(m, "<li>{} {}</li>", if s.done { "&#10003;" } else { "&#9675;" }, escape(s.label));
-    }
-    m.push_str("</ul><h2>Reports</h2>");
-    document_rows(&mut m, &v.reports, &base, cur);
-    m.push_str("</section>");
-
-    // Order details
-    m.push_str("<section id=\"order\"><h2>Order details</h2>");
-    let _ = write!(
-        m,
-        "<p><strong>Address:</strong> {}<br><strong>Date and time:</strong> {}</p><h2>Services</h2><table>",
-        escape(&v.address),
-        escape(&date(&v.scheduled_at, &v.company.time_zone))
-    );
-    for s in &v.services {
-        let kind = if s.kind == crate::domain::inspection::ServiceKind::Addon { " (add-on)" } else { "" };
-        let _ = write!(
-            m,
-            "<tr><td><strong>{}</strong>{kind}<br><span class=\"muted\">{}</span></td><td>{}</td></tr>",
-            escape(&s.name),
-            escape(&s.description),
-            escape(&money(s.price_cents, cur))
-        );
-    }
-    let _ = write!(
-        m,
-        "<tr><th>Total</th><th>{}</th></tr></table><h2>People</h2><table>",
-        escape(&money(p.invoice_total_cents, cur))
-    );
-    for person in &v.people {
-        let _ = write!(
-            m,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&person.name),
-            role_label(person.role),
-            escape(person.email.as_ref().map(|e| e.as_str()).unwrap_or(""))
-        );
-    }
-    m.push_str("</table></section>");
-
-    // Documents
-    m.push_str("<section id=\"documents\"><h2>Documents</h2>");
-    document_rows(&mut m, &v.documents, &base, cur);
-    m.push_str("</section>");
-
-    if let Some(list) = &v.contractors {
-        m.push_str("<section id=\"contractors\"><h2>Recommended contractors</h2><table>");
-        for c in list {
-            let _ = write!(
-                m,
-                "<tr><td><strong>{}</strong><br><span class=\"muted\">{}</span></td><td>{}</td><td>{}</td></tr>",
-                escape(&c.name),
-                escape(c.trade.as_deref().unwrap_or("")),
-                escape(c.phone.as_deref().unwrap_or("")),
-                escape(c.email.as_ref().map(|e| e.as_str()).unwrap_or(""))
-            );
-        }
-        m.push_str("</table></section>");
-    }
-
-    m.push_str("<section id=\"offers\"><h2>Special offers</h2>");
-    if v.special_offers.is_empty() {
-        m.push_str("<p class=\"muted\">No offers right now.</p>");
-    }
-    for o in &v.special_offers {
-        let _ = write!(
-            m,
-            "<div class=\"offer\"><p><strong>{}</strong> from {}<br><span class=\"muted\">{}</span></p>",
-            escape(&o.title),
-            escape(&o.partner),
-            escape(&o.description)
-        );
-        if o.quote_requested {
-            let _ = write!(m, "<p class=\"ok\">Quote requested: {} will contact you.</p>", escape(&o.partner));
-        } else if o.can_request_quote && act {
-            let _ = write!(
-                m,
-                "<form method=\"post\" action=\"{base}/offers/{id}/quote\">\
-                 <p><label><input type=\"checkbox\" name=\"consent\" value=\"on\" required> {consent}</label></p>\
-                 <p><label>Message (optional):<br><textarea name=\"message\" maxlength=\"2000\" rows=\"2\"></textarea>\
-                 </label></p><p><button type=\"submit\">Ask {partner} for a quote</button></p></form>",
-                id = o.id,
-                consent = escape(&o.consent_text),
-                partner = escape(&o.partner),
-            );
-        }
-        m.push_str("</div>");
-    }
-    m.push_str(
-        "<p class=\"muted\">Nothing about you is shared with a partner unless you ask them for a quote.</p></section>",
-    );
-
-    m.push_str("<section id=\"contact\"><h2>Contact us</h2>");
-    for i in &v.inspectors {
-        let _ = write!(
-            m,
-            "<p><strong>{}</strong> (inspector)<br>{} {}</p>",
-            escape(&i.name),
-            escape(i.email.as_ref().map(|e| e.as_str()).unwrap_or("")),
-            escape(i.phone.as_deref().unwrap_or(""))
-        );
-    }
-    let c = &v.company.contact;
-    let _ = write!(
-        m,
-        "<p><strong>{}</strong><br>{}<br>{}<br>{}<br>{}</p></section>",
-        escape(&v.company.name),
-        escape(c.phone.as_deref().unwrap_or("")),
-        escape(c.email.as_ref().map(|e| e.as_str()).unwrap_or("")),
-        escape(c.website.as_deref().unwrap_or("")),
-        escape(c.address.as_deref().unwrap_or(""))
-    );
     let sub = format!("{} \u{2014} {}", v.company.name, role_label(v.viewer.role));
     let refresh = notice.and_then(|n| n.refresh_seconds);
-    layout_refreshing(&format!("{} \u{2014} {}", v.address, v.company.name), &v.address, &sub, &nav, &m, refresh)
+    layout(&format!("{} \u{2014} {}", v.address, v.company.name), &v.address, &sub, Some(portal_nav(v)), main, refresh)
 }
 
 /// The customer portal: the contact's buildings, their documents (opened through the gate), and
@@ -444,80 +450,88 @@ pub fn customer(
     deficiencies: &[serde_json::Value],
     base: Option<&str>,
 ) -> String {
-    let mut m = String::new();
-    if base.is_none() {
-        m.push_str("<div class=\"notice\">Staff preview: exactly what this contact sees. Read-only.</div>");
-    }
-    for b in &v.buildings {
-        let _ = write!(m, "<section><h2>{}</h2><p class=\"muted\">{}</p>", escape(&b.name), escape(&b.address));
-        if b.documents.is_empty() {
-            m.push_str("<p class=\"muted\">No published documents yet.</p>");
-        } else {
-            m.push_str("<table>");
-            for d in &b.documents {
-                let _ = write!(m, "<tr><td>{}</td><td>", escape(&d.title));
-                if let Some(base) = base {
-                    let _ =
-                        write!(m, "<a class=\"button\" href=\"{}/documents/{}\">View</a>", escape(base), d.document_id);
+    let building_name = |d: &serde_json::Value| {
+        v.buildings
+            .iter()
+            .find(|b| Some(b.id.to_string().as_str()) == d["building_id"].as_str())
+            .map(|b| b.name.as_str())
+            .unwrap_or("")
+    };
+    let text = |d: &serde_json::Value, k: &str| d[k].as_str().unwrap_or("").to_owned();
+    let main = html! {
+        @if base.is_none() { div.notice { "Staff preview: exactly what this contact sees. Read-only." } }
+        @for b in &v.buildings {
+            section {
+                h2 { (b.name) }
+                p.muted { (b.address) }
+                @if b.documents.is_empty() {
+                    p.muted { "No published documents yet." }
+                } @else {
+                    table {
+                        @for d in &b.documents {
+                            tr {
+                                td { (d.title) }
+                                td { @if let Some(base) = base { a.button href={ (base) "/documents/" (d.document_id) } { "View" } } }
+                            }
+                        }
+                    }
                 }
-                m.push_str("</td></tr>");
             }
-            m.push_str("</table>");
         }
-        m.push_str("</section>");
-    }
-    if v.deficiencies_visible {
-        m.push_str("<section><h2>Open deficiencies</h2>");
-        if deficiencies.is_empty() {
-            m.push_str("<p class=\"muted\">None.</p>");
-        } else {
-            m.push_str("<table><tr><th>Building</th><th>Severity</th><th>Description</th><th>Location</th></tr>");
-            for d in deficiencies {
-                let building = v
-                    .buildings
-                    .iter()
-                    .find(|b| Some(b.id.to_string().as_str()) == d["building_id"].as_str())
-                    .map(|b| b.name.as_str())
-                    .unwrap_or("");
-                let _ = write!(
-                    m,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape(building),
-                    escape(d["severity"].as_str().unwrap_or("")),
-                    escape(d["description"].as_str().unwrap_or("")),
-                    escape(d["location"].as_str().unwrap_or(""))
-                );
+        @if v.deficiencies_visible {
+            section {
+                h2 { "Open deficiencies" }
+                @if deficiencies.is_empty() {
+                    p.muted { "None." }
+                } @else {
+                    table {
+                        tr { th { "Building" } th { "Severity" } th { "Description" } th { "Location" } }
+                        @for d in deficiencies {
+                            tr {
+                                td { (building_name(d)) }
+                                td { (text(d, "severity")) }
+                                td { (text(d, "description")) }
+                                td { (text(d, "location")) }
+                            }
+                        }
+                    }
+                }
             }
-            m.push_str("</table>");
         }
-        m.push_str("</section>");
-    }
+    };
     let name = v.contact["name"].as_str().unwrap_or("");
     let company = v.company["name"].as_str().unwrap_or("");
-    layout(&format!("{company} \u{2014} customer portal"), company, &format!("Customer portal of {name}"), "", &m)
+    layout(
+        &format!("{company} \u{2014} customer portal"),
+        company,
+        &format!("Customer portal of {name}"),
+        None,
+        main,
+        None,
+    )
 }
 
 /// The unknown-user page: basic details, the notice, and the "Get Full Access" form.
 pub fn share(v: &ShareView, form_action: &str) -> String {
-    let mut m = String::new();
-    let _ = write!(m, "<div class=\"notice\"><strong>Unknown user.</strong> {}</div>", escape(v.notice));
-    m.push_str("<section>");
-    if let Some(url) = &v.cover_photo_url {
-        let _ = write!(m, "<img class=\"cover\" src=\"{}\" alt=\"Property photo\">", escape(url));
-    }
-    let _ = write!(
-        m,
-        "<h2>{}</h2><p>{}</p><p>Inspection by {}</p></section>\
-         <section><h2>Get Full Access</h2><p>Enter your email as it is on the inspection. If it matches, we \
-         email you your personal link.</p><form method=\"post\" action=\"{}\"><input type=\"email\" \
-         name=\"email\" required maxlength=\"254\" autocomplete=\"email\"> <button type=\"submit\">Get Full \
-         Access</button></form></section>",
-        escape(&v.address),
-        escape(&date(&v.scheduled_at, &v.company.time_zone)),
-        escape(&v.company.name),
-        escape(form_action)
-    );
-    layout(&format!("{} \u{2014} {}", v.address, v.company.name), &v.address, &v.company.name, "", &m)
+    let main = html! {
+        div.notice { strong { "Unknown user." } " " (v.notice) }
+        section {
+            @if let Some(url) = &v.cover_photo_url { img.cover src=(url) alt="Property photo"; }
+            h2 { (v.address) }
+            p { (date(&v.scheduled_at, &v.company.time_zone)) }
+            p { "Inspection by " (v.company.name) }
+        }
+        section {
+            h2 { "Get Full Access" }
+            p { "Enter your email as it is on the inspection. If it matches, we email you your personal link." }
+            form method="post" action=(form_action) {
+                input type="email" name="email" required maxlength="254" autocomplete="email";
+                " "
+                button type="submit" { "Get Full Access" }
+            }
+        }
+    };
+    layout(&format!("{} \u{2014} {}", v.address, v.company.name), &v.address, &v.company.name, None, main, None)
 }
 
 #[cfg(test)]
@@ -526,10 +540,11 @@ mod tests {
 
     #[test]
     fn values_are_escaped() {
-        assert_eq!(
-            escape("<script>\"x\" & 'y'</script>"),
-            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;"
-        );
+        assert_eq!(escape("<script>\"x\" & 'y'</script>"), "&lt;script&gt;&quot;x&quot; &amp; 'y'&lt;/script&gt;");
+        let page = message("<b>t</b>", "\"><script>alert(1)</script>", Some(("javascript:x\"", "<i>")));
+        assert!(!page.contains("<script>") && !page.contains("<b>t</b>") && !page.contains("<i>"), "{page}");
+        let mail = email_html("Hi <b>\nhttps://x.test/p/a\"b");
+        assert!(mail.contains("<a href=\"https://x.test/p/a&quot;b\">") && mail.contains("Hi &lt;b&gt;<br>"), "{mail}");
     }
 
     #[test]
@@ -540,5 +555,11 @@ mod tests {
         assert!(!csp.contains("unsafe"));
         assert_eq!(resp.headers()["referrer-policy"], "no-referrer");
         assert_eq!(resp.headers()["cache-control"], "no-store");
+        let body = match resp.body() {
+            Body::Text(t) => t.clone(),
+            _ => String::new(),
+        };
+        let css = body.split("<style>").nth(1).and_then(|s| s.split("</style>").next()).unwrap();
+        assert_eq!(css, CSS, "the page carries exactly the stylesheet whose hash the CSP allows");
     }
 }
