@@ -24,6 +24,8 @@ pub struct Blobs {
 pub struct ObjectInfo {
     pub content_type: Option<String>,
     pub size: i64,
+    /// The object version (the bucket is versioned): what exactly was checked.
+    pub version_id: Option<String>,
 }
 
 impl Blobs {
@@ -56,10 +58,12 @@ impl Blobs {
         Ok(req.uri().to_owned())
     }
 
-    /// A presigned GET that makes the browser save the file under `file_name`.
+    /// A presigned GET of exactly `version` (when known) that makes the browser save the file
+    /// under `file_name`.
     pub async fn presign_pdf_download(
         &self,
         key: &str,
+        version: Option<&str>,
         file_name: &str,
         expires: Duration,
     ) -> Result<String, BlobError> {
@@ -73,6 +77,7 @@ impl Blobs {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version.map(str::to_owned))
             .response_content_type("application/pdf")
             .response_content_disposition(format!("inline; filename=\"{safe}\""))
             .presigned(cfg)
@@ -81,13 +86,14 @@ impl Blobs {
         Ok(req.uri().to_owned())
     }
 
-    /// The first `n` bytes of an object (a ranged GET).
-    pub async fn first_bytes(&self, key: &str, n: usize) -> Result<Vec<u8>, BlobError> {
+    /// The first `n` bytes of an object version (a ranged GET).
+    pub async fn first_bytes(&self, key: &str, version: Option<&str>, n: usize) -> Result<Vec<u8>, BlobError> {
         let out = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version.map(str::to_owned))
             .range(format!("bytes=0-{}", n.saturating_sub(1)))
             .send()
             .await
@@ -96,7 +102,8 @@ impl Blobs {
         Ok(bytes.iter().take(n).copied().collect())
     }
 
-    pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), BlobError> {
+    /// Stores an object; returns the version S3 gave it.
+    pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<Option<String>, BlobError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -105,17 +112,18 @@ impl Blobs {
             .body(bytes.into())
             .send()
             .await
-            .map(|_| ())
+            .map(|o| o.version_id().map(str::to_owned))
             .map_err(|e| BlobError::Sdk(crate::problem::error_chain(&e)))
     }
 
-    /// The whole object (for attaching a PDF to an email).
-    pub async fn read(&self, key: &str) -> Result<Vec<u8>, BlobError> {
+    /// The whole object version (for attaching a PDF to an email).
+    pub async fn read(&self, key: &str, version: Option<&str>) -> Result<Vec<u8>, BlobError> {
         let out = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_version_id(version.map(str::to_owned))
             .send()
             .await
             .map_err(|e| BlobError::Sdk(crate::problem::error_chain(&e)))?;
@@ -127,6 +135,7 @@ impl Blobs {
             Ok(o) => Ok(Some(ObjectInfo {
                 content_type: o.content_type().map(str::to_owned),
                 size: o.content_length().unwrap_or(0),
+                version_id: o.version_id().map(str::to_owned),
             })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(BlobError::Sdk(crate::problem::error_chain(&e))),

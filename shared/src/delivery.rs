@@ -24,12 +24,15 @@ pub const MAX_PDF_BYTES: i64 = 50 * 1024 * 1024;
 /// `303 See Other` to a presigned GET of the document's PDF, saved under its portal name. The
 /// URL is never logged or stored; it exists only in this response's `Location`.
 pub async fn redirect(blobs: &Blobs, inspection: &Inspection, doc: &Document) -> ApiResult {
-    redirect_to(blobs, &object_key(inspection.company_id, inspection.id, doc.id), &doc.file_name()).await
+    let key = object_key(inspection.company_id, inspection.id, doc.id);
+    redirect_to(blobs, &key, doc.verified_version.as_deref(), &doc.file_name()).await
 }
 
-/// `303` to a presigned GET of the object at `key`, saved as `file_name`.
-pub async fn redirect_to(blobs: &Blobs, key: &str, file_name: &str) -> ApiResult {
-    let url = blobs.presign_pdf_download(key, file_name, DOWNLOAD_URL_TTL).await.map_err(ApiError::internal)?;
+/// `303` to a presigned GET of the object at `key` (exactly `version`, when known), saved as
+/// `file_name`.
+pub async fn redirect_to(blobs: &Blobs, key: &str, version: Option<&str>, file_name: &str) -> ApiResult {
+    let url =
+        blobs.presign_pdf_download(key, version, file_name, DOWNLOAD_URL_TTL).await.map_err(ApiError::internal)?;
     pages::see_other(&url)
 }
 
@@ -67,12 +70,18 @@ pub enum UploadProblem {
     NotPdf,
 }
 
-/// Checks the uploaded object: present, `application/pdf`, a sane size, and starting with the PDF
-/// signature `%PDF-`.
-pub async fn verify_upload(blobs: &Blobs, key: &str) -> Result<Result<(), UploadProblem>, ApiError> {
-    let Some(info) = blobs.head(key).await.map_err(ApiError::internal)? else {
-        return Ok(Err(UploadProblem::Missing));
-    };
+/// The object now at `key` (its version), if any.
+pub async fn current(blobs: &Blobs, key: &str) -> Result<Option<crate::blobs::ObjectInfo>, ApiError> {
+    blobs.head(key).await.map_err(ApiError::internal)
+}
+
+/// Checks an uploaded object version: `application/pdf`, a sane size, and starting with the PDF
+/// signature `%PDF-` (read from that very version).
+pub async fn verify_upload(
+    blobs: &Blobs,
+    key: &str,
+    info: crate::blobs::ObjectInfo,
+) -> Result<Result<(), UploadProblem>, ApiError> {
     let ct = info.content_type.unwrap_or_default();
     if ct.split(';').next().unwrap_or_default().trim() != "application/pdf" {
         return Ok(Err(UploadProblem::WrongType(ct)));
@@ -80,7 +89,7 @@ pub async fn verify_upload(blobs: &Blobs, key: &str) -> Result<Result<(), Upload
     if info.size <= 5 || info.size > MAX_PDF_BYTES {
         return Ok(Err(UploadProblem::BadSize));
     }
-    let head = blobs.first_bytes(key, 5).await.map_err(ApiError::internal)?;
+    let head = blobs.first_bytes(key, info.version_id.as_deref(), 5).await.map_err(ApiError::internal)?;
     if head != b"%PDF-" {
         return Ok(Err(UploadProblem::NotPdf));
     }

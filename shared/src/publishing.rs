@@ -162,9 +162,12 @@ pub async fn publish_due(store: &Store, now: OffsetDateTime, limit: i32) -> Resu
     Ok(report)
 }
 
-/// Upload completion, from the staff API or the bucket's object-created event: verifies the PDF,
-/// marks the document uploaded with a new file version, and publishes it when it auto-publishes
-/// (or was already published: the new version replaces the old one for everyone).
+/// Upload completion, from the staff API, the bucket's object-created event or a publish that
+/// finds the PDF not yet completed: verifies the object version now at the key, and, only if it is
+/// a version not verified before, records it (the one served from now on), bumps the file version,
+/// and publishes it when it auto-publishes (or was already published: the new version replaces
+/// the old one for everyone). The same version again changes nothing and sends nothing; a version
+/// that fails the check changes nothing either (the verified one keeps being served).
 #[cfg(feature = "s3")]
 pub async fn complete_upload(
     store: &Store,
@@ -174,36 +177,52 @@ pub async fn complete_upload(
 ) -> Result<Inspection, ApiError> {
     let pointer = store.document_pointer(company, doc).await?.ok_or(ApiError::NotFound)?;
     let key = crate::domain::document::object_key(company, pointer.inspection_id, doc);
-    if let Err(problem) = crate::delivery::verify_upload(blobs, &key).await? {
+    let Some(info) = crate::delivery::current(blobs, &key).await? else {
+        return Err(ApiError::conflict("upload-rejected", crate::delivery::UploadProblem::Missing.to_string()));
+    };
+    let version = info.version_id.clone();
+    if let Err(problem) = crate::delivery::verify_upload(blobs, &key, info).await? {
         return Err(ApiError::conflict("upload-rejected", problem.to_string()));
     }
-    let (inspection, ()) = store
+    let (inspection, changed) = store
         .modify_inspection(company, pointer.inspection_id, |owner, i| {
             let now = crate::clock::now();
             let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
+            if d.uploaded && version.is_some() && d.verified_version == version {
+                return Ok((false, Vec::new()));
+            }
             d.uploaded = true;
+            d.verified_version = version.clone();
             d.file_version += 1;
             let auto = d.auto_publish && !d.published && d.publish_at.is_none();
+            let republish = d.published;
             i.updated_at = now;
-            let writes = if auto { publish(owner, i, doc, now)?.1 } else { Vec::new() };
-            Ok(((), writes))
+            let mut writes = if auto { publish(owner, i, doc, now)?.1 } else { Vec::new() };
+            // Already published: its building's contacts are served the new version too.
+            if let (true, Some(b), true) = (republish, i.building_id, owner.settings.customer_portal_enabled) {
+                let d = i.document(doc).ok_or(ApiError::NotFound)?;
+                writes.push(crate::store::customers::BuildingDocument::put(i.company_id, b, i.id, d)?);
+            }
+            Ok((true, writes))
         })
         .await?;
-    if inspection.document(doc).is_some_and(|d| d.published) {
+    if changed && inspection.document(doc).is_some_and(|d| d.published) {
         sync_deficiencies(store, &inspection, doc).await;
     }
     Ok(inspection)
 }
 
 /// Renders a generated report from the inspection's stored data and stores its PDF (and the JSON
-/// payload beside it) where the portal serves the document from.
+/// payload beside it) where the portal serves the document from; returns the PDF's S3 version,
+/// which the caller records as verified (so the object-created event of this very write is a
+/// repeat, not a new upload).
 #[cfg(feature = "s3")]
 pub async fn render_and_store(
     blobs: &crate::blobs::Blobs,
     company: &Company,
     inspection: &Inspection,
     doc: &Document,
-) -> Result<(), ApiError> {
+) -> Result<Option<String>, ApiError> {
     let payload = crate::render::payload(company, inspection, doc);
     let key = crate::domain::document::object_key(inspection.company_id, inspection.id, doc.id);
     let json_key = format!("{}.json", key.trim_end_matches(".pdf"));

@@ -111,7 +111,8 @@ async fn pdfs_go_up_and_down_through_short_lived_presigned_urls() {
     assert_eq!(info.size, pdf.len() as i64);
     assert!(blobs.head("company/inspection/missing.pdf").await.unwrap().is_none());
 
-    let download = blobs.presign_pdf_download(key, "12 Elm St \"Report\".pdf", Duration::from_secs(300)).await.unwrap();
+    let download =
+        blobs.presign_pdf_download(key, None, "12 Elm St \"Report\".pdf", Duration::from_secs(300)).await.unwrap();
     let url = reqwest::Url::parse(&download).unwrap();
     let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
     assert!(q["X-Amz-Expires"].parse::<u64>().unwrap() <= 300, "expires within 5 minutes");

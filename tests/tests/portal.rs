@@ -19,6 +19,7 @@ fn document(kind: DocumentKind, title: &str, template: Option<&str>, published: 
         form_complete: false,
         uploaded: true,
         file_version: 1,
+        verified_version: None,
         auto_publish: false,
         publish_at: None,
         notified_versions: vec![],

@@ -86,7 +86,7 @@ impl Gate {
         self.store.record_contact_audit(ctx.company.id, &audit).await?;
         let (_, doc) = found.ok_or(ApiError::NotFound)?;
         let key = object_key(ctx.company.id, doc.inspection_id, doc.document_id);
-        delivery::redirect_to(&self.blobs, &key, &format!("{}.pdf", doc.title)).await
+        delivery::redirect_to(&self.blobs, &key, doc.verified_version.as_deref(), &format!("{}.pdf", doc.title)).await
     }
 }
 

@@ -85,9 +85,8 @@ impl Publish {
     }
 
     async fn set_one(&self, company: CompanyId, id: DocumentId, publish: bool) -> Result<Value, ApiError> {
-        let (inspection, changed) = self
-            .store
-            .modify_document(company, id, |owner, i| {
+        let change = || {
+            self.store.modify_document(company, id, move |owner, i| {
                 let now = clock::now();
                 if publish {
                     publishing::publish(owner, i, id, now)
@@ -95,7 +94,22 @@ impl Publish {
                     publishing::unpublish(i, id, now)
                 }
             })
-            .await?;
+        };
+        let (inspection, changed) = match change().await {
+            // Uploaded but its completion not seen yet (the S3 event may still be on its way):
+            // complete it here (one HEAD), then publish.
+            Err(ApiError::Conflict { code: "not-uploaded", .. }) if publish => {
+                publishing::complete_upload(&self.store, &self.blobs, company, id).await.map_err(|e| match e {
+                    ApiError::Conflict { code: "upload-rejected", detail } => ApiError::conflict(
+                        "not-uploaded",
+                        format!("upload the document's PDF before publishing it ({detail})"),
+                    ),
+                    other => other,
+                })?;
+                change().await?
+            }
+            other => other?,
+        };
         if changed {
             publishing::sync_deficiencies(&self.store, &inspection, id).await;
         }
@@ -175,7 +189,7 @@ impl Publish {
             )?;
             let mut submitted = existing.clone();
             submitted.submitted_at.get_or_insert(clock::now());
-            publishing::render_and_store(&self.blobs, &company, &submitted, &doc).await?;
+            doc.verified_version = publishing::render_and_store(&self.blobs, &company, &submitted, &doc).await?;
             doc.generated = true;
             doc.uploaded = true;
             doc.file_version = 1;

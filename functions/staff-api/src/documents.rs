@@ -117,12 +117,13 @@ pub async fn rebuild(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     if !d.generated {
         return Err(ApiError::conflict("not-generated", "this document was uploaded: upload a new PDF to replace it"));
     }
-    publishing::render_and_store(&app.blobs, &company, &i, d).await?;
+    let version = publishing::render_and_store(&app.blobs, &company, &i, d).await?;
     let (i, ()) = app
         .store
         .modify_document(staff.company_id, doc, |_, i| {
             let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
             d.file_version += 1;
+            d.verified_version = version.clone();
             // A rebuild corrects the rendering of what was announced: it sends no new email.
             let v = d.file_version;
             d.notified_versions.push(v);
@@ -297,7 +298,7 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
     if info.is_none_or(|o| o.size > MAX_ATTACHMENT_BYTES) {
         return Err(ApiError::conflict("too-large-to-email", "the PDF is missing or too large to attach (7 MiB)"));
     }
-    let pdf = app.blobs.read(&key).await.map_err(ApiError::internal)?;
+    let pdf = app.blobs.read(&key, d.verified_version.as_deref()).await.map_err(ApiError::internal)?;
     let mailer =
         app.mailer.as_ref().ok_or_else(|| ApiError::conflict("no-sender", "SENDER_EMAIL is not configured"))?;
     let mut sent = Vec::new();

@@ -135,6 +135,10 @@ pub struct Document {
     /// Bumped each time a new PDF is verified (upload, rebuild): what "a published version" means.
     #[serde(default)]
     pub file_version: u32,
+    /// The S3 version of the PDF that was verified: the one served, whatever is uploaded after.
+    /// A completion of the same version again (S3 event, `/uploaded`, publish) changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_version: Option<String>,
     /// Publish as soon as the PDF is in (the company's auto-publish setting for this kind, taken
     /// when the document was registered).
     #[serde(default)]
@@ -164,6 +168,7 @@ impl Document {
             form_complete: false,
             uploaded: false,
             file_version: 0,
+            verified_version: None,
             auto_publish: false,
             publish_at: None,
             notified_versions: Vec::new(),

@@ -18,6 +18,9 @@ pub struct BuildingDocument {
     pub inspection_id: InspectionId,
     pub kind: DocumentKind,
     pub title: String,
+    /// The verified PDF version contacts are served.
+    #[serde(default)]
+    pub verified_version: Option<String>,
 }
 
 impl BuildingDocument {
@@ -32,6 +35,7 @@ impl BuildingDocument {
             inspection_id: inspection,
             kind: doc.kind,
             title: doc.display_name(),
+            verified_version: doc.verified_version.clone(),
         };
         Ok(Write::Put(Record::new(keys::building_document(company, building, doc.id), "building_document", &d)?))
     }
