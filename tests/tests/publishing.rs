@@ -65,19 +65,22 @@ async fn bulk_publishing_reports_each_document() {
     let f = fixture(json!({})).await;
     let (a, _) = upload(&f, "invoice", json!({}), true).await;
     let (b, _) = upload(&f, "attachment", json!({}), true).await;
-    let (c, _) = upload(&f, "proposal", json!({}), false).await; // no verified PDF yet
+    let (c, _) = upload(&f, "proposal", json!({}), false).await; // uploaded, completion not seen yet
+    let path = format!("/staff/inspections/{}/documents", f.inspection_id);
+    let none = staff(&f, "POST", &path, Some(json!({ "kind": "invoice", "title": "No PDF" }))).await; // nothing uploaded
+    let d = none.json["document_id"].as_str().unwrap().to_owned();
     let r = staff(
         &f,
         "POST",
         "/staff/documents/publish",
-        Some(json!({ "document_ids": [a, b, c, "01ARZ3NDEKTSV4RRFFQ69G5FAV"] })),
+        Some(json!({ "document_ids": [a, b, c, d, "01ARZ3NDEKTSV4RRFFQ69G5FAV"] })),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let statuses: Vec<i64> =
         r.json["results"].as_array().unwrap().iter().map(|x| x["status"].as_i64().unwrap()).collect();
-    assert_eq!(statuses, [200, 200, 409, 404]);
-    assert_eq!(r.json["results"][2]["problem"]["type"], "/problems/not-uploaded");
+    assert_eq!(statuses, [200, 200, 200, 409, 404], "publishing completes an upload itself");
+    assert_eq!(r.json["results"][3]["problem"]["type"], "/problems/not-uploaded");
     let un = staff(&f, "POST", "/staff/documents/unpublish", Some(json!({ "document_ids": [a, b] }))).await;
     assert!(un.json["results"].as_array().unwrap().iter().all(|x| x["changed"] == true));
     staff(&f, "POST", "/staff/documents/publish", Some(json!({ "document_ids": [] }))).await.assert_problem(400);
