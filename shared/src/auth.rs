@@ -9,12 +9,25 @@ use crate::store::Store;
 use crate::{ApiError, Config};
 
 /// An authenticated staff caller; every query it makes is scoped to `company_id`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Staff {
     pub company_id: CompanyId,
     /// Which key: recorded in audit entries (never the key itself).
     pub key_id: KeyId,
+    /// Whom the key was made for (`POST /staff/keys {"name"}`).
+    pub key_name: Option<String>,
 }
+
+impl Staff {
+    /// This caller in an audit entry; `as_person` when acting as (previewing) that person.
+    pub fn actor(&self, as_person: Option<crate::ids::PersonId>) -> crate::domain::audit::Actor {
+        crate::domain::audit::Actor::Staff { key_id: self.key_id, key_name: self.key_name.clone(), as_person }
+    }
+}
+
+/// How often a key's "last used" time is written (not on every request: that would be a write
+/// per call).
+pub const LAST_USED_RESOLUTION: time::Duration = time::Duration::hours(1);
 
 pub fn admin(config: &Config, req: &Request) -> Result<(), ApiError> {
     let presented = bearer(req).ok_or(ApiError::Unauthorized)?;
@@ -30,5 +43,9 @@ pub async fn staff(store: &Store, req: &Request) -> Result<Staff, ApiError> {
     let hash = key.hash();
     let record = store.staff_key(&hash).await?.ok_or(ApiError::Unauthorized)?;
     tracing::debug!(key_id = %record.key_id, company_id = %record.company_id, "staff key accepted");
-    Ok(Staff { company_id: record.company_id, key_id: record.key_id })
+    let now = crate::clock::now();
+    if record.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION) {
+        store.touch_staff_key(&hash, now).await?;
+    }
+    Ok(Staff { company_id: record.company_id, key_id: record.key_id, key_name: record.name })
 }

@@ -419,3 +419,38 @@ async fn staff_users_are_recorded_so_they_get_no_portal_link() {
         created.json["links"].as_array().unwrap().iter().map(|l| l["role"].as_str().unwrap()).collect();
     assert!(!roles.contains(&"inspector"));
 }
+
+#[tokio::test]
+async fn each_person_gets_their_own_staff_key_which_can_be_revoked_at_once() {
+    let app = portal_tests::spawn_app().await;
+    let (_, first) = app.create_company("Keys Inc", &[]).await;
+    let r = app.request("POST", "/staff/keys", Some(&first), Some(json!({ "name": "Dana Dispatcher" }))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (id, dana) = (r.json["id"].as_str().unwrap().to_owned(), r.json["key"].as_str().unwrap().to_owned());
+    app.request("POST", "/staff/keys", Some(&first), Some(json!({ "name": "" }))).await.assert_problem(400);
+
+    // Dana's key works, and what she does is audited under her name.
+    let i = app.request("POST", "/staff/inspections", Some(&dana), Some(portal_tests::inspection_body())).await;
+    assert_eq!(i.status, 201, "{}", i.text);
+    let inspection = i.json["inspection_id"].as_str().unwrap().to_owned();
+    let person = i.json["links"][0]["person_id"].as_str().unwrap().to_owned();
+    let path = format!("/staff/inspections/{inspection}/people/{person}/token");
+    assert_eq!(app.request("DELETE", &path, Some(&dana), None).await.status, 204);
+    let audit = app.request("GET", &format!("/staff/inspections/{inspection}/audit"), Some(&first), None).await;
+    assert_eq!(audit.json["items"][0]["actor"]["key_name"], "Dana Dispatcher", "{}", audit.text);
+
+    let list = app.request("GET", "/staff/keys", Some(&first), None).await;
+    let items = list.json["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert!(!list.text.contains(&dana), "a key is shown once, at creation");
+    let mine = items.iter().find(|k| k["id"] == id.as_str()).unwrap();
+    assert!(mine["last_used_at"].is_string(), "last used is recorded: {mine}");
+
+    assert_eq!(app.request("DELETE", &format!("/staff/keys/{id}"), Some(&first), None).await.status, 204);
+    app.request("GET", "/staff/inspections", Some(&dana), None).await.assert_problem(401);
+    app.request("DELETE", &format!("/staff/keys/{id}"), Some(&first), None).await.assert_problem(404);
+    // The last key cannot go: nobody could get back in.
+    let first_id = items.iter().find(|k| k["id"] != id.as_str()).unwrap()["id"].as_str().unwrap().to_owned();
+    let r = app.request("DELETE", &format!("/staff/keys/{first_id}"), Some(&first), None).await;
+    r.assert_problem(409);
+}

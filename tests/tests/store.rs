@@ -53,7 +53,14 @@ async fn a_company_and_its_key_are_created_together_or_not_at_all() {
     let store = fresh_store().await;
     let c = company();
     let key = StaffKey::generate();
-    let rec = StaffKeyRecord { key_id: KeyId::new(), company_id: c.id, created_at: clock::now() };
+    let rec = StaffKeyRecord {
+        key_id: KeyId::new(),
+        company_id: c.id,
+        name: None,
+        key_hash: String::new(),
+        created_at: clock::now(),
+        last_used_at: None,
+    };
     store.create_company(&c, &key.hash(), &rec).await.unwrap();
     assert_eq!(store.company(c.id).await.unwrap().unwrap(), c);
     assert_eq!(store.staff_key(&key.hash()).await.unwrap().unwrap().company_id, c.id);
@@ -73,7 +80,14 @@ async fn saves_lose_to_a_concurrent_save() {
         .create_company(
             &c,
             &StaffKey::generate().hash(),
-            &StaffKeyRecord { key_id: KeyId::new(), company_id: c.id, created_at: clock::now() },
+            &StaffKeyRecord {
+                key_id: KeyId::new(),
+                company_id: c.id,
+                name: None,
+                key_hash: String::new(),
+                created_at: clock::now(),
+                last_used_at: None,
+            },
         )
         .await
         .unwrap();

@@ -20,7 +20,14 @@ pub async fn create(app: &StaffApi, req: &Request) -> ApiResult {
     let now = clock::now();
     let company = Company::create(input, now)?;
     let key = StaffKey::generate();
-    let record = StaffKeyRecord { key_id: KeyId::new(), company_id: company.id, created_at: now };
+    let record = StaffKeyRecord {
+        key_id: KeyId::new(),
+        company_id: company.id,
+        name: Some("First key".into()),
+        key_hash: key.hash().as_str().to_owned(),
+        created_at: now,
+        last_used_at: None,
+    };
     app.store.create_company(&company, &key.hash(), &record).await?;
     tracing::info!(company_id = %company.id, key_id = %record.key_id, "company created");
     json(

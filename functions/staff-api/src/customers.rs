@@ -5,7 +5,7 @@ use http::StatusCode;
 use lambda_http::Request;
 use portal_shared::auth::Staff;
 use portal_shared::customer_portal;
-use portal_shared::domain::audit::{Actor, AuditAction, ContactAudit, Outcome};
+use portal_shared::domain::audit::{AuditAction, ContactAudit, Outcome};
 use portal_shared::domain::customers::{
     Building, Contact, ContactInput, ContactPatch, Deficiency, EnrollmentStatus, NewBuilding, NewDeficiency,
 };
@@ -197,7 +197,7 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 pub async fn preview(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let company = company(app, staff).await?;
     let k = load_contact(app, staff, id).await?;
-    let actor = Actor::Staff { key_id: staff.key_id, as_person: None };
+    let actor = staff.actor(None);
     app.store
         .record_contact_audit(
             company.id,

@@ -4,7 +4,7 @@
 use http::StatusCode;
 use lambda_http::Request;
 use portal_shared::auth::Staff;
-use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord, Outcome};
+use portal_shared::domain::audit::{AuditAction, AuditRecord, Outcome};
 use portal_shared::domain::document::{object_key, DocumentPatch, NewDocument};
 use portal_shared::domain::gate::{self, Access, Viewer};
 use portal_shared::domain::inspection::{Inspection, LedgerEntry, Role};
@@ -142,7 +142,7 @@ pub async fn download(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     if !d.uploaded {
         return Err(ApiError::conflict("not-uploaded", "this document has no PDF yet"));
     }
-    let actor = Actor::Staff { key_id: staff.key_id, as_person: None };
+    let actor = staff.actor(None);
     let audit = AuditRecord::document(i.id, AuditAction::DocumentOpen, actor, doc, &Access::Available);
     app.store.record_audit(staff.company_id, &audit).await?;
     delivery::redirect(&app.blobs, &i, d).await
@@ -210,7 +210,7 @@ pub async fn preview_portal(app: &StaffApi, staff: &Staff, req: &Request, id: &s
     let (company, i) =
         app.store.company_and_inspection(staff.company_id, inspection_id(id)?).await?.ok_or(ApiError::NotFound)?;
     let p = &i.people[person_idx(&i, person)?];
-    let actor = Actor::Staff { key_id: staff.key_id, as_person: Some(p.id) };
+    let actor = staff.actor(Some(p.id));
     app.store
         .record_audit(staff.company_id, &AuditRecord::new(i.id, AuditAction::PortalPreview, actor, Outcome::Allowed))
         .await?;
@@ -238,7 +238,7 @@ pub async fn preview_document(
     let doc = document_id(doc)?;
     let d = i.document(doc);
     let access = d.map(|d| gate::decide(d, &i, &company, Viewer::Person(p.role))).unwrap_or(Access::Hidden);
-    let actor = Actor::Staff { key_id: staff.key_id, as_person: Some(p.id) };
+    let actor = staff.actor(Some(p.id));
     app.store
         .record_audit(staff.company_id, &AuditRecord::document(i.id, AuditAction::DocumentPreview, actor, doc, &access))
         .await?;
@@ -310,7 +310,7 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
             .send_with_attachment(&mail, &d.file_name(), "application/pdf", &pdf)
             .await
             .map_err(ApiError::internal)?;
-        let actor = Actor::Staff { key_id: staff.key_id, as_person: Some(p.id) };
+        let actor = staff.actor(Some(p.id));
         let mut audit = AuditRecord::new(i.id, AuditAction::DocumentResend, actor, Outcome::Sent);
         audit.document_id = Some(doc);
         app.store.record_audit(staff.company_id, &audit).await?;

@@ -4,7 +4,7 @@
 use http::StatusCode;
 use lambda_http::Request;
 use portal_shared::clock;
-use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord, Outcome};
+use portal_shared::domain::audit::{AuditAction, AuditRecord, Outcome};
 use portal_shared::domain::company::Company;
 use portal_shared::domain::inspection::{
     Inspection, NewInspection, Person, PersonInput, RequirementsPatch, SchedulePatch, ServiceInput, ServiceKind,
@@ -273,7 +273,7 @@ pub async fn remove_person(app: &StaffApi, staff: &Staff, id: &str, person: &str
 }
 
 fn audit(staff: &Staff, inspection: InspectionId, person: PersonId, action: AuditAction) -> Result<Write, ApiError> {
-    let actor = Actor::Staff { key_id: staff.key_id, as_person: Some(person) };
+    let actor = staff.actor(Some(person));
     Ok(AuditRecord::new(inspection, action, actor, Outcome::Done).write(staff.company_id)?)
 }
 

@@ -56,6 +56,10 @@ impl StaffApi {
                     ["settings"] => by_method!(req;
                         GET => settings::get(self, &staff).await,
                         PATCH => settings::update(self, &staff, &req).await),
+                    ["keys"] => by_method!(req;
+                        GET => settings::list_keys(self, &staff).await,
+                        POST => settings::create_key(self, &staff, &req).await),
+                    ["keys", id] => by_method!(req; DELETE => settings::revoke_key(self, &staff, id).await),
                     ["users"] => by_method!(req;
                         GET => settings::list_users(self, &staff).await,
                         POST => settings::add_user(self, &staff, &req).await),

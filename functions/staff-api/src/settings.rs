@@ -6,7 +6,7 @@ use portal_shared::domain::company::Company;
 use portal_shared::domain::settings::SettingsPatch;
 use portal_shared::email::Email;
 use portal_shared::http::{json, json_body, ApiResult};
-use portal_shared::ApiError;
+use portal_shared::{clock, ApiError};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -59,4 +59,57 @@ pub async fn add_user(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult
         app.store.save_company(&mut company).await?;
     }
     json(if added { StatusCode::CREATED } else { StatusCode::OK }, &json!({ "staff_emails": company.staff_emails }))
+}
+
+/// Staff keys, one per person: `POST /staff/keys {"name"}` answers the key once.
+pub async fn create_key(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NewKey {
+        name: String,
+    }
+    let input: NewKey = json_body(req)?;
+    let name = input.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::bad_request("name must be 1 to 100 characters"));
+    }
+    let key = portal_shared::secrets::StaffKey::generate();
+    let record = portal_shared::store::companies::StaffKeyRecord {
+        key_id: portal_shared::ids::KeyId::new(),
+        company_id: staff.company_id,
+        name: Some(name.to_owned()),
+        key_hash: key.hash().as_str().to_owned(),
+        created_at: clock::now(),
+        last_used_at: None,
+    };
+    app.store.transact(record.create(&key.hash())?).await?;
+    tracing::info!(company_id = %staff.company_id, key_id = %record.key_id, by = %staff.key_id, "staff key created");
+    json(StatusCode::CREATED, &serde_json::json!({ "id": record.key_id, "name": record.name, "key": key.reveal() }))
+}
+
+fn key_view(k: &portal_shared::store::companies::StaffKeyRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": k.key_id,
+        "name": k.name,
+        "created_at": clock::rfc3339(k.created_at),
+        "last_used_at": k.last_used_at.map(clock::rfc3339),
+    })
+}
+
+pub async fn list_keys(app: &StaffApi, staff: &Staff) -> ApiResult {
+    let mut keys = app.store.staff_keys(staff.company_id).await?;
+    keys.sort_by_key(|k| k.created_at);
+    json(StatusCode::OK, &serde_json::json!({ "items": keys.iter().map(key_view).collect::<Vec<_>>() }))
+}
+
+/// Revokes a key at once. The company's last key cannot be revoked (nobody could get back in).
+pub async fn revoke_key(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let id: portal_shared::ids::KeyId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let key = app.store.staff_key_by_id(staff.company_id, id).await?.ok_or(ApiError::NotFound)?;
+    if app.store.staff_keys(staff.company_id).await?.iter().all(|k| k.key_id == id) {
+        return Err(ApiError::conflict("last-key", "this is the company's last staff key; create another one first"));
+    }
+    app.store.revoke_staff_key(&key).await?;
+    tracing::info!(company_id = %staff.company_id, key_id = %id, by = %staff.key_id, "staff key revoked");
+    http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
 }

@@ -13,8 +13,14 @@ use crate::ids::{AuditId, ContactId, DocumentId, InspectionId, KeyId, PersonId, 
 pub enum Actor {
     /// A client or agent through their tokenized link.
     Person { person_id: PersonId, role: Role, token_id: TokenId },
-    /// Staff, by API key; `as_person` when previewing what that person sees.
-    Staff { key_id: KeyId, as_person: Option<PersonId> },
+    /// Staff, by API key (and the person the key was made for); `as_person` when previewing what
+    /// that person sees.
+    Staff {
+        key_id: KeyId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_name: Option<String>,
+        as_person: Option<PersonId>,
+    },
     /// A building contact through their customer-portal link.
     Contact { contact_id: ContactId, token_id: TokenId },
 }

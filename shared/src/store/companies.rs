@@ -8,13 +8,36 @@ use crate::domain::company::Company;
 use crate::ids::{CompanyId, KeyId};
 use crate::secrets::SecretHash;
 
-/// What a staff API key's hash resolves to.
+/// What a staff API key's hash resolves to. A second item under the company
+/// (`COMPANY#<c>#STAFFKEY#<id>`, on GSI1 for the list) holds the same record, so a key can be
+/// listed and revoked by its id; the key itself is never stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StaffKeyRecord {
     pub key_id: KeyId,
     pub company_id: CompanyId,
+    /// Whom the key was made for.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The SHA-256 the key is looked up by (hex), to revoke it by id.
+    #[serde(default)]
+    pub key_hash: String,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(default, with = "crate::clock::serde_rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+impl StaffKeyRecord {
+    /// The key item and its listing item, both created (in one transaction with whatever else).
+    pub fn create(&self, hash: &SecretHash) -> Result<Vec<Write>, StoreError> {
+        Ok(vec![
+            Write::Create(Record::new(keys::staff_key(hash), "staff_key", self)?),
+            Write::Create(
+                Record::new(keys::staff_key_listing(self.company_id, self.key_id), "staff_key_listing", self)?
+                    .with_gsi1(keys::staff_keys_of(self.company_id), self.key_id.to_string()),
+            ),
+        ])
+    }
 }
 
 impl Store {
@@ -25,11 +48,9 @@ impl Store {
         key_hash: &SecretHash,
         key: &StaffKeyRecord,
     ) -> Result<(), StoreError> {
-        self.transact(vec![
-            Write::Create(Record::new(keys::company(company.id), "company", company)?),
-            Write::Create(Record::new(keys::staff_key(key_hash), "staff_key", key)?),
-        ])
-        .await
+        let mut writes = vec![Write::Create(Record::new(keys::company(company.id), "company", company)?)];
+        writes.extend(key.create(key_hash)?);
+        self.transact(writes).await
     }
 
     pub async fn company(&self, id: CompanyId) -> Result<Option<Company>, StoreError> {
@@ -54,5 +75,51 @@ impl Store {
 
     pub async fn staff_key(&self, hash: &SecretHash) -> Result<Option<StaffKeyRecord>, StoreError> {
         self.get(&keys::staff_key(hash)).await
+    }
+
+    /// Records that a key was used (at most once per [`crate::auth::LAST_USED_RESOLUTION`]); a
+    /// key revoked meanwhile is not brought back.
+    pub async fn touch_staff_key(&self, hash: &SecretHash, at: OffsetDateTime) -> Result<(), StoreError> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, aws_sdk_dynamodb::types::AttributeValue::S(keys::staff_key(hash).pk))
+            .key(keys::SK, aws_sdk_dynamodb::types::AttributeValue::S(keys::staff_key(hash).sk))
+            .update_expression("SET last_used_at = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":at", aws_sdk_dynamodb::types::AttributeValue::S(crate::clock::rfc3339(at)))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(StoreError::Sdk(crate::problem::error_chain(&e))),
+        }
+    }
+
+    /// A company's keys (listing items; `last_used_at` comes from the key items, one batch read).
+    pub async fn staff_keys(&self, company: CompanyId) -> Result<Vec<StaffKeyRecord>, StoreError> {
+        let listed: Vec<StaffKeyRecord> = self.query_gsi1(&keys::staff_keys_of(company), 100, None, false).await?.items;
+        let wanted: Vec<super::Key> = listed.iter().map(|k| keys::staff_key_by_stored_hash(&k.key_hash)).collect();
+        if wanted.is_empty() {
+            return Ok(listed);
+        }
+        let found = self.batch_get(&wanted).await?;
+        Ok(found.into_iter().flatten().map(serde_dynamo::from_item).collect::<Result<Vec<StaffKeyRecord>, _>>()?)
+    }
+
+    /// The listing item of one key (strongly consistent).
+    pub async fn staff_key_by_id(&self, company: CompanyId, id: KeyId) -> Result<Option<StaffKeyRecord>, StoreError> {
+        self.get(&keys::staff_key_listing(company, id)).await
+    }
+
+    /// Revokes a key at once: both its items go in one transaction.
+    pub async fn revoke_staff_key(&self, k: &StaffKeyRecord) -> Result<(), StoreError> {
+        self.transact(vec![
+            Write::Delete(keys::staff_key_by_stored_hash(&k.key_hash)),
+            Write::Delete(keys::staff_key_listing(k.company_id, k.key_id)),
+        ])
+        .await
     }
 }

@@ -3,7 +3,7 @@
 //! Tenant data lives under `COMPANY#<id>` prefixes, so a key built from one company's id can
 //! never reach another company's items. Secrets are looked up by their SHA-256 only.
 
-use crate::ids::{AuditId, BuildingId, CompanyId, ContactId, DeficiencyId, DocumentId, InspectionId};
+use crate::ids::{AuditId, BuildingId, CompanyId, ContactId, DeficiencyId, DocumentId, InspectionId, KeyId};
 use crate::secrets::SecretHash;
 
 /// Table primary key.
@@ -35,7 +35,22 @@ pub fn company(c: CompanyId) -> Key {
 }
 
 pub fn staff_key(hash: &SecretHash) -> Key {
-    Key::new(format!("STAFFKEY#{}", hash.as_str()), "STAFFKEY")
+    staff_key_by_stored_hash(hash.as_str())
+}
+
+/// The same key item, from the hash hex a listing item keeps.
+pub fn staff_key_by_stored_hash(hex: &str) -> Key {
+    Key::new(format!("STAFFKEY#{hex}"), "STAFFKEY")
+}
+
+/// A company's listing item for one of its staff keys (by id, never the key).
+pub fn staff_key_listing(c: CompanyId, k: KeyId) -> Key {
+    Key::new(format!("COMPANY#{c}#STAFFKEY#{k}"), "STAFFKEY")
+}
+
+/// GSI1 partition listing a company's staff keys.
+pub fn staff_keys_of(c: CompanyId) -> String {
+    format!("COMPANY#{c}#STAFFKEYS")
 }
 
 pub fn inspection(c: CompanyId, i: InspectionId) -> Key {
