@@ -377,3 +377,29 @@ async fn staff_can_log_in_as_a_customer_read_only_and_audited() {
     assert_eq!(audit.json["items"][0]["actor"]["kind"], "staff");
     let _ = &c.email;
 }
+
+#[tokio::test]
+async fn contact_links_are_capped_revocable_and_reissuable() {
+    let c = customer(1).await;
+    assert_eq!(c.get(&c.link).await.status, 200);
+    // Many invitations keep at most 20 links live.
+    for _ in 0..25 {
+        staff(&c.app, &c.key, "POST", &format!("/staff/contacts/{}/invite", c.contact), None).await;
+    }
+    let k = c.app.request("GET", &format!("/staff/contacts/{}", c.contact), Some(&c.key), None).await;
+    let items = c.app.all_items().await;
+    let live =
+        items.iter().filter(|i| i.get("contact_id").is_some() && i["PK"].as_s().unwrap().starts_with("TOKEN#")).count();
+    assert_eq!(live, portal_shared::domain::inspection::MAX_LINKS_PER_PERSON, "{}", k.text);
+    assert_eq!(c.get(&c.link).await.status, 404, "the oldest link went beyond the cap");
+
+    let path = format!("/staff/contacts/{}/token", c.contact);
+    let r = c.app.request("POST", &path, Some(&c.key), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let fresh = r.json["url"].as_str().unwrap().strip_prefix(&c.app.base).unwrap().to_owned();
+    assert_eq!(c.get(&fresh).await.status, 200, "the re-issued link works");
+    assert_eq!(c.app.request("DELETE", &path, Some(&c.key), None).await.status, 204);
+    assert_eq!(c.get(&fresh).await.status, 404, "revoked at once");
+    assert_eq!(c.app.request("DELETE", &path, Some(&c.key), None).await.status, 204, "idempotent");
+    let _ = (&c.company, &c.buildings, &c.report, &c.email);
+}

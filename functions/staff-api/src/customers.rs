@@ -9,13 +9,14 @@ use portal_shared::domain::audit::{AuditAction, ContactAudit, Outcome};
 use portal_shared::domain::customers::{
     Building, Contact, ContactInput, ContactPatch, Deficiency, EnrollmentStatus, NewBuilding, NewDeficiency,
 };
-use portal_shared::domain::inspection::TokenRef;
+use portal_shared::domain::inspection::{TokenRef, MAX_LINKS_PER_PERSON};
 use portal_shared::domain::templates;
 use portal_shared::http::{json, json_body, page_limit, query_param, wants_json, ApiResult};
-use portal_shared::ids::{BuildingId, ContactId, DeficiencyId, TokenId};
+use portal_shared::ids::{BuildingId, CompanyId, ContactId, DeficiencyId, TokenId};
 use portal_shared::mailer::Outgoing;
 use portal_shared::secrets::{Token, TokenScope};
 use portal_shared::store::tokens::TokenRecord;
+use portal_shared::store::{keys, Write};
 use portal_shared::{clock, pages, ApiError};
 use serde_json::json;
 
@@ -151,27 +152,11 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
         ));
     }
     let mut k = load_contact(app, staff, id).await?;
-    let token = Token::generate(company.id, TokenScope::Contact(k.id));
-    let record = TokenRecord {
-        token_id: TokenId::new(),
-        company_id: company.id,
-        inspection_id: None,
-        person_id: None,
-        role: None,
-        contact_id: Some(k.id),
-        token_hash: token.hash().as_str().to_owned(),
-        created_at: clock::now(),
-    };
-    k.tokens.push(TokenRef {
-        id: record.token_id,
-        hash: record.token_hash.clone(),
-        full_access: false,
-        issued_at: Some(record.created_at),
-    });
+    let (token, writes) = issue_contact_link(company.id, &mut k, false)?;
     if k.status == EnrollmentStatus::NotEnrolled {
         k.status = EnrollmentStatus::Invited;
     }
-    app.store.save_contact(company.id, &mut k, vec![record.write()?]).await?;
+    app.store.save_contact(company.id, &mut k, writes).await?;
     let url = format!("{}/c/{}", app.config.public_base_url, token.reveal());
     let vars = std::collections::BTreeMap::from([
         ("recipient_name", k.name.clone()),
@@ -191,6 +176,53 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     };
     mailer.send(&mail).await.map_err(ApiError::internal)?;
     json(StatusCode::OK, &json!({ "contact": contact_view(&k), "url": url }))
+}
+
+/// A new link for a contact: stored by hash, at most [`MAX_LINKS_PER_PERSON`] live (the oldest
+/// goes), or, with `replace_all`, the only one (a staff re-issue). Returns the token and the writes
+/// for the contact's save.
+fn issue_contact_link(company: CompanyId, k: &mut Contact, replace_all: bool) -> Result<(Token, Vec<Write>), ApiError> {
+    let token = Token::generate(company, TokenScope::Contact(k.id));
+    let record = TokenRecord {
+        token_id: TokenId::new(),
+        company_id: company,
+        inspection_id: None,
+        person_id: None,
+        role: None,
+        contact_id: Some(k.id),
+        token_hash: token.hash().as_str().to_owned(),
+        created_at: clock::now(),
+    };
+    let keep = if replace_all { 0 } else { MAX_LINKS_PER_PERSON - 1 };
+    let excess = k.tokens.len().saturating_sub(keep);
+    let mut writes = vec![record.write()?];
+    writes.extend(k.tokens.drain(..excess).map(|t| Write::Delete(keys::token_by_stored_hash(&t.hash))));
+    k.tokens.push(TokenRef {
+        id: record.token_id,
+        hash: record.token_hash.clone(),
+        full_access: false,
+        issued_at: Some(record.created_at),
+    });
+    Ok((token, writes))
+}
+
+/// Re-issues a contact's link: every earlier one stops working in the same write.
+pub async fn reissue_contact_link(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let company = company(app, staff).await?;
+    let mut k = load_contact(app, staff, id).await?;
+    let (token, writes) = issue_contact_link(company.id, &mut k, true)?;
+    app.store.save_contact(company.id, &mut k, writes).await?;
+    tracing::info!(contact_id = %k.id, "contact link re-issued");
+    json(StatusCode::CREATED, &json!({ "url": format!("{}/c/{}", app.config.public_base_url, token.reveal()) }))
+}
+
+/// Revokes every link of a contact (idempotent).
+pub async fn revoke_contact_links(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let mut k = load_contact(app, staff, id).await?;
+    let writes = k.tokens.drain(..).map(|t| Write::Delete(keys::token_by_stored_hash(&t.hash))).collect();
+    app.store.save_contact(staff.company_id, &mut k, writes).await?;
+    tracing::info!(contact_id = %k.id, "contact links revoked");
+    http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
 }
 
 /// "Login as customer": exactly what the contact sees, read-only, audited.

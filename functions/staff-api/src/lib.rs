@@ -131,6 +131,9 @@ impl StaffApi {
                         GET => customers::get_contact(self, &staff, id).await,
                         PATCH => customers::update_contact(self, &staff, &req, id).await),
                     ["contacts", id, "invite"] => by_method!(req; POST => customers::invite(self, &staff, id).await),
+                    ["contacts", id, "token"] => by_method!(req;
+                        POST => customers::reissue_contact_link(self, &staff, id).await,
+                        DELETE => customers::revoke_contact_links(self, &staff, id).await),
                     ["contacts", id, "preview"] => {
                         by_method!(req; GET => customers::preview(self, &staff, &req, id).await)
                     }

@@ -152,14 +152,18 @@ impl Store {
         };
         let record: TokenRecord = serde_dynamo::from_item(t)?;
         let contact: Contact = serde_dynamo::from_item(ct)?;
+        let company: Company = serde_dynamo::from_item(co)?;
+        // The same absolute lifetime as client links.
+        let alive = record.created_at + company.settings.link_lifetime() > crate::clock::now();
         let valid = hash.matches(&record.token_hash)
+            && alive
             && record.company_id == c
             && record.contact_id == Some(k)
             && contact.tokens.iter().any(|r| r.id == record.token_id);
         if !valid {
             return Ok(None);
         }
-        Ok(Some(CustomerContext { token: record, company: serde_dynamo::from_item(co)?, contact }))
+        Ok(Some(CustomerContext { token: record, company, contact }))
     }
 
     pub async fn building_documents(&self, c: CompanyId, b: BuildingId) -> Result<Vec<BuildingDocument>, StoreError> {
