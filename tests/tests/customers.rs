@@ -403,3 +403,45 @@ async fn contact_links_are_capped_revocable_and_reissuable() {
     assert_eq!(c.app.request("DELETE", &path, Some(&c.key), None).await.status, 204, "idempotent");
     let _ = (&c.company, &c.buildings, &c.report, &c.email);
 }
+
+#[tokio::test]
+async fn turning_the_customer_portal_on_later_shows_what_was_already_published() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Late Adopter Fire", &[]).await;
+    let b = staff(&app, &key, "POST", "/staff/buildings", Some(json!({ "name": "Old Mill", "address": "1 Mill Rd" })))
+        .await;
+    let building = b.json["id"].as_str().unwrap().to_owned();
+    let report = published_report(&app, &key, &building).await; // published while the portal is off
+    staff(&app, &key, "PATCH", "/staff/settings", Some(json!({ "customer_portal_enabled": true }))).await;
+    let mut links = Vec::new();
+    for (name, reports) in [("Reader", true), ("No reports", false)] {
+        let email = format!("{}-{}@tenant.test", name.replace(' ', "-").to_lowercase(), ulid::Ulid::new());
+        let c = staff(
+            &app,
+            &key,
+            "POST",
+            "/staff/contacts",
+            Some(json!({ "name": name, "email": email, "permissions": { "inspection_reports": reports }, "building_ids": [building] })),
+        )
+        .await;
+        let id = c.json["contact_id"].as_str().unwrap();
+        let inv = staff(&app, &key, "POST", &format!("/staff/contacts/{id}/invite"), None).await;
+        links.push(inv.json["url"].as_str().unwrap().strip_prefix(&app.base).unwrap().to_owned());
+    }
+    let view = |link: String| {
+        let app = &app;
+        async move { app.send(app.http.get(app.url(&link)).header("accept", "application/json")).await.json }
+    };
+    let reader = view(links[0].clone()).await;
+    let docs: Vec<&str> = reader["buildings"][0]["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["document_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(docs, [report.as_str()], "{reader}");
+    let other = view(links[1].clone()).await;
+    assert_eq!(other["buildings"][0]["documents"], json!([]), "permissions still apply");
+    let open = app.send(app.http.get(app.url(&format!("{}/documents/{report}", links[0])))).await;
+    assert_eq!(open.status, 303);
+}

@@ -34,9 +34,14 @@ pub async fn get(app: &StaffApi, staff: &Staff) -> ApiResult {
 pub async fn update(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     let patch: SettingsPatch = json_body(req)?;
     let mut company = company(app, staff).await?;
+    let was_enabled = company.settings.customer_portal_enabled;
     company.settings = company.settings.apply(patch)?;
     app.store.save_company(&mut company).await?;
     tracing::info!(company_id = %company.id, "settings updated");
+    if company.settings.customer_portal_enabled && !was_enabled {
+        let n = app.store.backfill_building_documents(company.id).await?;
+        tracing::info!(company_id = %company.id, documents = n, "customer portal enabled: published documents backfilled");
+    }
     json(StatusCode::OK, &view(&company))
 }
 

@@ -166,6 +166,30 @@ impl Store {
         Ok(Some(CustomerContext { token: record, company, contact }))
     }
 
+    /// Turning the customer portal on: every already-published document of the company's
+    /// commercial inspections appears in its building's portal (the usual permissions apply when
+    /// contacts read). One query page per 100 inspections, one write per published document
+    /// (idempotent: a repeat puts the same items).
+    pub async fn backfill_building_documents(&self, c: CompanyId) -> Result<usize, StoreError> {
+        let mut cursor: Option<String> = None;
+        let mut written = 0;
+        loop {
+            let page: super::Page<crate::domain::inspection::Inspection> =
+                self.query_gsi1(&keys::inspections_of(c), 100, cursor.as_deref(), false).await?;
+            for i in &page.items {
+                let Some(b) = i.building_id else { continue };
+                for d in i.documents.iter().filter(|d| d.published) {
+                    self.write(BuildingDocument::put(c, b, i.id, d)?).await?;
+                    written += 1;
+                }
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(written),
+            }
+        }
+    }
+
     pub async fn building_documents(&self, c: CompanyId, b: BuildingId) -> Result<Vec<BuildingDocument>, StoreError> {
         let pk = keys::building(c, b).pk;
         Ok(self.query_prefix(&pk, keys::BUILDING_DOC_PREFIX, 500, None, true).await?.items)
