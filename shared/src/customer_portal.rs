@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::domain::company::Company;
 use crate::domain::customers::{Contact, Deficiency};
-use crate::ids::{BuildingId, DocumentId};
+use crate::ids::{BuildingId, DeficiencyId, DocumentId};
 use crate::store::customers::BuildingDocument;
 use crate::store::{keys, Item, Store, StoreError};
 use crate::ApiError;
@@ -133,7 +133,9 @@ fn decode(raw: &str, company: &Company, allowed: &[BuildingId]) -> Result<FeedCu
             return Err(bad());
         }
         if let Some(k) = &key {
-            if k.get(keys::GSI2PK) != Some(&keys::deficiency_feed(company.id, b)) || k.len() != 4 {
+            let names = [keys::PK, keys::SK, keys::GSI2PK, keys::GSI2SK];
+            let exact = k.len() == names.len() && names.iter().all(|n| k.contains_key(*n));
+            if k.get(keys::GSI2PK) != Some(&keys::deficiency_feed(company.id, b)) || !exact {
                 return Err(bad());
             }
         }
@@ -141,6 +143,10 @@ fn decode(raw: &str, company: &Company, allowed: &[BuildingId]) -> Result<FeedCu
     }
     Ok(out)
 }
+
+/// Items read per home-feed page at most, across all buildings (a contact with 100 buildings and a
+/// page of 200 would otherwise read 20,000).
+pub const MAX_FETCHED: usize = 500;
 
 /// The home feed: unresolved deficiencies across `buildings`, newest first. Each page queries
 /// each building that may still have items once (limit `n`), merges by id (time-ordered), and
@@ -159,13 +165,24 @@ pub async fn home_feed(
         Some(raw) => decode(raw, company, &contact.building_ids)?,
         None => contact.building_ids.iter().map(|b| (*b, None)).collect(),
     };
-    // On a later page, buildings absent from the cursor are done.
+    // On a later page, buildings absent from the cursor are done. At most MAX_FETCHED items are
+    // read per page in all, shared between the buildings.
+    let per_building = (MAX_FETCHED / state.len().max(1)).clamp(1, limit.max(1));
     let mut candidates: Vec<(Deficiency, Item, BuildingId, bool)> = Vec::new();
     let mut done: Vec<BuildingId> = Vec::new();
+    // The oldest item any building with more to read got to: nothing older may be shown yet
+    // (that building's next items could be newer), so pages stay newest first.
+    let mut floor: Option<DeficiencyId> = None;
     for (b, start) in &state {
-        let (items, more) = store.feed_page(company.id, *b, true, limit as i32, start.as_ref().map(dynamo_key)).await?;
+        let (items, more) =
+            store.feed_page(company.id, *b, true, per_building as i32, start.as_ref().map(dynamo_key)).await?;
         if items.is_empty() {
             done.push(*b);
+        }
+        if more {
+            if let Some((last, _)) = items.last() {
+                floor = Some(floor.map_or(last.id, |f| f.max(last.id)));
+            }
         }
         let n = items.len();
         for (i, (d, key)) in items.into_iter().enumerate() {
@@ -176,6 +193,9 @@ pub async fn home_feed(
         state.remove(&b);
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0.id));
+    if let Some(floor) = floor {
+        candidates.retain(|c| c.0.id >= floor);
+    }
     candidates.truncate(limit);
     for (_, key, b, last_of_building) in &candidates {
         if *last_of_building {

@@ -66,20 +66,30 @@ where
     resp
 }
 
-/// `/p/<token>/documents/x` → `/p/{token}/documents/x`: tokens never reach a log line.
+/// `/p/<token>/documents/x` → `/p/{token}/documents/x`: tokens never reach a log line. Segments
+/// are judged percent-decoded (`/%70/<token>` is `/p/<token>`), empty ones are skipped when
+/// deciding (`//p/<token>`), and any token-shaped segment (a long run of letters and digits,
+/// wherever it stands) is redacted too.
 pub fn redact_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
-    let mut redact_next = false;
+    // Which non-empty segment this is, and whether the first one was a link prefix (`p`, `c`).
+    let (mut n, mut link_prefix) = (0, false);
     for (i, seg) in path.split('/').enumerate() {
         if i > 0 {
             out.push('/');
         }
-        if redact_next {
+        let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
+        if decoded.is_empty() {
+            continue;
+        }
+        n += 1;
+        let token_shaped = decoded.len() >= 32 && decoded.chars().all(|c| c.is_ascii_alphanumeric());
+        if (n == 2 && link_prefix) || token_shaped {
             out.push_str("{token}");
         } else {
             out.push_str(seg);
         }
-        redact_next = i == 1 && (seg == "p" || seg == "c");
+        link_prefix = n == 1 && matches!(decoded.as_ref(), "p" | "c");
     }
     out
 }
@@ -213,6 +223,20 @@ mod tests {
         assert_eq!(redact_path("/c/abc123"), "/c/{token}");
         assert_eq!(redact_path("/staff/inspections/01H"), "/staff/inspections/01H");
         assert_eq!(redact_path("/share/01H/p/x"), "/share/01H/p/x");
+        let token = "01m8410514z35f9az16ysgthxy01m84105ax3521sst410xxqxsr6x1c7v54h7nq078bkb8sjq93jw";
+        for path in [
+            format!("/%70/{token}"),
+            format!("//p/{token}"),
+            format!("/x/y/{token}/z"),
+            format!("/p/{}", token.replace('0', "%30")),
+        ] {
+            let logged = redact_path(&path);
+            assert!(!logged.contains(token) && !logged.contains("sst410"), "{path} -> {logged}");
+        }
+        assert_eq!(
+            redact_path("/staff/inspections/01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+            "/staff/inspections/01ARZ3NDEKTSV4RRFFQ69G5FAV"
+        );
     }
 
     fn req_with(body: &str, ct: Option<&str>) -> Request {

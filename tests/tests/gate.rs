@@ -292,7 +292,10 @@ async fn staff_preview_exactly_what_a_person_sees_and_every_open_is_audited() {
     assert_eq!(open_record["actor"]["person_id"], client.to_string());
     assert!(open_record["actor"]["token_id"].is_string());
     assert_eq!(open_record["lock_reasons"], json!(["payment_required", "agreement_unsigned"]));
-    assert_eq!(items[2]["actor"], json!({"kind": "staff", "key_id": items[2]["actor"]["key_id"], "as_person": null}));
+    assert_eq!(
+        items[2]["actor"],
+        json!({"kind": "staff", "key_id": items[2]["actor"]["key_id"], "key_name": "First key", "as_person": null})
+    );
     assert_eq!(items[3]["actor"]["as_person"], listing.to_string());
     let token = f.client.trim_start_matches("/p/");
     assert!(!trail.text.contains(token), "audit records hold the token id, never the token");

@@ -309,7 +309,7 @@ impl Settings {
                 }
                 let subject = text(&format!("email_templates.{key}.subject"), &t.subject, 200)?;
                 let body = text(&format!("email_templates.{key}.body"), &t.body, 20_000)?;
-                super::templates::check(&format!("email_templates.{key}.subject"), &subject)?;
+                super::templates::check_subject(&format!("email_templates.{key}.subject"), &subject)?;
                 super::templates::check(&format!("email_templates.{key}.body"), &body)?;
                 s.email_templates.insert(key, EmailTemplate { subject, body });
             }

@@ -145,6 +145,21 @@ pub fn check(field: &str, text: &str) -> Result<(), DomainError> {
     }
 }
 
+/// Placeholders that become a live link: never in a subject (subjects are kept in the email
+/// history and shown in inbox lists).
+pub const LINK_PLACEHOLDERS: &[&str] = &["inspection_details_link", "report_link", "document_link"];
+
+/// Refuses a subject with an unknown or a link placeholder.
+pub fn check_subject(field: &str, text: &str) -> Result<(), DomainError> {
+    check(field, text)?;
+    match placeholders(text).into_iter().find(|p| LINK_PLACEHOLDERS.contains(p)) {
+        Some(link) => Err(DomainError::Invalid(format!(
+            "{field} may not hold the link placeholder {{{{{link}}}}}: links go in the body, never the subject"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Replaces every `{{name}}` with its value (missing values become empty).
 pub fn render(text: &str, vars: &BTreeMap<&str, String>) -> String {
     let mut out = String::with_capacity(text.len() + 128);
@@ -265,9 +280,19 @@ mod tests {
     fn every_default_template_uses_only_known_placeholders() {
         for key in super::super::settings::EMAIL_TEMPLATE_KEYS {
             let (subject, body) = default_template(key);
-            check(key, subject).unwrap();
+            check_subject(key, subject).unwrap();
             check(key, body).unwrap();
         }
+    }
+
+    #[test]
+    fn link_placeholders_are_refused_in_subjects() {
+        for link in LINK_PLACEHOLDERS {
+            let err = check_subject("s", &format!("Open {{{{{link}}}}}")).unwrap_err();
+            assert!(err.to_string().contains("subject"), "{err}");
+            assert!(check("b", &format!("Open {{{{{link}}}}}")).is_ok(), "bodies may");
+        }
+        assert!(check_subject("s", "Report for {{address}}").is_ok());
     }
 
     #[test]

@@ -407,7 +407,7 @@ impl Store {
         cursor: Option<&str>,
         descending: bool,
     ) -> Result<Page<T>, StoreError> {
-        let start = cursor.map(|c| decode_cursor(c, keys::PK, pk)).transpose()?;
+        let start = cursor.map(|c| decode_cursor(c, keys::PK, pk, &[keys::PK, keys::SK])).transpose()?;
         let out = self
             .client
             .query()
@@ -473,7 +473,9 @@ impl Store {
         cursor: Option<&str>,
         descending: bool,
     ) -> Result<Page<T>, StoreError> {
-        let start = cursor.map(|c| decode_cursor(c, keys::GSI1PK, pk)).transpose()?;
+        let start = cursor
+            .map(|c| decode_cursor(c, keys::GSI1PK, pk, &[keys::PK, keys::SK, keys::GSI1PK, keys::GSI1SK]))
+            .transpose()?;
         let out = self
             .client
             .query()
@@ -506,10 +508,18 @@ fn encode_cursor(key: &Item) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&plain).unwrap_or_default())
 }
 
-fn decode_cursor(cursor: &str, partition_attr: &str, expected_partition: &str) -> Result<Item, StoreError> {
+/// A cursor back into a key, refused unless it names exactly the query's key attributes (`names`)
+/// and its partition: nothing a client makes up reaches DynamoDB.
+fn decode_cursor(
+    cursor: &str,
+    partition_attr: &str,
+    expected_partition: &str,
+    names: &[&str],
+) -> Result<Item, StoreError> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::BadCursor)?;
     let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| StoreError::BadCursor)?;
-    if plain.get(partition_attr).map(String::as_str) != Some(expected_partition) || plain.len() > 4 {
+    let exact = plain.len() == names.len() && names.iter().all(|n| plain.contains_key(*n));
+    if plain.get(partition_attr).map(String::as_str) != Some(expected_partition) || !exact {
         return Err(StoreError::BadCursor);
     }
     Ok(plain.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
@@ -528,8 +538,16 @@ mod tests {
             ("SK".to_owned(), AttributeValue::S("s".into())),
         ]);
         let c = encode_cursor(&key);
-        assert_eq!(decode_cursor(&c, "GSI1PK", "COMPANY#A#INSPECTIONS").unwrap(), key);
-        assert!(matches!(decode_cursor(&c, "GSI1PK", "COMPANY#B#INSPECTIONS"), Err(StoreError::BadCursor)));
-        assert!(matches!(decode_cursor("!!", "GSI1PK", "x"), Err(StoreError::BadCursor)));
+        let names = ["PK", "SK", "GSI1PK", "GSI1SK"];
+        assert_eq!(decode_cursor(&c, "GSI1PK", "COMPANY#A#INSPECTIONS", &names).unwrap(), key);
+        assert!(matches!(decode_cursor(&c, "GSI1PK", "COMPANY#B#INSPECTIONS", &names), Err(StoreError::BadCursor)));
+        assert!(matches!(decode_cursor("!!", "GSI1PK", "x", &names), Err(StoreError::BadCursor)));
+        // The right partition but other attribute names: refused, never sent to DynamoDB.
+        let odd: Item = HashMap::from([
+            ("GSI1PK".to_owned(), AttributeValue::S("COMPANY#A#INSPECTIONS".into())),
+            ("nope".to_owned(), AttributeValue::S("x".into())),
+        ]);
+        let odd = encode_cursor(&odd);
+        assert!(matches!(decode_cursor(&odd, "GSI1PK", "COMPANY#A#INSPECTIONS", &names), Err(StoreError::BadCursor)));
     }
 }
