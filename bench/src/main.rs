@@ -574,12 +574,8 @@ async fn hundred_due(d: &Demo, store: &Store) -> (f64, u64, usize) {
             .await
             .unwrap();
         let id = doc["document_id"].as_str().unwrap();
-        http.put(doc["upload_url"].as_str().unwrap())
-            .header("content-type", "application/pdf")
-            .body(portal_shared::render::text_pdf(&[format!("Photo set {i}")]))
-            .send()
-            .await
-            .unwrap();
+        let pdf = portal_shared::render::text_pdf(&[format!("Photo set {i}")]);
+        portal_infra::uploads::post_file(&http, &doc["upload"], &pdf, "application/pdf").await.unwrap();
         http.post(format!("{}/staff/documents/{id}/uploaded", d.base)).bearer_auth(&d.staff_key).send().await.unwrap();
     }
     let at = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);

@@ -9,3 +9,4 @@ pub mod mailbox;
 pub mod resources;
 pub mod seed;
 pub mod template;
+pub mod uploads;

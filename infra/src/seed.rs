@@ -110,16 +110,12 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
     )
     .await?;
     let report_id = doc["document_id"].as_str().unwrap_or_default().to_owned();
-    let upload = doc["upload_url"].as_str().unwrap_or_default();
-    let put = http
-        .put(upload)
-        .header("content-type", "application/pdf")
-        .body(demo_pdf("Residential Inspection Report - 1428 Elm Street, Springfield"))
-        .send()
+    let pdf = demo_pdf("Residential Inspection Report - 1428 Elm Street, Springfield");
+    let status = crate::uploads::post_file(&http, &doc["upload"], &pdf, "application/pdf")
         .await
         .map_err(|e| SeedError(e.to_string()))?;
-    if !put.status().is_success() {
-        return Err(SeedError(format!("uploading the demo PDF answered {}", put.status())));
+    if !status.is_success() {
+        return Err(SeedError(format!("uploading the demo PDF answered {status}")));
     }
     for step in ["uploaded", "publish"] {
         call(&http, reqwest::Method::POST, format!("{base}/staff/documents/{report_id}/{step}"), &key, json!({}))
@@ -150,15 +146,11 @@ async fn publish_pdf(
     let d =
         call(http, reqwest::Method::POST, format!("{base}/staff/inspections/{inspection}/documents"), key, doc).await?;
     let id = d["document_id"].as_str().unwrap_or_default().to_owned();
-    let put = http
-        .put(d["upload_url"].as_str().unwrap_or_default())
-        .header("content-type", "application/pdf")
-        .body(pdf)
-        .send()
+    let status = crate::uploads::post_file(http, &d["upload"], &pdf, "application/pdf")
         .await
         .map_err(|e| SeedError(e.to_string()))?;
-    if !put.status().is_success() {
-        return Err(SeedError(format!("uploading a demo PDF answered {}", put.status())));
+    if !status.is_success() {
+        return Err(SeedError(format!("uploading a demo PDF answered {status}")));
     }
     for step in ["uploaded", "publish"] {
         call(http, reqwest::Method::POST, format!("{base}/staff/documents/{id}/{step}"), key, json!({})).await?;

@@ -205,9 +205,9 @@ impl TestApp {
             self.request("POST", &format!("/staff/inspections/{inspection}/documents"), Some(key), Some(body)).await;
         assert_eq!(r.status, 201, "{}", r.text);
         let id = r.json["document_id"].as_str().expect("document id").to_owned();
-        let url = r.json["upload_url"].as_str().expect("upload url");
-        let put = self.http.put(url).header("content-type", content_type).body(pdf.to_vec()).send().await.expect("PUT");
-        assert!(put.status().is_success(), "presigned PUT: {}", put.status());
+        let status =
+            portal_infra::uploads::post_file(&self.http, &r.json["upload"], pdf, content_type).await.expect("POST");
+        assert!(status.is_success(), "presigned POST: {status}");
         (id, r)
     }
 

@@ -10,10 +10,15 @@ fn sha(b: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(b))
 }
 
-async fn upload(f: &Fixture, kind: &str) -> (String, String) {
+async fn upload(f: &Fixture, kind: &str) -> (String, serde_json::Value) {
     let body = json!({ "kind": kind, "title": "Report", "template_name": "Residential Inspection" });
     let (id, r) = f.app.put_document(&f.key, &f.inspection_id.to_string(), body, TEST_PDF, "application/pdf").await;
-    (id, r.json["upload_url"].as_str().unwrap().to_owned())
+    (id, r.json["upload"].clone())
+}
+
+async fn post(f: &Fixture, form: &serde_json::Value, bytes: &[u8]) {
+    let status = portal_infra::uploads::post_file(&f.app.http, form, bytes, "application/pdf").await.unwrap();
+    assert!(status.is_success(), "{status}");
 }
 
 async fn publish(f: &Fixture, doc: &str) -> portal_tests::Reply {
@@ -74,13 +79,11 @@ async fn publishing_a_document_with_no_pdf_says_so() {
 #[tokio::test]
 async fn downloads_serve_the_verified_pdf_whatever_is_uploaded_after_it() {
     let f = fixture(json!({})).await;
-    let (doc, url) = upload(&f, "inspection_report").await;
+    let (doc, form) = upload(&f, "inspection_report").await;
     assert_eq!(publish(&f, &doc).await.status, 200);
     assert_eq!(sha(&served(&f, &doc).await), sha(TEST_PDF));
-    // Someone replaces the object with other bytes (the upload URL was still valid).
-    let junk = b"not a pdf at all, but lots of bytes".to_vec();
-    let put = f.app.http.put(&url).header("content-type", "application/pdf").body(junk).send().await.unwrap();
-    assert!(put.status().is_success());
+    // Someone replaces the object with other bytes (the upload form was still valid).
+    post(&f, &form, b"not a pdf at all, but lots of bytes").await;
     let key = object_key(&f, &doc);
     f.app.functions.publish.uploads_completed(&[key]).await;
     f.app.complete_upload(&f.key, &doc).await.assert_problem(409);
@@ -90,7 +93,7 @@ async fn downloads_serve_the_verified_pdf_whatever_is_uploaded_after_it() {
     assert_eq!(d.file_version, 1);
     // A new valid PDF is a new verified version, served from then on.
     let v2 = b"%PDF-1.4\n% version two\n%%EOF\n".to_vec();
-    f.app.http.put(&url).header("content-type", "application/pdf").body(v2.clone()).send().await.unwrap();
+    post(&f, &form, &v2).await;
     assert_eq!(f.app.complete_upload(&f.key, &doc).await.status, 200);
     assert_eq!(sha(&served(&f, &doc).await), sha(&v2));
 }

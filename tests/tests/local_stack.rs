@@ -44,7 +44,7 @@ async fn the_table_is_created_as_the_template_defines_it() {
     assert_eq!(ttl.time_to_live_description().unwrap().attribute_name(), Some("expires_at"));
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&app.sdk).force_path_style(true).build());
     let cors = s3.get_bucket_cors().bucket(&app.names.bucket).send().await.unwrap();
-    assert_eq!(cors.cors_rules()[0].allowed_methods(), ["PUT"]);
+    assert_eq!(cors.cors_rules()[0].allowed_methods(), ["POST"]);
 }
 
 #[tokio::test]
@@ -101,10 +101,12 @@ async fn pdfs_go_up_and_down_through_short_lived_presigned_urls() {
     let app = spawn_app().await;
     let blobs = Blobs::new(&app.sdk, app.names.bucket.clone(), true);
     let key = "company/inspection/report.pdf";
-    let upload = blobs.presign_pdf_upload(key, Duration::from_secs(900)).await.unwrap();
+    let upload = blobs.presign_pdf_post(key, 1024, Duration::from_secs(900)).await.unwrap();
+    assert_eq!(upload.fields["key"], key);
     let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".to_vec();
-    let put = app.http.put(&upload).header("content-type", "application/pdf").body(pdf.clone()).send().await.unwrap();
-    assert!(put.status().is_success(), "{}", put.status());
+    let form = serde_json::to_value(&upload).unwrap();
+    let status = portal_infra::uploads::post_file(&app.http, &form, &pdf, "application/pdf").await.unwrap();
+    assert!(status.is_success(), "{status}");
 
     let info = blobs.head(key).await.unwrap().expect("uploaded");
     assert_eq!(info.content_type.as_deref(), Some("application/pdf"));

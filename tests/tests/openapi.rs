@@ -239,15 +239,10 @@ async fn portal_responses_match_their_documented_json() {
         .await;
     assert_documented(&doc, "POST", "/staff/inspections/{inspection_id}/documents", &r);
     let d = r.json["document_id"].as_str().unwrap().to_owned();
-    let put = app
-        .http
-        .put(r.json["upload_url"].as_str().unwrap())
-        .header("content-type", "application/pdf")
-        .body("%PDF-1.4 test")
-        .send()
+    let status = portal_infra::uploads::post_file(&app.http, &r.json["upload"], b"%PDF-1.4 test", "application/pdf")
         .await
         .unwrap();
-    assert!(put.status().is_success());
+    assert!(status.is_success());
     for (method, path, concrete, body) in [
         ("POST", "/staff/documents/{document_id}/uploaded", format!("/staff/documents/{d}/uploaded"), None),
         ("POST", "/staff/documents/{document_id}/publish", format!("/staff/documents/{d}/publish"), None),

@@ -30,15 +30,19 @@ fn document_id(id: &str) -> Result<DocumentId, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound)
 }
 
-async fn upload_url(app: &StaffApi, i: &Inspection, doc: DocumentId) -> Result<String, ApiError> {
-    app.blobs
-        .presign_pdf_upload(&object_key(i.company_id, i.id, doc), delivery::UPLOAD_URL_TTL)
+/// A presigned POST for the document's PDF: S3 itself refuses anything but `application/pdf` of
+/// at most [`delivery::MAX_PDF_BYTES`], for 15 minutes, at this document's key only.
+async fn upload_form(app: &StaffApi, i: &Inspection, doc: DocumentId) -> Result<serde_json::Value, ApiError> {
+    let post = app
+        .blobs
+        .presign_pdf_post(&object_key(i.company_id, i.id, doc), delivery::MAX_PDF_BYTES, delivery::UPLOAD_URL_TTL)
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::internal)?;
+    serde_json::to_value(post).map_err(ApiError::internal)
 }
 
-/// Registers a document; answers its id and a presigned PUT for its PDF (`Content-Type:
-/// application/pdf` required). The document and its pointer are written in one transaction.
+/// Registers a document; answers its id and a presigned POST for its PDF (`upload`: the form
+/// fields S3 expects before the `file` part). The document and its pointer are written in one transaction.
 pub async fn create(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: NewDocument = json_body(req)?;
     let (inspection, doc) = app
@@ -49,9 +53,9 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
             Ok((doc, vec![DocumentPointer::write(staff.company_id, doc, i.id)?, schedule]))
         })
         .await?;
-    let url = upload_url(app, &inspection, doc).await?;
+    let upload = upload_form(app, &inspection, doc).await?;
     let view = inspection.document(doc).ok_or(ApiError::NotFound)?.staff_view(inspection.id);
-    json(StatusCode::CREATED, &json!({ "document_id": doc, "upload_url": url, "document": view }))
+    json(StatusCode::CREATED, &json!({ "document_id": doc, "upload": upload, "document": view }))
 }
 
 pub async fn list(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
@@ -93,10 +97,10 @@ pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
     view(&i, doc)
 }
 
-/// A fresh presigned PUT (to upload again, e.g. a corrected PDF).
+/// A fresh presigned POST (to upload again, e.g. a corrected PDF).
 pub async fn new_upload_url(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let (i, doc) = load(app, staff, id).await?;
-    json(StatusCode::OK, &json!({ "document_id": doc, "upload_url": upload_url(app, &i, doc).await? }))
+    json(StatusCode::OK, &json!({ "document_id": doc, "upload": upload_form(app, &i, doc).await? }))
 }
 
 /// Verifies the uploaded object (present, `application/pdf`, sane size, `%PDF-` signature), marks
