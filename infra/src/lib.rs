@@ -7,6 +7,7 @@ pub mod functions;
 pub mod gateway;
 pub mod mailbox;
 pub mod resources;
+pub mod s3_events;
 pub mod seed;
 pub mod template;
 pub mod uploads;

@@ -97,3 +97,20 @@ async fn downloads_serve_the_verified_pdf_whatever_is_uploaded_after_it() {
     assert_eq!(f.app.complete_upload(&f.key, &doc).await.status, 200);
     assert_eq!(sha(&served(&f, &doc).await), sha(&v2));
 }
+
+#[tokio::test]
+async fn s3_events_complete_uploads_like_aws_and_a_repeat_changes_nothing() {
+    let f = fixture(json!({ "auto_publish": { "inspection_reports": true } })).await;
+    let events =
+        portal_infra::s3_events::S3Events::new(&f.app.sdk, f.app.functions.clone(), f.app.names.bucket.clone(), true);
+    let (doc, _) = upload(&f, "inspection_report").await; // no /uploaded, no publish call
+    assert!(events.poll_once().await >= 1, "the upload's event was delivered");
+    let d = f.inspection().await.documents.into_iter().find(|d| d.id.to_string() == doc).unwrap();
+    assert!(d.published, "the event completed it and it auto-published");
+    assert_eq!(d.file_version, 1);
+    assert_eq!(events.poll_once().await, 0, "each version is delivered once per poll, repeats at most twice");
+    // However often the completion is repeated, one email per recipient.
+    let key = object_key(&f, &doc);
+    f.app.functions.publish.uploads_completed(&[key.clone(), key]).await;
+    assert_eq!(f.app.run_jobs().await.sent, 2);
+}

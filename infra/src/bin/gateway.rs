@@ -103,6 +103,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mailbox = std::env::var("MOTO_URL").ok().map(Mailbox::new);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     let addr = listener.local_addr()?;
+    // Uploads complete on their own, as S3 events do on AWS.
+    let s3_events = config.bucket_name.clone().map(|bucket| {
+        let events =
+            portal_infra::s3_events::S3Events::new(&sdk, functions.clone(), bucket, config.s3_force_path_style);
+        Arc::new(events).run(Duration::from_secs(1))
+    });
     let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox });
     let server = gateway.serve(listener);
     let base = format!("http://{addr}");
@@ -172,6 +178,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tokio::signal::ctrl_c().await?;
     server.abort();
+    if let Some(task) = s3_events {
+        task.abort();
+    }
     if let Some((task, _)) = provider {
         task.abort();
     }
