@@ -65,13 +65,17 @@ impl Functions {
     }
 
     pub async fn call(&self, function: Function, req: Request) -> Response<Body> {
-        match function {
-            Function::Link => self.link.handle(req).await,
-            Function::Gate => self.gate.handle(req).await,
-            Function::PaymentWebhook => self.payment_webhook.handle(req).await,
-            Function::Publish => self.publish.handle(req).await,
-            Function::DeficiencyFeed => self.deficiency_feed.handle(req).await,
-            Function::StaffApi => self.staff_api.handle(req).await,
-        }
+        // The AWS operations each handler calls are recorded under its logical id (IAM test).
+        portal_shared::roundtrips::as_function(function.logical_id(), async {
+            match function {
+                Function::Link => self.link.handle(req).await,
+                Function::Gate => self.gate.handle(req).await,
+                Function::PaymentWebhook => self.payment_webhook.handle(req).await,
+                Function::Publish => self.publish.handle(req).await,
+                Function::DeficiencyFeed => self.deficiency_feed.handle(req).await,
+                Function::StaffApi => self.staff_api.handle(req).await,
+            }
+        })
+        .await
     }
 }

@@ -104,7 +104,10 @@ pub struct ObjectInfo {
 impl Blobs {
     /// `path_style` comes from `Config::s3_force_path_style` (emulators without virtual hosts).
     pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>, path_style: bool) -> Self {
-        let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).build();
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(path_style)
+            .interceptor(crate::roundtrips::OperationRecorder)
+            .build();
         Blobs {
             client: aws_sdk_s3::Client::from_conf(conf),
             bucket: bucket.into(),
@@ -146,6 +149,7 @@ impl Blobs {
         expires: Duration,
     ) -> Result<PresignedPost, BlobError> {
         use aws_credential_types::provider::ProvideCredentials;
+        crate::roundtrips::record_call("S3", "PutObject");
         let creds = self
             .credentials
             .as_ref()
@@ -181,6 +185,7 @@ impl Blobs {
         file_name: &str,
         expires: Duration,
     ) -> Result<String, BlobError> {
+        crate::roundtrips::record_call("S3", "GetObject");
         let cfg = PresigningConfig::expires_in(expires).map_err(|e| BlobError::Presign(e.to_string()))?;
         let safe: String = file_name
             .chars()

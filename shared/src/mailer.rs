@@ -31,7 +31,8 @@ pub struct Outgoing {
 
 impl Mailer {
     pub fn new(sdk: &aws_config::SdkConfig, sender: Email) -> Self {
-        Mailer { client: aws_sdk_ses::Client::new(sdk), sender }
+        let conf = aws_sdk_ses::config::Builder::from(sdk).interceptor(crate::roundtrips::OperationRecorder).build();
+        Mailer { client: aws_sdk_ses::Client::from_conf(conf), sender }
     }
 
     pub fn client(&self) -> &aws_sdk_ses::Client {

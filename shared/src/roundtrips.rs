@@ -52,3 +52,55 @@ impl Intercept for RoundTripCounter {
         Ok(())
     }
 }
+
+// ---- which AWS operations each function calls (for the IAM test) ----
+
+tokio::task_local! {
+    static FUNCTION: &'static str;
+}
+
+static CALLS: std::sync::Mutex<std::collections::BTreeSet<(String, String, String)>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Runs `fut` as the function `name` (its template logical id): the AWS operations it calls are
+/// recorded under that name.
+pub async fn as_function<F: Future>(name: &'static str, fut: F) -> F::Output {
+    FUNCTION.scope(name, fut).await
+}
+
+/// Every (function, service, operation) recorded in this process ("unknown" outside
+/// [`as_function`]). A small set: one entry per distinct call site kind.
+pub fn calls() -> Vec<(String, String, String)> {
+    CALLS.lock().map(|c| c.iter().cloned().collect()).unwrap_or_default()
+}
+
+/// Records a call made without a request of its own: a presigned URL is used with the function's
+/// credentials, so it needs the permission of the operation it signs.
+pub fn record_call(service: &str, operation: &str) {
+    let function = FUNCTION.try_with(|f| *f).unwrap_or("unknown");
+    if let Ok(mut calls) = CALLS.lock() {
+        calls.insert((function.to_owned(), service.to_owned(), operation.to_owned()));
+    }
+}
+
+/// Attach to every SDK client: records the operation names each function calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OperationRecorder;
+
+impl Intercept for OperationRecorder {
+    fn name(&self) -> &'static str {
+        "OperationRecorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
+            record_call(m.service(), m.name());
+        }
+        Ok(())
+    }
+}

@@ -195,7 +195,10 @@ pub struct Page<T> {
 
 impl Store {
     pub fn new(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        let conf = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(RoundTripCounter).build();
+        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(RoundTripCounter)
+            .interceptor(crate::roundtrips::OperationRecorder)
+            .build();
         Store { client: aws_sdk_dynamodb::Client::from_conf(conf), table: table.into() }
     }
 

@@ -1,0 +1,194 @@
+//! IAM as AWS enforces it: every AWS operation a function's code calls (recorded by an SDK
+//! interceptor while this test drives every kind of request through the local gateway) must be
+//! granted by that function's policy in `template.yaml`, and the policy grants nothing more than
+//! what the code uses plus the documented needs (a transaction's item actions, `s3:ListBucket` so
+//! a missing object is 404 and not 403, `s3:GetObjectVersion` for verified-version reads).
+//!
+//! The one test of this file runs alone in its process: the recorder is process-wide.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use portal_shared::roundtrips::{as_function, calls};
+use portal_tests::{fixture, TEST_PDF};
+use serde_json::json;
+
+/// The IAM actions an SDK operation needs.
+fn actions(service: &str, op: &str) -> Vec<String> {
+    let s = match service.to_ascii_lowercase().as_str() {
+        s if s.contains("dynamo") => "dynamodb",
+        s if s.contains("s3") => "s3",
+        s if s.contains("ses") || s.contains("email") => "ses",
+        other => panic!("an unexpected service {other}"),
+    };
+    match (s, op) {
+        // A transaction needs its items' actions: every transaction here puts an item.
+        ("dynamodb", "TransactWriteItems") => vec!["dynamodb:PutItem".into()],
+        ("s3", "HeadObject") => vec!["s3:GetObject".into()],
+        _ => vec![format!("{s}:{op}")],
+    }
+}
+
+/// What each function's policy grants, from template.yaml.
+fn granted() -> BTreeMap<String, BTreeSet<String>> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut out = BTreeMap::new();
+    for (name, r) in doc["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let mut set = BTreeSet::new();
+        for policy in r["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+            for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                match &st["Action"] {
+                    serde_yaml::Value::String(a) => {
+                        set.insert(a.clone());
+                    }
+                    serde_yaml::Value::Sequence(list) => {
+                        set.extend(list.iter().filter_map(|a| a.as_str().map(str::to_owned)));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out.insert(name.as_str().unwrap().to_owned(), set);
+    }
+    out
+}
+
+/// Grants that need no recorded call, and why.
+fn documented(function: &str, used: &BTreeSet<String>, recorded: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut ok = BTreeSet::new();
+    if recorded.contains("TransactWriteItems") {
+        // A transaction's items: puts, updates, deletes and condition checks.
+        ok.extend(["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]);
+    }
+    if used.contains("s3:GetObject") {
+        ok.insert("s3:GetObjectVersion"); // the verified version is what is read and served
+        if function != "GateFunction" {
+            ok.insert("s3:ListBucket"); // HeadObject on a missing key: 404, not 403
+        }
+    }
+    ok.into_iter().map(str::to_owned).collect()
+}
+
+#[test]
+fn every_function_is_granted_exactly_what_its_code_calls() {
+    // The whole journey is one large future: give it room.
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .thread_stack_size(16 << 20)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(Box::pin(journey()))
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+async fn journey() {
+    // Drive every kind of request through the gateway (each handler runs as its function).
+    let f = fixture(json!({ "payments": "native", "auto_generate_inspection_reports": true,
+        "release_defaults": { "require_agreement": false } }))
+    .await;
+    let app = &f.app;
+    let inspection = f.inspection_id.to_string();
+    let (doc, _) = app
+        .put_document(
+            &f.key,
+            &inspection,
+            json!({ "kind": "inspection_report", "title": "R" }),
+            TEST_PDF,
+            "application/pdf",
+        )
+        .await;
+    assert_eq!(app.request("POST", &format!("/staff/documents/{doc}/publish"), Some(&f.key), None).await.status, 200);
+    assert_eq!(app.complete_upload(&f.key, &doc).await.status, 200);
+    app.request("GET", &format!("/staff/documents/{doc}/download"), Some(&f.key), None).await;
+    app.request("POST", &format!("/staff/documents/{doc}/resend"), Some(&f.key), Some(json!({}))).await;
+    app.request("POST", &format!("/staff/inspections/{inspection}/submit"), Some(&f.key), Some(json!({}))).await;
+    let generated = f.inspection().await.documents.iter().find(|d| d.generated).map(|d| d.id.to_string());
+    if let Some(g) = generated {
+        app.request("POST", &format!("/staff/documents/{g}/rebuild"), Some(&f.key), None).await;
+    }
+    f.view(&f.client).await;
+    f.post(&format!("{}/pay", f.client), json!({})).await;
+    f.post(&format!("/share/{inspection}/full-access"), json!({ "email": f.client_email })).await;
+    app.send(app.http.get(app.url(&format!("/share/{inspection}")))).await;
+    let body = json!({ "id": "evt_iam", "object": "event", "type": "payment_intent.succeeded", "livemode": false,
+        "created": time::OffsetDateTime::now_utc().unix_timestamp(),
+        "data": { "object": { "id": "pi_iam", "amount": 45000, "currency": "usd", "metadata": {
+            "company_id": f.company_id.to_string(), "inspection_id": inspection } } } })
+    .to_string();
+    let t = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sig = portal_shared::webhook::sign(portal_tests::WEBHOOK_SECRET, t, body.as_bytes());
+    app.send(
+        app.http.post(app.url("/webhooks/payments")).header("stripe-signature", format!("t={t},v1={sig}")).body(body),
+    )
+    .await;
+    // Paid now: the client's document opens (a presigned GET of the verified version).
+    let open = app.send(app.http.get(app.url(&format!("{}/documents/{doc}", f.client)))).await;
+    assert_eq!(open.status, 303, "{}", open.text);
+    for (m, p) in [("GET", "/staff/keys"), ("GET", "/staff/settings"), ("GET", "/staff/payments/unmatched")] {
+        app.request(m, p, Some(&f.key), None).await;
+    }
+    // The customer portal: a building, a contact invited by email, the feeds.
+    app.request("PATCH", "/staff/settings", Some(&f.key), Some(json!({ "customer_portal_enabled": true }))).await;
+    let b =
+        app.request("POST", "/staff/buildings", Some(&f.key), Some(json!({ "name": "T", "address": "1 St" }))).await;
+    let building = b.json["id"].as_str().unwrap().to_owned();
+    let c = app
+        .request(
+            "POST",
+            "/staff/contacts",
+            Some(&f.key),
+            Some(
+                json!({ "name": "C", "email": portal_tests::unique("c"), "permissions": { "inspection_reports": true },
+                "building_ids": [building] }),
+            ),
+        )
+        .await;
+    let contact = c.json["contact_id"].as_str().unwrap().to_owned();
+    let inv = app.request("POST", &format!("/staff/contacts/{contact}/invite"), Some(&f.key), None).await;
+    let link = inv.json["url"].as_str().unwrap().strip_prefix(&app.base).unwrap().to_owned();
+    for p in [link.clone(), format!("{link}/deficiencies"), format!("{link}/buildings/{building}/deficiencies")] {
+        app.send(app.http.get(app.url(&p)).header("accept", "application/json")).await;
+    }
+    app.send(app.http.get(app.url(&format!("{link}/documents/{doc}")))).await;
+    // The schedule and S3 events, as the publish function runs them.
+    as_function("PublishFunction", app.run_jobs()).await;
+    let key = portal_shared::domain::document::object_key(f.company_id, f.inspection_id, doc.parse().unwrap());
+    as_function("PublishFunction", app.functions.publish.uploads_completed(&[key])).await;
+
+    let mut recorded: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+    for (function, service, op) in calls() {
+        recorded.entry(function).or_default().insert((service, op));
+    }
+    let grants = granted();
+    let mut problems = Vec::new();
+    for (function, ops) in recorded.iter().filter(|(f, _)| *f != "unknown") {
+        let granted = grants.get(function).unwrap_or_else(|| panic!("{function} is not in template.yaml"));
+        let mut used = BTreeSet::new();
+        for (service, op) in ops {
+            for action in actions(service, op) {
+                if !granted.contains(&action) {
+                    problems.push(format!("{function} calls {service}:{op} but is not granted {action}"));
+                }
+                used.insert(action);
+            }
+        }
+        let names: BTreeSet<String> = ops.iter().map(|(_, op)| op.clone()).collect();
+        let allowed = documented(function, &used, &names);
+        for g in granted {
+            if !used.contains(g) && !allowed.contains(g) {
+                problems.push(format!("{function} is granted {g}, which its code never uses"));
+            }
+        }
+    }
+    assert_eq!(recorded.len() - usize::from(recorded.contains_key("unknown")), 6, "every function ran: {recorded:?}");
+    assert!(problems.is_empty(), "{problems:#?}\nrecorded: {recorded:#?}");
+}
