@@ -38,6 +38,8 @@ ensure_system_tools() {
   command -v npm >/dev/null || missing+=(npm)
   command -v curl >/dev/null || missing+=(curl)
   command -v cc >/dev/null || missing+=(gcc libc6-dev)
+  # pdftoppm renders generated reports to PNG in the tests.
+  command -v pdftoppm >/dev/null || missing+=(poppler-utils)
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
   python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
   command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup first"

@@ -196,7 +196,7 @@ pub async fn drain(
             continue;
         }
         if let (Some(to), Some(content)) = (rec.send_to.clone(), rec.prepared.clone()) {
-            match send_prepared(store, mailer, &rec, to, content, now).await? {
+            match Box::pin(send_prepared(store, mailer, &rec, to, content, now)).await? {
                 Some(true) => report.sent += 1,
                 Some(false) => report.failed += 1,
                 None => report.skipped += 1,
@@ -205,7 +205,7 @@ pub async fn drain(
         }
         let rec = match rec.person_id {
             Some(_) => rec,
-            None => match match_request(store, rec, now).await? {
+            None => match Box::pin(match_request(store, rec, now)).await? {
                 Some(rec) => rec,
                 None => {
                     report.skipped += 1;
@@ -213,7 +213,7 @@ pub async fn drain(
                 }
             },
         };
-        match claim(store, &rec, now).await? {
+        match Box::pin(claim(store, &rec, now)).await? {
             Claim::Lost => report.skipped += 1,
             Claim::Gone => {
                 settle_unsent(
@@ -246,7 +246,7 @@ pub async fn drain(
                 let mut next = claimed.next();
                 match mail {
                     None => next.state = EmailState::Abandoned,
-                    Some(mail) => match mailer.send(&mail).await {
+                    Some(mail) => match Box::pin(mailer.send(&mail)).await {
                         Ok(_) => {
                             next.state = EmailState::Sent;
                             next.sent_at = Some(crate::clock::now());

@@ -218,14 +218,24 @@ pub async fn complete_upload(
 /// repeat, not a new upload).
 #[cfg(feature = "s3")]
 pub async fn render_and_store(
+    store: &Store,
     blobs: &crate::blobs::Blobs,
     company: &Company,
     inspection: &Inspection,
     doc: &Document,
 ) -> Result<Option<String>, ApiError> {
-    let payload = crate::render::payload(company, inspection, doc);
+    let findings = store.report_deficiencies(company.id, doc.id, 2000).await?;
+    // Rendering is CPU work on plain data: off the request's task, on a thread of its own.
+    let (company_c, inspection_c, doc_c) = (company.clone(), inspection.clone(), doc.clone());
+    let (payload, pdf) = tokio::task::spawn_blocking(move || {
+        let payload = crate::render::payload(&company_c, &inspection_c, &doc_c, &findings);
+        let pdf = crate::render::pdf(&payload);
+        (payload.to_string(), pdf)
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let key = crate::domain::document::object_key(inspection.company_id, inspection.id, doc.id);
     let json_key = format!("{}.json", key.trim_end_matches(".pdf"));
-    blobs.put(&json_key, payload.to_string().into_bytes(), "application/json").await.map_err(ApiError::internal)?;
-    blobs.put(&key, crate::render::pdf(&payload), "application/pdf").await.map_err(ApiError::internal)
+    blobs.put(&json_key, payload.into_bytes(), "application/json").await.map_err(ApiError::internal)?;
+    blobs.put(&key, pdf, "application/pdf").await.map_err(ApiError::internal)
 }

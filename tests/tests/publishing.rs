@@ -256,3 +256,72 @@ async fn a_report_link_in_an_email_leads_to_the_locked_page_not_the_report() {
     assert!(r.text.contains("is locked") && r.text.contains("Payment required"));
     assert!(!mail.body.contains("X-Amz-"));
 }
+
+#[tokio::test]
+async fn a_generated_report_is_a_real_multi_page_pdf_with_its_findings() {
+    // A long test: its future lives on the heap, not on the test thread's stack.
+    Box::pin(generated_report()).await;
+}
+
+async fn generated_report() {
+    let f = fixture(json!({ "auto_generate_inspection_reports": true, "auto_publish": { "inspection_reports": true },
+        "customer_portal_enabled": true, "release_defaults": { "require_payment": false, "require_agreement": false } }))
+    .await;
+    let submit = format!("/staff/inspections/{}/submit", f.inspection_id);
+    let r = staff(&f, "POST", &submit, Some(json!({ "template_name": "Residential Inspection" }))).await;
+    let doc = r.json["report"]["document_id"].as_str().unwrap().to_owned();
+    // Findings recorded against the report (a commercial building's deficiencies).
+    let b = staff(&f, "POST", "/staff/buildings", Some(json!({ "name": "Tower", "address": "1 Main" }))).await;
+    let building = b.json["id"].as_str().unwrap().to_owned();
+    f.alter(|i| i.building_id = Some(building.parse().unwrap())).await;
+    for n in 0..70 {
+        let severity = ["low", "medium", "high", "critical"][n % 4];
+        staff(
+            &f,
+            "POST",
+            &format!("/staff/buildings/{building}/deficiencies"),
+            Some(
+                json!({ "report_id": doc, "description": format!("Deficiency {n}: smoke detector missing in corridor"),
+                "severity": severity, "location": format!("Floor {}", n / 10) }),
+            ),
+        )
+        .await;
+    }
+    let rebuilt = staff(&f, "POST", &format!("/staff/documents/{doc}/rebuild"), None).await;
+    assert_eq!(rebuilt.status, 200, "{}", rebuilt.text);
+    let r = f.app.request("GET", &format!("/staff/documents/{doc}/download"), Some(&f.key), None).await;
+    let pdf = f.app.http.get(r.header("location").unwrap()).send().await.unwrap().bytes().await.unwrap().to_vec();
+    let text = String::from_utf8_lossy(&pdf).to_string();
+    assert!(
+        text.contains("Deficiency 69") && text.contains("[CRITICAL]") && text.contains("Summary"),
+        "findings listed"
+    );
+    // Render it as a reader would: several pages, and page 2 is not blank.
+    let dir = std::env::temp_dir().join(format!("report-{doc}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("report.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let info = std::process::Command::new("pdfinfo").arg(&file).output().expect("pdfinfo (poppler-utils)");
+    let pages: usize = String::from_utf8_lossy(&info.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:").map(|p| p.trim().parse().unwrap()))
+        .expect("a valid PDF");
+    assert!(pages >= 3, "{pages} pages");
+    let out = std::process::Command::new("pdftoppm")
+        .args(["-f", "2", "-l", "2", "-r", "40", "-gray"])
+        .arg(&file)
+        .arg(dir.join("page"))
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let png = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "pgm"));
+    let image = std::fs::read(png.expect("a rendered page").path()).unwrap();
+    // A PGM (binary): header then pixels; some pixels are dark (text), most are white.
+    let pixels = &image[image.len() - 200 * 100..];
+    let dark = pixels.iter().filter(|&&p| p < 128).count();
+    assert!(dark > 0, "page 2 has text on it");
+    let _ = std::fs::remove_dir_all(&dir);
+}

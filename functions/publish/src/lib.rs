@@ -189,7 +189,8 @@ impl Publish {
             )?;
             let mut submitted = existing.clone();
             submitted.submitted_at.get_or_insert(clock::now());
-            doc.verified_version = publishing::render_and_store(&self.blobs, &company, &submitted, &doc).await?;
+            doc.verified_version =
+                publishing::render_and_store(&self.store, &self.blobs, &company, &submitted, &doc).await?;
             doc.generated = true;
             doc.uploaded = true;
             doc.file_version = 1;
@@ -303,7 +304,7 @@ impl Publish {
 
     /// The job as if it ran at `now` (tests use it to reach schedule and retry times).
     pub async fn run_at(&self, now: time::OffsetDateTime) -> JobReport {
-        let due = match publishing::publish_due(&self.store, now, 100).await {
+        let due = match Box::pin(publishing::publish_due(&self.store, now, 100)).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "scheduled publishing failed");
@@ -314,7 +315,7 @@ impl Publish {
             tracing::error!("SENDER_EMAIL is not configured: the outbox cannot be sent");
             return JobReport { published: due.published, due, status: "no_sender", ..JobReport::default() };
         };
-        match outbox::drain(&self.store, mailer, &self.config.public_base_url, now, 100).await {
+        match Box::pin(outbox::drain(&self.store, mailer, &self.config.public_base_url, now, 100)).await {
             Ok(emails) => JobReport { published: due.published, due, emails, status: "ok", completed: 0 },
             Err(e) => {
                 tracing::error!(error = %e, "outbox run failed");

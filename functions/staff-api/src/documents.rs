@@ -111,17 +111,25 @@ pub async fn complete_upload(app: &StaffApi, staff: &Staff, id: &str) -> ApiResu
     view(&i, doc)
 }
 
-/// The payload rebuild (full sync): renders a generated report again from the inspection's current
-/// stored data and replaces its PDF; the portal serves the rebuilt version at once. Uploaded
-/// documents are rebuilt by uploading a new PDF.
+/// The payload rebuild (full sync): renders a report again from the inspection's current stored
+/// data (its findings included) and replaces its PDF with a new version; the portal serves it at
+/// once. Works for any report whose payload the system holds (generated reports, and any report
+/// with a payload stored beside its PDF); other uploads are replaced by uploading a new PDF.
 pub async fn rebuild(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let (i, doc) = load(app, staff, id).await?;
     let company = company(app, staff).await?;
     let d = i.document(doc).ok_or(ApiError::NotFound)?;
-    if !d.generated {
-        return Err(ApiError::conflict("not-generated", "this document was uploaded: upload a new PDF to replace it"));
+    let key = object_key(i.company_id, i.id, doc);
+    let payload_key = format!("{}.json", key.trim_end_matches(".pdf"));
+    let holds_payload = d.generated
+        || (d.kind.is_report() && app.blobs.head(&payload_key).await.map_err(ApiError::internal)?.is_some());
+    if !holds_payload {
+        return Err(ApiError::conflict(
+            "not-generated",
+            "no payload is held for this document: upload a new PDF to replace it",
+        ));
     }
-    let version = publishing::render_and_store(&app.blobs, &company, &i, d).await?;
+    let version = publishing::render_and_store(&app.store, &app.blobs, &company, &i, d).await?;
     let (i, ()) = app
         .store
         .modify_document(staff.company_id, doc, |_, i| {

@@ -243,6 +243,29 @@ impl Store {
 
     /// Shows or hides a report's deficiencies in the feeds (after it is published or unpublished).
     /// Idempotent: safe to run again.
+    /// The deficiencies recorded against a report (what its rendering lists), up to `limit`.
+    pub async fn report_deficiencies(
+        &self,
+        c: CompanyId,
+        report: DocumentId,
+        limit: usize,
+    ) -> Result<Vec<Deficiency>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page: Page<Deficiency> =
+                self.query_gsi1(&keys::report_deficiencies(c, report), 100, cursor.as_deref(), false).await?;
+            out.extend(page.items);
+            match page.next_cursor {
+                Some(next) if out.len() < limit => cursor = Some(next),
+                _ => {
+                    out.truncate(limit);
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
     pub async fn sync_report_deficiencies(
         &self,
         c: CompanyId,
