@@ -278,8 +278,13 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {:.0} GiB RAM, {}", mem as f64 / 1_048_576.0, std::env::consts::ARCH)
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Large async call chains in the in-process gateway: give worker threads room.
+    let rt = tokio::runtime::Builder::new_multi_thread().thread_stack_size(16 << 20).enable_all().build();
+    rt.expect("runtime").block_on(run());
+}
+
+async fn run() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let bin_dir = PathBuf::from(std::env::var("BENCH_BIN_DIR").expect("BENCH_BIN_DIR"));
     let peers = std::env::var("BENCH_PEERS").ok().map(PathBuf::from);

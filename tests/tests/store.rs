@@ -48,19 +48,23 @@ fn token_for(i: &Inspection) -> TokenRecord {
     }
 }
 
-#[tokio::test]
-async fn a_company_and_its_key_are_created_together_or_not_at_all() {
-    let store = fresh_store().await;
-    let c = company();
-    let key = StaffKey::generate();
-    let rec = StaffKeyRecord {
+fn key_record(c: &portal_shared::domain::company::Company) -> StaffKeyRecord {
+    StaffKeyRecord {
         key_id: KeyId::new(),
         company_id: c.id,
         name: None,
         key_hash: String::new(),
         created_at: clock::now(),
         last_used_at: None,
-    };
+    }
+}
+
+#[tokio::test]
+async fn a_company_and_its_key_are_created_together_or_not_at_all() {
+    let store = fresh_store().await;
+    let c = company();
+    let key = StaffKey::generate();
+    let rec = key_record(&c);
     store.create_company(&c, &key.hash(), &rec).await.unwrap();
     assert_eq!(store.company(c.id).await.unwrap().unwrap(), c);
     assert_eq!(store.staff_key(&key.hash()).await.unwrap().unwrap().company_id, c.id);
@@ -76,21 +80,7 @@ async fn a_company_and_its_key_are_created_together_or_not_at_all() {
 async fn saves_lose_to_a_concurrent_save() {
     let store = fresh_store().await;
     let mut c = company();
-    store
-        .create_company(
-            &c,
-            &StaffKey::generate().hash(),
-            &StaffKeyRecord {
-                key_id: KeyId::new(),
-                company_id: c.id,
-                name: None,
-                key_hash: String::new(),
-                created_at: clock::now(),
-                last_used_at: None,
-            },
-        )
-        .await
-        .unwrap();
+    store.create_company(&c, &StaffKey::generate().hash(), &key_record(&c)).await.unwrap();
     let mut stale = c.clone();
     c.name = "First".into();
     store.save_company(&mut c).await.unwrap();

@@ -85,8 +85,13 @@ async fn payments(
     Ok((config, Some((Arc::new(stripe), listener))))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// A debug build keeps whole async call chains (gateway -> handler -> store -> SDK) on the worker
+/// threads' stacks: give them room (Lambda runs optimized release binaries).
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tokio::runtime::Builder::new_multi_thread().thread_stack_size(16 << 20).enable_all().build()?.block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     entry::init_tracing();
     let args = args()?;
     let (config, dev_payments) = payments(args.port, std::env::vars().collect()).await?;

@@ -344,29 +344,6 @@ impl Store {
         Ok(item.build())
     }
 
-    /// Counts one hit in a fixed window and says whether it is within `limit`: an atomic `ADD`
-    /// guarded by `n < limit`, so concurrent hits can never exceed it. The window item expires.
-    pub async fn within_limit(&self, key: &Key, limit: u32, expires_at: i64) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(key)))
-            .update_expression("ADD n :one SET expires_at = :exp, entity = :entity")
-            .condition_expression("attribute_not_exists(n) OR n < :limit")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
-            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
-            .expression_attribute_values(":entity", AttributeValue::S("rate_window".into()))
-            .send()
-            .await;
-        match out.map_err(write_error) {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Counts one hit in each of several fixed windows at once, all or none: true when every one
     /// is within its limit (a refused hit counts nowhere, so one flooded window cannot use up the
     /// others). One round trip.
