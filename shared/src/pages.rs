@@ -101,14 +101,14 @@ pub fn escape(s: &str) -> String {
 
 /// One layout for every page: the stylesheet the CSP allows by its hash, the header, an optional
 /// tab bar, the content; with `refresh`, the page reloads itself (no script needed).
-fn layout(title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup, refresh: Option<u32>) -> String {
+fn layout(title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup, refresh: Option<&str>) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
-                @if let Some(s) = refresh { meta http-equiv="refresh" content=(s); }
+                @if let Some(r) = refresh { meta http-equiv="refresh" content=(r); }
                 meta name="referrer" content="no-referrer";
                 title { (title) }
                 style { (PreEscaped(CSS)) }
@@ -224,10 +224,10 @@ fn document_rows(docs: &[DocumentCard], base: &str, currency: Currency) -> Marku
 }
 
 /// A note at the top of the portal, e.g. after returning from the payment provider; with
-/// `refresh_seconds` the page reloads itself until the note is no longer needed.
+/// `refresh` (a meta refresh value such as `3;url=?checkout=success&n=2`) the page reloads itself.
 pub struct Notice<'a> {
     pub text: &'a str,
-    pub refresh_seconds: Option<u32>,
+    pub refresh: Option<String>,
 }
 
 fn portal_nav(v: &PortalView) -> Markup {
@@ -439,8 +439,9 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
         (contact_panel(v))
     };
     let sub = format!("{} \u{2014} {}", v.company.name, role_label(v.viewer.role));
-    let refresh = notice.and_then(|n| n.refresh_seconds);
-    layout(&format!("{} \u{2014} {}", v.address, v.company.name), &v.address, &sub, Some(portal_nav(v)), main, refresh)
+    let refresh = notice.and_then(|n| n.refresh);
+    let title = format!("{} \u{2014} {}", v.address, v.company.name);
+    layout(&title, &v.address, &sub, Some(portal_nav(v)), main, refresh.as_deref())
 }
 
 /// The customer portal: the contact's buildings, their documents (opened through the gate), and

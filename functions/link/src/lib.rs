@@ -34,6 +34,9 @@ use portal_shared::{by_method, clock, ApiError, Config};
 use serde::Deserialize;
 use serde_json::json;
 
+/// How often the portal reloads itself while it waits for a payment's webhook (every 3 s).
+pub const CONFIRM_RELOADS: u32 = 20;
+
 /// How long a checkout stays open at the provider, and the return cookie with it.
 pub const CHECKOUT_LIFETIME: time::Duration = time::Duration::hours(1);
 /// Holds the portal path for the client's way back from the provider (path-scoped, HttpOnly).
@@ -148,19 +151,28 @@ impl Link {
         if wants_json(req) {
             return json(StatusCode::OK, &view);
         }
-        // Back from the provider's checkout: the webhook may not have arrived yet.
+        // Back from the provider's checkout: the webhook may not have arrived yet. The page reloads
+        // itself every few seconds for a minute, then says what to do.
+        let reloads: u32 = query_param(req, "n").and_then(|n| n.parse().ok()).unwrap_or(0);
         let notice = match query_param(req, "checkout").as_deref() {
+            Some("success") if view.payment.state == PaymentState::Due && reloads < CONFIRM_RELOADS => {
+                Some(pages::Notice {
+                    text: "Thank you. We are confirming your payment with the payment provider; \
+                           this page updates by itself in a few seconds.",
+                    refresh: Some(format!("3;url=?checkout=success&n={}", reloads + 1)),
+                })
+            }
             Some("success") if view.payment.state == PaymentState::Due => Some(pages::Notice {
-                text: "Thank you. We are confirming your payment with the payment provider; \
-                       this page updates by itself in a few seconds.",
-                refresh_seconds: Some(3),
+                text: "We have not heard from the payment provider yet. If you completed the payment, it \
+                       will show here shortly; otherwise you can pay again with Pay Now.",
+                refresh: None,
             }),
             Some("success") if view.payment.state == PaymentState::Paid => {
-                Some(pages::Notice { text: "Thank you: your payment was received.", refresh_seconds: None })
+                Some(pages::Notice { text: "Thank you: your payment was received.", refresh: None })
             }
             Some("canceled") if view.payment.state == PaymentState::Due => Some(pages::Notice {
                 text: "Payment was not completed. You can try again with Pay Now whenever you are ready.",
-                refresh_seconds: None,
+                refresh: None,
             }),
             _ => None,
         };

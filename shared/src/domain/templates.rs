@@ -38,11 +38,6 @@ pub fn published_template_key(kind: super::document::DocumentKind) -> &'static s
     }
 }
 
-/// A default "<document> is ready" email for one kind of document.
-fn published(subject: &'static str, what: &'static str) -> (&'static str, &'static str) {
-    (subject, what)
-}
-
 fn default_template(key: &str) -> (&'static str, &'static str) {
     match key {
         "full_access" => (
@@ -51,33 +46,33 @@ fn default_template(key: &str) -> (&'static str, &'static str) {
              {{address}} on {{inspection_date}}. This is your personal link; please do not forward it:\n\n\
              {{inspection_details_link}}\n\nIf you did not ask for it, you can ignore this email.\n\n{{company_name}}",
         ),
-        "wdi_report_published" => published(
+        "wdi_report_published" => (
             "Your wood-destroying insect report for {{address}} is published",
             "Hello {{recipient_name}},\n\nThe {{document_name}} for {{address}} has been published. Open it in \
              your portal:\n\n{{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n{{company_name}}",
         ),
-        "service_report_published" => published(
+        "service_report_published" => (
             "Your service report for {{address}} is published",
             "Hello {{recipient_name}},\n\nThe {{document_name}} for {{address}} has been published. Open it in \
              your portal:\n\n{{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n{{company_name}}",
         ),
-        "proposal_published" => published(
+        "proposal_published" => (
             "A proposal for {{address}} from {{company_name}}",
             "Hello {{recipient_name}},\n\n{{company_name}} sent you a proposal for {{address}}: {{document_name}}.\n\n\
              {{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n{{company_name}}",
         ),
-        "invoice_published" => published(
+        "invoice_published" => (
             "Your invoice for the inspection at {{address}}",
             "Hello {{recipient_name}},\n\nYour invoice for the inspection at {{address}} is available: \
              {{document_name}}.\n\n{{document_link}}\n\n{{inspection_details_label}}: {{inspection_details_link}}\n\n\
              {{company_name}}",
         ),
-        "agreement_published" => published(
+        "agreement_published" => (
             "Your inspection agreement for {{address}}",
             "Hello {{recipient_name}},\n\nThe inspection agreement for {{address}} is available: {{document_name}}.\n\n\
              {{document_link}}\n\n{{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
         ),
-        "attachment_published" => published(
+        "attachment_published" => (
             "A new document for the inspection at {{address}}",
             "Hello {{recipient_name}},\n\nA new document was added to the inspection at {{address}}: \
              {{document_name}}.\n\n{{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n\
