@@ -15,8 +15,8 @@
 //! Round trips: one `BatchGetItem` (event record, checkout, company, inspection, pointers) and one
 //! transaction for a payment; a refund or dispute of a known payment needs one more read (its
 //! inspection, found through the pointer): 3 at worst. Contention on a busy inspection is retried
-//! with jittered exponential backoff inside the request's time budget, so concurrent deliveries
-//! are not refused. Always 200 once verified and applied, parked or known.
+//! with jittered exponential backoff inside the request's time budget (8 s of the 10 s timeout),
+//! so concurrent deliveries are not refused. Always 200 once verified and applied, parked or known.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ use serde_json::json;
 
 /// How long a delivery may keep retrying contention before answering 503 (the function's
 /// timeout is 10 s; the provider retries a 503 later).
-pub const RETRY_BUDGET: Duration = Duration::from_secs(6);
+pub const RETRY_BUDGET: Duration = Duration::from_secs(8);
 
 pub struct PaymentWebhook {
     config: Config,
@@ -92,7 +92,9 @@ impl PaymentWebhook {
             if let Step::Done(status) = self.attempt(event).await? {
                 return Ok(status);
             }
-            let cap = Duration::from_millis(10 << attempt.min(5));
+            // Full jitter, the cap doubling from 20 ms to 1.28 s: many writers of one inspection
+            // spread out instead of colliding again.
+            let cap = Duration::from_millis(20 << attempt.min(6));
             let pause = cap.mul_f64(rand::thread_rng().gen::<f64>());
             if Instant::now() + pause >= deadline {
                 break;
