@@ -29,6 +29,21 @@ pub struct Outgoing {
     pub html: String,
 }
 
+impl Outgoing {
+    /// An email from `company` (its display name and reply-to) with `text` as its plain body and
+    /// the same text as HTML (escaped, links clickable). The subject is kept to one line.
+    pub fn from_company(company: &crate::domain::company::Company, to: Email, subject: &str, text: String) -> Self {
+        Outgoing {
+            to,
+            from_name: Some(company.settings.sender_name.clone().unwrap_or_else(|| company.name.clone())),
+            reply_to: company.settings.reply_to.clone(),
+            subject: subject.replace(['\r', '\n'], " "),
+            html: crate::pages::email_html(&text),
+            text,
+        }
+    }
+}
+
 impl Mailer {
     pub fn new(sdk: &aws_config::SdkConfig, sender: Email) -> Self {
         let conf = aws_sdk_ses::config::Builder::from(sdk).interceptor(crate::roundtrips::OperationRecorder).build();

@@ -7,7 +7,6 @@ use crate::domain::document::Document;
 use crate::domain::inspection::{Inspection, Person};
 use crate::domain::templates;
 use crate::mailer::Outgoing;
-use crate::pages;
 use crate::secrets::Token;
 
 /// The email `template_key` for `person` (None when they have no email address).
@@ -31,12 +30,5 @@ pub fn compose(
         report_link.as_ref().map(|(name, link)| (name.as_str(), link.as_str())),
     );
     let rendered = templates::render_email(&company.settings, template_key, &vars);
-    Some(Outgoing {
-        to,
-        from_name: Some(company.settings.sender_name.clone().unwrap_or_else(|| company.name.clone())),
-        reply_to: company.settings.reply_to.clone(),
-        subject: rendered.subject,
-        html: pages::email_html(&rendered.text),
-        text: rendered.text,
-    })
+    Some(Outgoing::from_company(company, to, &rendered.subject, rendered.text))
 }

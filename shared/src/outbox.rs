@@ -142,14 +142,7 @@ async fn send_prepared(
     let Some((company, _)) = store.company_and_inspection(rec.company_id, rec.inspection_id).await? else {
         return Ok(None);
     };
-    let mail = crate::mailer::Outgoing {
-        to: to.clone(),
-        from_name: Some(company.settings.sender_name.clone().unwrap_or_else(|| company.name.clone())),
-        reply_to: company.settings.reply_to.clone(),
-        subject: content.subject.replace(['\r', '\n'], " "),
-        html: crate::pages::email_html(&content.text),
-        text: content.text,
-    };
+    let mail = crate::mailer::Outgoing::from_company(&company, to.clone(), &content.subject, content.text);
     let mut next = claimed.next();
     let sent = match mailer.send(&mail).await {
         Ok(_) => {

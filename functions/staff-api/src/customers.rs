@@ -9,14 +9,14 @@ use portal_shared::domain::audit::{AuditAction, ContactAudit, Outcome};
 use portal_shared::domain::customers::{
     Building, Contact, ContactInput, ContactPatch, Deficiency, EnrollmentStatus, NewBuilding, NewDeficiency,
 };
-use portal_shared::domain::inspection::{TokenRef, MAX_LINKS_PER_PERSON};
+
 use portal_shared::domain::templates;
 use portal_shared::http::{json, json_body, page_limit, query_param, wants_json, ApiResult};
 use portal_shared::ids::{BuildingId, CompanyId, ContactId, DeficiencyId, TokenId};
 use portal_shared::mailer::Outgoing;
 use portal_shared::secrets::{Token, TokenScope};
-use portal_shared::store::tokens::TokenRecord;
-use portal_shared::store::{keys, Write};
+use portal_shared::store::tokens::{place_link, revoke_links, Issue, TokenRecord};
+use portal_shared::store::Write;
 use portal_shared::{clock, pages, ApiError};
 use serde_json::json;
 
@@ -166,20 +166,13 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let rendered = templates::render_email(&company.settings, "contact_invite", &vars);
     let mailer =
         app.mailer.as_ref().ok_or_else(|| ApiError::conflict("no-sender", "SENDER_EMAIL is not configured"))?;
-    let mail = Outgoing {
-        to: k.email.clone(),
-        from_name: Some(company.settings.sender_name.clone().unwrap_or_else(|| company.name.clone())),
-        reply_to: company.settings.reply_to.clone(),
-        subject: rendered.subject,
-        html: pages::email_html(&rendered.text),
-        text: rendered.text,
-    };
+    let mail = Outgoing::from_company(&company, k.email.clone(), &rendered.subject, rendered.text);
     mailer.send(&mail).await.map_err(ApiError::internal)?;
     json(StatusCode::OK, &json!({ "contact": contact_view(&k), "url": url }))
 }
 
-/// A new link for a contact: stored by hash, at most [`MAX_LINKS_PER_PERSON`] live (the oldest
-/// goes), or, with `replace_all`, the only one (a staff re-issue). Returns the token and the writes
+/// A new link for a contact: stored by hash, capped like a person's links (the oldest goes), or,
+/// with `replace_all`, the only one (a staff re-issue). Returns the token and the writes
 /// for the contact's save.
 fn issue_contact_link(company: CompanyId, k: &mut Contact, replace_all: bool) -> Result<(Token, Vec<Write>), ApiError> {
     let token = Token::generate(company, TokenScope::Contact(k.id));
@@ -193,16 +186,8 @@ fn issue_contact_link(company: CompanyId, k: &mut Contact, replace_all: bool) ->
         token_hash: token.hash().as_str().to_owned(),
         created_at: clock::now(),
     };
-    let keep = if replace_all { 0 } else { MAX_LINKS_PER_PERSON - 1 };
-    let excess = k.tokens.len().saturating_sub(keep);
     let mut writes = vec![record.write()?];
-    writes.extend(k.tokens.drain(..excess).map(|t| Write::Delete(keys::token_by_stored_hash(&t.hash))));
-    k.tokens.push(TokenRef {
-        id: record.token_id,
-        hash: record.token_hash.clone(),
-        full_access: false,
-        issued_at: Some(record.created_at),
-    });
+    writes.extend(place_link(&mut k.tokens, &record, if replace_all { Issue::ReplaceAll } else { Issue::Add }));
     Ok((token, writes))
 }
 
@@ -219,7 +204,7 @@ pub async fn reissue_contact_link(app: &StaffApi, staff: &Staff, id: &str) -> Ap
 /// Revokes every link of a contact (idempotent).
 pub async fn revoke_contact_links(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let mut k = load_contact(app, staff, id).await?;
-    let writes = k.tokens.drain(..).map(|t| Write::Delete(keys::token_by_stored_hash(&t.hash))).collect();
+    let writes = revoke_links(&mut k.tokens);
     app.store.save_contact(staff.company_id, &mut k, writes).await?;
     tracing::info!(contact_id = %k.id, "contact links revoked");
     http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)

@@ -75,24 +75,30 @@ impl IssuedToken {
             token_hash: token.hash().as_str().to_owned(),
             created_at: now,
         };
-        let replaced: Vec<TokenRef> = match mode {
-            Issue::ReplaceAll => std::mem::take(&mut person.tokens),
-            Issue::FullAccess => extract(&mut person.tokens, |t| t.full_access, usize::MAX),
-            Issue::Add => {
-                let emailed = person.tokens.iter().filter(|t| !t.full_access).count();
-                extract(&mut person.tokens, |t| !t.full_access, (emailed + 1).saturating_sub(MAX_LINKS_PER_PERSON))
-            }
-        };
         let mut writes = vec![record.write()?];
-        writes.extend(revoke(replaced.into_iter()));
-        person.tokens.push(TokenRef {
-            id: record.token_id,
-            hash: record.token_hash.clone(),
-            full_access: mode == Issue::FullAccess,
-            issued_at: Some(now),
-        });
+        writes.extend(place_link(&mut person.tokens, &record, mode));
         Ok((IssuedToken { token, record }, writes))
     }
+}
+
+/// Adds the link `record` to a holder's live links (a person's or a contact's) as `mode`
+/// allows; returns the deletes of the links it replaces.
+pub fn place_link(tokens: &mut Vec<TokenRef>, record: &TokenRecord, mode: Issue) -> Vec<Write> {
+    let replaced: Vec<TokenRef> = match mode {
+        Issue::ReplaceAll => std::mem::take(tokens),
+        Issue::FullAccess => extract(tokens, |t| t.full_access, usize::MAX),
+        Issue::Add => {
+            let emailed = tokens.iter().filter(|t| !t.full_access).count();
+            extract(tokens, |t| !t.full_access, (emailed + 1).saturating_sub(MAX_LINKS_PER_PERSON))
+        }
+    };
+    tokens.push(TokenRef {
+        id: record.token_id,
+        hash: record.token_hash.clone(),
+        full_access: mode == Issue::FullAccess,
+        issued_at: Some(record.created_at),
+    });
+    revoke(replaced.into_iter()).collect()
 }
 
 /// Removes (oldest first) at most `n` of `tokens` that match `which`.
@@ -111,7 +117,12 @@ fn extract(tokens: &mut Vec<TokenRef>, which: impl Fn(&TokenRef) -> bool, n: usi
 
 /// Revokes every link of the person at `idx`; returns the deletes for the aggregate's transaction.
 pub fn revoke_all(inspection: &mut Inspection, idx: usize) -> Vec<Write> {
-    revoke(inspection.people[idx].tokens.drain(..)).collect()
+    revoke_links(&mut inspection.people[idx].tokens)
+}
+
+/// Revokes every link in `tokens` (a person's or a contact's); returns the deletes.
+pub fn revoke_links(tokens: &mut Vec<TokenRef>) -> Vec<Write> {
+    revoke(tokens.drain(..)).collect()
 }
 
 fn revoke(refs: impl Iterator<Item = TokenRef>) -> impl Iterator<Item = Write> {
