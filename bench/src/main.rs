@@ -89,7 +89,7 @@ async fn setup() -> (Demo, Arc<Functions>, Store, tokio::task::JoinHandle<()>) {
     let vars = env_config(&names, &base);
     let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).expect("config");
     let functions = Arc::new(Functions::new(&sdk, &config));
-    let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox: None });
+    let gateway = Arc::new(Gateway::new(functions.clone(), None, &Template::repository().expect("template.yaml")));
     let server = gateway.serve(listener);
     let demo = portal_infra::seed::seed(&base, ADMIN_KEY).await.expect("seed");
     let strip = |l: &str| l.strip_prefix(&base).unwrap_or(l).to_owned();

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -251,6 +252,12 @@ pub fn build_event(
 
 type Resp = hyper::Response<Full<Bytes>>;
 
+/// A Lambda-style request id (a UUID's shape, from a ULID's bits).
+fn uuid_like() -> String {
+    let h = format!("{:032x}", u128::from(ulid::Ulid::new()));
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
 fn plain(status: u16, message: &str) -> Resp {
     // API Gateway's own errors (not the functions'): {"message": "..."}.
     hyper::Response::builder()
@@ -263,9 +270,50 @@ fn plain(status: u16, message: &str) -> Resp {
 pub struct Gateway {
     pub functions: Arc<Functions>,
     pub mailbox: Option<Mailbox>,
+    /// Each function's `Timeout` from the template.
+    pub timeouts: HashMap<Function, Duration>,
 }
 
 impl Gateway {
+    /// A gateway for `functions` with the timeouts `template` gives them.
+    pub fn new(functions: Arc<Functions>, mailbox: Option<Mailbox>, template: &crate::template::Template) -> Self {
+        let timeouts = Function::ALL
+            .iter()
+            .map(|f| (*f, Duration::from_secs(template.function_timeout(f.logical_id()))))
+            .collect();
+        Gateway { functions, mailbox, timeouts }
+    }
+
+    /// One invocation as Lambda and API Gateway run it: the handler gets a context whose deadline
+    /// is the function's `Timeout` from now (or API Gateway's 30 s integration timeout, if sooner).
+    /// When the function runs past its timeout Lambda stops it mid-work and API Gateway answers
+    /// `500 {"message":"Internal Server Error"}` (past 30 s: `503 Service Unavailable`); a function
+    /// that answers 500 is a Lambda error and gets the same bare answer.
+    async fn invoke(
+        &self,
+        function: Function,
+        req: lambda_http::Request,
+    ) -> Result<lambda_http::Response<lambda_http::Body>, Resp> {
+        use lambda_http::RequestExt;
+        let timeout = self.timeouts.get(&function).copied().unwrap_or(Duration::from_secs(3));
+        let limit = timeout.min(portal_shared::http::INTEGRATION_TIMEOUT);
+        let deadline = time::OffsetDateTime::now_utc() + limit;
+        let mut context = lambda_http::lambda_runtime::Context::default();
+        context.request_id = uuid_like();
+        context.deadline = u64::try_from(deadline.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        context.xray_trace_id =
+            Some(format!("Root=1-{:08x}-{}", deadline.unix_timestamp(), &uuid_like().replace('-', "")[..24]));
+        let req = req.with_lambda_context(context);
+        match tokio::time::timeout(limit, self.functions.call(function, req)).await {
+            Err(_) if limit < timeout => Err(plain(503, "Service Unavailable")),
+            Err(_) => {
+                tracing::error!(function = function.logical_id(), timeout_s = timeout.as_secs(), "Task timed out");
+                Err(plain(500, "Internal Server Error"))
+            }
+            Ok(resp) => portal_shared::entry::as_lambda_result(resp).map_err(|_| plain(500, "Internal Server Error")),
+        }
+    }
+
     async fn handle(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> Resp {
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
@@ -309,7 +357,10 @@ impl Gateway {
                 return plain(500, "Internal Server Error");
             }
         };
-        let response = self.functions.call(route.function, apigw::request_from_event(event)).await;
+        let response = match self.invoke(route.function, apigw::request_from_event(event)).await {
+            Ok(r) => r,
+            Err(bare) => return bare,
+        };
         let out = apigw::response_to_event(response);
         let mut builder = hyper::Response::builder().status(out.status_code as u16);
         for (name, value) in &out.headers {

@@ -17,12 +17,19 @@ pub struct S3Events {
     s3: aws_sdk_s3::Client,
     bucket: String,
     seen: tokio::sync::Mutex<HashSet<String>>,
+    parked: tokio::sync::Mutex<Vec<Value>>,
 }
 
 impl S3Events {
     pub fn new(sdk: &aws_config::SdkConfig, functions: Arc<Functions>, bucket: String, path_style: bool) -> Self {
         let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).build();
-        S3Events { functions, s3: aws_sdk_s3::Client::from_conf(conf), bucket, seen: Default::default() }
+        S3Events {
+            functions,
+            s3: aws_sdk_s3::Client::from_conf(conf),
+            bucket,
+            seen: Default::default(),
+            parked: Default::default(),
+        }
     }
 
     /// Delivers the events of every object version created since the last poll; returns how many
@@ -46,14 +53,33 @@ impl S3Events {
             // At least once, sometimes twice (S3 does not promise exactly once).
             let copies = if ulid::Ulid::new().random().is_multiple_of(3) { 2 } else { 1 };
             for _ in 0..copies {
-                let event = json!({ "Records": [r.clone()] });
-                if let Err(e) = self.functions.publish.dispatch(event).await {
-                    tracing::warn!(error = %e, "the S3 event was not accepted");
-                }
+                self.invoke(json!({ "Records": [r.clone()] })).await;
                 delivered += 1;
             }
         }
         delivered
+    }
+
+    /// An asynchronous invocation as Lambda makes it: the event, and on failure two retries (Lambda
+    /// waits about 1 and 2 minutes; here 1 and 2 seconds), then the on-failure destination (here:
+    /// [`S3Events::parked`] and an error log line).
+    async fn invoke(&self, event: Value) {
+        for attempt in 0..=2u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+            }
+            match self.functions.publish.dispatch(event.clone(), None).await {
+                Ok(_) => return,
+                Err(e) => tracing::warn!(error = %e, attempt, "the S3 event failed"),
+            }
+        }
+        tracing::error!("the S3 event failed three times: parked (on-failure destination)");
+        self.parked.lock().await.push(event);
+    }
+
+    /// Events that failed every attempt (what the template's on-failure queue would hold).
+    pub async fn parked(&self) -> Vec<Value> {
+        self.parked.lock().await.clone()
     }
 
     /// Polls every `every` until the task is aborted.

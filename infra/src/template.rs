@@ -92,6 +92,16 @@ impl Template {
         routes
     }
 
+    /// A function's `Timeout` in seconds: its own, else the `Globals` one, else Lambda's default (3).
+    pub fn function_timeout(&self, function: &str) -> u64 {
+        let own = self
+            .resources()
+            .find(|(id, _)| *id == function)
+            .and_then(|(_, r)| r.get("Properties")?.get("Timeout")?.as_u64());
+        let global = || self.root.get("Globals")?.get("Function")?.get("Timeout")?.as_u64();
+        own.or_else(global).unwrap_or(3)
+    }
+
     /// Event types (HttpApi, ScheduleV2, S3, …) of one function.
     pub fn event_types(&self, function: &str) -> Vec<String> {
         self.resources()

@@ -129,8 +129,12 @@ start_stack() {
   java -Djava.library.path="$DDB_DIR/DynamoDBLocal_lib" -jar "$DDB_DIR/DynamoDBLocal.jar" \
     -inMemory -port "$DDB_PORT" -disableTelemetry >"$logs/dynamodb-$DDB_PORT.log" 2>&1 &
   STARTED_PIDS+=("$!")
+  # The fault tests pause and resume the emulators (SIGSTOP/SIGCONT) to see what a dependency that
+  # stops answering does.
+  export DYNAMODB_LOCAL_PID="$!"
   "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$logs/moto-$MOTO_PORT.log" 2>&1 &
   STARTED_PIDS+=("$!")
+  export MOTO_PID="$!"
   wait_http "http://127.0.0.1:$DDB_PORT" "DynamoDB Local" 60
   wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" "moto" 60
 

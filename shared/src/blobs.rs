@@ -11,6 +11,23 @@ pub enum BlobError {
     Sdk(String),
     #[error("presigning failed: {0}")]
     Presign(String),
+    /// S3 did not answer in time, refused the connection or throttled: retry later.
+    #[error("S3 unavailable: {0}")]
+    Unavailable(#[source] crate::problem::Transient),
+}
+
+impl BlobError {
+    fn sdk<E>(e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> Self
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let chain = crate::problem::error_chain(e);
+        if crate::problem::is_transient(e) {
+            BlobError::Unavailable(crate::problem::Transient(chain))
+        } else {
+            BlobError::Sdk(chain)
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -216,8 +233,13 @@ impl Blobs {
             .range(format!("bytes=0-{}", n.saturating_sub(1)))
             .send()
             .await
-            .map_err(|e| BlobError::Sdk(crate::problem::error_chain(&e)))?;
-        let bytes = out.body.collect().await.map_err(|e| BlobError::Sdk(e.to_string()))?.into_bytes();
+            .map_err(|e| BlobError::sdk(&e))?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| BlobError::Unavailable(crate::problem::Transient(e.to_string())))?
+            .into_bytes();
         Ok(bytes.iter().take(n).copied().collect())
     }
 
@@ -232,7 +254,7 @@ impl Blobs {
             .send()
             .await
             .map(|o| o.version_id().map(str::to_owned))
-            .map_err(|e| BlobError::Sdk(crate::problem::error_chain(&e)))
+            .map_err(|e| BlobError::sdk(&e))
     }
 
     /// The whole object version (for attaching a PDF to an email).
@@ -245,8 +267,14 @@ impl Blobs {
             .set_version_id(version.map(str::to_owned))
             .send()
             .await
-            .map_err(|e| BlobError::Sdk(crate::problem::error_chain(&e)))?;
-        Ok(out.body.collect().await.map_err(|e| BlobError::Sdk(e.to_string()))?.into_bytes().to_vec())
+            .map_err(|e| BlobError::sdk(&e))?;
+        Ok(out
+            .body
+            .collect()
+            .await
+            .map_err(|e| BlobError::Unavailable(crate::problem::Transient(e.to_string())))?
+            .into_bytes()
+            .to_vec())
     }
 
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError> {
@@ -257,7 +285,7 @@ impl Blobs {
                 version_id: o.version_id().map(str::to_owned),
             })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
-            Err(e) => Err(BlobError::Sdk(crate::problem::error_chain(&e))),
+            Err(e) => Err(BlobError::sdk(&e)),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! What every `bootstrap` binary does once per cold start: logging, AWS configuration, and the
 //! Lambda loop. Kept here so each `main.rs` is three lines of wiring.
 
-use std::convert::Infallible;
 use std::future::Future;
+use std::time::Duration;
 
 use lambda_http::{service_fn, Body, Request, Response};
 
@@ -11,31 +11,58 @@ pub trait HttpFunction: Send + Sync + 'static {
     fn handle(&self, req: Request) -> impl Future<Output = Response<Body>> + Send;
 }
 
-/// JSON logs when Lambda asks for them (`AWS_LAMBDA_LOG_FORMAT=JSON`), plain text otherwise.
-/// Level from `RUST_LOG`, then `AWS_LAMBDA_LOG_LEVEL`, else `info`.
+/// JSON logs with the invocation's ids when Lambda asks for JSON, plain text otherwise
+/// ([`crate::logging`]).
 pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()))
-        .unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter)).with_target(false);
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let _ = if json {
-        builder.json().with_current_span(false).without_time().try_init()
-    } else {
-        builder.with_ansi(false).try_init()
-    };
+    crate::logging::init();
 }
 
-/// The standard AWS configuration chain: region, credentials and `AWS_ENDPOINT_URL*` from the
-/// environment. Local runs differ only in those variables.
+/// How long one attempt of an AWS call may take, all attempts together, and how many there are.
+/// Every request makes a handful of calls in sequence, so a dependency that stops answering costs
+/// a request at most [`OPERATION_TIMEOUT`] per call, and the per-request deadline in
+/// [`crate::http::serve`] bounds the whole before the function's own timeout.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// The standard AWS configuration chain (region, credentials and `AWS_ENDPOINT_URL*` from the
+/// environment; local runs differ only in those variables) with bounded time: connect, attempt and
+/// operation timeouts and a standard retry policy with a short backoff.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_millis(500)),
+        )
+        .load()
+        .await
+}
+
+/// Lambda counts an invocation as an error only when the function returns one: a `500` (a bug or
+/// an unexpected failure, already logged) is returned as an error so the `Errors` metric and its
+/// alarm see it; API Gateway then answers `500 {"message":"Internal Server Error"}` itself.
+/// Everything else, `503` with `Retry-After` included, is a response.
+pub fn as_lambda_result(response: Response<Body>) -> Result<Response<Body>, lambda_http::Error> {
+    if response.status() == http::StatusCode::INTERNAL_SERVER_ERROR {
+        return Err("the handler answered 500 (see the log line before this one)".into());
+    }
+    Ok(response)
 }
 
 /// Runs an HTTP function under the Lambda runtime.
 pub async fn run_http<F: HttpFunction>(function: F) -> Result<(), lambda_http::Error> {
     let function: &'static F = Box::leak(Box::new(function));
-    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Infallible>(function.handle(req).await) }))
-        .await
+    lambda_http::run(service_fn(move |req: Request| async move { as_lambda_result(function.handle(req).await) })).await
 }

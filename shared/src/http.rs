@@ -3,7 +3,7 @@
 //! parsing; and response builders.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
@@ -34,9 +34,49 @@ macro_rules! by_method {
     }};
 }
 
-/// Wraps one request: body limit (413), round-trip counting, error mapping and one log line.
-/// The path is logged with tokens redacted; bodies, headers and query strings are never logged.
+/// API Gateway HTTP API gives up on an integration after 30 s, whatever the function's timeout.
+pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time kept back from the deadline to answer `503` and write the log line before Lambda (or API
+/// Gateway) cuts the request off.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+
+/// How long a request may run: until its invocation's deadline (or API Gateway's integration
+/// timeout, if sooner), less [`DEADLINE_MARGIN`].
+fn time_budget(req: &Request) -> Duration {
+    let now_ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let left = req
+        .lambda_context_ref()
+        .map(|c| c.deadline)
+        .filter(|d| *d > 0)
+        .map_or(INTEGRATION_TIMEOUT, |d| Duration::from_millis(d.saturating_sub(now_ms)));
+    left.min(INTEGRATION_TIMEOUT).saturating_sub(DEADLINE_MARGIN)
+}
+
+/// The ids this request's log lines carry.
+fn invocation_ids(req: &Request) -> crate::logging::Invocation {
+    let (request_id, trace_id) =
+        req.lambda_context_ref().map(|c| (Some(c.request_id.clone()), c.xray_trace_id.clone())).unwrap_or_default();
+    let apigw = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    crate::logging::Invocation::new(request_id, apigw, trace_id)
+}
+
+/// Wraps one request: body limit (413), a deadline before the function's timeout (503 with
+/// `Retry-After` when a dependency keeps it from finishing), round-trip counting, error mapping and
+/// one log line carrying the invocation's ids. The path is logged with tokens redacted; bodies,
+/// headers and query strings are never logged.
 pub async fn serve<F, Fut>(req: Request, max_body: usize, handler: F) -> Response<Body>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = ApiResult>,
+{
+    let ids = invocation_ids(&req);
+    crate::logging::scope(ids, Box::pin(serve_inner(req, max_body, handler))).await
+}
+
+async fn serve_inner<F, Fut>(req: Request, max_body: usize, handler: F) -> Response<Body>
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = ApiResult>,
@@ -45,16 +85,27 @@ where
     let method = req.method().clone();
     let path = redact_path(req.uri().path());
     let body_len = body_bytes(&req).len();
+    let budget = time_budget(&req);
     let (result, trips) = roundtrips::measure(async {
         if body_len > max_body {
-            Err(ApiError::PayloadTooLarge { limit: max_body })
-        } else {
-            handler(req).await
+            return Err(ApiError::PayloadTooLarge { limit: max_body });
+        }
+        match tokio::time::timeout(budget, handler(req)).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(budget_ms = budget.as_millis() as u64, "request ran out of time");
+                Err(ApiError::unavailable())
+            }
         }
     })
     .await;
     let mut resp = result.unwrap_or_else(ApiError::into_response);
     resp.headers_mut().insert(ROUND_TRIPS_HEADER, HeaderValue::from(trips));
+    match resp.status() {
+        StatusCode::SERVICE_UNAVAILABLE => crate::metrics::count(crate::metrics::Metric::DependencyUnavailable, 1),
+        s if s.is_server_error() => crate::metrics::count(crate::metrics::Metric::ServerErrors, 1),
+        _ => {}
+    }
     tracing::info!(
         method = %method,
         path = %path,

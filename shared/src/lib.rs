@@ -21,8 +21,10 @@ pub mod entry;
 pub mod http;
 pub mod ids;
 pub mod localtime;
+pub mod logging;
 #[cfg(feature = "ses")]
 pub mod mailer;
+pub mod metrics;
 pub mod money;
 #[cfg(feature = "ses")]
 pub mod notify;

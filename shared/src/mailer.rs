@@ -9,8 +9,40 @@ use base64::Engine;
 use crate::email::Email;
 
 #[derive(Debug, thiserror::Error)]
-#[error("sending email failed: {0}")]
-pub struct MailError(pub String);
+pub enum MailError {
+    /// SES refused this message for good (a rejected or suppressed address, an unverified
+    /// sender): sending it again will fail again.
+    #[error("SES rejected the email: {0}")]
+    Rejected(String),
+    /// SES did not answer in time, refused the connection or throttled: retry later.
+    #[error("SES unavailable: {0}")]
+    Unavailable(#[source] crate::problem::Transient),
+    #[error("sending email failed: {0}")]
+    Other(String),
+}
+
+impl MailError {
+    fn sdk<E>(e: &aws_sdk_ses::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> Self
+    where
+        E: aws_sdk_ses::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let chain = crate::problem::error_chain(e);
+        if crate::problem::is_transient(e) {
+            return MailError::Unavailable(crate::problem::Transient(chain));
+        }
+        match e.as_service_error().and_then(|s| s.code()) {
+            Some("MessageRejected" | "MailFromDomainNotVerifiedException" | "InvalidParameterValue") => {
+                MailError::Rejected(chain)
+            }
+            _ => MailError::Other(chain),
+        }
+    }
+
+    /// Whether sending the same email again cannot succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, MailError::Rejected(_))
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Mailer {
@@ -77,15 +109,18 @@ impl Mailer {
             .send_raw_email()
             .source(self.sender.as_str())
             .destinations(mail.to.as_str())
-            .raw_message(RawMessage::builder().data(Blob::new(raw)).build().map_err(|e| MailError(e.to_string()))?)
+            .raw_message(
+                RawMessage::builder().data(Blob::new(raw)).build().map_err(|e| MailError::Other(e.to_string()))?,
+            )
             .send()
             .await
-            .map_err(|e| MailError(crate::problem::error_chain(&e)))?;
+            .map_err(|e| MailError::sdk(&e))?;
         Ok(out.message_id().to_owned())
     }
 
     pub async fn send(&self, mail: &Outgoing) -> Result<String, MailError> {
-        let utf8 = |s: &str| Content::builder().data(s).charset("UTF-8").build().map_err(|e| MailError(e.to_string()));
+        let utf8 =
+            |s: &str| Content::builder().data(s).charset("UTF-8").build().map_err(|e| MailError::Other(e.to_string()));
         let from = match &mail.from_name {
             // Quote the display name; strip characters that would break the header.
             Some(name) => format!("\"{}\" <{}>", name.replace(['"', '\\', '\r', '\n'], ""), self.sender),
@@ -105,7 +140,7 @@ impl Mailer {
             )
             .send()
             .await
-            .map_err(|e| MailError(crate::problem::error_chain(&e)))?;
+            .map_err(|e| MailError::sdk(&e))?;
         Ok(out.message_id().to_owned())
     }
 }

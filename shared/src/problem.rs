@@ -60,8 +60,29 @@ impl ApiError {
         ApiError::Conflict { code, detail: detail.into() }
     }
 
+    /// A failure of ours or of a dependency. A dependency that did not answer in time, refused
+    /// the connection or throttled us (a [`Transient`] error) becomes `503` with `Retry-After`:
+    /// the client may retry; anything else is a `500`.
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        if let Some(t) = (&e as &dyn std::error::Error).downcast_ref::<Transient>() {
+            tracing::warn!(error = %t.0, "a dependency is unavailable");
+            return ApiError::unavailable();
+        }
+        let transient = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| e.source())
+            .any(|e| e.is::<Transient>());
+        if transient {
+            tracing::warn!(error = %error_chain(&e), "a dependency is unavailable");
+            return ApiError::unavailable();
+        }
         ApiError::Internal(Box::new(e))
+    }
+
+    /// A dependency did not answer in time: nothing may be assumed done; retry shortly.
+    pub fn unavailable() -> Self {
+        ApiError::Unavailable {
+            detail: "A service this request depends on did not answer in time. Please try again shortly.".into(),
+            retry_after_seconds: RETRY_AFTER_SECONDS,
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -140,6 +161,45 @@ impl ApiError {
         builder.body(Body::Text(body)).unwrap_or_default()
     }
 }
+
+/// What `Retry-After` says when a dependency is unavailable.
+pub const RETRY_AFTER_SECONDS: i64 = 5;
+
+/// A dependency failure that a later retry may not meet: no answer in time, no connection,
+/// throttling, or a 5xx from the service. Adapters wrap such SDK errors in it (as the source of
+/// their own error) so that [`ApiError::internal`] answers `503` instead of `500`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Transient(pub String);
+
+/// Throttling codes across DynamoDB, S3 and SES.
+const THROTTLING: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionInProgressException",
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalServerError",
+];
+
+/// Whether an SDK call failed in a way a retry later may fix (see [`Transient`]).
+pub fn is_transient<E>(e: &aws_smithy_runtime_api::client::result::SdkError<E, HttpResponse>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => {
+            s.raw().status().is_server_error() || s.err().code().is_some_and(|c| THROTTLING.contains(&c))
+        }
+        _ => false,
+    }
+}
+
+type HttpResponse = aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 /// "outer: inner: innermost", for logs.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

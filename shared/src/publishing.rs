@@ -111,6 +111,28 @@ pub struct DueReport {
     /// Schedule keys the index returned (only due ones: its cost).
     pub due: usize,
     pub published: usize,
+    /// Documents that could not be published and will be tried again later.
+    pub failed: usize,
+    /// Documents that failed [`MAX_SCHEDULE_ATTEMPTS`] times and left the due index.
+    pub parked: usize,
+    /// Documents the job could not read or write (a dependency failing): still due.
+    pub errors: usize,
+}
+
+impl DueReport {
+    /// Whether the run must report failure (after doing what it could).
+    pub fn is_failure(&self) -> bool {
+        self.failed + self.parked + self.errors > 0
+    }
+}
+
+/// How often the schedule tries a document that cannot be published before parking it.
+pub const MAX_SCHEDULE_ATTEMPTS: u32 = 3;
+
+/// When a failed scheduled document is tried again: 2, 4, 8… minutes later (out of the way of the
+/// documents due now).
+fn schedule_retry_delay(attempts: u32) -> time::Duration {
+    time::Duration::minutes(1 << attempts.min(6))
 }
 
 /// Publishes every document whose `publish_at` has come. Reads only the sparse `DUE` index (so
@@ -118,10 +140,15 @@ pub struct DueReport {
 /// read-and-transaction that publishes it and deletes its schedule item. Two runs at once publish
 /// nothing twice: the loser's transaction fails on the aggregate's revision, and on re-reading it
 /// finds the document published.
+///
+/// A document that cannot be published (its PDF never arrived, say) is tried again later with a
+/// growing delay and, after [`MAX_SCHEDULE_ATTEMPTS`], parked: it leaves the due index and staff see
+/// why on the document (`schedule_problem`). One document failing never stops the others; a read
+/// or write that fails is counted in `errors` and the job goes on.
 pub async fn publish_due(store: &Store, now: OffsetDateTime, limit: i32) -> Result<DueReport, StoreError> {
     let upto = format!("{}~", crate::clock::rfc3339(now));
     let due = store.due_keys(&upto, limit).await?;
-    let mut report = DueReport { due: due.len(), published: 0 };
+    let mut report = DueReport { due: due.len(), ..DueReport::default() };
     for item in due {
         let Some(sk) = item.get(keys::DUE_SK).and_then(|v| v.as_s().ok()) else { continue };
         let parts: Vec<&str> = sk.rsplitn(4, '#').collect();
@@ -132,34 +159,83 @@ pub async fn publish_due(store: &Store, now: OffsetDateTime, limit: i32) -> Resu
         ) else {
             continue;
         };
-        for _attempt in 0..3 {
-            let Some((company, mut inspection)) = store.company_and_inspection(c, i).await? else { break };
-            let Some(doc) = inspection.document(d) else { break };
-            if doc.published || doc.publish_at.is_none_or(|at| at > now) {
-                // Published or recalled meanwhile: the schedule item is stale.
-                let _ = store.write(schedule_write(&inspection, doc)?).await;
-                break;
-            }
-            let writes = match publish(&company, &mut inspection, d, now) {
-                Ok((true, writes)) => writes,
-                Ok((false, _)) => break,
-                Err(e) => {
-                    tracing::warn!(document_id = %d, error = %e, "a scheduled document could not be published yet");
-                    break;
-                }
-            };
-            match store.save_inspection_with(&mut inspection, writes).await {
-                Ok(()) => {
-                    report.published += 1;
-                    sync_deficiencies(store, &inspection, d).await;
-                    break;
-                }
-                Err(e) if e.is_condition_failure() => continue,
-                Err(e) => return Err(e),
+        match Box::pin(publish_scheduled(store, c, i, d, now)).await {
+            Ok(Scheduled::Published) => report.published += 1,
+            Ok(Scheduled::Failed) => report.failed += 1,
+            Ok(Scheduled::Parked) => report.parked += 1,
+            Ok(Scheduled::Nothing) => {}
+            Err(e) => {
+                tracing::error!(document_id = %d, error = %e, "a scheduled document could not be processed");
+                report.errors += 1;
             }
         }
     }
+    crate::metrics::count(crate::metrics::Metric::DocumentsPublished, report.published as u64);
+    crate::metrics::count(crate::metrics::Metric::DocumentsParked, report.parked as u64);
     Ok(report)
+}
+
+enum Scheduled {
+    Published,
+    Failed,
+    Parked,
+    Nothing,
+}
+
+async fn publish_scheduled(
+    store: &Store,
+    c: crate::ids::CompanyId,
+    i: crate::ids::InspectionId,
+    d: DocumentId,
+    now: OffsetDateTime,
+) -> Result<Scheduled, StoreError> {
+    for _attempt in 0..3 {
+        let Some((company, mut inspection)) = store.company_and_inspection(c, i).await? else {
+            return Ok(Scheduled::Nothing);
+        };
+        let Some(doc) = inspection.document(d) else { return Ok(Scheduled::Nothing) };
+        if doc.published || doc.publish_at.is_none_or(|at| at > now) {
+            // Published or recalled meanwhile: the schedule item is stale.
+            let _ = store.write(schedule_write(&inspection, doc)?).await;
+            return Ok(Scheduled::Nothing);
+        }
+        let (outcome, writes) = match publish(&company, &mut inspection, d, now) {
+            Ok((true, writes)) => (Scheduled::Published, writes),
+            Ok((false, _)) => return Ok(Scheduled::Nothing),
+            Err(e) => {
+                let doc = inspection.document_mut(d).expect("found above");
+                let attempts = doc.schedule_problem.as_ref().map_or(0, |p| p.attempts) + 1;
+                let parked = attempts >= MAX_SCHEDULE_ATTEMPTS;
+                tracing::warn!(document_id = %d, attempts, parked, error = %e, "a scheduled document could not be published");
+                doc.schedule_problem = Some(crate::domain::document::ScheduleProblem {
+                    reason: e.problem().detail,
+                    attempts,
+                    parked,
+                    last_attempt_at: now,
+                });
+                let key = keys::schedule(c, i, d);
+                let write = if parked {
+                    Write::Delete(key)
+                } else {
+                    let retry_at = crate::clock::rfc3339(now + schedule_retry_delay(attempts));
+                    let marker = serde_json::json!({ "document_id": d });
+                    Write::Put(Record::new(key, "schedule", &marker)?.with_due(keys::due_sort(&retry_at, c, i, d)))
+                };
+                (if parked { Scheduled::Parked } else { Scheduled::Failed }, vec![write])
+            }
+        };
+        match store.save_inspection_with(&mut inspection, writes).await {
+            Ok(()) => {
+                if matches!(outcome, Scheduled::Published) {
+                    sync_deficiencies(store, &inspection, d).await;
+                }
+                return Ok(outcome);
+            }
+            Err(e) if e.is_condition_failure() => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Sdk("the inspection kept changing while its scheduled document was published".into()))
 }
 
 /// Upload completion, from the staff API, the bucket's object-created event or a publish that

@@ -106,7 +106,8 @@ pub async fn spawn_app_with(payments: bool) -> TestApp {
     ];
     let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
     let functions = Arc::new(Functions::new(&sdk, &config));
-    let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox: Some(Mailbox::new(moto_url.clone())) });
+    let template = Template::repository().expect("template.yaml");
+    let gateway = Arc::new(Gateway::new(functions.clone(), Some(Mailbox::new(moto_url.clone())), &template));
     let server = gateway.serve(listener);
     TestApp {
         functions,

@@ -25,6 +25,7 @@ fn document(kind: DocumentKind, title: &str, template: Option<&str>, published: 
         notified_versions: vec![],
         generated: false,
         created_at: portal_shared::clock::now(),
+        schedule_problem: None,
     }
 }
 

@@ -102,7 +102,7 @@ async fn auto_publish_follows_the_setting_per_type_and_never_for_attachments() {
     let key = format!("companies/{}/inspections/{}/documents/{doc}.pdf", g.company_id, g.inspection_id);
     let event = json!({ "Records": [{ "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
         "s3": { "bucket": { "name": g.app.names.bucket }, "object": { "key": key, "size": TEST_PDF.len() } } }] });
-    let report = g.app.functions.publish.dispatch(event).await.unwrap();
+    let report = g.app.functions.publish.dispatch(event, None).await.unwrap();
     assert_eq!((report["completed"].as_u64(), report["published"].as_u64()), (Some(1), Some(1)), "{report}");
     let d = staff(&g, "GET", &format!("/staff/documents/{doc}"), None).await;
     assert_eq!((d.json["uploaded"].as_bool(), d.json["published"].as_bool()), (Some(true), Some(true)));

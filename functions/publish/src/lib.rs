@@ -16,6 +16,8 @@
 
 use http::StatusCode;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_http::lambda_runtime;
+use lambda_http::RequestExt;
 use lambda_http::{Body, Request, Response};
 use portal_shared::blobs::Blobs;
 use portal_shared::domain::document::{publish_time, DocumentKind, NewDocument};
@@ -27,7 +29,7 @@ use portal_shared::outbox::{self, DrainReport};
 use portal_shared::publishing::{self, DueReport};
 use portal_shared::store::documents::DocumentPointer;
 use portal_shared::store::Store;
-use portal_shared::{apigw, auth, by_method, clock, ApiError, Config};
+use portal_shared::{apigw, auth, by_method, clock, entry, ApiError, Config};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -51,22 +53,47 @@ impl Publish {
         }
     }
 
-    /// One Lambda invocation, whatever its source.
-    pub async fn dispatch(&self, event: Value) -> Result<Value, serde_json::Error> {
+    /// One Lambda invocation, whatever its source. `context` is the invocation's (its deadline
+    /// bounds HTTP requests; its ids go on every log line). A `500` answer, an upload event that
+    /// could not be completed and a scheduled run with failures are returned as errors, so Lambda
+    /// counts them, retries the asynchronous ones and finally parks them (S3: the on-failure
+    /// queue; schedule: its dead-letter queue).
+    pub async fn dispatch(&self, event: Value, context: Option<lambda_runtime::Context>) -> Result<Value, JobError> {
+        let ids = context.as_ref().map(|c| {
+            portal_shared::logging::Invocation::new(Some(c.request_id.clone()), None, c.xray_trace_id.clone())
+        });
         if event.get("requestContext").is_some() && event.get("routeKey").is_some() {
             let request: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
-            let response = Box::pin(self.handle(apigw::request_from_event(request))).await;
-            return serde_json::to_value(apigw::response_to_event(response));
+            let mut request = apigw::request_from_event(request);
+            if let Some(c) = context {
+                request = request.with_lambda_context(c);
+            }
+            let response = entry::as_lambda_result(Box::pin(self.handle(request)).await)
+                .map_err(|e| JobError::Failed(e.to_string()))?;
+            return Ok(serde_json::to_value(apigw::response_to_event(response))?);
         }
-        if let Some(records) = event.get("Records").and_then(Value::as_array) {
-            let keys: Vec<String> = records
-                .iter()
-                .filter_map(|r| r["s3"]["object"]["key"].as_str())
-                .map(|k| percent_encoding::percent_decode_str(&k.replace('+', " ")).decode_utf8_lossy().into_owned())
-                .collect();
-            return serde_json::to_value(Box::pin(self.uploads_completed(&keys)).await);
+        let job = async {
+            if let Some(records) = event.get("Records").and_then(Value::as_array) {
+                let keys: Vec<String> = records
+                    .iter()
+                    .filter_map(|r| r["s3"]["object"]["key"].as_str())
+                    .map(|k| {
+                        percent_encoding::percent_decode_str(&k.replace('+', " ")).decode_utf8_lossy().into_owned()
+                    })
+                    .collect();
+                return Box::pin(self.uploads_completed(&keys)).await;
+            }
+            Box::pin(self.publish_due()).await
+        };
+        let report = match ids {
+            Some(ids) => portal_shared::logging::scope(ids, job).await,
+            None => job.await,
+        };
+        tracing::info!(report = %serde_json::to_string(&report)?, "job finished");
+        if report.status != "ok" {
+            return Err(JobError::Failed(format!("the job finished with status {}", report.status)));
         }
-        serde_json::to_value(Box::pin(self.publish_due()).await)
+        Ok(serde_json::to_value(report)?)
     }
 
     async fn route(&self, req: Request) -> ApiResult {
@@ -112,6 +139,9 @@ impl Publish {
         };
         if changed {
             publishing::sync_deficiencies(&self.store, &inspection, id).await;
+            if publish {
+                portal_shared::metrics::count(portal_shared::metrics::Metric::DocumentsPublished, 1);
+            }
         }
         let doc = inspection.document(id).ok_or(ApiError::NotFound)?;
         tracing::info!(document_id = %id, inspection_id = %inspection.id, publish, changed, "publish state set");
@@ -242,9 +272,17 @@ impl Publish {
                         report.published += 1;
                     }
                 }
+                // A PDF that fails the check is the uploader's problem, already answered (the
+                // document keeps its verified version): nothing to retry.
+                Err(ApiError::Conflict { code: "upload-rejected", detail }) => {
+                    tracing::warn!(document_id = %doc, reason = %detail, "upload rejected");
+                }
+                Err(ApiError::NotFound) => {
+                    tracing::warn!(document_id = %doc, "an object for no known document");
+                }
                 Err(e) => {
-                    tracing::warn!(document_id = %doc, error = %e, "upload could not be completed");
-                    report.status = "partial";
+                    tracing::error!(document_id = %doc, error = %e, "upload could not be completed");
+                    report.status = "error";
                 }
             }
         }
@@ -302,25 +340,45 @@ impl Publish {
         self.run_at(clock::now()).await
     }
 
-    /// The job as if it ran at `now` (tests use it to reach schedule and retry times).
+    /// The job as if it ran at `now` (tests use it to reach schedule and retry times). It does
+    /// all it can: a failure publishing documents still sends the outbox; the status says whether
+    /// anything failed (`error`), for Lambda to retry and alarm on.
     pub async fn run_at(&self, now: time::OffsetDateTime) -> JobReport {
-        let due = match Box::pin(publishing::publish_due(&self.store, now, 100)).await {
-            Ok(d) => d,
+        let mut report = JobReport { status: "ok", ..JobReport::default() };
+        match Box::pin(publishing::publish_due(&self.store, now, 100)).await {
+            Ok(due) => {
+                report.published = due.published;
+                report.due = due;
+                if due.is_failure() {
+                    report.status = "error";
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "scheduled publishing failed");
-                return JobReport { status: "error", ..JobReport::default() };
-            }
-        };
-        let Some(mailer) = &self.mailer else {
-            tracing::error!("SENDER_EMAIL is not configured: the outbox cannot be sent");
-            return JobReport { published: due.published, due, status: "no_sender", ..JobReport::default() };
-        };
-        match Box::pin(outbox::drain(&self.store, mailer, &self.config.public_base_url, now, 100)).await {
-            Ok(emails) => JobReport { published: due.published, due, emails, status: "ok", completed: 0 },
-            Err(e) => {
-                tracing::error!(error = %e, "outbox run failed");
-                JobReport { published: due.published, due, status: "error", ..JobReport::default() }
+                report.status = "error";
             }
         }
+        let Some(mailer) = &self.mailer else {
+            tracing::error!("SENDER_EMAIL is not configured: the outbox cannot be sent");
+            report.status = "no_sender";
+            return report;
+        };
+        match Box::pin(outbox::drain(&self.store, mailer, &self.config.public_base_url, now, 100)).await {
+            Ok(emails) => report.emails = emails,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox run failed");
+                report.status = "error";
+            }
+        }
+        report
     }
+}
+
+/// Why an invocation failed (Lambda records it as an error).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("event: {0}")]
+    Event(#[from] serde_json::Error),
 }

@@ -114,7 +114,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             portal_infra::s3_events::S3Events::new(&sdk, functions.clone(), bucket, config.s3_force_path_style);
         Arc::new(events).run(Duration::from_secs(1))
     });
-    let gateway = Arc::new(Gateway { functions: functions.clone(), mailbox });
+    let gateway = Arc::new(Gateway::new(functions.clone(), mailbox, &Template::load(&args.template)?));
     let server = gateway.serve(listener);
     let base = format!("http://{addr}");
     eprintln!("gateway listening on {base}");

@@ -154,6 +154,20 @@ pub struct Document {
     pub generated: bool,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Why the scheduled publication keeps failing, and whether the schedule gave up on it
+    /// (`parked`: it left the due index; a new `publish_at` or a manual publish re-arms it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_problem: Option<ScheduleProblem>,
+}
+
+/// A scheduled publication that failed (see [`crate::publishing::publish_due`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleProblem {
+    pub reason: String,
+    pub attempts: u32,
+    pub parked: bool,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub last_attempt_at: OffsetDateTime,
 }
 
 impl Document {
@@ -174,12 +188,14 @@ impl Document {
             notified_versions: Vec::new(),
             generated: false,
             created_at: now,
+            schedule_problem: None,
         })
     }
 
     pub fn apply(&mut self, patch: DocumentPatch) -> Result<(), DomainError> {
         if let Some(at) = &patch.publish_at {
             self.publish_at = at.as_deref().map(publish_time).transpose()?;
+            self.schedule_problem = None;
         }
         if let Some(t) = patch.title {
             self.title = text("title", &t, 200)?;
@@ -214,6 +230,12 @@ impl Document {
             "publish_at": self.publish_at.map(crate::clock::rfc3339),
             "generated": self.generated,
             "created_at": crate::clock::rfc3339(self.created_at),
+            "schedule_problem": self.schedule_problem.as_ref().map(|p| serde_json::json!({
+                "reason": p.reason,
+                "attempts": p.attempts,
+                "parked": p.parked,
+                "last_attempt_at": crate::clock::rfc3339(p.last_attempt_at),
+            })),
         })
     }
 

@@ -570,6 +570,7 @@ impl Inspection {
         doc.published = true;
         doc.published_at = Some(now);
         doc.publish_at = None;
+        doc.schedule_problem = None;
         self.updated_at = now;
         Ok(true)
     }

@@ -45,12 +45,28 @@ pub enum StoreError {
     Serde(#[from] serde_dynamo::Error),
     #[error("DynamoDB request failed: {0}")]
     Sdk(String),
+    /// DynamoDB did not answer in time, refused the connection or throttled: retry later.
+    #[error("DynamoDB unavailable: {0}")]
+    Unavailable(#[source] crate::problem::Transient),
     #[error("invalid pagination cursor")]
     BadCursor,
 }
 
 impl StoreError {
-    fn sdk<E: std::error::Error + 'static>(e: &E) -> Self {
+    fn sdk<E>(
+        e: &aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        if crate::problem::is_transient(e) {
+            StoreError::Unavailable(crate::problem::Transient(error_chain(e)))
+        } else {
+            StoreError::Sdk(error_chain(e))
+        }
+    }
+
+    fn build<E: std::error::Error + 'static>(e: &E) -> Self {
         StoreError::Sdk(error_chain(e))
     }
 
@@ -238,7 +254,7 @@ impl Store {
                 .set_keys(Some(std::mem::take(&mut pending)))
                 .consistent_read(true)
                 .build()
-                .map_err(|e| StoreError::sdk(&e))?;
+                .map_err(|e| StoreError::build(&e))?;
             let out = self
                 .client
                 .batch_get_item()
@@ -329,7 +345,7 @@ impl Store {
                     .set_condition_expression(condition.map(str::to_owned))
                     .set_expression_attribute_values(values)
                     .build()
-                    .map_err(|e| StoreError::sdk(&e))?,
+                    .map_err(|e| StoreError::build(&e))?,
             ),
             Write::DeleteExisting(key) | Write::Delete(key) => b.delete(
                 Delete::builder()
@@ -338,7 +354,7 @@ impl Store {
                     .set_condition_expression(condition.map(str::to_owned))
                     .set_expression_attribute_values(values)
                     .build()
-                    .map_err(|e| StoreError::sdk(&e))?,
+                    .map_err(|e| StoreError::build(&e))?,
             ),
         };
         Ok(item.build())
@@ -361,7 +377,7 @@ impl Store {
                     .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
                     .expression_attribute_values(":entity", AttributeValue::S("rate_window".into()))
                     .build()
-                    .map_err(|e| StoreError::sdk(&e))?;
+                    .map_err(|e| StoreError::build(&e))?;
                 Ok(TransactWriteItem::builder().update(update).build())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

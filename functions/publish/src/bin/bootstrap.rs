@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = entry::aws_config().await;
     let app: &'static Publish = Box::leak(Box::new(Publish::new(&sdk, config)));
     lambda_runtime::run(service_fn(move |e: LambdaEvent<Value>| async move {
-        app.dispatch(e.payload).await.map_err(lambda_runtime::Error::from)
+        app.dispatch(e.payload, Some(e.context)).await.map_err(lambda_runtime::Error::from)
     }))
     .await
 }

@@ -1,0 +1,126 @@
+//! Business metrics in CloudWatch embedded metric format (EMF): one JSON line on stdout per
+//! metric, which Lambda's log pipeline turns into a CloudWatch metric with no SDK call and no
+//! extra round trip. Namespace `InspectionPortal`, one dimension `Stage` (the template's `STAGE`),
+//! so the alarms of two stages in one account stay apart.
+//!
+//! Lines are written only on Lambda (or with `METRICS_EMF=true`); every count is also kept in this
+//! process ([`snapshot`]) so the local stack and the tests can read them.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+
+pub const NAMESPACE: &str = "InspectionPortal";
+
+/// The metrics the code emits (the template's alarms and `docs/operations.md` name them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Metric {
+    PaymentsApplied,
+    PaymentsParked,
+    EmailsSent,
+    EmailsFailed,
+    EmailsFailedPermanently,
+    EmailsSuppressed,
+    DocumentsPublished,
+    DocumentsParked,
+    GateAllowed,
+    GateLocked,
+    ServerErrors,
+    DependencyUnavailable,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::PaymentsApplied => "PaymentsApplied",
+            Metric::PaymentsParked => "PaymentsParked",
+            Metric::EmailsSent => "EmailsSent",
+            Metric::EmailsFailed => "EmailsFailed",
+            Metric::EmailsFailedPermanently => "EmailsFailedPermanently",
+            Metric::EmailsSuppressed => "EmailsSuppressed",
+            Metric::DocumentsPublished => "DocumentsPublished",
+            Metric::DocumentsParked => "DocumentsParked",
+            Metric::GateAllowed => "GateAllowed",
+            Metric::GateLocked => "GateLocked",
+            Metric::ServerErrors => "ServerErrors",
+            Metric::DependencyUnavailable => "DependencyUnavailable",
+        }
+    }
+}
+
+static COUNTS: Mutex<BTreeMap<Metric, u64>> = Mutex::new(BTreeMap::new());
+
+fn emf_enabled() -> bool {
+    std::env::var("AWS_LAMBDA_FUNCTION_NAME").is_ok() || std::env::var("METRICS_EMF").is_ok_and(|v| v == "true")
+}
+
+/// Counts `n` occurrences of `metric` (nothing is written for 0).
+pub fn count(metric: Metric, n: u64) {
+    if n == 0 {
+        return;
+    }
+    if let Ok(mut c) = COUNTS.lock() {
+        *c.entry(metric).or_default() += n;
+    }
+    if emf_enabled() {
+        let stage = std::env::var("STAGE").unwrap_or_else(|_| "local".into());
+        println!("{}", emf_line(metric, n, &stage, crate::logging::service(), time::OffsetDateTime::now_utc()));
+    }
+}
+
+/// Every count this process made so far.
+pub fn snapshot() -> BTreeMap<Metric, u64> {
+    COUNTS.lock().map(|c| c.clone()).unwrap_or_default()
+}
+
+/// How many of `metric` this process counted so far.
+pub fn total(metric: Metric) -> u64 {
+    snapshot().get(&metric).copied().unwrap_or(0)
+}
+
+fn emf_line(metric: Metric, n: u64, stage: &str, service: &str, at: time::OffsetDateTime) -> Value {
+    let mut line = json!({
+        "_aws": {
+            "Timestamp": (at.unix_timestamp_nanos() / 1_000_000) as i64,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Stage"]],
+                "Metrics": [{ "Name": metric.name(), "Unit": "Count" }],
+            }],
+        },
+        "Stage": stage,
+        "service": service,
+    });
+    line[metric.name()] = json!(n);
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_follow_the_embedded_metric_format() {
+        let at = time::macros::datetime!(2026-11-23 12:00 UTC);
+        let l = emf_line(Metric::DocumentsParked, 3, "prod", "publish", at);
+        let directive = &l["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(l["_aws"]["Timestamp"], 1_795_435_200_000_i64);
+        assert_eq!(directive["Namespace"], NAMESPACE);
+        // Every dimension and metric named in the directive is a top-level member of the line.
+        for d in directive["Dimensions"][0].as_array().unwrap() {
+            assert!(l[d.as_str().unwrap()].is_string());
+        }
+        assert_eq!(directive["Metrics"][0]["Name"], "DocumentsParked");
+        assert_eq!(l["DocumentsParked"], 3);
+        assert_eq!(l["Stage"], "prod");
+    }
+
+    #[test]
+    fn counts_are_kept_in_process() {
+        let before = total(Metric::GateLocked);
+        count(Metric::GateLocked, 2);
+        count(Metric::GateLocked, 0);
+        assert!(total(Metric::GateLocked) >= before + 2);
+    }
+}

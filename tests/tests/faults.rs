@@ -1,0 +1,153 @@
+//! A dependency that stops answering, as the field sees it: DynamoDB Local is paused (SIGSTOP) for
+//! longer than the functions' timeout while requests are in flight. Every request must answer
+//! `503` problem+json with `Retry-After` before its function's `Timeout` (from template.yaml, which
+//! the local gateway applies like Lambda), nothing may be half-written, and after the pause the
+//! same requests succeed once.
+//!
+//! The one test of this file runs alone in its process: it pauses the DynamoDB Local every test
+//! of this process would use.
+
+use std::time::{Duration, Instant};
+
+use portal_infra::template::Template;
+use portal_shared::webhook::sign;
+use portal_tests::{fixture, inspection_body, Fixture, Reply, WEBHOOK_SECRET};
+use serde_json::{json, Value};
+
+/// Resumes the paused process whatever happens to the test.
+struct Paused(i32);
+
+impl Paused {
+    fn stop(pid: i32) -> Self {
+        signal(pid, "STOP");
+        Paused(pid)
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}
+
+fn signal(pid: i32, sig: &str) {
+    let ok = std::process::Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    assert!(ok.is_ok_and(|s| s.success()), "kill -{sig} {pid}");
+}
+
+fn dynamodb_pid() -> i32 {
+    std::env::var("DYNAMODB_LOCAL_PID")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .expect("DYNAMODB_LOCAL_PID is not set: scripts/test exports the emulator's process id")
+}
+
+/// A signed `payment_intent.succeeded` for the fixture's inspection, as Stripe sends it.
+fn payment(f: &Fixture, amount: i64) -> String {
+    let mut intent: Value = serde_json::from_str(include_str!("../fixtures/stripe/payment_intent.json")).unwrap();
+    let id = format!("pi_{}", ulid::Ulid::new());
+    intent["id"] = json!(id);
+    intent["amount"] = json!(amount);
+    intent["amount_received"] = json!(amount);
+    intent["status"] = json!("succeeded");
+    intent["latest_charge"] = json!(format!("ch_{}", &id[3..]));
+    intent["metadata"] =
+        json!({ "company_id": f.company_id.to_string(), "inspection_id": f.inspection_id.to_string() });
+    let event = json!({
+        "id": format!("evt_{}", ulid::Ulid::new()), "object": "event", "api_version": "2024-06-20",
+        "created": time::OffsetDateTime::now_utc().unix_timestamp(), "data": { "object": intent },
+        "livemode": false, "pending_webhooks": 1, "type": "payment_intent.succeeded",
+    });
+    serde_json::to_string_pretty(&event).unwrap()
+}
+
+async fn webhook(f: &Fixture, body: &str) -> Reply {
+    let t = time::OffsetDateTime::now_utc().unix_timestamp();
+    let header = format!("t={t},v1={}", sign(WEBHOOK_SECRET, t, body.as_bytes()));
+    let req = f
+        .app
+        .http
+        .post(f.app.url("/webhooks/payments"))
+        .header("content-type", "application/json")
+        .header("stripe-signature", header)
+        .body(body.to_owned());
+    f.app.send(req).await
+}
+
+async fn create(f: &Fixture) -> Reply {
+    let mut body = inspection_body();
+    body["notify"] = json!(false);
+    f.app.request("POST", "/staff/inspections", Some(&f.key), Some(body)).await
+}
+
+async fn list_count(f: &Fixture) -> usize {
+    let r = f.app.request("GET", "/staff/inspections?limit=200", Some(&f.key), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json["items"].as_array().expect("items").len()
+}
+
+async fn timed(fut: std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + '_>>) -> (Reply, Duration) {
+    let started = Instant::now();
+    let r = fut.await;
+    (r, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_paused_dynamodb_gets_503_within_the_timeout_and_changes_nothing() {
+    Box::pin(paused_dynamodb()).await;
+}
+
+async fn paused_dynamodb() {
+    let f = fixture(json!({})).await;
+    let template = Template::repository().unwrap();
+    let limit = |function: &str| Duration::from_secs(template.function_timeout(function));
+    let before = f.inspection().await;
+    let inspections_before = list_count(&f).await;
+    let payment = payment(&f, 12_500);
+    let pause_for = limit("StaffApiFunction") + Duration::from_secs(3);
+
+    let paused = Paused::stop(dynamodb_pid());
+    let paused_at = Instant::now();
+    let (created, view, paid) = tokio::join!(
+        timed(Box::pin(create(&f))),
+        timed(Box::pin(f.view(&f.client))),
+        timed(Box::pin(webhook(&f, &payment)))
+    );
+    for ((r, took), function) in
+        [(&created, "StaffApiFunction"), (&view, "LinkFunction"), (&paid, "PaymentWebhookFunction")]
+    {
+        r.assert_problem(503);
+        let retry_after: u64 = r.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
+        assert!(retry_after >= 1, "{function}: Retry-After {retry_after}");
+        assert!(*took < limit(function), "{function} answered after {took:?}, its timeout is {:?}", limit(function));
+    }
+    // Hold the pause past the functions' timeout, then let DynamoDB answer again.
+    tokio::time::sleep(pause_for.saturating_sub(paused_at.elapsed())).await;
+    drop(paused);
+
+    // Nothing of the failed requests happened.
+    let after = f.inspection().await;
+    assert_eq!(after.revision, before.revision, "the inspection was not written");
+    assert_eq!(after.balance(), before.balance(), "no money was applied");
+    assert_eq!(list_count(&f).await, inspections_before, "no inspection was created");
+
+    // The same requests, retried, succeed once.
+    let r = create(&f).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(f.view(&f.client).await.status, 200);
+    let r = webhook(&f, &payment).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = webhook(&f, &payment).await;
+    assert_eq!(r.status, 200, "a repeat is acknowledged: {}", r.text);
+    assert_eq!(f.inspection().await.balance().get(), before.balance().get() - 12_500, "applied exactly once");
+    // The list is an index (eventually consistent, as on AWS): give it a moment.
+    let mut listed = 0;
+    for _ in 0..20 {
+        listed = list_count(&f).await;
+        if listed == inspections_before + 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed, inspections_before + 1);
+}
