@@ -325,3 +325,55 @@ async fn generated_report() {
     assert!(dark > 0, "page 2 has text on it");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_scheduled_document_that_keeps_failing_is_parked_while_the_others_publish() {
+    let f = fixture(json!({})).await;
+    let at = now() + Duration::hours(1);
+    let when = |t: OffsetDateTime| json!({ "publish_at": portal_shared::clock::rfc3339(t) });
+    let (good, _) = upload(&f, "inspection_report", when(at), true).await;
+    let (later, _) = upload(&f, "invoice", when(at + Duration::minutes(5)), true).await;
+    // Scheduled, but its PDF never arrives.
+    let r = staff(
+        &f,
+        "POST",
+        &format!("/staff/inspections/{}/documents", f.inspection_id),
+        Some(json!({ "kind": "proposal", "title": "Never uploaded", "publish_at": portal_shared::clock::rfc3339(at) })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let poisoned = r.json["document_id"].as_str().unwrap().to_owned();
+    let parked_before = portal_shared::metrics::total(portal_shared::metrics::Metric::DocumentsParked);
+
+    // The run publishes what it can, and says it failed (Lambda retries and alarms on it).
+    let first = run(&f, at + Duration::seconds(1)).await;
+    assert_eq!((first.due.published, first.due.failed, first.status), (1, 1, "error"), "{first:?}");
+    let problem = |d: Reply| d.json["schedule_problem"].clone();
+    let p = problem(staff(&f, "GET", &format!("/staff/documents/{poisoned}"), None).await);
+    assert_eq!((p["attempts"].as_u64(), p["parked"].as_bool()), (Some(1), Some(false)), "{p}");
+    assert!(p["reason"].as_str().unwrap().contains("upload"), "staff see why: {p}");
+    assert_eq!(staff(&f, "GET", &format!("/staff/documents/{good}"), None).await.json["published"], true);
+    assert!(f.app.functions.publish.dispatch(json!({}), None).await.is_ok(), "a scheduled run with nothing due");
+
+    // Retried later (not every minute), then parked; the other document publishes meanwhile.
+    let second = run(&f, at + Duration::minutes(1)).await;
+    assert_eq!((second.due.due, second.status), (0, "ok"), "the failed document waits: {second:?}");
+    let third = run(&f, at + Duration::minutes(6)).await;
+    assert_eq!((third.due.published, third.due.failed), (1, 1), "{third:?}");
+    assert_eq!(staff(&f, "GET", &format!("/staff/documents/{later}"), None).await.json["published"], true);
+    let fourth = run(&f, at + Duration::minutes(30)).await;
+    assert_eq!((fourth.due.parked, fourth.status), (1, "error"), "{fourth:?}");
+    let p = problem(staff(&f, "GET", &format!("/staff/documents/{poisoned}"), None).await);
+    assert_eq!((p["attempts"].as_u64(), p["parked"].as_bool()), (Some(3), Some(true)), "{p}");
+    assert!(portal_shared::metrics::total(portal_shared::metrics::Metric::DocumentsParked) > parked_before);
+
+    // Parked: out of the due index for good, so later runs are clean and cheap.
+    let after = run(&f, at + Duration::days(1)).await;
+    assert_eq!((after.due.due, after.status), (0, "ok"), "{after:?}");
+    // A new publish_at re-arms it; a scheduled invocation that meets the failure is a Lambda error
+    // (so the schedule's retry policy, dead-letter queue and the error alarm see it).
+    let r = staff(&f, "PATCH", &format!("/staff/documents/{poisoned}"), Some(when(now() - Duration::minutes(1)))).await;
+    assert!(r.json["schedule_problem"].is_null(), "{}", r.text);
+    let err = f.app.functions.publish.dispatch(json!({}), None).await.expect_err("the run failed");
+    assert!(err.to_string().contains("error"), "{err}");
+}
