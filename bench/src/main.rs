@@ -62,20 +62,22 @@ struct Demo {
     staff_key: String,
     inspection_id: String,
     company_id: String,
+    /// The variables naming the secrets (in Secrets Manager, as on AWS).
+    secrets: Vec<(String, String)>,
 }
 
-fn env_config(names: &LocalNames, base: &str) -> Vec<(String, String)> {
+fn env_config(names: &LocalNames, base: &str, secrets: &[(String, String)]) -> Vec<(String, String)> {
     let mut vars: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).collect();
     vars.extend([
         ("TABLE_NAME".into(), names.table.clone()),
         ("BUCKET_NAME".into(), names.bucket.clone()),
         ("SENDER_EMAIL".into(), SENDER.into()),
         ("PUBLIC_BASE_URL".into(), base.into()),
-        ("PLATFORM_ADMIN_KEY".into(), ADMIN_KEY.into()),
-        ("PAYMENT_WEBHOOK_SECRETS".into(), WEBHOOK_SECRET.into()),
         ("PAYMENT_PROVIDER".into(), "none".into()),
+        ("SES_CONFIGURATION_SET".into(), names.configuration_set()),
         ("S3_FORCE_PATH_STYLE".into(), "true".into()),
     ]);
+    vars.extend(secrets.iter().cloned());
     vars
 }
 
@@ -86,7 +88,12 @@ async fn setup() -> (Demo, Arc<Functions>, Store, tokio::task::JoinHandle<()>) {
     resources::create_all(&sdk, &Template::repository().expect("template.yaml"), &names).await.expect("resources");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let vars = env_config(&names, &base);
+    let values = [
+        ("PLATFORM_ADMIN_KEY_SECRET", ADMIN_KEY.to_owned()),
+        ("PAYMENT_WEBHOOK_SECRETS_SECRET", WEBHOOK_SECRET.to_owned()),
+    ];
+    let secrets = resources::put_secrets(&sdk, &names.table, &values).await.expect("secrets");
+    let vars = env_config(&names, &base, &secrets);
     let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).expect("config");
     let functions = Arc::new(Functions::new(&sdk, &config));
     let gateway = Arc::new(Gateway::new(functions.clone(), None, &Template::repository().expect("template.yaml")));
@@ -102,6 +109,7 @@ async fn setup() -> (Demo, Arc<Functions>, Store, tokio::task::JoinHandle<()>) {
         company_id: demo.company_id,
         base,
         names,
+        secrets,
     };
     // Release the demo report so a document open answers 303: pay the balance offline and sign.
     let http = reqwest::Client::new();
@@ -290,7 +298,7 @@ async fn run() {
     let peers = std::env::var("BENCH_PEERS").ok().map(PathBuf::from);
     let out = std::env::var("BENCH_OUT").unwrap_or_else(|_| "bench/results.md".into());
     let (demo, functions, store, server) = setup().await;
-    let env = env_config(&demo.names, &demo.base);
+    let env = env_config(&demo.names, &demo.base, &demo.secrets);
     let mut table = String::new();
     let started = Instant::now();
 

@@ -33,6 +33,46 @@ pub struct LocalNames {
     pub sender: String,
 }
 
+impl LocalNames {
+    /// The SES configuration set every email is sent with (named after the table).
+    pub fn configuration_set(&self) -> String {
+        format!("{}-mail", self.table)
+    }
+}
+
+/// The secrets the template keeps in Secrets Manager, by the environment variable that names each
+/// on the functions, and the plain variable a local run gives its value in.
+pub const SECRETS: &[(&str, &str)] = &[
+    ("PLATFORM_ADMIN_KEY_SECRET", "PLATFORM_ADMIN_KEY"),
+    ("PAYMENT_WEBHOOK_SECRETS_SECRET", "PAYMENT_WEBHOOK_SECRETS"),
+    ("STRIPE_SECRET_KEY_SECRET", "STRIPE_SECRET_KEY"),
+];
+
+/// Stores each value in Secrets Manager (moto) under `<prefix>/<variable>`, as an operator puts
+/// the real values after a deploy (an existing secret gets a new value: a rotation), and returns
+/// the variables naming them (their ARNs) that the functions read.
+pub async fn put_secrets(
+    sdk: &aws_config::SdkConfig,
+    prefix: &str,
+    values: &[(&str, String)],
+) -> Result<Vec<(String, String)>, SetupError> {
+    let sm = aws_sdk_secretsmanager::Client::new(sdk);
+    let mut out = Vec::new();
+    for (variable, value) in values {
+        let name = format!("{prefix}/{variable}");
+        let arn = match sm.create_secret().name(&name).secret_string(value).send().await {
+            Ok(o) => o.arn().unwrap_or(&name).to_owned(),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {
+                let o = sm.put_secret_value().secret_id(&name).secret_string(value).send().await;
+                o.map_err(|e| aws("PutSecretValue", e))?.arn().unwrap_or(&name).to_owned()
+            }
+            Err(e) => return Err(aws("CreateSecret", e)),
+        };
+        out.push(((*variable).to_owned(), arn));
+    }
+    Ok(out)
+}
+
 fn str_at<'a>(v: &'a Value, key: &str) -> Result<&'a str, SetupError> {
     v.get(key)
         .and_then(Value::as_str)
@@ -179,5 +219,23 @@ pub async fn create_all(
     create_table(&ddb, template, &names.table).await?;
     create_bucket(&s3, template, &names.bucket).await?;
     verify_sender(&ses, template, &names.sender).await?;
+    create_configuration_set(&ses, template, &names.configuration_set()).await?;
     Ok(())
+}
+
+/// The template's SES configuration set (its event destination is SNS on AWS; locally the tests
+/// hand SES-shaped notifications to the publish function).
+pub async fn create_configuration_set(
+    ses: &aws_sdk_ses::Client,
+    template: &Template,
+    name: &str,
+) -> Result<(), SetupError> {
+    template.resource_of_type("AWS::SES::ConfigurationSet")?;
+    let set =
+        aws_sdk_ses::types::ConfigurationSet::builder().name(name).build().map_err(|e| aws("configuration set", e))?;
+    match ses.create_configuration_set().configuration_set(set).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ConfigurationSetAlreadyExists") => Ok(()),
+        Err(e) => Err(aws("CreateConfigurationSet", e)),
+    }
 }

@@ -69,6 +69,18 @@ ensure_python_tools() {
   echo "$want" > "$stamp"
 }
 
+# The AWS SAM CLI in a venv of its own (it pins its own dependencies), for `sam validate --lint`.
+SAM_VENV="$CACHE/sam-venv"
+ensure_sam_cli() {
+  local stamp="$SAM_VENV/.requirements.sha256" want
+  want="$(sha256sum "$ROOT/infra/requirements-sam.txt" | cut -d' ' -f1)"
+  if [ -x "$SAM_VENV/bin/sam" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
+  log "installing the AWS SAM CLI into $SAM_VENV"
+  [ -x "$SAM_VENV/bin/python" ] || python3 -m venv "$SAM_VENV"
+  "$SAM_VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/infra/requirements-sam.txt"
+  echo "$want" > "$stamp"
+}
+
 # Headless Chromium (Debian's package) and playwright-core (npm, pinned by tests/browser's lock
 # file) for the browser checks. The scripts are copied next to their node_modules to run.
 BROWSER_DIR="$CACHE/browser"
@@ -90,6 +102,7 @@ ensure_all() {
   ensure_system_tools
   ensure_dynamodb_local
   ensure_python_tools
+  ensure_sam_cli
 }
 
 free_port() {
@@ -144,5 +157,6 @@ start_stack() {
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
   export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$MOTO_PORT"
   export AWS_ENDPOINT_URL_SES="http://127.0.0.1:$MOTO_PORT"
+  export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$MOTO_PORT"
   export MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 }

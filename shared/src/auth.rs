@@ -6,7 +6,9 @@ use crate::http::bearer;
 use crate::ids::{CompanyId, KeyId};
 use crate::secrets::StaffKey;
 use crate::store::Store;
-use crate::{ApiError, Config};
+use crate::ApiError;
+#[cfg(feature = "secrets-manager")]
+use crate::Config;
 
 /// An authenticated staff caller; every query it makes is scoped to `company_id`.
 #[derive(Debug, Clone)]
@@ -29,9 +31,13 @@ impl Staff {
 /// per call).
 pub const LAST_USED_RESOLUTION: time::Duration = time::Duration::hours(1);
 
-pub fn admin(config: &Config, req: &Request) -> Result<(), ApiError> {
+/// The platform admin: the bearer key must be the one in the admin key's secret (read through
+/// the process's cache; no request without a bearer key reads it).
+#[cfg(feature = "secrets-manager")]
+pub async fn admin(secrets: &crate::managed_secrets::Secrets, config: &Config, req: &Request) -> Result<(), ApiError> {
     let presented = bearer(req).ok_or(ApiError::Unauthorized)?;
-    match &config.platform_admin_key {
+    let Some(id) = &config.platform_admin_key else { return Err(ApiError::Unauthorized) };
+    match secrets.value(id).await? {
         Some(key) if key.matches(presented) => Ok(()),
         _ => Err(ApiError::Unauthorized),
     }

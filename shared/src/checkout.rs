@@ -48,26 +48,34 @@ pub enum CheckoutError {
     Refused { status: u16, message: String },
     #[error("the payment provider answered a checkout page outside {0}")]
     UnexpectedOrigin(String),
+    #[error("no payment provider key is configured yet")]
+    NotConfigured,
 }
 
 pub struct Provider {
     config: StripeConfig,
     http: reqwest::Client,
+    secrets: std::sync::Arc<crate::managed_secrets::Secrets>,
 }
 
 impl Provider {
     /// Pay Now's provider, when one is configured (see [`crate::Config::stripe`]).
-    pub fn from_config(config: &crate::Config) -> Option<Provider> {
-        Some(Provider::new(config.stripe.clone()?))
+    pub fn from_config(
+        config: &crate::Config,
+        secrets: std::sync::Arc<crate::managed_secrets::Secrets>,
+    ) -> Option<Provider> {
+        Some(Provider::new(config.stripe.clone()?, secrets))
     }
 
-    pub fn new(config: StripeConfig) -> Provider {
+    /// Stripe calls get 2 s to connect and 5 s in all: a slow Stripe leaves the request time to
+    /// answer before the function's timeout.
+    pub fn new(config: StripeConfig, secrets: std::sync::Arc<crate::managed_secrets::Secrets>) -> Provider {
         let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .timeout(std::time::Duration::from_secs(8))
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .timeout(std::time::Duration::from_secs(5))
             .build()
             .unwrap_or_default();
-        Provider { config, http }
+        Provider { config, http, secrets }
     }
 
     /// Where checkout pages live: what the portal's CSP `form-action` must allow.
@@ -76,7 +84,12 @@ impl Provider {
     }
 
     pub async fn create(&self, req: &CheckoutRequest) -> Result<CheckoutSession, CheckoutError> {
-        let session = stripe(&self.http, &self.config, req).await?;
+        let key = match self.secrets.value(&self.config.secret_key).await {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err(CheckoutError::NotConfigured),
+            Err(e) => return Err(CheckoutError::Unreachable(e.to_string())),
+        };
+        let session = stripe(&self.http, &self.config, &key, req).await?;
         // The browser may only be sent where the CSP lets the form go.
         let prefix = format!("{}/", self.config.checkout_origin);
         if !session.url.starts_with(&prefix) {
@@ -113,11 +126,12 @@ pub fn stripe_form(req: &CheckoutRequest) -> Vec<(String, String)> {
 async fn stripe(
     http: &reqwest::Client,
     config: &StripeConfig,
+    key: &crate::secrets::Secret,
     req: &CheckoutRequest,
 ) -> Result<CheckoutSession, CheckoutError> {
     let resp = http
         .post(format!("{}/v1/checkout/sessions", config.api_base))
-        .bearer_auth(config.secret_key.expose())
+        .bearer_auth(key.expose())
         .header("Idempotency-Key", &req.idempotency_key)
         .form(&stripe_form(req))
         .send()

@@ -1,8 +1,9 @@
 //! Typed configuration, read once per cold start from the environment variables `template.yaml`
 //! sets (and `scripts/dev` / the tests set locally).
 
+use std::time::Duration;
+
 use crate::email::Email;
-use crate::secrets::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -14,14 +15,24 @@ pub struct Config {
     pub sender_email: Option<Email>,
     /// Where links in emails and API responses point (`PUBLIC_BASE_URL`, no trailing slash).
     pub public_base_url: String,
-    /// The platform admin's key (`PLATFORM_ADMIN_KEY`); without it the admin routes answer 401.
-    pub platform_admin_key: Option<Secret>,
-    /// Payment webhook signing secrets (`PAYMENT_WEBHOOK_SECRETS`, comma-separated, for rotation).
-    pub payment_webhook_secrets: Vec<Secret>,
+    /// The Secrets Manager secret holding the platform admin's key (`PLATFORM_ADMIN_KEY_SECRET`,
+    /// its ARN or name); without it the admin routes answer 401.
+    pub platform_admin_key: Option<String>,
+    /// The secret holding the payment webhook signing secrets (`PAYMENT_WEBHOOK_SECRETS_SECRET`;
+    /// its value is comma-separated, several during a rotation).
+    pub payment_webhook_secrets: Option<String>,
+    /// How long a secret's value is used before it is read again (`SECRETS_CACHE_SECONDS`).
+    pub secrets_cache: Duration,
+    /// This deployment's stage (`STAGE`), the dimension of its metrics.
+    pub stage: String,
+    /// The SES configuration set every email is sent with (`SES_CONFIGURATION_SET`): its events
+    /// (bounces, complaints, deliveries) come back to the publish function.
+    pub ses_configuration_set: Option<String>,
     /// Largest request body accepted (`MAX_BODY_BYTES`); larger ones get 413.
     pub max_body_bytes: usize,
-    /// Pay Now through Stripe Checkout: `PAYMENT_PROVIDER=stripe` with a `STRIPE_SECRET_KEY`.
-    /// Without a key (or with `none`) no Pay Now is offered and the portal says how to pay instead.
+    /// Pay Now through Stripe Checkout: `PAYMENT_PROVIDER=stripe` with the secret holding the key
+    /// (`STRIPE_SECRET_KEY_SECRET`). Without it (or with `none`) no Pay Now is offered and the
+    /// portal says how to pay instead.
     pub stripe: Option<StripeConfig>,
     /// Whether payments made outside Pay Now must be live money (`PAYMENT_LIVEMODE=true`) or test
     /// money (default): a payment in the other mode is kept for staff, never applied.
@@ -32,7 +43,8 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct StripeConfig {
-    pub secret_key: Secret,
+    /// The Secrets Manager secret holding the API key (its ARN or name).
+    pub secret_key: String,
     /// The API (`STRIPE_API_BASE`, default `https://api.stripe.com`).
     pub api_base: String,
     /// Where Checkout pages live (`STRIPE_CHECKOUT_ORIGIN`, default `https://checkout.stripe.com`):
@@ -82,10 +94,10 @@ impl Config {
         };
         let stripe = match non_empty("PAYMENT_PROVIDER").as_deref() {
             None | Some("none") => None,
-            Some("stripe") => match non_empty("STRIPE_SECRET_KEY") {
+            Some("stripe") => match non_empty("STRIPE_SECRET_KEY_SECRET") {
                 None => None,
                 Some(key) => Some(StripeConfig {
-                    secret_key: Secret::new(key),
+                    secret_key: key,
                     api_base: origin(
                         "STRIPE_API_BASE",
                         non_empty("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com".into()),
@@ -110,10 +122,16 @@ impl Config {
             bucket_name: non_empty("BUCKET_NAME"),
             sender_email,
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
-            platform_admin_key: non_empty("PLATFORM_ADMIN_KEY").map(Secret::new),
-            payment_webhook_secrets: non_empty("PAYMENT_WEBHOOK_SECRETS")
-                .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
-                .unwrap_or_default(),
+            platform_admin_key: non_empty("PLATFORM_ADMIN_KEY_SECRET"),
+            payment_webhook_secrets: non_empty("PAYMENT_WEBHOOK_SECRETS_SECRET"),
+            secrets_cache: match non_empty("SECRETS_CACHE_SECONDS") {
+                None => Duration::from_secs(300),
+                Some(v) => Duration::from_secs_f64(v.parse().map_err(|_| {
+                    ConfigError::Invalid("SECRETS_CACHE_SECONDS", "must be a number of seconds".into())
+                })?),
+            },
+            stage: non_empty("STAGE").unwrap_or_else(|| "local".into()),
+            ses_configuration_set: non_empty("SES_CONFIGURATION_SET"),
             max_body_bytes,
             stripe,
             payment_livemode,
@@ -142,12 +160,13 @@ mod tests {
         let c = cfg(&[
             ("TABLE_NAME", "t"),
             ("PUBLIC_BASE_URL", "https://portal.example.com/"),
-            ("PAYMENT_WEBHOOK_SECRETS", "whsec_a, whsec_b,"),
+            ("PAYMENT_WEBHOOK_SECRETS_SECRET", "arn:aws:secretsmanager:us-east-1:1:secret:webhook"),
             ("SENDER_EMAIL", "Reports@Example.com"),
         ])
         .unwrap();
         assert_eq!(c.public_base_url, "https://portal.example.com");
-        assert_eq!(c.payment_webhook_secrets.len(), 2);
+        assert_eq!(c.payment_webhook_secrets.as_deref(), Some("arn:aws:secretsmanager:us-east-1:1:secret:webhook"));
+        assert_eq!(c.secrets_cache, Duration::from_secs(300));
         assert_eq!(c.sender_email.unwrap().as_str(), "reports@example.com");
         assert_eq!(c.max_body_bytes, Config::DEFAULT_MAX_BODY_BYTES);
         assert!(c.platform_admin_key.is_none());
@@ -160,7 +179,8 @@ mod tests {
         assert!(cfg(&[("TABLE_NAME", "t"), ("MAX_BODY_BYTES", "lots")]).is_err());
         assert!(cfg(&[("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "paypal")]).is_err());
         assert!(cfg(&[("TABLE_NAME", "t"), ("PAYMENT_LIVEMODE", "yes")]).is_err());
-        let bad_origin = [("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "stripe"), ("STRIPE_SECRET_KEY", "sk_test_1")];
+        let bad_origin =
+            [("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "stripe"), ("STRIPE_SECRET_KEY_SECRET", "sk_test_1")];
         for o in ["https://checkout.stripe.com/pay", "checkout.stripe.com", "https://a b", "https://x;y"] {
             let mut with = bad_origin.to_vec();
             with.push(("STRIPE_CHECKOUT_ORIGIN", o));
@@ -172,11 +192,12 @@ mod tests {
     fn pay_now_needs_a_provider_and_its_key() {
         let base = [("TABLE_NAME", "t")];
         assert!(cfg(&base).unwrap().stripe.is_none(), "nothing configured: no Pay Now");
-        let no_key = cfg(&[("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "stripe"), ("STRIPE_SECRET_KEY", " ")]).unwrap();
+        let no_key =
+            cfg(&[("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "stripe"), ("STRIPE_SECRET_KEY_SECRET", " ")]).unwrap();
         assert!(no_key.stripe.is_none(), "a default deploy with an empty key offers no dead Pay Now");
-        let none = cfg(&[("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "none"), ("STRIPE_SECRET_KEY", "sk_live_1")]);
+        let none = cfg(&[("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "none"), ("STRIPE_SECRET_KEY_SECRET", "sk_live_1")]);
         assert!(none.unwrap().stripe.is_none());
-        let s = cfg(&[("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "stripe"), ("STRIPE_SECRET_KEY", "sk_test_1")])
+        let s = cfg(&[("TABLE_NAME", "t"), ("PAYMENT_PROVIDER", "stripe"), ("STRIPE_SECRET_KEY_SECRET", "sk_test_1")])
             .unwrap()
             .stripe
             .unwrap();

@@ -24,6 +24,8 @@ pub mod localtime;
 pub mod logging;
 #[cfg(feature = "ses")]
 pub mod mailer;
+#[cfg(feature = "secrets-manager")]
+pub mod managed_secrets;
 pub mod metrics;
 pub mod money;
 #[cfg(feature = "ses")]

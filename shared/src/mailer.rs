@@ -48,6 +48,9 @@ impl MailError {
 pub struct Mailer {
     client: aws_sdk_ses::Client,
     sender: Email,
+    /// Every email is sent with this SES configuration set: its bounce, complaint and delivery
+    /// events come back (SNS → the publish function) and its reputation metrics feed the alarms.
+    configuration_set: Option<String>,
 }
 
 /// One email, as text and HTML.
@@ -77,9 +80,14 @@ impl Outgoing {
 }
 
 impl Mailer {
-    pub fn new(sdk: &aws_config::SdkConfig, sender: Email) -> Self {
+    pub fn new(sdk: &aws_config::SdkConfig, sender: Email, configuration_set: Option<String>) -> Self {
         let conf = aws_sdk_ses::config::Builder::from(sdk).interceptor(crate::roundtrips::OperationRecorder).build();
-        Mailer { client: aws_sdk_ses::Client::from_conf(conf), sender }
+        Mailer { client: aws_sdk_ses::Client::from_conf(conf), sender, configuration_set }
+    }
+
+    /// The mailer a function's configuration asks for (none without `SENDER_EMAIL`).
+    pub fn from_config(sdk: &aws_config::SdkConfig, config: &crate::Config) -> Option<Self> {
+        config.sender_email.clone().map(|s| Mailer::new(sdk, s, config.ses_configuration_set.clone()))
     }
 
     pub fn client(&self) -> &aws_sdk_ses::Client {
@@ -107,6 +115,7 @@ impl Mailer {
         let out = self
             .client
             .send_raw_email()
+            .set_configuration_set_name(self.configuration_set.clone())
             .source(self.sender.as_str())
             .destinations(mail.to.as_str())
             .raw_message(
@@ -129,6 +138,7 @@ impl Mailer {
         let out = self
             .client
             .send_email()
+            .set_configuration_set_name(self.configuration_set.clone())
             .source(from)
             .destination(Destination::builder().to_addresses(mail.to.as_str()).build())
             .set_reply_to_addresses(mail.reply_to.as_ref().map(|r| vec![r.to_string()]))

@@ -19,6 +19,8 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
 pub const SENDER: &str = "portal@inspection-portal.test";
 pub const WEBHOOK_SECRET: &str = "whsec_test_current";
 pub const STRIPE_KEY: &str = "sk_test_portal_tests";
+/// How long the functions of a test app keep a secret's value before reading it again.
+pub const SECRETS_CACHE_SECONDS: f64 = 1.0;
 /// A small PDF for uploads.
 pub const TEST_PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
@@ -44,7 +46,14 @@ impl Drop for TestApp {
 }
 
 fn require_stack() -> String {
-    for var in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SES", "MOTO_URL"] {
+    let vars = [
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_SES",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "MOTO_URL",
+    ];
+    for var in vars {
         assert!(
             std::env::var(var).is_ok(),
             "{var} is not set: integration tests run against DynamoDB Local and moto; use scripts/test"
@@ -92,15 +101,25 @@ pub async fn spawn_app_with(payments: bool) -> TestApp {
     ));
     let provider_server = provider.clone().serve(provider_listener);
     let provider_env = if payments { "stripe" } else { "none" };
+    // Secrets live in Secrets Manager (moto), as on AWS; the functions get their names.
+    let secret_values = [
+        ("PLATFORM_ADMIN_KEY_SECRET", ADMIN_KEY.to_owned()),
+        ("PAYMENT_WEBHOOK_SECRETS_SECRET", format!("whsec_old_rotated,{WEBHOOK_SECRET}")),
+        ("STRIPE_SECRET_KEY_SECRET", STRIPE_KEY.to_owned()),
+    ];
+    let secrets = resources::put_secrets(&sdk, &names.table, &secret_values).await.expect("secrets");
+    let secret = |v: &str| secrets.iter().find(|(k, _)| k == v).map(|(_, arn)| arn.clone()).expect("secret");
     let env = [
         ("TABLE_NAME", names.table.clone()),
         ("BUCKET_NAME", names.bucket.clone()),
         ("SENDER_EMAIL", SENDER.to_owned()),
         ("PUBLIC_BASE_URL", base.clone()),
-        ("PLATFORM_ADMIN_KEY", ADMIN_KEY.to_owned()),
-        ("PAYMENT_WEBHOOK_SECRETS", format!("whsec_old_rotated,{WEBHOOK_SECRET}")),
+        ("PLATFORM_ADMIN_KEY_SECRET", secret("PLATFORM_ADMIN_KEY_SECRET")),
+        ("PAYMENT_WEBHOOK_SECRETS_SECRET", secret("PAYMENT_WEBHOOK_SECRETS_SECRET")),
+        ("STRIPE_SECRET_KEY_SECRET", secret("STRIPE_SECRET_KEY_SECRET")),
+        ("SECRETS_CACHE_SECONDS", SECRETS_CACHE_SECONDS.to_string()),
+        ("SES_CONFIGURATION_SET", names.configuration_set()),
         ("PAYMENT_PROVIDER", provider_env.to_owned()),
-        ("STRIPE_SECRET_KEY", STRIPE_KEY.to_owned()),
         ("STRIPE_API_BASE", provider_origin.clone()),
         ("STRIPE_CHECKOUT_ORIGIN", provider_origin.clone()),
     ];
@@ -248,6 +267,12 @@ impl TestApp {
     pub async fn emails_to(&self, address: &str) -> Vec<portal_infra::mailbox::MailMessage> {
         let all = Mailbox::new(self.moto_url.clone()).messages().await.expect("moto mailbox");
         all.into_iter().filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(address))).collect()
+    }
+
+    /// Puts a new value in one of this app's secrets (`PAYMENT_WEBHOOK_SECRETS_SECRET`, …), as an
+    /// operator rotating it would.
+    pub async fn rotate_secret(&self, variable: &str, value: &str) {
+        resources::put_secrets(&self.sdk, &self.names.table, &[(variable, value.to_owned())]).await.expect("rotate");
     }
 
     /// Every item of this test's table (tests may scan; the product never does).

@@ -17,6 +17,7 @@ fn actions(service: &str, op: &str) -> Vec<String> {
     let s = match service.to_ascii_lowercase().as_str() {
         s if s.contains("dynamo") => "dynamodb",
         s if s.contains("s3") => "s3",
+        s if s.contains("secret") => "secretsmanager",
         s if s.contains("ses") || s.contains("email") => "ses",
         other => panic!("an unexpected service {other}"),
     };

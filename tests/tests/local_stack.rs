@@ -63,7 +63,7 @@ async fn handlers_see_requests_as_api_gateway_sends_them() {
 #[tokio::test]
 async fn the_dev_mailbox_lists_sent_emails_with_clickable_links() {
     let app = spawn_app().await;
-    let mailer = Mailer::new(&app.sdk, Email::parse(SENDER).unwrap());
+    let mailer = Mailer::new(&app.sdk, Email::parse(SENDER).unwrap(), Some(app.names.configuration_set()));
     let subject = format!("Your report is ready {}", ulid::Ulid::new());
     let link = app.url("/p/some-link");
     mailer

@@ -767,12 +767,23 @@ async fn the_stripe_adapter_creates_a_checkout_session_naming_company_inspection
         expires_at: 1_900_000_000,
         idempotency_key: "ck_0123456789abcdef".into(),
     };
+    // The key is read from Secrets Manager (moto), as on AWS.
+    let sdk = portal_tests::sdk_config().await;
+    let prefix = format!("adapter-{}", ulid::Ulid::new());
+    let arns = portal_infra::resources::put_secrets(&sdk, &prefix, &[("STRIPE_SECRET_KEY_SECRET", STRIPE_KEY.into())])
+        .await
+        .unwrap();
+    let secrets =
+        std::sync::Arc::new(portal_shared::managed_secrets::Secrets::new(&sdk, std::time::Duration::from_secs(60)));
     let stripe = |base: String| {
-        Provider::new(StripeConfig {
-            secret_key: portal_shared::secrets::Secret::new(STRIPE_KEY),
-            api_base: base,
-            checkout_origin: "https://checkout.stripe.com".into(),
-        })
+        Provider::new(
+            StripeConfig {
+                secret_key: arns[0].1.clone(),
+                api_base: base,
+                checkout_origin: "https://checkout.stripe.com".into(),
+            },
+            secrets.clone(),
+        )
     };
     let (base, seen) = capture_one(
         200,
@@ -808,4 +819,33 @@ async fn the_stripe_adapter_creates_a_checkout_session_naming_company_inspection
             .await;
     let err = stripe(base).create(&req).await.unwrap_err();
     assert!(err.to_string().contains("outside https://checkout.stripe.com"), "{err}");
+}
+
+#[tokio::test]
+async fn rotated_secrets_are_used_once_the_cache_expires_without_a_deploy() {
+    let f = fixture(json!({})).await;
+    let event = |secret: &str| {
+        let body =
+            serde_json::to_string_pretty(&paid(&f, &evt_id(), &format!("pi_{}", ulid::Ulid::new()), 100)).unwrap();
+        let t = now();
+        let header = format!("t={t},v1={}", sign(secret, t, body.as_bytes()));
+        (body, header)
+    };
+    let (body, header) = event(WEBHOOK_SECRET);
+    assert_eq!(deliver_raw(&f, &body, Some(header)).await.status, 200);
+
+    // The operator puts a new signing secret (and a new admin key) in Secrets Manager.
+    f.app.rotate_secret("PAYMENT_WEBHOOK_SECRETS_SECRET", "whsec_rotated_new").await;
+    f.app.rotate_secret("PLATFORM_ADMIN_KEY_SECRET", "admin-key-rotated-0123456789abcdef0123").await;
+    tokio::time::sleep(std::time::Duration::from_secs_f64(portal_tests::SECRETS_CACHE_SECONDS + 0.3)).await;
+
+    let (body, header) = event(WEBHOOK_SECRET);
+    deliver_raw(&f, &body, Some(header)).await.assert_problem(400);
+    let (body, header) = event("whsec_rotated_new");
+    let r = deliver_raw(&f, &body, Some(header)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let company = format!("/admin/companies/{}", f.company_id);
+    assert_eq!(f.app.admin("GET", &company, None).await.status, 401, "the old admin key is refused");
+    let r = f.app.request("GET", &company, Some("admin-key-rotated-0123456789abcdef0123"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }

@@ -14,7 +14,7 @@
 use http::header::{COOKIE, SET_COOKIE};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use portal_shared::checkout::{CheckoutRequest, Provider};
+use portal_shared::checkout::{CheckoutError, CheckoutRequest, Provider};
 use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord, Outcome};
 use portal_shared::domain::inspection::{QuoteRequest, Role, SignatureInput};
 use portal_shared::domain::payments::Checkout;
@@ -25,6 +25,7 @@ use portal_shared::http::{
     client_info, form_or_json_body, is_form, json, query_param, segments, serve, wants_json, ApiResult,
 };
 use portal_shared::ids::{InspectionId, ServiceId};
+use portal_shared::managed_secrets::Secrets;
 use portal_shared::pages;
 use portal_shared::secrets::Token;
 use portal_shared::store::outbox::{EmailRecord, Prepared};
@@ -117,7 +118,12 @@ pub struct Link {
 
 impl Link {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        Link { store: Store::new(sdk, config.table_name.clone()), payments: Provider::from_config(&config), config }
+        let secrets = std::sync::Arc::new(Secrets::new(sdk, config.secrets_cache));
+        Link {
+            store: Store::new(sdk, config.table_name.clone()),
+            payments: Provider::from_config(&config, secrets),
+            config,
+        }
     }
 
     async fn route(&self, req: Request) -> ApiResult {
@@ -350,7 +356,16 @@ impl Link {
             expires_at: (now + CHECKOUT_LIFETIME).unix_timestamp(),
             idempotency_key: checkout_id.clone(),
         };
-        let session = provider.create(&request).await.map_err(ApiError::internal)?;
+        let session = provider.create(&request).await.map_err(|e| match e {
+            CheckoutError::Unreachable(_) | CheckoutError::NotConfigured => {
+                tracing::warn!(error = %e, "Pay Now is unavailable");
+                ApiError::Unavailable {
+                    detail: "Online payment is unavailable right now. Please try again in a minute.".into(),
+                    retry_after_seconds: 30,
+                }
+            }
+            other => ApiError::internal(other),
+        })?;
         let record = Checkout {
             checkout_id,
             session_id: session.id.clone(),

@@ -45,6 +45,7 @@ pub const RETRY_BUDGET: Duration = Duration::from_secs(8);
 pub struct PaymentWebhook {
     config: Config,
     store: Store,
+    secrets: portal_shared::managed_secrets::Secrets,
 }
 
 /// One attempt's result: done with this status, or lost a race (read again).
@@ -55,7 +56,11 @@ enum Step {
 
 impl PaymentWebhook {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        PaymentWebhook { store: Store::new(sdk, config.table_name.clone()), config }
+        PaymentWebhook {
+            store: Store::new(sdk, config.table_name.clone()),
+            secrets: portal_shared::managed_secrets::Secrets::new(sdk, config.secrets_cache),
+            config,
+        }
     }
 
     async fn route(&self, req: Request) -> ApiResult {
@@ -71,7 +76,12 @@ impl PaymentWebhook {
         let body = body_bytes(req);
         let header = req.headers().get("stripe-signature").and_then(|v| v.to_str().ok());
         let now = clock::now();
-        webhook::verify(header, body, &self.config.payment_webhook_secrets, now.unix_timestamp(), TOLERANCE_SECONDS)
+        // A delivery without a signature is refused before the secret is read.
+        let secrets = match (&self.config.payment_webhook_secrets, header) {
+            (Some(id), Some(_)) => self.secrets.values(id).await?,
+            _ => Default::default(),
+        };
+        webhook::verify(header, body, &secrets, now.unix_timestamp(), TOLERANCE_SECONDS)
             .map_err(|e| ApiError::bad_request(format!("webhook signature refused: {e}")))?;
         let event = match payments::parse(body).map_err(|e| ApiError::bad_request(e.to_string()))? {
             ParsedEvent::Ignored { id, kind } => {

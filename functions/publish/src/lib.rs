@@ -48,7 +48,7 @@ impl Publish {
         Publish {
             store: Store::new(sdk, config.table_name.clone()),
             blobs: Blobs::new(sdk, config.bucket_name.clone().unwrap_or_default(), config.s3_force_path_style),
-            mailer: config.sender_email.clone().map(|s| Mailer::new(sdk, s)),
+            mailer: Mailer::from_config(sdk, &config),
             config,
         }
     }

@@ -23,6 +23,7 @@ pub struct StaffApi {
     store: Store,
     blobs: Blobs,
     mailer: Option<Mailer>,
+    secrets: portal_shared::managed_secrets::Secrets,
 }
 
 impl StaffApi {
@@ -30,7 +31,8 @@ impl StaffApi {
         StaffApi {
             store: Store::new(sdk, config.table_name.clone()),
             blobs: Blobs::new(sdk, config.bucket_name.clone().unwrap_or_default(), config.s3_force_path_style),
-            mailer: config.sender_email.clone().map(|s| Mailer::new(sdk, s)),
+            mailer: Mailer::from_config(sdk, &config),
+            secrets: portal_shared::managed_secrets::Secrets::new(sdk, config.secrets_cache),
             config,
         }
     }
@@ -40,7 +42,7 @@ impl StaffApi {
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         match segs.as_slice() {
             ["admin", rest @ ..] => {
-                portal_shared::auth::admin(&self.config, &req)?;
+                portal_shared::auth::admin(&self.secrets, &self.config, &req).await?;
                 match rest {
                     ["companies"] => by_method!(req; POST => companies::create(self, &req).await),
                     ["companies", id] => by_method!(req;

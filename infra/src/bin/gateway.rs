@@ -56,13 +56,13 @@ fn args() -> Result<Args, String> {
 }
 
 /// With `PAYMENT_PROVIDER=dev`, the Stripe stand-in on its own origin (the next port, or any free
-/// one) and the configuration that points Pay Now at it; otherwise the environment as it is.
+/// one) and the environment that points Pay Now at it; otherwise the environment as it is.
 async fn payments(
     port: u16,
     mut env: HashMap<String, String>,
-) -> Result<(Config, Option<(Arc<DevStripe>, tokio::net::TcpListener)>), Box<dyn std::error::Error>> {
+) -> Result<(HashMap<String, String>, Option<(Arc<DevStripe>, tokio::net::TcpListener)>), Box<dyn std::error::Error>> {
     if env.get("PAYMENT_PROVIDER").map(String::as_str) != Some("dev") {
-        return Ok((Config::from_lookup(|k| env.get(k).cloned())?, None));
+        return Ok((env, None));
     }
     let want = if port == 0 { 0 } else { port.wrapping_add(1) };
     let listener = match tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], want))).await {
@@ -75,14 +75,15 @@ async fn payments(
     env.insert("STRIPE_SECRET_KEY".into(), key.clone());
     env.insert("STRIPE_API_BASE".into(), origin.clone());
     env.insert("STRIPE_CHECKOUT_ORIGIN".into(), origin.clone());
-    let config = Config::from_lookup(|k| env.get(k).cloned())?;
-    let secret = config
-        .payment_webhook_secrets
-        .first()
-        .ok_or("PAYMENT_WEBHOOK_SECRETS is required with PAYMENT_PROVIDER=dev")?;
-    let base = config.public_base_url.clone();
-    let stripe = DevStripe::new(origin, key, format!("{base}/webhooks/payments"), secret.expose().to_owned());
-    Ok((config, Some((Arc::new(stripe), listener))))
+    let secret = env
+        .get("PAYMENT_WEBHOOK_SECRETS")
+        .and_then(|v| v.split(',').map(str::trim).find(|s| !s.is_empty()))
+        .ok_or("PAYMENT_WEBHOOK_SECRETS is required with PAYMENT_PROVIDER=dev")?
+        .to_owned();
+    let base = env.get("PUBLIC_BASE_URL").cloned().unwrap_or_else(|| "http://127.0.0.1:3000".into());
+    let base = base.trim_end_matches('/');
+    let stripe = DevStripe::new(origin, key, format!("{base}/webhooks/payments"), secret);
+    Ok((env, Some((Arc::new(stripe), listener))))
 }
 
 /// A debug build keeps whole async call chains (gateway -> handler -> store -> SDK) on the worker
@@ -94,16 +95,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     entry::init_tracing();
     let args = args()?;
-    let (config, dev_payments) = payments(args.port, std::env::vars().collect()).await?;
+    let (mut env, dev_payments) = payments(args.port, std::env::vars().collect()).await?;
     let sdk = entry::aws_config().await;
     if args.create_resources {
-        let names = LocalNames {
-            table: config.table_name.clone(),
-            bucket: config.bucket_name.clone().ok_or("BUCKET_NAME is required")?,
-            sender: config.sender_email.as_ref().ok_or("SENDER_EMAIL is required")?.to_string(),
-        };
+        let var = |k: &str| env.get(k).cloned().ok_or(format!("{k} is required"));
+        let names = LocalNames { table: var("TABLE_NAME")?, bucket: var("BUCKET_NAME")?, sender: var("SENDER_EMAIL")? };
         resources::create_all(&sdk, &Template::load(&args.template)?, &names).await?;
+        env.insert("SES_CONFIGURATION_SET".into(), names.configuration_set());
+        // The secrets go where the template keeps them (Secrets Manager), from the plain values
+        // a local run is given; the functions get only their names.
+        let values: Vec<(&str, String)> =
+            resources::SECRETS.iter().filter_map(|(id, plain)| Some((*id, env.get(*plain)?.clone()))).collect();
+        for (variable, arn) in resources::put_secrets(&sdk, &names.table, &values).await? {
+            env.insert(variable, arn);
+        }
     }
+    let config = Config::from_lookup(|k| env.get(k).cloned())?;
     let functions = Arc::new(Functions::new(&sdk, &config));
     let mailbox = std::env::var("MOTO_URL").ok().map(Mailbox::new);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
@@ -143,8 +150,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     if args.seed {
-        let admin = config.platform_admin_key.as_ref().ok_or("PLATFORM_ADMIN_KEY is required to seed")?;
-        let demo = seed::seed(&base, admin.expose()).await?;
+        let admin = env.get("PLATFORM_ADMIN_KEY").ok_or("PLATFORM_ADMIN_KEY is required to seed")?;
+        let demo = seed::seed(&base, admin).await?;
         if let Some(path) = &args.demo_json {
             // For the browser tests; holds live links, so it goes to a private cache folder only.
             let json = serde_json::json!({
@@ -172,7 +179,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         println!();
         println!("  Staff API key:       {}", demo.staff_api_key);
-        println!("  Platform admin key:  {}", admin.expose());
+        println!("  Platform admin key:  {admin}");
         println!(
             "  Try: curl -H 'Authorization: Bearer {}' {base}/staff/inspections/{}",
             demo.staff_api_key, demo.inspection_id
