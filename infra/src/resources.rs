@@ -203,7 +203,7 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, template: &Template, name: &
 
 pub async fn verify_sender(ses: &aws_sdk_ses::Client, template: &Template, sender: &str) -> Result<(), SetupError> {
     // The template declares the identity; locally the address is ours to choose.
-    template.resource_of_type("AWS::SES::EmailIdentity")?;
+    template.resource("SenderIdentity")?;
     ses.verify_email_identity().email_address(sender).send().await.map_err(|e| aws("VerifyEmailIdentity", e))?;
     Ok(())
 }

@@ -62,6 +62,11 @@ impl Template {
         Ok(first)
     }
 
+    /// A resource by logical id (its whole definition).
+    pub fn resource(&self, id: &str) -> Result<&Value, TemplateError> {
+        self.resources().find(|(k, _)| *k == id).map(|(_, r)| r).ok_or_else(|| TemplateError::Shape(format!("no {id}")))
+    }
+
     pub fn properties_of_type(&self, ty: &str) -> Result<&Value, TemplateError> {
         let (id, r) = self.resource_of_type(ty)?;
         r.get("Properties").ok_or_else(|| TemplateError::Shape(format!("{id} has no Properties")))

@@ -17,6 +17,8 @@ pub mod customer_portal;
 pub mod delivery;
 pub mod domain;
 pub mod email;
+#[cfg(feature = "ses")]
+pub mod email_events;
 pub mod entry;
 pub mod http;
 pub mod ids;

@@ -2,7 +2,7 @@
 //! identity, with the company's address as Reply-To.
 
 use aws_sdk_ses::primitives::Blob;
-use aws_sdk_ses::types::{Body, Content, Destination, Message, RawMessage};
+use aws_sdk_ses::types::{Body, Content, Destination, Message, MessageTag, RawMessage};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -30,10 +30,14 @@ impl MailError {
         if crate::problem::is_transient(e) {
             return MailError::Unavailable(crate::problem::Transient(chain));
         }
-        match e.as_service_error().and_then(|s| s.code()) {
-            Some("MessageRejected" | "MailFromDomainNotVerifiedException" | "InvalidParameterValue") => {
-                MailError::Rejected(chain)
-            }
+        // Only what is wrong with this message itself is permanent: a malformed address, or content
+        // SES refuses. A sender not verified (yet) or a paused account is the operator's to fix, and
+        // the email waits for it (up to the outbox's attempts).
+        let service = e.as_service_error();
+        let message = service.and_then(|s| s.message()).unwrap_or_default().to_ascii_lowercase();
+        match service.and_then(|s| s.code()) {
+            Some("InvalidParameterValue") => MailError::Rejected(chain),
+            Some("MessageRejected") if !message.contains("not verified") => MailError::Rejected(chain),
             _ => MailError::Other(chain),
         }
     }
@@ -110,12 +114,14 @@ impl Mailer {
         file_name: &str,
         content_type: &str,
         bytes: &[u8],
+        tags: &[(&str, String)],
     ) -> Result<String, MailError> {
         let raw = mime_message(&self.sender_header(mail), mail, file_name, content_type, bytes);
         let out = self
             .client
             .send_raw_email()
             .set_configuration_set_name(self.configuration_set.clone())
+            .set_tags((!tags.is_empty()).then(|| message_tags(tags)).transpose()?)
             .source(self.sender.as_str())
             .destinations(mail.to.as_str())
             .raw_message(
@@ -128,6 +134,13 @@ impl Mailer {
     }
 
     pub async fn send(&self, mail: &Outgoing) -> Result<String, MailError> {
+        self.send_tagged(mail, &[]).await
+    }
+
+    /// Sends `mail` with SES message tags (they come back in its bounce, complaint and delivery
+    /// events); returns the SES message id.
+    pub async fn send_tagged(&self, mail: &Outgoing, tags: &[(&str, String)]) -> Result<String, MailError> {
+        let tags = message_tags(tags)?;
         let utf8 =
             |s: &str| Content::builder().data(s).charset("UTF-8").build().map_err(|e| MailError::Other(e.to_string()));
         let from = match &mail.from_name {
@@ -139,6 +152,7 @@ impl Mailer {
             .client
             .send_email()
             .set_configuration_set_name(self.configuration_set.clone())
+            .set_tags((!tags.is_empty()).then_some(tags))
             .source(from)
             .destination(Destination::builder().to_addresses(mail.to.as_str()).build())
             .set_reply_to_addresses(mail.reply_to.as_ref().map(|r| vec![r.to_string()]))
@@ -153,6 +167,12 @@ impl Mailer {
             .map_err(|e| MailError::sdk(&e))?;
         Ok(out.message_id().to_owned())
     }
+}
+
+fn message_tags(tags: &[(&str, String)]) -> Result<Vec<MessageTag>, MailError> {
+    tags.iter()
+        .map(|(k, v)| MessageTag::builder().name(*k).value(v).build().map_err(|e| MailError::Other(e.to_string())))
+        .collect()
 }
 
 /// `=?UTF-8?B?…?=` for header values that may hold any text.

@@ -20,12 +20,50 @@ const LEASE: Duration = Duration::minutes(5);
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct DrainReport {
     pub sent: usize,
+    /// Failed this time; tried again later.
     pub failed: usize,
+    /// Failed for good: SES refused it or it ran out of attempts (state `failed`).
+    pub failed_permanently: usize,
     pub skipped: usize,
 }
 
+/// Sending attempts before an email fails for good: with [`backoff`] the last one is about 2.3
+/// hours after the first.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// The wait before attempt `attempts + 1`: 1, 4, 9, 16 … minutes.
 fn backoff(attempts: u32) -> Duration {
     Duration::minutes(i64::from(attempts.min(10)).pow(2).max(1))
+}
+
+/// The record after a failed send: back to the outbox with a backoff, or failed for good when SES
+/// refused it for good or the attempts are spent. Counts it in `report` and the metrics.
+fn after_failure(next: &mut EmailRecord, e: &crate::mailer::MailError, now: OffsetDateTime, report: &mut DrainReport) {
+    next.last_error = Some(e.to_string());
+    if e.is_permanent() || next.attempts >= MAX_ATTEMPTS {
+        tracing::error!(error = %e, attempts = next.attempts, email = %next.dedupe, "email failed for good");
+        next.state = EmailState::Failed;
+        report.failed_permanently += 1;
+        crate::metrics::count(crate::metrics::Metric::EmailsFailedPermanently, 1);
+    } else {
+        tracing::warn!(error = %e, attempts = next.attempts, email = %next.dedupe, "send failed; will retry");
+        next.state = EmailState::Pending;
+        next.next_attempt_at = now + backoff(next.attempts);
+        report.failed += 1;
+        crate::metrics::count(crate::metrics::Metric::EmailsFailed, 1);
+    }
+}
+
+/// The record after SES accepted it.
+fn after_send(next: &mut EmailRecord, mail: &crate::mailer::Outgoing, message_id: String, report: &mut DrainReport) {
+    next.state = EmailState::Sent;
+    next.sent_at = Some(crate::clock::now());
+    next.to = Some(mail.to.to_string());
+    next.subject = Some(mail.subject.clone());
+    next.message_id = Some(message_id);
+    next.last_error = None;
+    report.sent += 1;
+    crate::metrics::count(crate::metrics::Metric::EmailsSent, 1);
 }
 
 struct Claimed {
@@ -41,6 +79,8 @@ enum Claim {
     Gone,
     /// Staff revoked the recipient's links: no email may carry a new one.
     Revoked,
+    /// The address bounced for good or complained before.
+    Suppressed(String),
     Lost,
 }
 
@@ -55,6 +95,11 @@ async fn claim(store: &Store, rec: &EmailRecord, now: OffsetDateTime) -> Result<
             Some(idx) if inspection.people[idx].revoked => return Ok(Claim::Revoked),
             _ => return Ok(Claim::Gone),
         };
+        if let Some(address) = &inspection.people[idx].email {
+            if let Some(s) = store.suppression(company.id, address.as_str()).await? {
+                return Ok(Claim::Suppressed(s.reason));
+            }
+        }
         let mode = if rec.template_key == FULL_ACCESS { Issue::FullAccess } else { Issue::Add };
         let (issued, mut writes) = IssuedToken::issue(&mut inspection, idx, now, mode)?;
         let mut claimed = rec.next();
@@ -75,6 +120,23 @@ async fn claim(store: &Store, rec: &EmailRecord, now: OffsetDateTime) -> Result<
         }
     }
     Ok(Claim::Lost)
+}
+
+/// For email staff send at once (not through the outbox): refuses an address the company may not
+/// email any more (`409 address-suppressed`, with the reason), and gives the tags that let its
+/// bounce or complaint reach the company's suppression list.
+pub async fn direct_send_tags(
+    store: &Store,
+    company: crate::ids::CompanyId,
+    to: &crate::email::Email,
+) -> Result<Vec<(&'static str, String)>, crate::ApiError> {
+    if let Some(s) = store.suppression(company, to.as_str()).await? {
+        return Err(crate::ApiError::conflict(
+            "address-suppressed",
+            format!("{to} gets no more email from this company: {}", s.reason),
+        ));
+    }
+    Ok(vec![("company_id", company.to_string())])
 }
 
 /// How often "Get Full Access" may give one person a new link.
@@ -130,37 +192,36 @@ async fn send_prepared(
     to: crate::email::Email,
     content: crate::store::outbox::Prepared,
     now: OffsetDateTime,
-) -> Result<Option<bool>, StoreError> {
+    report: &mut DrainReport,
+) -> Result<(), StoreError> {
+    if let Some(s) = store.suppression(rec.company_id, to.as_str()).await? {
+        settle_unsent(store, rec, EmailState::Suppressed, &s.reason).await?;
+        report.skipped += 1;
+        crate::metrics::count(crate::metrics::Metric::EmailsSuppressed, 1);
+        return Ok(());
+    }
     let mut claimed = rec.next();
     claimed.state = EmailState::Sending;
     claimed.attempts += 1;
     claimed.next_attempt_at = now + LEASE;
     match store.write(claimed.replace()?).await {
-        Err(e) if e.is_condition_failure() => return Ok(None),
+        Err(e) if e.is_condition_failure() => {
+            report.skipped += 1;
+            return Ok(());
+        }
         other => other?,
     }
     let Some((company, _)) = store.company_and_inspection(rec.company_id, rec.inspection_id).await? else {
-        return Ok(None);
+        report.skipped += 1;
+        return Ok(());
     };
     let mail = crate::mailer::Outgoing::from_company(&company, to.clone(), &content.subject, content.text);
     let mut next = claimed.next();
-    let sent = match mailer.send(&mail).await {
-        Ok(_) => {
-            next.state = EmailState::Sent;
-            next.sent_at = Some(crate::clock::now());
-            next.to = Some(to.to_string());
-            next.subject = Some(mail.subject.clone());
-            true
-        }
-        Err(e) => {
-            next.state = EmailState::Pending;
-            next.next_attempt_at = now + backoff(claimed.attempts);
-            next.last_error = Some(e.to_string());
-            false
-        }
-    };
-    store.write(next.replace()?).await?;
-    Ok(Some(sent))
+    match mailer.send_tagged(&mail, &claimed.tags()).await {
+        Ok(id) => after_send(&mut next, &mail, id, report),
+        Err(e) => after_failure(&mut next, &e, now, report),
+    }
+    store.write(next.replace()?).await
 }
 
 /// Records why an email will never be sent (a race with another sender is harmless: it lost).
@@ -189,11 +250,7 @@ pub async fn drain(
             continue;
         }
         if let (Some(to), Some(content)) = (rec.send_to.clone(), rec.prepared.clone()) {
-            match Box::pin(send_prepared(store, mailer, &rec, to, content, now)).await? {
-                Some(true) => report.sent += 1,
-                Some(false) => report.failed += 1,
-                None => report.skipped += 1,
-            }
+            Box::pin(send_prepared(store, mailer, &rec, to, content, now, &mut report)).await?;
             continue;
         }
         let rec = match rec.person_id {
@@ -222,6 +279,11 @@ pub async fn drain(
                 settle_unsent(store, &rec, EmailState::Skipped, "the recipient's links are revoked").await?;
                 report.skipped += 1;
             }
+            Claim::Suppressed(reason) => {
+                settle_unsent(store, &rec, EmailState::Suppressed, &reason).await?;
+                report.skipped += 1;
+                crate::metrics::count(crate::metrics::Metric::EmailsSuppressed, 1);
+            }
             Claim::Claimed(c) => {
                 let Claimed { claimed, inspection, company, issued } = *c;
                 let person =
@@ -239,22 +301,9 @@ pub async fn drain(
                 let mut next = claimed.next();
                 match mail {
                     None => next.state = EmailState::Abandoned,
-                    Some(mail) => match Box::pin(mailer.send(&mail)).await {
-                        Ok(_) => {
-                            next.state = EmailState::Sent;
-                            next.sent_at = Some(crate::clock::now());
-                            next.to = Some(mail.to.to_string());
-                            next.subject = Some(mail.subject.clone());
-                            next.last_error = None;
-                            report.sent += 1;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, email = %claimed.dedupe, "send failed; will retry");
-                            next.state = EmailState::Pending;
-                            next.next_attempt_at = now + backoff(claimed.attempts);
-                            next.last_error = Some(e.to_string());
-                            report.failed += 1;
-                        }
+                    Some(mail) => match Box::pin(mailer.send_tagged(&mail, &claimed.tags())).await {
+                        Ok(id) => after_send(&mut next, &mail, id, &mut report),
+                        Err(e) => after_failure(&mut next, &e, now, &mut report),
                     },
                 }
                 store.write(next.replace()?).await?;

@@ -73,6 +73,9 @@ impl Publish {
             return Ok(serde_json::to_value(apigw::response_to_event(response))?);
         }
         let job = async {
+            if let Some(events) = portal_shared::email_events::from_sns(&event) {
+                return Box::pin(self.email_events(&events)).await;
+            }
             if let Some(records) = event.get("Records").and_then(Value::as_array) {
                 let keys: Vec<String> = records
                     .iter()
@@ -324,17 +327,33 @@ impl HttpFunction for Publish {
     }
 }
 
-/// What the scheduled job and the upload event report back.
+/// What the scheduled job, the upload events and the email events report back.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct JobReport {
     pub completed: usize,
     pub published: usize,
     pub due: DueReport,
     pub emails: DrainReport,
+    pub email_events: portal_shared::email_events::EventReport,
     pub status: &'static str,
 }
 
 impl Publish {
+    /// SES events (bounces, complaints, rejects, deliveries) from SNS; a failure to record one is
+    /// an error, so Lambda retries the notification (applying one twice changes nothing more).
+    pub async fn email_events(&self, events: &[Value]) -> JobReport {
+        let mut report = JobReport { status: "ok", ..JobReport::default() };
+        let now = clock::now();
+        for event in events {
+            if let Err(e) = portal_shared::email_events::apply(&self.store, event, now, &mut report.email_events).await
+            {
+                tracing::error!(error = %e, "an email event could not be recorded");
+                report.status = "error";
+            }
+        }
+        report
+    }
+
     /// The every-minute scheduled job: publishes what is due, then sends the outbox.
     pub async fn publish_due(&self) -> JobReport {
         self.run_at(clock::now()).await

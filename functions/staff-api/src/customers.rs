@@ -166,8 +166,9 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let rendered = templates::render_email(&company.settings, "contact_invite", &vars);
     let mailer =
         app.mailer.as_ref().ok_or_else(|| ApiError::conflict("no-sender", "SENDER_EMAIL is not configured"))?;
+    let tags = portal_shared::outbox::direct_send_tags(&app.store, company.id, &k.email).await?;
     let mail = Outgoing::from_company(&company, k.email.clone(), &rendered.subject, rendered.text);
-    mailer.send(&mail).await.map_err(ApiError::internal)?;
+    mailer.send_tagged(&mail, &tags).await.map_err(ApiError::internal)?;
     json(StatusCode::OK, &json!({ "contact": contact_view(&k), "url": url }))
 }
 

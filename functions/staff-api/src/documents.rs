@@ -313,13 +313,21 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
     let pdf = app.blobs.read(&key, d.verified_version.as_deref()).await.map_err(ApiError::internal)?;
     let mailer =
         app.mailer.as_ref().ok_or_else(|| ApiError::conflict("no-sender", "SENDER_EMAIL is not configured"))?;
-    let mut sent = Vec::new();
+    let (mut sent, mut suppressed) = (Vec::new(), Vec::new());
     for (n, t) in issued {
         let p = &i.people[n];
         let base = &app.config.public_base_url;
         let Some(mail) = notify::compose(base, &company, &i, p, &t.token, "report_resend", Some(d)) else { continue };
+        let tags = match portal_shared::outbox::direct_send_tags(&app.store, company.id, &mail.to).await {
+            Ok(tags) => tags,
+            Err(ApiError::Conflict { detail, .. }) => {
+                suppressed.push(json!({ "person_id": p.id, "email": p.email, "reason": detail }));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         mailer
-            .send_with_attachment(&mail, &d.file_name(), "application/pdf", &pdf)
+            .send_with_attachment(&mail, &d.file_name(), "application/pdf", &pdf, &tags)
             .await
             .map_err(ApiError::internal)?;
         let actor = staff.actor(Some(p.id));
@@ -328,7 +336,7 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
         app.store.record_audit(staff.company_id, &audit).await?;
         sent.push(json!({ "person_id": p.id, "email": p.email }));
     }
-    json(StatusCode::OK, &json!({ "sent": sent }))
+    json(StatusCode::OK, &json!({ "sent": sent, "suppressed": suppressed }))
 }
 
 /// The inspection's audit trail, newest first, paginated.

@@ -118,6 +118,11 @@ pub fn email(c: CompanyId, i: InspectionId, dedupe: &str) -> Key {
 
 pub const EMAIL_PREFIX: &str = "EMAIL#";
 
+/// An address the company's email must not go to any more (a hard bounce or a complaint).
+pub fn suppression(c: CompanyId, address: &str) -> Key {
+    Key::new(format!("COMPANY#{c}#SUPPRESSED"), &address.to_ascii_lowercase())
+}
+
 /// GSI1 partition of emails waiting to be sent (sparse: sent ones leave it).
 pub const OUTBOX: &str = "OUTBOX";
 

@@ -31,6 +31,11 @@ pub enum EmailState {
     Abandoned,
     /// Not sent: staff revoked the person's links (no email may carry a new one).
     Skipped,
+    /// Not sent: the address bounced for good or complained before ([`Suppression`]).
+    Suppressed,
+    /// Will never be delivered: SES rejected it, it bounced for good, its recipient complained,
+    /// or it failed [`crate::outbox::MAX_ATTEMPTS`] times. `last_error` says which.
+    Failed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,7 +72,24 @@ pub struct EmailRecord {
     pub created_at: OffsetDateTime,
     #[serde(default, with = "crate::clock::serde_rfc3339::option")]
     pub sent_at: Option<OffsetDateTime>,
+    /// SES's id of the sent message (its events name it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// When SES reported the message delivered to the recipient's mail server.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::clock::serde_rfc3339::option")]
+    pub delivered_at: Option<OffsetDateTime>,
     pub revision: u64,
+}
+
+/// An address that must not be emailed again by this company, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub address: String,
+    /// `bounce` or `complaint`.
+    pub kind: String,
+    pub reason: String,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 impl EmailRecord {
@@ -98,6 +120,8 @@ impl EmailRecord {
             subject: None,
             created_at: now,
             sent_at: None,
+            message_id: None,
+            delivered_at: None,
             revision: 0,
         }
     }
@@ -147,13 +171,35 @@ impl EmailRecord {
                     self.dedupe
                 ),
             ),
-            EmailState::Sent | EmailState::Abandoned | EmailState::Skipped => r,
+            EmailState::Sent
+            | EmailState::Abandoned
+            | EmailState::Skipped
+            | EmailState::Suppressed
+            | EmailState::Failed => r,
         })
     }
 
     /// Creates it; fails if an email with the same dedupe key exists (that is the point).
     pub fn create(&self) -> Result<Write, StoreError> {
         Ok(Write::Create(self.record()?))
+    }
+
+    /// The tags an email carries through SES (its events come back with them): which record it is.
+    /// Tag values allow letters, digits, `_` and `-`, so the dedupe key travels base64url-encoded.
+    pub fn tags(&self) -> Vec<(&'static str, String)> {
+        use base64::Engine;
+        vec![
+            ("company_id", self.company_id.to_string()),
+            ("inspection_id", self.inspection_id.to_string()),
+            ("email", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.dedupe.as_bytes())),
+        ]
+    }
+
+    /// The record a set of SES tags names (see [`EmailRecord::tags`]).
+    pub fn from_tags(company: &str, inspection: &str, email: &str) -> Option<(CompanyId, InspectionId, String)> {
+        use base64::Engine;
+        let dedupe = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(email).ok()?;
+        Some((company.parse().ok()?, inspection.parse().ok()?, String::from_utf8(dedupe).ok()?))
     }
 
     /// Saves the next state of a record read at `self.revision - 1`.
@@ -176,6 +222,20 @@ impl Store {
 
     pub async fn email(&self, c: CompanyId, i: InspectionId, dedupe: &str) -> Result<Option<EmailRecord>, StoreError> {
         self.get(&keys::email(c, i, dedupe)).await
+    }
+
+    /// Whether (and why) the company may not email `address` any more.
+    pub async fn suppression(&self, c: CompanyId, address: &str) -> Result<Option<Suppression>, StoreError> {
+        self.get(&keys::suppression(c, address)).await
+    }
+
+    /// Stops the company's email to `address` (the first reason is kept).
+    pub async fn suppress(&self, c: CompanyId, s: &Suppression) -> Result<(), StoreError> {
+        let record = Record::new(keys::suppression(c, &s.address), "suppression", s)?;
+        match self.write(Write::Create(record)).await {
+            Err(e) if e.is_condition_failure() => Ok(()),
+            other => other,
+        }
     }
 
     /// An inspection's emails (sent, waiting, abandoned), newest first.
