@@ -64,10 +64,6 @@ impl ApiError {
     /// the connection or throttled us (a [`Transient`] error) becomes `503` with `Retry-After`:
     /// the client may retry; anything else is a `500`.
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
-        if let Some(t) = (&e as &dyn std::error::Error).downcast_ref::<Transient>() {
-            tracing::warn!(error = %t.0, "a dependency is unavailable");
-            return ApiError::unavailable();
-        }
         let transient = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| e.source())
             .any(|e| e.is::<Transient>());
         if transient {
@@ -220,6 +216,18 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("table secret-table-name unreachable")]
     struct Leaky;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("DynamoDB unavailable")]
+    struct Wrapped(#[source] Transient);
+
+    #[test]
+    fn a_dependency_that_did_not_answer_is_503_with_retry_after() {
+        let r = ApiError::internal(Wrapped(Transient("dispatch failure: timeout".into()))).into_response();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], RETRY_AFTER_SECONDS.to_string().as_str());
+        assert_eq!(ApiError::internal(Leaky).status(), 500, "anything else is ours");
+    }
 
     #[test]
     fn internal_errors_reveal_nothing() {

@@ -509,9 +509,12 @@ async fn unmatched_money_is_kept_for_staff_and_acknowledged() {
         json!({ "id": "pi_x", "amount": 100, "currency": "usd",
         "metadata": { "company_id": f.company_id.to_string(), "inspection_id": other.inspection_id.to_string() } }),
     );
+    let parked_before = portal_shared::metrics::total(portal_shared::metrics::Metric::PaymentsParked);
     let r = deliver(&f, &crossed).await;
     assert_eq!(r.json["status"], "unmatched");
     assert!(r.round_trips() <= 2);
+    let parked = portal_shared::metrics::total(portal_shared::metrics::Metric::PaymentsParked);
+    assert!(parked > parked_before, "counted for the PaymentsParked alarm");
     assert_eq!(deliver(&f, &crossed).await.json["status"], "duplicate");
     let orphan = stripe_event(&evt_id(), "payment_intent.succeeded", intent("pi_orphan", 777, "succeeded", json!({})));
     assert_eq!(deliver(&f, &orphan).await.json["status"], "unmatched");

@@ -15,6 +15,7 @@ use portal_shared::domain::gate::{self, Access, Viewer};
 use portal_shared::entry::HttpFunction;
 use portal_shared::http::{segments, serve, ApiResult};
 use portal_shared::ids::DocumentId;
+use portal_shared::metrics::{self, Metric};
 use portal_shared::store::Store;
 use portal_shared::{by_method, delivery, ApiError, Config};
 
@@ -63,8 +64,12 @@ impl Gate {
             "document open"
         );
         match (access, doc) {
-            (Access::Available, Some(doc)) => delivery::redirect(&self.blobs, &ctx.inspection, doc).await,
+            (Access::Available, Some(doc)) => {
+                metrics::count(Metric::GateAllowed, 1);
+                delivery::redirect(&self.blobs, &ctx.inspection, doc).await
+            }
             (Access::Locked(reasons), Some(doc)) => {
+                metrics::count(Metric::GateLocked, 1);
                 let portal = format!("/p/{}", token.reveal());
                 delivery::locked(req, &ctx.inspection, doc, &reasons, Some(&portal))
             }
@@ -85,6 +90,7 @@ impl Gate {
         let audit = ContactAudit::new(ctx.contact.id, AuditAction::DocumentOpen, actor, Some(id), outcome);
         self.store.record_contact_audit(ctx.company.id, &audit).await?;
         let (_, doc) = found.ok_or(ApiError::NotFound)?;
+        metrics::count(Metric::GateAllowed, 1);
         let key = object_key(ctx.company.id, doc.inspection_id, doc.document_id);
         delivery::redirect_to(&self.blobs, &key, doc.verified_version.as_deref(), &format!("{}.pdf", doc.title)).await
     }

@@ -30,6 +30,7 @@ use portal_shared::domain::payments::{self, Applied, Mismatch, MoneyEvent, Parse
 use portal_shared::entry::HttpFunction;
 use portal_shared::http::{body_bytes, json, segments, serve, ApiResult};
 use portal_shared::ids::{CompanyId, DocumentId, InspectionId};
+use portal_shared::metrics::{self, Metric};
 use portal_shared::store::outbox::EmailRecord;
 use portal_shared::store::payments::{self as records, EventRecord, MoneyPointer, WebhookRead};
 use portal_shared::store::{Store, StoreError, Write};
@@ -92,6 +93,13 @@ impl PaymentWebhook {
         };
         let status = self.apply(&event).await?;
         tracing::info!(event_id = %event.id, event_type = %event.kind, status, "webhook event");
+        match status {
+            "applied" => metrics::count(Metric::PaymentsApplied, 1),
+            // Money that matches nothing this portal asked for (or is in the other mode): kept for
+            // staff. ("parked" is a refund or dispute waiting for its payment: applied on arrival.)
+            "unmatched" => metrics::count(Metric::PaymentsParked, 1),
+            _ => {}
+        }
         ack(status)
     }
 
