@@ -123,3 +123,25 @@ async fn pdfs_go_up_and_down_through_short_lived_presigned_urls() {
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.unwrap().to_vec(), pdf);
 }
+
+#[tokio::test]
+async fn the_gateway_runs_each_function_within_its_template_timeout_like_lambda() {
+    let app = spawn_app().await;
+    let template = Template::repository().unwrap();
+    let mut gateway = portal_infra::gateway::Gateway::new(app.functions.clone(), None, &template);
+    assert_eq!(
+        gateway.timeouts[&portal_infra::functions::Function::Link],
+        std::time::Duration::from_secs(template.function_timeout("LinkFunction"))
+    );
+    assert_eq!(template.function_timeout("PublishFunction"), 60, "its own Timeout over the Globals one");
+    // The function gets the deadline its timeout gives (here: none left) and answers 503 with
+    // Retry-After itself, before Lambda would cut it off (and API Gateway answer a bare 500).
+    gateway.timeouts.insert(portal_infra::functions::Function::Link, std::time::Duration::ZERO);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::sync::Arc::new(gateway).serve(listener);
+    let r = app.send(app.http.get(format!("{base}/p/{}", "0".repeat(78)))).await;
+    server.abort();
+    r.assert_problem(503);
+    assert!(r.header("retry-after").is_some());
+}
