@@ -235,16 +235,21 @@ async fn settle_unsent(store: &Store, rec: &EmailRecord, state: EmailState, why:
     }
 }
 
-/// Sends up to `limit` due emails.
+/// Sends up to `limit` due emails, one after another (SES's sending rate is the limit, not ours),
+/// stopping at `deadline`: what is left waits for the next run.
 pub async fn drain(
     store: &Store,
     mailer: &Mailer,
     public_base_url: &str,
     now: OffsetDateTime,
     limit: i32,
+    deadline: Option<std::time::Instant>,
 ) -> Result<DrainReport, StoreError> {
     let mut report = DrainReport::default();
     for rec in store.due_emails(now, limit).await? {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            break;
+        }
         if rec.state == EmailState::Sending && rec.next_attempt_at > now {
             report.skipped += 1;
             continue;

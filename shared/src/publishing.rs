@@ -117,6 +117,8 @@ pub struct DueReport {
     pub parked: usize,
     /// Documents the job could not read or write (a dependency failing): still due.
     pub errors: usize,
+    /// The run reached its deadline (or its maximum) with documents left: the next run continues.
+    pub stopped_early: bool,
 }
 
 impl DueReport {
@@ -129,50 +131,109 @@ impl DueReport {
 /// How often the schedule tries a document that cannot be published before parking it.
 pub const MAX_SCHEDULE_ATTEMPTS: u32 = 3;
 
+/// Inspections published at once by the scheduled job (each inspection's documents one after
+/// another: they share the aggregate).
+pub const DUE_CONCURRENCY: usize = 32;
+
+/// Schedule keys read per page of the `DUE` index.
+const DUE_PAGE: i32 = 1000;
+
 /// When a failed scheduled document is tried again: 2, 4, 8… minutes later (out of the way of the
 /// documents due now).
 fn schedule_retry_delay(attempts: u32) -> time::Duration {
     time::Duration::minutes(1 << attempts.min(6))
 }
 
-/// Publishes every document whose `publish_at` has come. Reads only the sparse `DUE` index (so
-/// its cost follows the number of due documents, not the table), then per document one
-/// read-and-transaction that publishes it and deletes its schedule item. Two runs at once publish
-/// nothing twice: the loser's transaction fails on the aggregate's revision, and on re-reading it
-/// finds the document published.
+/// [`publish_due_within`] with no deadline.
+pub async fn publish_due(store: &Store, now: OffsetDateTime, max: usize) -> Result<DueReport, StoreError> {
+    publish_due_within(store, now, max, None).await
+}
+
+/// Publishes up to `max` documents whose `publish_at` has come. Reads only the sparse `DUE` index
+/// (so its cost follows the number of due documents, not the table), a page at a time; then per
+/// document one read-and-transaction that publishes it and deletes its schedule item, up to
+/// [`DUE_CONCURRENCY`] inspections at once. Two runs at once publish nothing twice: the loser's
+/// transaction fails on the aggregate's revision, and on re-reading it finds the document
+/// published. At `deadline` it stops taking documents (`stopped_early`): what is left stays due
+/// and the next run continues.
 ///
 /// A document that cannot be published (its PDF never arrived, say) is tried again later with a
 /// growing delay and, after [`MAX_SCHEDULE_ATTEMPTS`], parked: it leaves the due index and staff see
 /// why on the document (`schedule_problem`). One document failing never stops the others; a read
 /// or write that fails is counted in `errors` and the job goes on.
-pub async fn publish_due(store: &Store, now: OffsetDateTime, limit: i32) -> Result<DueReport, StoreError> {
+pub async fn publish_due_within(
+    store: &Store,
+    now: OffsetDateTime,
+    max: usize,
+    deadline: Option<std::time::Instant>,
+) -> Result<DueReport, StoreError> {
+    use futures::stream::{self, StreamExt};
     let upto = format!("{}~", crate::clock::rfc3339(now));
-    let due = store.due_keys(&upto, limit).await?;
-    let mut report = DueReport { due: due.len(), ..DueReport::default() };
-    for item in due {
-        let Some(sk) = item.get(keys::DUE_SK).and_then(|v| v.as_s().ok()) else { continue };
-        let parts: Vec<&str> = sk.rsplitn(4, '#').collect();
-        let (Some(d), Some(i), Some(c)) = (
-            parts.first().and_then(|s| s.parse().ok()),
-            parts.get(1).and_then(|s| s.parse().ok()),
-            parts.get(2).and_then(|s| s.parse().ok()),
-        ) else {
-            continue;
-        };
-        match Box::pin(publish_scheduled(store, c, i, d, now)).await {
-            Ok(Scheduled::Published) => report.published += 1,
-            Ok(Scheduled::Failed) => report.failed += 1,
-            Ok(Scheduled::Parked) => report.parked += 1,
-            Ok(Scheduled::Nothing) => {}
-            Err(e) => {
-                tracing::error!(document_id = %d, error = %e, "a scheduled document could not be processed");
-                report.errors += 1;
+    let out_of_time = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+    let mut report = DueReport::default();
+    let mut start = None;
+    loop {
+        let want = i32::try_from(max - report.due).unwrap_or(i32::MAX).min(DUE_PAGE);
+        let (items, last) = store.due_keys(&upto, want, start).await?;
+        report.due += items.len();
+        // Each inspection's due documents, in the index's order.
+        let mut groups: Vec<((crate::ids::CompanyId, crate::ids::InspectionId), Vec<DocumentId>)> = Vec::new();
+        for item in &items {
+            let Some((c, i, d)) = item.get(keys::DUE_SK).and_then(|v| v.as_s().ok()).and_then(|sk| parse_due(sk))
+            else {
+                continue;
+            };
+            match groups.iter_mut().find(|(k, _)| *k == (c, i)) {
+                Some((_, docs)) => docs.push(d),
+                None => groups.push(((c, i), vec![d])),
             }
+        }
+        let outcomes: Vec<Vec<Option<Result<Scheduled, StoreError>>>> = stream::iter(groups)
+            .map(|((c, i), docs)| async move {
+                let mut out = Vec::with_capacity(docs.len());
+                for d in docs {
+                    if out_of_time() {
+                        out.push(None);
+                        continue;
+                    }
+                    out.push(Some(Box::pin(publish_scheduled(store, c, i, d, now)).await));
+                }
+                out
+            })
+            .buffer_unordered(DUE_CONCURRENCY)
+            .collect()
+            .await;
+        for outcome in outcomes.into_iter().flatten() {
+            match outcome {
+                None => report.stopped_early = true,
+                Some(Ok(Scheduled::Published)) => report.published += 1,
+                Some(Ok(Scheduled::Failed)) => report.failed += 1,
+                Some(Ok(Scheduled::Parked)) => report.parked += 1,
+                Some(Ok(Scheduled::Nothing)) => {}
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "a scheduled document could not be processed");
+                    report.errors += 1;
+                }
+            }
+        }
+        start = last;
+        if start.is_none() || report.stopped_early {
+            break;
+        }
+        if report.due >= max || out_of_time() {
+            report.stopped_early = true;
+            break;
         }
     }
     crate::metrics::count(crate::metrics::Metric::DocumentsPublished, report.published as u64);
     crate::metrics::count(crate::metrics::Metric::DocumentsParked, report.parked as u64);
     Ok(report)
+}
+
+/// `<publish_at>#<c>#<i>#<d>` → its ids.
+fn parse_due(sk: &str) -> Option<(crate::ids::CompanyId, crate::ids::InspectionId, DocumentId)> {
+    let parts: Vec<&str> = sk.rsplitn(4, '#').collect();
+    Some((parts.get(2)?.parse().ok()?, parts.get(1)?.parse().ok()?, parts.first()?.parse().ok()?))
 }
 
 enum Scheduled {
@@ -189,7 +250,7 @@ async fn publish_scheduled(
     d: DocumentId,
     now: OffsetDateTime,
 ) -> Result<Scheduled, StoreError> {
-    for _attempt in 0..3 {
+    for _attempt in 0..5 {
         let Some((company, mut inspection)) = store.company_and_inspection(c, i).await? else {
             return Ok(Scheduled::Nothing);
         };

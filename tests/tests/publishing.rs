@@ -386,3 +386,48 @@ async fn a_scheduled_document_that_keeps_failing_is_parked_while_the_others_publ
     let err = f.app.functions.publish.dispatch(json!({}), None).await.expect_err("the run failed");
     assert!(err.to_string().contains("error"), "{err}");
 }
+
+#[tokio::test]
+async fn many_inspections_due_at_once_are_published_concurrently_exactly_once_and_a_late_run_resumes() {
+    Box::pin(many_due()).await;
+}
+
+async fn many_due() {
+    let f = fixture(json!({})).await;
+    let at = now() + Duration::hours(1);
+    let mut inspections = vec![f.inspection_id.to_string()];
+    for _ in 0..7 {
+        let mut body = portal_tests::inspection_body();
+        body["notify"] = json!(false);
+        let r = staff(&f, "POST", "/staff/inspections", Some(body)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        inspections.push(r.json["inspection_id"].as_str().unwrap().to_owned());
+    }
+    let mut docs = Vec::new();
+    for inspection in &inspections {
+        for n in 0..3 {
+            let body = json!({ "kind": "attachment", "title": format!("Photos {n}"),
+                "publish_at": portal_shared::clock::rfc3339(at) });
+            let (id, _) = f.app.put_document(&f.key, inspection, body, TEST_PDF, "application/pdf").await;
+            assert_eq!(f.app.complete_upload(&f.key, &id).await.status, 200);
+            docs.push(id);
+        }
+    }
+    let store = &f.app.store;
+    let due_at = at + Duration::seconds(1);
+    // A run already out of time takes nothing and says so; everything stays due.
+    let late = publishing::publish_due_within(store, due_at, 10_000, Some(std::time::Instant::now())).await.unwrap();
+    assert_eq!((late.published, late.stopped_early, late.errors), (0, true, 0), "{late:?}");
+    // Two runs at once (a retry overlapping the next minute's run): each document once.
+    let (a, b) =
+        tokio::join!(publishing::publish_due(store, due_at, 10_000), publishing::publish_due(store, due_at, 10_000));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.published + b.published, docs.len(), "{a:?} {b:?}");
+    assert_eq!((a.errors + b.errors, a.failed + b.failed), (0, 0));
+    for doc in &docs {
+        let d = staff(&f, "GET", &format!("/staff/documents/{doc}"), None).await;
+        assert_eq!(d.json["published"], true, "{}", d.text);
+    }
+    let again = publishing::publish_due(store, due_at + Duration::minutes(1), 10_000).await.unwrap();
+    assert_eq!((again.due, again.published), (0, 0), "nothing left in the index");
+}

@@ -43,6 +43,13 @@ pub struct Publish {
 /// Documents per bulk request.
 const MAX_BULK: usize = 100;
 
+/// The scheduled job runs every minute within a 60 s timeout: publishing may take 30 s, sending
+/// the outbox until 45 s; what is left waits for the next run (which starts anyway).
+const DUE_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+const JOB_BUDGET: std::time::Duration = std::time::Duration::from_secs(45);
+const MAX_DUE_PER_RUN: usize = 50_000;
+const MAX_EMAILS_PER_RUN: i32 = 1000;
+
 impl Publish {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
         Publish {
@@ -363,8 +370,10 @@ impl Publish {
     /// all it can: a failure publishing documents still sends the outbox; the status says whether
     /// anything failed (`error`), for Lambda to retry and alarm on.
     pub async fn run_at(&self, now: time::OffsetDateTime) -> JobReport {
+        let started = std::time::Instant::now();
         let mut report = JobReport { status: "ok", ..JobReport::default() };
-        match Box::pin(publishing::publish_due(&self.store, now, 100)).await {
+        let due = publishing::publish_due_within(&self.store, now, MAX_DUE_PER_RUN, Some(started + DUE_BUDGET));
+        match Box::pin(due).await {
             Ok(due) => {
                 report.published = due.published;
                 report.due = due;
@@ -382,7 +391,15 @@ impl Publish {
             report.status = "no_sender";
             return report;
         };
-        match Box::pin(outbox::drain(&self.store, mailer, &self.config.public_base_url, now, 100)).await {
+        let drain = outbox::drain(
+            &self.store,
+            mailer,
+            &self.config.public_base_url,
+            now,
+            MAX_EMAILS_PER_RUN,
+            Some(started + JOB_BUDGET),
+        );
+        match Box::pin(drain).await {
             Ok(emails) => report.emails = emails,
             Err(e) => {
                 tracing::error!(error = %e, "outbox run failed");

@@ -443,9 +443,15 @@ impl Store {
         Ok(page::<T>(out)?.items)
     }
 
-    /// Keys in the `DUE` index up to `upto` (KEYS_ONLY: the table and index keys). One round trip;
-    /// it reads only scheduled documents that are due.
-    pub async fn due_keys(&self, upto: &str, limit: i32) -> Result<Vec<Item>, StoreError> {
+    /// One page of keys in the `DUE` index up to `upto` (KEYS_ONLY: the table and index keys),
+    /// from `start` (the previous page's last key), and the last key when more may follow. One
+    /// round trip; it reads only scheduled documents that are due.
+    pub async fn due_keys(
+        &self,
+        upto: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let out = self
             .client
             .query()
@@ -454,11 +460,12 @@ impl Store {
             .key_condition_expression("DuePK = :due AND DueSK <= :upto")
             .expression_attribute_values(":due", AttributeValue::S(keys::DUE.into()))
             .expression_attribute_values(":upto", AttributeValue::S(upto.to_owned()))
+            .set_exclusive_start_key(start)
             .limit(limit)
             .send()
             .await
             .map_err(|e| StoreError::sdk(&e))?;
-        Ok(out.items.unwrap_or_default())
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
     }
 
     /// One page of a GSI1 partition, newest sort key first when `descending`. One round trip.
