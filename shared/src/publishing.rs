@@ -151,8 +151,9 @@ pub async fn publish_due(store: &Store, now: OffsetDateTime, max: usize) -> Resu
 
 /// Publishes up to `max` documents whose `publish_at` has come. Reads only the sparse `DUE` index
 /// (so its cost follows the number of due documents, not the table), a page at a time; then per
-/// document one read-and-transaction that publishes it and deletes its schedule item, up to
-/// [`DUE_CONCURRENCY`] inspections at once. Two runs at once publish nothing twice: the loser's
+/// inspection one read and one transaction for as many of its due documents as fit (publishing
+/// them, queueing their emails, deleting their schedule items), up to [`DUE_CONCURRENCY`]
+/// inspections at once. Two runs at once publish nothing twice: the loser's
 /// transaction fails on the aggregate's revision, and on re-reading it finds the document
 /// published. At `deadline` it stops taking documents (`stopped_early`): what is left stays due
 /// and the next run continues.
@@ -189,17 +190,7 @@ pub async fn publish_due_within(
             }
         }
         let outcomes: Vec<Vec<Option<Result<Scheduled, StoreError>>>> = stream::iter(groups)
-            .map(|((c, i), docs)| async move {
-                let mut out = Vec::with_capacity(docs.len());
-                for d in docs {
-                    if out_of_time() {
-                        out.push(None);
-                        continue;
-                    }
-                    out.push(Some(Box::pin(publish_scheduled(store, c, i, d, now)).await));
-                }
-                out
-            })
+            .map(|((c, i), docs)| Box::pin(publish_inspection_due(store, c, i, docs, now, &out_of_time)))
             .buffer_unordered(DUE_CONCURRENCY)
             .collect()
             .await;
@@ -243,60 +234,131 @@ enum Scheduled {
     Nothing,
 }
 
-async fn publish_scheduled(
+/// What a due document becomes on the in-memory aggregate, and the writes that go with it.
+fn schedule_one(
+    company: &Company,
+    inspection: &mut Inspection,
+    d: DocumentId,
+    now: OffsetDateTime,
+) -> Result<(Scheduled, Vec<Write>), StoreError> {
+    let (c, i) = (inspection.company_id, inspection.id);
+    let Some(doc) = inspection.document(d) else {
+        return Ok((Scheduled::Nothing, vec![Write::Delete(keys::schedule(c, i, d))]));
+    };
+    if doc.published || doc.publish_at.is_none_or(|at| at > now) {
+        // Published or recalled meanwhile: the schedule item is stale.
+        return Ok((Scheduled::Nothing, vec![schedule_write(inspection, doc)?]));
+    }
+    match publish(company, inspection, d, now) {
+        Ok((true, writes)) => Ok((Scheduled::Published, writes)),
+        Ok((false, _)) => Ok((Scheduled::Nothing, Vec::new())),
+        Err(e) => {
+            let doc = inspection.document_mut(d).expect("found above");
+            let attempts = doc.schedule_problem.as_ref().map_or(0, |p| p.attempts) + 1;
+            let parked = attempts >= MAX_SCHEDULE_ATTEMPTS;
+            tracing::warn!(document_id = %d, attempts, parked, error = %e, "a scheduled document could not be published");
+            doc.schedule_problem = Some(crate::domain::document::ScheduleProblem {
+                reason: e.problem().detail,
+                attempts,
+                parked,
+                last_attempt_at: now,
+            });
+            let key = keys::schedule(c, i, d);
+            let write = if parked {
+                Write::Delete(key)
+            } else {
+                let retry_at = crate::clock::rfc3339(now + schedule_retry_delay(attempts));
+                let marker = serde_json::json!({ "document_id": d });
+                Write::Put(Record::new(key, "schedule", &marker)?.with_due(keys::due_sort(&retry_at, c, i, d)))
+            };
+            Ok((if parked { Scheduled::Parked } else { Scheduled::Failed }, vec![write]))
+        }
+    }
+}
+
+/// Items one transaction may hold (DynamoDB's limit), less the aggregate itself.
+const MAX_TRANSACTION_WRITES: usize = 99;
+
+/// One inspection's due documents: one read of the aggregate, then as many documents per
+/// transaction as fit (a document's writes: its schedule item, its building copy, an email per
+/// recipient). A transaction that loses to another writer is re-read and retried a few times.
+/// One result per document, in order; `None` for those left because the run is out of time.
+async fn publish_inspection_due(
     store: &Store,
     c: crate::ids::CompanyId,
     i: crate::ids::InspectionId,
-    d: DocumentId,
+    docs: Vec<DocumentId>,
     now: OffsetDateTime,
-) -> Result<Scheduled, StoreError> {
-    for _attempt in 0..5 {
-        let Some((company, mut inspection)) = store.company_and_inspection(c, i).await? else {
-            return Ok(Scheduled::Nothing);
-        };
-        let Some(doc) = inspection.document(d) else { return Ok(Scheduled::Nothing) };
-        if doc.published || doc.publish_at.is_none_or(|at| at > now) {
-            // Published or recalled meanwhile: the schedule item is stale.
-            let _ = store.write(schedule_write(&inspection, doc)?).await;
-            return Ok(Scheduled::Nothing);
+    out_of_time: &(dyn Fn() -> bool + Sync),
+) -> Vec<Option<Result<Scheduled, StoreError>>> {
+    let mut results = Vec::with_capacity(docs.len());
+    let mut remaining: std::collections::VecDeque<DocumentId> = docs.into();
+    let mut current = None;
+    let mut conflicts = 0;
+    while !remaining.is_empty() {
+        if out_of_time() {
+            results.extend(remaining.drain(..).map(|_| None));
+            break;
         }
-        let (outcome, writes) = match publish(&company, &mut inspection, d, now) {
-            Ok((true, writes)) => (Scheduled::Published, writes),
-            Ok((false, _)) => return Ok(Scheduled::Nothing),
-            Err(e) => {
-                let doc = inspection.document_mut(d).expect("found above");
-                let attempts = doc.schedule_problem.as_ref().map_or(0, |p| p.attempts) + 1;
-                let parked = attempts >= MAX_SCHEDULE_ATTEMPTS;
-                tracing::warn!(document_id = %d, attempts, parked, error = %e, "a scheduled document could not be published");
-                doc.schedule_problem = Some(crate::domain::document::ScheduleProblem {
-                    reason: e.problem().detail,
-                    attempts,
-                    parked,
-                    last_attempt_at: now,
-                });
-                let key = keys::schedule(c, i, d);
-                let write = if parked {
-                    Write::Delete(key)
-                } else {
-                    let retry_at = crate::clock::rfc3339(now + schedule_retry_delay(attempts));
-                    let marker = serde_json::json!({ "document_id": d });
-                    Write::Put(Record::new(key, "schedule", &marker)?.with_due(keys::due_sort(&retry_at, c, i, d)))
-                };
-                (if parked { Scheduled::Parked } else { Scheduled::Failed }, vec![write])
-            }
+        let (company, mut inspection) = match current.take() {
+            Some(read) => read,
+            None => match store.company_and_inspection(c, i).await {
+                Ok(Some(read)) => read,
+                Ok(None) => {
+                    results.extend(remaining.drain(..).map(|_| Some(Ok(Scheduled::Nothing))));
+                    break;
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    results.extend(remaining.drain(..).map(|_| Some(Err(StoreError::Sdk(why.clone())))));
+                    break;
+                }
+            },
         };
+        let mut writes = Vec::new();
+        let mut chunk = Vec::new();
+        while let Some(&d) = remaining.front() {
+            // At most: the schedule item, the building copy and one email per person.
+            if !chunk.is_empty() && writes.len() + 2 + inspection.people.len() > MAX_TRANSACTION_WRITES {
+                break;
+            }
+            remaining.pop_front();
+            match schedule_one(&company, &mut inspection, d, now) {
+                Ok((outcome, w)) => {
+                    writes.extend(w);
+                    chunk.push((d, outcome));
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        if chunk.is_empty() {
+            continue;
+        }
         match store.save_inspection_with(&mut inspection, writes).await {
             Ok(()) => {
-                if matches!(outcome, Scheduled::Published) {
-                    sync_deficiencies(store, &inspection, d).await;
+                for (d, outcome) in chunk {
+                    if matches!(outcome, Scheduled::Published) {
+                        sync_deficiencies(store, &inspection, d).await;
+                    }
+                    results.push(Some(Ok(outcome)));
                 }
-                return Ok(outcome);
+                current = Some((company, inspection));
+                conflicts = 0;
             }
-            Err(e) if e.is_condition_failure() => continue,
-            Err(e) => return Err(e),
+            Err(e) if e.is_condition_failure() && conflicts < 5 => {
+                // Someone else saved the inspection (another run, staff): read it again.
+                conflicts += 1;
+                for (d, _) in chunk.into_iter().rev() {
+                    remaining.push_front(d);
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                results.extend(chunk.into_iter().map(|_| Some(Err(StoreError::Sdk(why.clone())))));
+            }
         }
     }
-    Err(StoreError::Sdk("the inspection kept changing while its scheduled document was published".into()))
+    results
 }
 
 /// Upload completion, from the staff API, the bucket's object-created event or a publish that
