@@ -218,6 +218,164 @@ mod tests {
         assert!(counts.iter().all(|&c| c > 1000), "every outcome is exercised: {counts:?}");
     }
 
+    /// Cases written out one by one from SPEC §4 "Report gating" (and, for which kinds are
+    /// gated, the product rule that an invoice, a proposal or the agreement itself must stay
+    /// readable so the client can act on it). Each row: what changes from "a published inspection
+    /// report, everything required and met, opened by the client" and what must come out.
+    #[test]
+    fn hand_written_cases_from_the_spec() {
+        use DocumentKind::*;
+        use LockReason::*;
+        const OWED: i64 = 45_000;
+        let base = Facts {
+            kind: InspectionReport,
+            published: true,
+            form_complete: true,
+            require_payment: true,
+            allow_deferred_payment: false,
+            collect_payment_after_publish: false,
+            require_agreement: true,
+            balance: Cents::ZERO,
+            agreement_signed: true,
+            report_access: ReportAccess { listing_agent: false, additional: false },
+        };
+        let owes = Facts { balance: Cents::signed(OWED), ..base };
+        let due = PaymentRequired { amount_due_cents: Cents::signed(OWED) };
+        let client = Viewer::Person(Role::Client);
+        let cases: Vec<(&str, Facts, Viewer, Access)> = vec![
+            ("paid and signed: the client opens it", base, client, Access::Available),
+            ("the buyer's agent too", base, Viewer::Person(Role::BuyerAgent), Access::Available),
+            ("the inspector too", base, Viewer::Person(Role::Inspector), Access::Available),
+            ("unpublished: hidden, not locked", Facts { published: false, ..owes }, client, Access::Hidden),
+            ("a balance due locks it, with the amount", owes, client, Access::Locked(vec![due])),
+            (
+                "the agreement unsigned locks it",
+                Facts { agreement_signed: false, ..base },
+                client,
+                Access::Locked(vec![AgreementUnsigned]),
+            ),
+            (
+                "both: every reason",
+                Facts { agreement_signed: false, ..owes },
+                client,
+                Access::Locked(vec![due, AgreementUnsigned]),
+            ),
+            (
+                "payment not required: a balance does not lock",
+                Facts { require_payment: false, ..owes },
+                client,
+                Access::Available,
+            ),
+            (
+                "deferred payment allowed: a balance does not lock",
+                Facts { allow_deferred_payment: true, ..owes },
+                client,
+                Access::Available,
+            ),
+            (
+                "collect after publish overrides deferral",
+                Facts { allow_deferred_payment: true, collect_payment_after_publish: true, ..owes },
+                client,
+                Access::Locked(vec![due]),
+            ),
+            (
+                "collect after publish requires payment even if not required",
+                Facts { require_payment: false, collect_payment_after_publish: true, ..owes },
+                client,
+                Access::Locked(vec![due]),
+            ),
+            (
+                "agreement not required: unsigned does not lock",
+                Facts { require_agreement: false, agreement_signed: false, ..base },
+                client,
+                Access::Available,
+            ),
+            (
+                "a refund reopened a balance: locked again",
+                Facts { balance: Cents::signed(5_000), ..base },
+                client,
+                Access::Locked(vec![PaymentRequired { amount_due_cents: Cents::signed(5_000) }]),
+            ),
+            (
+                "a credit (negative balance) owes nothing",
+                Facts { balance: Cents::signed(-100), ..base },
+                client,
+                Access::Available,
+            ),
+            (
+                "a WDI report waits for its form",
+                Facts { kind: WdiReport, form_complete: false, ..base },
+                client,
+                Access::Locked(vec![FormIncomplete]),
+            ),
+            (
+                "a WDI report with its form, paid and signed",
+                Facts { kind: WdiReport, ..base },
+                client,
+                Access::Available,
+            ),
+            (
+                "a WDI report: form, payment and agreement all reported",
+                Facts { kind: WdiReport, form_complete: false, agreement_signed: false, ..owes },
+                client,
+                Access::Locked(vec![FormIncomplete, due, AgreementUnsigned]),
+            ),
+            (
+                "a service report is gated like a report",
+                Facts { kind: ServiceReport, ..owes },
+                client,
+                Access::Locked(vec![due]),
+            ),
+            (
+                "an attachment is gated like a report",
+                Facts { kind: Attachment, ..owes },
+                client,
+                Access::Locked(vec![due]),
+            ),
+            (
+                "an invoice stays readable while owed",
+                Facts { kind: Invoice, agreement_signed: false, ..owes },
+                client,
+                Access::Available,
+            ),
+            (
+                "a proposal stays readable while owed",
+                Facts { kind: Proposal, agreement_signed: false, ..owes },
+                client,
+                Access::Available,
+            ),
+            (
+                "the agreement itself stays readable unsigned",
+                Facts { kind: Agreement, agreement_signed: false, ..owes },
+                client,
+                Access::Available,
+            ),
+            ("a listing agent sees order details only", base, Viewer::Person(Role::ListingAgent), Access::Hidden),
+            ("an additional person sees order details only", base, Viewer::Person(Role::Additional), Access::Hidden),
+            (
+                "unless the company allows listing agents reports",
+                Facts { report_access: ReportAccess { listing_agent: true, additional: false }, ..owes },
+                Viewer::Person(Role::ListingAgent),
+                Access::Locked(vec![due]),
+            ),
+            (
+                "or additional people",
+                Facts { report_access: ReportAccess { listing_agent: false, additional: true }, ..base },
+                Viewer::Person(Role::Additional),
+                Access::Available,
+            ),
+            (
+                "staff always pass",
+                Facts { published: false, agreement_signed: false, ..owes },
+                Viewer::Staff,
+                Access::Available,
+            ),
+        ];
+        for (why, facts, viewer, expected) in cases {
+            assert_eq!(gate(&facts, viewer), expected, "{why}");
+        }
+    }
+
     #[test]
     fn lock_reasons_serialize_with_their_codes() {
         let r = [LockReason::PaymentRequired { amount_due_cents: Cents::signed(500) }, LockReason::AgreementUnsigned];
