@@ -4,6 +4,9 @@
 //! the local gateway applies like Lambda), nothing may be half-written, and after the pause the
 //! same requests succeed once.
 //!
+//! The same pause during the scheduled job: it gives up in bounded time, reports failure, and the
+//! next run publishes and queues everything exactly once.
+//!
 //! The one test of this file runs alone in its process: it pauses the DynamoDB Local every test
 //! of this process would use.
 
@@ -11,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use portal_infra::template::Template;
 use portal_shared::webhook::sign;
-use portal_tests::{fixture, inspection_body, Fixture, Reply, WEBHOOK_SECRET};
+use portal_tests::{fixture, inspection_body, Fixture, Reply, TEST_PDF, WEBHOOK_SECRET};
 use serde_json::{json, Value};
 
 /// Resumes the paused process whatever happens to the test.
@@ -95,6 +98,47 @@ async fn timed(fut: std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + 
 #[tokio::test]
 async fn a_paused_dynamodb_gets_503_within_the_timeout_and_changes_nothing() {
     Box::pin(paused_dynamodb()).await;
+    Box::pin(paused_dynamodb_during_the_scheduled_job()).await;
+}
+
+/// The every-minute job while DynamoDB does not answer: it gives up in bounded time and reports
+/// failure (so Lambda retries it); after the pause the next run publishes every due document once
+/// and queues each email once.
+async fn paused_dynamodb_during_the_scheduled_job() {
+    let f = fixture(json!({})).await;
+    let at = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let mut docs = Vec::new();
+    for n in 0..3 {
+        let body = json!({ "kind": "invoice", "title": format!("Invoice {n}"),
+            "publish_at": portal_shared::clock::rfc3339(at) });
+        let (id, _) = f.app.put_document(&f.key, &f.inspection_id.to_string(), body, TEST_PDF, "application/pdf").await;
+        assert_eq!(f.app.complete_upload(&f.key, &id).await.status, 200);
+        docs.push(id);
+    }
+    let job_timeout = Duration::from_secs(Template::repository().unwrap().function_timeout("PublishFunction"));
+    let paused = Paused::stop(dynamodb_pid());
+    let started = Instant::now();
+    let report = f.app.functions.publish.run_at(at + time::Duration::seconds(1)).await;
+    let took = started.elapsed();
+    drop(paused);
+    assert_eq!((report.status, report.published), ("error", 0), "{report:?}");
+    assert!(took < job_timeout, "the job gave up after {took:?}; its timeout is {job_timeout:?}");
+
+    let report = f.app.functions.publish.run_at(at + time::Duration::seconds(2)).await;
+    assert_eq!((report.status, report.due.published), ("ok", 3), "{report:?}");
+    for doc in &docs {
+        let d = f.app.request("GET", &format!("/staff/documents/{doc}"), Some(&f.key), None).await;
+        assert_eq!(d.json["published"], true);
+    }
+    let emails =
+        f.app.request("GET", &format!("/staff/inspections/{}/emails", f.inspection_id), Some(&f.key), None).await;
+    let items = emails.json["items"].as_array().unwrap();
+    let mut keys: Vec<&str> = items.iter().map(|e| e["dedupe"].as_str().unwrap()).collect();
+    let queued = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), queued, "each email queued once");
+    assert_eq!(queued, 3 * 2, "three invoices, to the client and the buyer's agent");
 }
 
 async fn paused_dynamodb() {
