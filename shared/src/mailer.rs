@@ -85,7 +85,13 @@ impl Outgoing {
 
 impl Mailer {
     pub fn new(sdk: &aws_config::SdkConfig, sender: Email, configuration_set: Option<String>) -> Self {
-        let conf = aws_sdk_ses::config::Builder::from(sdk).interceptor(crate::roundtrips::OperationRecorder).build();
+        // A send is not idempotent (SES has no idempotency key): an attempt that timed out may
+        // still be delivered, so the SDK must not repeat it on its own. The outbox retries later,
+        // with a backoff, and each of its attempts is one send.
+        let conf = aws_sdk_ses::config::Builder::from(sdk)
+            .retry_config(aws_sdk_ses::config::retry::RetryConfig::standard().with_max_attempts(1))
+            .interceptor(crate::roundtrips::OperationRecorder)
+            .build();
         Mailer { client: aws_sdk_ses::Client::from_conf(conf), sender, configuration_set }
     }
 

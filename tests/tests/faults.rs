@@ -99,6 +99,60 @@ async fn timed(fut: std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + 
 async fn a_paused_dynamodb_gets_503_within_the_timeout_and_changes_nothing() {
     Box::pin(paused_dynamodb()).await;
     Box::pin(paused_dynamodb_during_the_scheduled_job()).await;
+    Box::pin(paused_mail_service_during_publishing()).await;
+}
+
+fn moto_pid() -> i32 {
+    std::env::var("MOTO_PID")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .expect("MOTO_PID is not set: scripts/test exports the emulator's process id")
+}
+
+/// SES (moto) stops answering while documents are published and the outbox runs. Publishing does
+/// not wait for email (the outbox does), so it succeeds; the job's sends time out in bounded time
+/// and go back to the outbox; after the pause every recipient gets the email. A send that reached
+/// SES before it stopped answering may also arrive (SES has no idempotency key: at least once), but
+/// the SDK never repeats a send on its own: at most one extra copy per outbox attempt.
+async fn paused_mail_service_during_publishing() {
+    let f = fixture(json!({})).await;
+    let body = json!({ "kind": "invoice", "title": "Invoice" });
+    let (doc, _) = f.app.put_document(&f.key, &f.inspection_id.to_string(), body, TEST_PDF, "application/pdf").await;
+    assert_eq!(f.app.complete_upload(&f.key, &doc).await.status, 200);
+    let job_timeout = Duration::from_secs(Template::repository().unwrap().function_timeout("PublishFunction"));
+
+    let paused = Paused::stop(moto_pid());
+    let r = f.app.request("POST", &format!("/staff/documents/{doc}/publish"), Some(&f.key), None).await;
+    assert_eq!(r.status, 200, "publishing does not wait for email: {}", r.text);
+    let started = Instant::now();
+    let mut attempted = 0;
+    for _ in 0..20 {
+        // The outbox is an index: the queued emails show a moment after the publish.
+        let report = f.app.functions.publish.run_at(time::OffsetDateTime::now_utc()).await;
+        assert_eq!(report.emails.sent, 0, "{report:?}");
+        attempted += report.emails.failed;
+        if attempted >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    drop(paused);
+    assert_eq!(attempted, 2, "both sends failed and went back to the outbox");
+    assert!(took < job_timeout, "the job gave up after {took:?}; its timeout is {job_timeout:?}");
+    let waiting =
+        f.app.request("GET", &format!("/staff/inspections/{}/emails", f.inspection_id), Some(&f.key), None).await;
+    assert!(waiting.json["items"].as_array().unwrap().iter().all(|e| e["state"] == "pending"), "{}", waiting.text);
+
+    // After its backoff each email goes out; nothing is lost.
+    let report = f.app.functions.publish.run_at(time::OffsetDateTime::now_utc() + time::Duration::minutes(2)).await;
+    assert_eq!(report.emails.sent, 2, "{report:?}");
+    for to in [&f.client_email, &f.agent_email] {
+        let got = f.app.emails_to(to).await.len();
+        assert!((1..=2).contains(&got), "{to}: {got} emails (one, or two if the paused send reached SES)");
+    }
+    let later = f.app.functions.publish.run_at(time::OffsetDateTime::now_utc() + time::Duration::hours(3)).await;
+    assert_eq!(later.emails.sent, 0, "sent is sent");
 }
 
 /// The every-minute job while DynamoDB does not answer: it gives up in bounded time and reports
