@@ -718,7 +718,7 @@ async fn load(
     use futures::stream::{self, StreamExt};
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let started = Instant::now();
-    let results: Vec<(f64, bool)> = stream::iter((0..requests).map(|i| make(i)))
+    let results: Vec<(f64, bool)> = stream::iter((0..requests).map(make))
         .map(|(method, path, headers, body)| {
             let http = http.clone();
             let url = format!("{base}{path}");
