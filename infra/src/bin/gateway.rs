@@ -153,9 +153,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let admin = env.get("PLATFORM_ADMIN_KEY").ok_or("PLATFORM_ADMIN_KEY is required to seed")?;
         let demo = seed::seed(&base, admin).await?;
         if let Some(path) = &args.demo_json {
-            // For the browser tests; holds live links, so it goes to a private cache folder only.
+            // For the browser and contract tests; holds live links and the staff key, so it goes to
+            // a private cache folder only.
             let json = serde_json::json!({
                 "base": base,
+                "company_id": demo.company_id,
+                "inspection_id": demo.inspection_id,
+                "staff_api_key": demo.staff_api_key,
                 "client_link": demo.client_link,
                 "agent_link": demo.agent_link,
                 "share_link": demo.share_link,
