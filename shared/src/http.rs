@@ -180,6 +180,20 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
+/// A partial update's JSON body: as [`json_body`], and a member set to `null` is refused (400)
+/// unless it is one of `nullable` (where null means something, e.g. recalling a schedule). Leaving
+/// a member out is how it stays as it is; a `null` that silently changed nothing would mislead a
+/// client that meant "clear it".
+pub fn json_patch_body<T: DeserializeOwned>(req: &Request, nullable: &[&str]) -> Result<T, ApiError> {
+    let value: serde_json::Value = json_body(req)?;
+    if let Some((k, _)) =
+        value.as_object().into_iter().flatten().find(|(k, v)| v.is_null() && !nullable.contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(format!("{k} may not be null; leave it out to keep it as it is")));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
 /// Whether the body is an HTML form post (`application/x-www-form-urlencoded`).
 pub fn is_form(req: &Request) -> bool {
     req.headers()
@@ -316,6 +330,27 @@ mod tests {
             json_body::<Named>(&req_with("name=a", Some("application/x-www-form-urlencoded"))),
             Err(ApiError::UnsupportedMediaType)
         ));
+    }
+
+    #[derive(serde::Deserialize, Debug, Default)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Patch {
+        name: Option<String>,
+        publish_at: Option<Option<String>>,
+    }
+
+    #[test]
+    fn a_null_in_a_partial_update_is_refused_unless_it_means_something() {
+        let r = req_with(r#"{"name": null}"#, Some("application/json"));
+        match json_patch_body::<Patch>(&r, &["publish_at"]) {
+            Err(ApiError::BadRequest(m)) => assert!(m.contains("name may not be null"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let r = req_with(r#"{"publish_at": null, "name": "x"}"#, Some("application/json"));
+        assert!(json_patch_body::<Patch>(&r, &["publish_at"]).is_ok());
+        let r = req_with(r#"{"name": "x", "extra": 1}"#, Some("application/json"));
+        assert!(matches!(json_patch_body::<Patch>(&r, &[]), Err(ApiError::BadRequest(_))), "unknown fields still refused");
     }
 
     #[derive(serde::Deserialize, Debug, PartialEq)]

@@ -66,7 +66,7 @@ struct CompanyPatch {
 }
 
 pub async fn update(app: &StaffApi, req: &Request, id: &str) -> ApiResult {
-    let patch: CompanyPatch = json_body(req)?;
+    let patch: CompanyPatch = portal_shared::http::json_patch_body(req, &[])?;
     let mut company = load(app, id).await?;
     if let Some(v) = patch.deficiency_visibility {
         company.deficiency_visibility = v;

@@ -133,7 +133,7 @@ pub async fn get_contact(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 }
 
 pub async fn update_contact(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
-    let patch: ContactPatch = json_body(req)?;
+    let patch: ContactPatch = portal_shared::http::json_patch_body(req, &[])?;
     let mut k = load_contact(app, staff, id).await?;
     k.apply(patch)?;
     check_buildings(app, staff, &k.building_ids).await?;

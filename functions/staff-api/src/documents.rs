@@ -82,7 +82,7 @@ pub async fn get(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 }
 
 pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
-    let patch: DocumentPatch = json_body(req)?;
+    let patch: DocumentPatch = portal_shared::http::json_patch_body(req, &["publish_at"])?;
     let doc = document_id(id)?;
     let (i, ()) = app
         .store

@@ -154,7 +154,7 @@ async fn modify<T>(
 }
 
 pub async fn change_requirements(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
-    let patch: RequirementsPatch = json_body(req)?;
+    let patch: RequirementsPatch = portal_shared::http::json_patch_body(req, &[])?;
     let (inspection, ()) =
         modify(app, staff, id, |_, i| Ok((i.change_requirements(patch, clock::now())?, vec![]))).await?;
     json(StatusCode::OK, &view(app, &inspection))
@@ -236,7 +236,7 @@ fn person_index(i: &Inspection, person: &str) -> Result<usize, ApiError> {
 /// Changes the date or address; each person with a link is told (`inspection_rescheduled`,
 /// once per change) unless `"notify": false`.
 pub async fn reschedule(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
-    let patch: SchedulePatch = json_body(req)?;
+    let patch: SchedulePatch = portal_shared::http::json_patch_body(req, &[])?;
     let now = clock::now();
     let (inspection, changed) = modify(app, staff, id, |company, i| {
         if !i.reschedule(&patch, now)? || patch.notify == Some(false) {

@@ -32,7 +32,7 @@ pub async fn get(app: &StaffApi, staff: &Staff) -> ApiResult {
 }
 
 pub async fn update(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
-    let patch: SettingsPatch = json_body(req)?;
+    let patch: SettingsPatch = portal_shared::http::json_patch_body(req, &[])?;
     let mut company = company(app, staff).await?;
     let was_enabled = company.settings.customer_portal_enabled;
     company.settings = company.settings.apply(patch)?;
