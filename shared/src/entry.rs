@@ -33,6 +33,7 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -50,6 +51,21 @@ pub async fn aws_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// The HTTPS client every SDK client shares: rustls trusting only the roots AWS endpoints chain to
+/// (`shared/certs/aws-roots.pem`). The default client reads and parses the whole system trust
+/// store (~140 certificates) at every cold start, most of a function's init time.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::empty().with_pem_certificate(include_bytes!("../certs/aws-roots.pem").as_slice());
+    let builder = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+    match tls::TlsContext::builder().with_trust_store(trust).build() {
+        Ok(context) => builder.tls_context(context).build_https(),
+        // The bundled roots always parse; never leave a function without a client.
+        Err(_) => builder.build_https(),
+    }
+}
+
 /// Lambda counts an invocation as an error only when the function returns one: a `500` (a bug or
 /// an unexpected failure, already logged) is returned as an error so the `Errors` metric and its
 /// alarm see it; API Gateway then answers `500 {"message":"Internal Server Error"}` itself.
@@ -65,4 +81,28 @@ pub fn as_lambda_result(response: Response<Body>) -> Result<Response<Body>, lamb
 pub async fn run_http<F: HttpFunction>(function: F) -> Result<(), lambda_http::Error> {
     let function: &'static F = Box::leak(Box::new(function));
     lambda_http::run(service_fn(move |req: Request| async move { as_lambda_result(function.handle(req).await) })).await
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    #[test]
+    fn the_bundled_aws_roots_are_five_der_certificates() {
+        let pem = include_str!("../certs/aws-roots.pem");
+        let ders: Vec<Vec<u8>> = pem
+            .split("-----BEGIN CERTIFICATE-----")
+            .skip(1)
+            .map(|block| {
+                let body = block.split("-----END CERTIFICATE-----").next().unwrap();
+                let b64: String = body.split_whitespace().collect();
+                base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")
+            })
+            .collect();
+        assert_eq!(ders.len(), 5, "Amazon Root CA 1-4 and Starfield Services Root G2");
+        // X.509 certificates are DER SEQUENCEs with a long-form length.
+        assert!(ders.iter().all(|d| d.len() > 400 && d[0] == 0x30 && d[1] == 0x82));
+        // The HTTPS client builds with them.
+        let _ = super::https_client();
+    }
 }

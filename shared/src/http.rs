@@ -350,7 +350,10 @@ mod tests {
         let r = req_with(r#"{"publish_at": null, "name": "x"}"#, Some("application/json"));
         assert!(json_patch_body::<Patch>(&r, &["publish_at"]).is_ok());
         let r = req_with(r#"{"name": "x", "extra": 1}"#, Some("application/json"));
-        assert!(matches!(json_patch_body::<Patch>(&r, &[]), Err(ApiError::BadRequest(_))), "unknown fields still refused");
+        assert!(
+            matches!(json_patch_body::<Patch>(&r, &[]), Err(ApiError::BadRequest(_))),
+            "unknown fields still refused"
+        );
     }
 
     #[derive(serde::Deserialize, Debug, PartialEq)]
