@@ -507,7 +507,7 @@ async fn run() {
     .await;
     let views =
         load(&demo.base, 3000, 20, |_| (reqwest::Method::GET, demo.client_path.clone(), vec![], String::new())).await;
-    table.push_str("\n## Load through the local gateway (HTTP, in-process functions, debug-free bench build)\n\n| run | requests | concurrency | p50 | p99 | non-2xx | wall time |\n|---|---|---|---|---|---|---|\n");
+    table.push_str("\n## Load through the local gateway (real HTTP, functions in-process, optimized build)\n\n| run | requests | concurrency | p50 | p99 | non-2xx | wall time |\n|---|---|---|---|---|---|---|\n");
     for (label, l) in [
         ("webhook storm `POST /webhooks/payments` (each a new payment)", &storm),
         ("portal view `GET /p/{token}`", &views),
