@@ -177,7 +177,13 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("a JSON body is required"));
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    // Every body is an object: serde would otherwise read a struct from an array of its fields.
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the JSON body must be an object"));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// A partial update's JSON body: as [`json_body`], and a member set to `null` is refused (400)
@@ -326,6 +332,10 @@ mod tests {
         assert!(matches!(json_body::<Named>(&req_with("{", Some("application/json"))), Err(ApiError::BadRequest(_))));
         assert!(matches!(json_body::<Named>(&req_with("", None)), Err(ApiError::BadRequest(_))));
         assert!(matches!(json_body::<Named>(&req_with(r#"{"name":"a","x":1}"#, None)), Err(ApiError::BadRequest(_))));
+        assert!(
+            matches!(json_body::<Named>(&req_with(r#"["a"]"#, None)), Err(ApiError::BadRequest(_))),
+            "not an object"
+        );
         assert!(matches!(
             json_body::<Named>(&req_with("name=a", Some("application/x-www-form-urlencoded"))),
             Err(ApiError::UnsupportedMediaType)

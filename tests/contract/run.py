@@ -11,6 +11,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 CHECKS = ",".join([
     "not_a_server_error",
@@ -27,6 +28,14 @@ def main():
     admin = os.environ["PLATFORM_ADMIN_KEY"]
     seed = os.environ.get("SCHEMATHESIS_SEED") or ("1" if os.environ.get("CI") else str(random.randrange(2**31)))
     token = lambda link: link.rstrip("/").rsplit("/", 1)[1]
+    # A key of its own for DELETE /staff/keys/{key_id}, so revoking one never locks the run out.
+    req = urllib.request.Request(
+        demo["base"] + "/staff/keys",
+        data=json.dumps({"name": "schemathesis (revocable)"}).encode(),
+        headers={"authorization": "Bearer " + demo["staff_api_key"], "content-type": "application/json"},
+        method="POST",
+    )
+    disposable = json.load(urllib.request.urlopen(req))["id"]
     share = demo["share_link"].rstrip("/").rsplit("/", 1)[1]
     config = f"""
 [auth.openapi.staffKey]
@@ -35,7 +44,12 @@ bearer = "{demo['staff_api_key']}"
 [auth.openapi.adminKey]
 bearer = "{admin}"
 
+[checks.negative_data_rejection]
+# A body over the limit is refused with 413 before it is read: a rejection too.
+expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
+
 [parameters]
+key_id = "{disposable}"
 inspection_id = "{demo['inspection_id']}"
 document_id = "{demo['report_id']}"
 company_id = "{demo['company_id']}"
