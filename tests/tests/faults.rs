@@ -5,7 +5,8 @@
 //! same requests succeed once.
 //!
 //! The same pause during the scheduled job: it gives up in bounded time, reports failure, and the
-//! next run publishes and queues everything exactly once.
+//! next run publishes and queues everything exactly once. moto (SES, S3) paused while documents are
+//! published and while an upload is completed: bounded answers, nothing half-written, nothing lost.
 //!
 //! The one test of this file runs alone in its process: it pauses the DynamoDB Local every test
 //! of this process would use.
@@ -100,6 +101,35 @@ async fn a_paused_dynamodb_gets_503_within_the_timeout_and_changes_nothing() {
     Box::pin(paused_dynamodb()).await;
     Box::pin(paused_dynamodb_during_the_scheduled_job()).await;
     Box::pin(paused_mail_service_during_publishing()).await;
+    Box::pin(paused_storage_during_completion()).await;
+}
+
+/// S3 (moto) stops answering while staff ask for an upload to be completed: the answer is a 503
+/// with Retry-After inside the function's timeout and the document is left as it was; afterwards
+/// the same request completes it once (one file version).
+async fn paused_storage_during_completion() {
+    let f = fixture(json!({})).await;
+    let body = json!({ "kind": "invoice", "title": "Invoice" });
+    let (doc, _) = f.app.put_document(&f.key, &f.inspection_id.to_string(), body, TEST_PDF, "application/pdf").await;
+    let limit = Duration::from_secs(Template::repository().unwrap().function_timeout("StaffApiFunction"));
+    let before = f.inspection().await;
+
+    let paused = Paused::stop(moto_pid());
+    let started = Instant::now();
+    let r = f.app.complete_upload(&f.key, &doc).await;
+    let took = started.elapsed();
+    drop(paused);
+    r.assert_problem(503);
+    assert!(r.header("retry-after").is_some());
+    assert!(took < limit, "answered after {took:?}; the timeout is {limit:?}");
+    let after = f.inspection().await;
+    assert_eq!(after.revision, before.revision, "nothing was written");
+
+    let r = f.app.complete_upload(&f.key, &doc).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.json["uploaded"].as_bool(), r.json["file_version"].as_u64()), (Some(true), Some(1)));
+    let again = f.app.complete_upload(&f.key, &doc).await;
+    assert_eq!(again.json["file_version"], 1, "the same version completes once");
 }
 
 fn moto_pid() -> i32 {
