@@ -150,6 +150,15 @@ start_stack() {
   export MOTO_PID="$!"
   wait_http "http://127.0.0.1:$DDB_PORT" "DynamoDB Local" 60
   wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" "moto" 60
+  # moto imports each service's backend on its first request (seconds on a busy machine): load
+  # S3, SES and Secrets Manager now, so the first test to touch one does not pay for it.
+  "$VENV/bin/python" - "http://127.0.0.1:$MOTO_PORT" <<'PY' >/dev/null
+import sys, boto3
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local")
+boto3.client("s3", **kw).list_buckets()
+boto3.client("ses", **kw).list_identities()
+boto3.client("secretsmanager", **kw).list_secrets()
+PY
 
   export AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_REGION:-us-east-1}"
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"

@@ -88,8 +88,15 @@ impl Mailer {
         // A send is not idempotent (SES has no idempotency key): an attempt that timed out may
         // still be delivered, so the SDK must not repeat it on its own. The outbox retries later,
         // with a backoff, and each of its attempts is one send.
+        // Its one attempt gets the whole operation budget.
+        let timeouts = aws_sdk_ses::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(crate::entry::CONNECT_TIMEOUT)
+            .operation_attempt_timeout(crate::entry::OPERATION_TIMEOUT)
+            .operation_timeout(crate::entry::OPERATION_TIMEOUT)
+            .build();
         let conf = aws_sdk_ses::config::Builder::from(sdk)
             .retry_config(aws_sdk_ses::config::retry::RetryConfig::standard().with_max_attempts(1))
+            .timeout_config(timeouts)
             .interceptor(crate::roundtrips::OperationRecorder)
             .build();
         Mailer { client: aws_sdk_ses::Client::from_conf(conf), sender, configuration_set }
