@@ -252,13 +252,14 @@ impl TestApp {
     pub async fn run_jobs(&self) -> portal_shared::outbox::DrainReport {
         let mut total = portal_shared::outbox::DrainReport::default();
         let mut quiet = 0;
-        while quiet < 3 {
+        // Quiet for a quarter of a second: the index has caught up with what was written before.
+        while quiet < 5 {
             let r = self.functions.publish.run_at(time::OffsetDateTime::now_utc()).await.emails;
             total.sent += r.sent;
             total.failed += r.failed;
             total.skipped += r.skipped;
             quiet = if r.sent + r.failed + r.skipped == 0 { quiet + 1 } else { 0 };
-            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         total
     }
