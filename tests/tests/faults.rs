@@ -156,7 +156,7 @@ async fn paused_mail_service_during_publishing() {
     assert_eq!(r.status, 200, "publishing does not wait for email: {}", r.text);
     let started = Instant::now();
     let mut attempted = 0;
-    for _ in 0..20 {
+    for _ in 0..100 {
         // The outbox is an index: the queued emails show a moment after the publish.
         let report = f.app.functions.publish.run_at(time::OffsetDateTime::now_utc()).await;
         assert_eq!(report.emails.sent, 0, "{report:?}");

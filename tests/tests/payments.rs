@@ -559,8 +559,9 @@ async fn a_bank_payment_shows_processing_until_it_settles() {
 async fn a_payment_that_releases_a_report_emails_each_client_and_buyer_agent_once() {
     let f = fixture(json!({ "release_defaults": { "require_agreement": false } })).await;
     let doc = published_report(&f).await;
-    deliver(&f, &paid(&f, &evt_id(), "pi_part", 20000)).await; // releases nothing yet
-                                                               // The job until the outbox (an index, a moment behind, as on AWS) is quiet.
+    // A partial payment releases nothing yet. The job runs until the outbox (an index, a moment
+    // behind, as on AWS) is quiet.
+    deliver(&f, &paid(&f, &evt_id(), "pi_part", 20000)).await;
     let sent = f.app.run_jobs().await.sent;
     assert_eq!(sent, 2, "only the two \"published\" emails: the partial payment released nothing");
     deliver(&f, &paid(&f, &evt_id(), "pi_rest", 25000)).await;
