@@ -186,7 +186,8 @@ async fn a_scheduled_document_is_published_exactly_once_by_concurrent_jobs_and_c
 async fn a_failed_send_is_retried_later_and_sent_exactly_once() {
     let f = fixture(json!({})).await;
     let (doc, _) = upload(&f, "invoice", json!({}), true).await;
-    staff(&f, "POST", &format!("/staff/documents/{doc}/publish"), None).await;
+    let published = staff(&f, "POST", &format!("/staff/documents/{doc}/publish"), None).await;
+    assert_eq!(published.status, 200, "{}", published.text);
     // A sender SES does not know yet: sending fails (SES rejects unverified senders).
     let sender = format!("late-{}@inspection-portal.test", ulid::Ulid::new().to_string().to_lowercase());
     let env = [
@@ -200,16 +201,18 @@ async fn a_failed_send_is_retried_later_and_sent_exactly_once() {
     let job = portal_publish::Publish::new(&f.app.sdk, config);
     let t = now();
     // The outbox is an index: the emails the publish queued may show a moment later, as on AWS.
-    let (mut sent, mut failed) = (0, 0);
+    let (mut sent, mut failed, mut last) = (0, 0, None);
     for _ in 0..200 {
         let r = job.run_at(t).await;
         (sent, failed) = (sent + r.emails.sent, failed + r.emails.failed);
+        last = Some(r);
         if failed >= 2 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!((sent, failed), (0, 2));
+    let history = staff(&f, "GET", &format!("/staff/inspections/{}/emails", f.inspection_id), None).await;
+    assert_eq!((sent, failed), (0, 2), "last run {last:?}; emails {}", history.text);
     let history = staff(&f, "GET", &format!("/staff/inspections/{}/emails", f.inspection_id), None).await;
     assert!(history.json["items"]
         .as_array()
