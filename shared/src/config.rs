@@ -23,8 +23,6 @@ pub struct Config {
     pub payment_webhook_secrets: Option<String>,
     /// How long a secret's value is used before it is read again (`SECRETS_CACHE_SECONDS`).
     pub secrets_cache: Duration,
-    /// This deployment's stage (`STAGE`), the dimension of its metrics.
-    pub stage: String,
     /// The SES configuration set every email is sent with (`SES_CONFIGURATION_SET`): its events
     /// (bounces, complaints, deliveries) come back to the publish function.
     pub ses_configuration_set: Option<String>,
@@ -130,7 +128,6 @@ impl Config {
                     ConfigError::Invalid("SECRETS_CACHE_SECONDS", "must be a number of seconds".into())
                 })?),
             },
-            stage: non_empty("STAGE").unwrap_or_else(|| "local".into()),
             ses_configuration_set: non_empty("SES_CONFIGURATION_SET"),
             max_body_bytes,
             stripe,

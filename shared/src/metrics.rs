@@ -51,8 +51,16 @@ impl Metric {
 
 static COUNTS: Mutex<BTreeMap<Metric, u64>> = Mutex::new(BTreeMap::new());
 
-fn emf_enabled() -> bool {
-    std::env::var("AWS_LAMBDA_FUNCTION_NAME").is_ok() || std::env::var("METRICS_EMF").is_ok_and(|v| v == "true")
+/// Where the lines go, read once per process: `Some(stage)` when they are written.
+fn emf_stage() -> Option<&'static str> {
+    static STAGE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    STAGE
+        .get_or_init(|| {
+            let on = std::env::var("AWS_LAMBDA_FUNCTION_NAME").is_ok()
+                || std::env::var("METRICS_EMF").is_ok_and(|v| v == "true");
+            on.then(|| std::env::var("STAGE").unwrap_or_else(|_| "local".into()))
+        })
+        .as_deref()
 }
 
 /// Counts `n` occurrences of `metric` (nothing is written for 0).
@@ -63,9 +71,8 @@ pub fn count(metric: Metric, n: u64) {
     if let Ok(mut c) = COUNTS.lock() {
         *c.entry(metric).or_default() += n;
     }
-    if emf_enabled() {
-        let stage = std::env::var("STAGE").unwrap_or_else(|_| "local".into());
-        println!("{}", emf_line(metric, n, &stage, crate::logging::service(), time::OffsetDateTime::now_utc()));
+    if let Some(stage) = emf_stage() {
+        println!("{}", emf_line(metric, n, stage, crate::logging::service(), time::OffsetDateTime::now_utc()));
     }
 }
 
