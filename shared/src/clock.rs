@@ -10,13 +10,22 @@ pub fn now() -> OffsetDateTime {
     t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t)
 }
 
-/// RFC 3339 in UTC with a fixed shape, so stored timestamps also sort as strings.
+/// RFC 3339 in UTC with a fixed shape (`YYYY-MM-DDTHH:MM:SS.mmmZ`, always three fraction
+/// digits), so stored timestamps also sort as strings. (`time`'s own RFC 3339 formatter trims
+/// trailing zeros: `…:56.77Z` would sort after `…:56.771Z` and `…:56Z` after `…:56.5Z`, so a
+/// key range "up to now" could miss what was written in the same second.)
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .unwrap_or_default()
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
@@ -70,5 +79,18 @@ mod tests {
         assert_eq!(s, "2026-05-01T14:30:00.123Z");
         assert_eq!(parse_rfc3339(&s).unwrap().unix_timestamp(), t.unix_timestamp());
         assert!(parse_rfc3339("tomorrow").is_none());
+    }
+
+    #[test]
+    fn stored_timestamps_sort_as_strings_like_the_times_they_are() {
+        let base = parse_rfc3339("2026-11-23T15:50:56Z").unwrap();
+        assert_eq!(rfc3339(base), "2026-11-23T15:50:56.000Z");
+        assert_eq!(rfc3339(base + time::Duration::milliseconds(770)), "2026-11-23T15:50:56.770Z");
+        let times: Vec<_> = (0..2_500).map(|ms| base + time::Duration::milliseconds(ms * 7 % 2_500)).collect();
+        for a in &times[..200] {
+            for b in &times {
+                assert_eq!(rfc3339(*a).cmp(&rfc3339(*b)), a.cmp(b), "{a} vs {b}");
+            }
+        }
     }
 }

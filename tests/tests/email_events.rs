@@ -92,7 +92,7 @@ async fn bounces_and_complaints_suppress_the_address_and_fail_the_email_visibly(
         "processingTimeMillis": 546, "recipients": [to_client["to"]], "smtpResponse": "250 ok", "reportingMTA": "a8-70.smtp-out.amazonses.com" }),
     );
     assert_eq!(deliver(&f, &delivery).await["email_events"]["delivered"], 1);
-    assert_eq!(sent_to(&f, &f.client_email).await["delivered_at"], "2026-11-23T12:00:02Z");
+    assert_eq!(sent_to(&f, &f.client_email).await["delivered_at"], "2026-11-23T12:00:02.000Z");
     let bounce = ses_event(
         &f,
         &to_client,

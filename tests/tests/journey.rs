@@ -111,7 +111,7 @@ async fn rescheduling_tells_everyone_once_per_change() {
     let path = format!("/staff/inspections/{}", b.id);
     let r = b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": "2026-11-27T15:00:00Z" }))).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.json["scheduled_at"], "2026-11-27T15:00:00Z");
+    assert_eq!(r.json["scheduled_at"], "2026-11-27T15:00:00.000Z");
     // The same value again is no change; a bad one is refused.
     b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": "2026-11-27T15:00:00Z" }))).await;
     b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": "soon" }))).await.assert_problem(400);
@@ -265,7 +265,7 @@ async fn pages_and_emails_show_the_company_s_local_time_across_daylight_saving()
     let page = b.app.send(b.app.http.get(&link)).await.text;
     assert!(page.contains("Thursday, November 26, 2026 at 1:41 AM CST"), "winter time");
     let json = b.app.send(b.app.http.get(&link).header("accept", "application/json")).await.json;
-    assert_eq!(json["scheduled_at"], "2026-11-26T07:41:00Z", "JSON stays UTC");
+    assert_eq!(json["scheduled_at"], "2026-11-26T07:41:00.000Z", "JSON stays UTC");
     assert_eq!(json["company"]["time_zone"], "America/Chicago");
     // Moved to before the end of daylight saving time: CDT.
     let path = format!("/staff/inspections/{}", b.id);
