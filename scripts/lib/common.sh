@@ -81,6 +81,18 @@ ensure_sam_cli() {
   echo "$want" > "$stamp"
 }
 
+# schemathesis (the contract run) in a venv of its own, pinned by tests/contract/requirements.txt.
+CONTRACT_VENV="$CACHE/schemathesis-venv"
+ensure_schemathesis() {
+  local stamp="$CONTRACT_VENV/.requirements.sha256" want
+  want="$(sha256sum "$ROOT/tests/contract/requirements.txt" | cut -d' ' -f1)"
+  if [ -x "$CONTRACT_VENV/bin/schemathesis" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
+  log "installing schemathesis into $CONTRACT_VENV"
+  [ -x "$CONTRACT_VENV/bin/python" ] || python3 -m venv "$CONTRACT_VENV"
+  "$CONTRACT_VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tests/contract/requirements.txt"
+  echo "$want" > "$stamp"
+}
+
 # Headless Chromium (Debian's package) and playwright-core (npm, pinned by tests/browser's lock
 # file) for the browser checks. The scripts are copied next to their node_modules to run.
 BROWSER_DIR="$CACHE/browser"

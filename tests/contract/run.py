@@ -3,6 +3,8 @@ coverage, fuzzing) against the seeded local gateway and checks every answer agai
 
 Usage: python run.py <demo.json>   (the gateway's --demo-json; PLATFORM_ADMIN_KEY in the environment)
 Seed: SCHEMATHESIS_SEED, else 1 under CI (CI=true), else a random one (printed, to reproduce).
+Time: SCHEMATHESIS_MAX_TIME (one-request phases, 150 s) and SCHEMATHESIS_STATEFUL_TIME (90 s);
+SCHEMATHESIS_PHASES picks one of the two runs.
 """
 
 import json
@@ -71,15 +73,25 @@ parameters = {{ inspection_id = "{share}" }}
         path = f.name
     here = os.path.dirname(os.path.abspath(__file__))
     st = os.path.join(os.path.dirname(sys.executable), "schemathesis")
-    cmd = [
-        st, "--no-color", "--config-file", path, "run", os.path.join(here, "..", "..", "openapi.yaml"),
-        "--url", demo["base"], "--checks", CHECKS, "--phases", "examples,coverage,fuzzing",
-        "--seed", seed, "--max-examples", os.environ.get("SCHEMATHESIS_EXAMPLES", "20"),
-        "--workers", "2", "--max-time", os.environ.get("SCHEMATHESIS_MAX_TIME", "300"),
-        "--generation-database", "none",
+    # Two runs, each bounded in time: one request at a time (examples, coverage, fuzzing), then
+    # chains of requests through openapi.yaml's links (stateful), so neither starves the other.
+    runs = [
+        ("examples,coverage,fuzzing", os.environ.get("SCHEMATHESIS_MAX_TIME", "150")),
+        ("stateful", os.environ.get("SCHEMATHESIS_STATEFUL_TIME", "90")),
     ]
-    print(f"schemathesis seed {seed}", flush=True)
-    rc = subprocess.run(cmd).returncode
+    only = os.environ.get("SCHEMATHESIS_PHASES")
+    print(f"schemathesis seed {seed} (SCHEMATHESIS_SEED={seed} to reproduce)", flush=True)
+    rc = 0
+    for phases, max_time in runs:
+        if only and only != phases:
+            continue
+        cmd = [
+            st, "--no-color", "--config-file", path, "run", os.path.join(here, "..", "..", "openapi.yaml"),
+            "--url", demo["base"], "--checks", CHECKS, "--phases", phases,
+            "--seed", seed, "--max-examples", os.environ.get("SCHEMATHESIS_EXAMPLES", "20"),
+            "--workers", "2", "--max-time", max_time, "--generation-database", "none",
+        ]
+        rc = rc or subprocess.run(cmd).returncode
     os.unlink(path)
     return rc
 

@@ -3,6 +3,7 @@
 //! run in parallel and talk real HTTP. `scripts/test` starts the emulators and exports the
 //! standard AWS endpoint variables this reads.
 
+pub mod stripe;
 use std::sync::Arc;
 
 use portal_infra::functions::Functions;

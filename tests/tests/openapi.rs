@@ -49,6 +49,48 @@ async fn every_documented_operation_is_implemented() {
     }
 }
 
+/// The links the stateful contract run follows (create → read → change): each names an operation
+/// that exists, fills exactly that operation's path parameters, from the producer's answer body or
+/// its own path, and every operation has a unique `operationId`.
+#[test]
+fn every_link_leads_to_an_operation_and_fills_its_path() {
+    let doc = document();
+    let mut ops = std::collections::HashMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap().iter().filter(|(m, _)| *m != "parameters") {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            let params: std::collections::BTreeSet<String> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .map(str::to_owned)
+                .collect();
+            assert!(ops.insert(id.to_owned(), params).is_none(), "operationId {id} twice");
+        }
+    }
+    let mut links = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap().iter().filter(|(m, _)| *m != "parameters") {
+            for (code, response) in op["responses"].as_object().unwrap() {
+                for (name, link) in response.get("links").and_then(|l| l.as_object()).into_iter().flatten() {
+                    let at = format!("{method} {path} {code} link {name}");
+                    let target = &ops[link["operationId"].as_str().unwrap()];
+                    let filled: std::collections::BTreeSet<String> =
+                        link["parameters"].as_object().unwrap().keys().cloned().collect();
+                    assert_eq!(&filled, target, "{at}: fills exactly the target's path");
+                    for expr in link["parameters"].as_object().unwrap().values() {
+                        let expr = expr.as_str().unwrap();
+                        let from_path =
+                            expr.strip_prefix("$request.path.").is_some_and(|p| path.contains(&format!("{{{p}}}")));
+                        assert!(from_path || expr.starts_with("$response.body#/"), "{at}: {expr}");
+                    }
+                    links += 1;
+                }
+            }
+        }
+    }
+    assert!(links >= 40, "{links} links");
+}
+
 /// A small JSON Schema check (the subset openapi.yaml uses): `$ref`, `oneOf`, `allOf`, `enum`,
 /// `const`, `type`, `required`, `properties` (and no undocumented property where an object lists
 /// its properties), `items`. Returns what does not conform.
