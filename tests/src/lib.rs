@@ -383,12 +383,4 @@ impl Fixture {
     pub async fn inspection(&self) -> portal_shared::domain::inspection::Inspection {
         self.app.store.inspection(self.company_id, self.inspection_id).await.unwrap().unwrap()
     }
-
-    /// Changes the stored aggregate directly, for states other issues' APIs produce (documents,
-    /// payments).
-    pub async fn alter(&self, f: impl FnOnce(&mut portal_shared::domain::inspection::Inspection)) {
-        let mut i = self.inspection().await;
-        f(&mut i);
-        self.app.store.save_inspection(&mut i).await.unwrap();
-    }
 }

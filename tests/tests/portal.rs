@@ -1,45 +1,29 @@
 //! The client portal through the local gateway: tokenized links, the portal view (HTML and JSON),
 //! client actions, the unknown-user view and "Get Full Access".
 
-use portal_shared::domain::document::{Document, DocumentKind};
-use portal_shared::domain::inspection::{Inspection, LedgerEntry};
-use portal_shared::ids::DocumentId;
 use portal_tests::{fixture, unique, Fixture, Reply};
 use serde_json::json;
 use sha2::Digest;
 
-fn document(kind: DocumentKind, title: &str, template: Option<&str>, published: bool) -> Document {
-    Document {
-        id: DocumentId::new(),
-        kind,
-        title: title.into(),
-        template_name: template.map(str::to_owned),
-        published,
-        published_at: published.then(portal_shared::clock::now),
-        form_complete: false,
-        uploaded: true,
-        file_version: 1,
-        verified_version: None,
-        auto_publish: false,
-        publish_at: None,
-        notified_versions: vec![],
-        generated: false,
-        created_at: portal_shared::clock::now(),
-        schedule_problem: None,
+/// A document registered, uploaded and verified through the staff routes, published or not;
+/// its id.
+async fn add_document(f: &Fixture, kind: &str, title: &str, template: Option<&str>, published: bool) -> String {
+    let body = json!({ "kind": kind, "title": title, "template_name": template });
+    let inspection = f.inspection_id.to_string();
+    if published {
+        return f.app.published_document(&f.key, &inspection, body).await;
     }
+    let (id, _) = f.app.put_document(&f.key, &inspection, body, portal_tests::TEST_PDF, "application/pdf").await;
+    assert_eq!(f.app.complete_upload(&f.key, &id).await.status, 200);
+    id
 }
 
-fn pay(i: &mut Inspection, cents: i64) {
-    i.ledger.insert(
-        format!("evt_{}", ulid::Ulid::new()),
-        LedgerEntry {
-            amount_cents: cents,
-            pending_cents: 0,
-            kind: "payment".into(),
-            recorded_at: i.updated_at,
-            event_created: 0,
-        },
-    );
+/// Money staff record as received (a check), through the staff route.
+async fn record_payment(f: &Fixture, cents: i64) {
+    let path = format!("/staff/inspections/{}/payments", f.inspection_id);
+    let body = json!({ "amount_cents": cents, "method": "check", "reference": "#1042" });
+    let r = f.app.request("POST", &path, Some(&f.key), Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
 }
 
 #[tokio::test]
@@ -249,7 +233,7 @@ async fn the_payment_panel_has_its_four_states() {
     let f = fixture(json!({ "payments": "disabled" })).await;
     let p = &f.view(&f.client).await.json["payment"];
     assert_eq!((p["state"].as_str(), p["action"].as_str()), (Some("due"), Some("learn_more")));
-    f.alter(|i| pay(i, 45000)).await;
+    record_payment(&f, 45000).await;
     let p = &f.view(&f.client).await.json["payment"];
     assert_eq!((p["state"].as_str(), p["balance_cents"].as_i64(), p["action"].as_str()), (Some("paid"), Some(0), None));
 
@@ -261,13 +245,13 @@ async fn the_payment_panel_has_its_four_states() {
     assert!(p["action"].is_null());
     let h = f.app.send(f.app.http.get(f.app.url(&f.client))).await;
     assert!(h.text.contains("Payment to be collected after inspection is published") && !h.text.contains("Pay Now"));
-    f.alter(|i| i.documents.push(document(DocumentKind::Attachment, "Photos", None, true))).await;
+    add_document(&f, "attachment", "Photos", None, true).await;
     assert_eq!(
         f.view(&f.client).await.json["payment"]["state"],
         "collect_after_publish",
         "an attachment is not the report"
     );
-    f.alter(|i| i.documents.push(document(DocumentKind::InspectionReport, "r", Some("Residential"), true))).await;
+    add_document(&f, "inspection_report", "r", Some("Residential"), true).await;
     let p = &f.view(&f.client).await.json["payment"];
     assert_eq!((p["state"].as_str(), p["action"].as_str()), (Some("due"), Some("pay_now")));
 }
@@ -275,13 +259,11 @@ async fn the_payment_panel_has_its_four_states() {
 #[tokio::test]
 async fn documents_are_listed_with_their_state_and_reasons() {
     let f = fixture(json!({ "report_access": { "listing_agent": false } })).await;
-    let (report, draft, invoice) = (
-        document(DocumentKind::InspectionReport, "Report", Some("Residential Inspection Report"), true),
-        document(DocumentKind::InspectionReport, "Draft", Some("Sewer Scope"), false),
-        document(DocumentKind::Invoice, "Invoice", None, true),
+    let ids = (
+        add_document(&f, "inspection_report", "Report", Some("Residential Inspection Report"), true).await,
+        add_document(&f, "inspection_report", "Draft", Some("Sewer Scope"), false).await,
+        add_document(&f, "invoice", "Invoice", None, true).await,
     );
-    let ids = (report.id.to_string(), draft.id.to_string(), invoice.id.to_string());
-    f.alter(|i| i.documents.extend([report, draft, invoice])).await;
     let v = f.view(&f.client).await.json;
     let docs = v["documents"].as_array().unwrap();
     assert_eq!(docs.len(), 2, "drafts are not listed: {docs:?}");
@@ -311,9 +293,7 @@ async fn documents_are_listed_with_their_state_and_reasons() {
 #[tokio::test]
 async fn the_unknown_user_view_shows_basic_details_only() {
     let f = fixture(json!({ "addon_catalog": [{ "name": "Radon test", "price_cents": 15000 }] })).await;
-    let report = document(DocumentKind::InspectionReport, "r", Some("Residential"), true);
-    let report_id = report.id.to_string();
-    f.alter(|i| i.documents.push(report)).await;
+    let report_id = add_document(&f, "inspection_report", "r", Some("Residential"), true).await;
     let share = format!("/share/{}", f.inspection_id);
 
     let h = f.app.send(f.app.http.get(f.app.url(&share))).await;

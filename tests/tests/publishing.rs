@@ -255,13 +255,16 @@ async fn generated_report() {
     let f = fixture(json!({ "auto_generate_inspection_reports": true, "auto_publish": { "inspection_reports": true },
         "customer_portal_enabled": true, "release_defaults": { "require_payment": false, "require_agreement": false } }))
     .await;
-    let submit = format!("/staff/inspections/{}/submit", f.inspection_id);
-    let r = staff(&f, "POST", &submit, Some(json!({ "template_name": "Residential Inspection" }))).await;
-    let doc = r.json["report"]["document_id"].as_str().unwrap().to_owned();
-    // Findings recorded against the report (a commercial building's deficiencies).
+    // A commercial inspection of a building, submitted; findings recorded against its report.
     let b = staff(&f, "POST", "/staff/buildings", Some(json!({ "name": "Tower", "address": "1 Main" }))).await;
     let building = b.json["id"].as_str().unwrap().to_owned();
-    f.alter(|i| i.building_id = Some(building.parse().unwrap())).await;
+    let i =
+        staff(&f, "POST", &format!("/staff/buildings/{building}/inspections"), Some(portal_tests::inspection_body()))
+            .await;
+    assert_eq!(i.status, 201, "{}", i.text);
+    let submit = format!("/staff/inspections/{}/submit", i.json["inspection_id"].as_str().unwrap());
+    let r = staff(&f, "POST", &submit, Some(json!({ "template_name": "Residential Inspection" }))).await;
+    let doc = r.json["report"]["document_id"].as_str().unwrap().to_owned();
     for n in 0..70 {
         let severity = ["low", "medium", "high", "critical"][n % 4];
         staff(
