@@ -45,6 +45,8 @@ pub const ROUTES: &[Route] = &[
     r("ANY", "/p/{token}/{proxy+}", Function::Link),
     r("ANY", "/share/{inspection_id}", Function::Link),
     r("ANY", "/share/{inspection_id}/{proxy+}", Function::Link),
+    r("ANY", "/me/{company_id}", Function::Link),
+    r("ANY", "/me/{company_id}/{proxy+}", Function::Link),
     r("GET", "/checkout/return", Function::Link),
     r("ANY", "$default", Function::Link),
     r("ANY", "/p/{token}/documents/{id}", Function::Gate),

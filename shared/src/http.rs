@@ -140,7 +140,9 @@ pub fn redact_path(path: &str) -> String {
             continue;
         }
         n += 1;
-        let token_shaped = decoded.len() >= 32 && decoded.chars().all(|c| c.is_ascii_alphanumeric());
+        // Link tokens (base32) and /me sign-in codes (`msi_` + base64url) alike.
+        let token_shaped =
+            decoded.len() >= 32 && decoded.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if (n == 2 && link_prefix) || token_shaped {
             out.push_str("{token}");
         } else {
@@ -300,6 +302,9 @@ mod tests {
         assert_eq!(redact_path("/c/abc123"), "/c/{token}");
         assert_eq!(redact_path("/staff/inspections/01H"), "/staff/inspections/01H");
         assert_eq!(redact_path("/share/01H/p/x"), "/share/01H/p/x");
+        let code = crate::secrets::MeSecret::generate(crate::secrets::MeSecret::SIGN_IN);
+        let path = format!("/me/01ARZ3NDEKTSV4RRFFQ69G5FAV/signin/{}", code.reveal());
+        assert_eq!(redact_path(&path), "/me/01ARZ3NDEKTSV4RRFFQ69G5FAV/signin/{token}");
         let token = "01m8410514z35f9az16ysgthxy01m84105ax3521sst410xxqxsr6x1c7v54h7nq078bkb8sjq93jw";
         for path in [
             format!("/%70/{token}"),

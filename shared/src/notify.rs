@@ -22,13 +22,15 @@ pub fn compose(
     let to = person.email.clone()?;
     let portal = format!("{public_base_url}/p/{}", token.reveal());
     let report_link = report.map(|d| (d.display_name(), format!("{portal}/documents/{}", d.id)));
-    let vars = templates::inspection_vars(
+    let mut vars = templates::inspection_vars(
         company,
         inspection,
         person,
         &portal,
         report_link.as_ref().map(|(name, link)| (name.as_str(), link.as_str())),
     );
+    // The sign-in page of "all my inspections", never a live session.
+    vars.insert("my_inspections_link", format!("{public_base_url}/me/{}", company.id));
     let rendered = templates::render_email(&company.settings, template_key, &vars);
     Some(Outgoing::from_company(company, to, &rendered.subject, rendered.text))
 }

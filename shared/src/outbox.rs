@@ -10,7 +10,7 @@ use crate::domain::inspection::Inspection;
 use crate::domain::inspection::Role;
 use crate::mailer::Mailer;
 use crate::notify;
-use crate::store::outbox::{EmailRecord, EmailState, FULL_ACCESS};
+use crate::store::outbox::{EmailRecord, EmailState, FULL_ACCESS, ME_SIGN_IN};
 use crate::store::tokens::{Issue, IssuedToken};
 use crate::store::{Store, StoreError};
 
@@ -224,6 +224,73 @@ async fn send_prepared(
     store.write(next.replace()?).await
 }
 
+/// Answers an "all my inspections" sign-in request: when an inspection of the company lists the
+/// address, a fresh single-use link (its code is made now and stored hashed, so a retry sends a
+/// new one); otherwise nothing, recorded.
+async fn send_sign_in(
+    store: &Store,
+    mailer: &Mailer,
+    public_base_url: &str,
+    rec: &EmailRecord,
+    now: OffsetDateTime,
+    report: &mut DrainReport,
+) -> Result<(), StoreError> {
+    let Some(to) = rec.request_email.clone() else {
+        settle_unsent(store, rec, EmailState::Abandoned, "no address").await?;
+        report.skipped += 1;
+        return Ok(());
+    };
+    if let Some(s) = store.suppression(rec.company_id, to.as_str()).await? {
+        settle_unsent(store, rec, EmailState::Suppressed, &s.reason).await?;
+        report.skipped += 1;
+        crate::metrics::count(crate::metrics::Metric::EmailsSuppressed, 1);
+        return Ok(());
+    }
+    let (company, listed) = match store.company(rec.company_id).await? {
+        Some(company) => {
+            let listed = !store.my_inspections(rec.company_id, &to).await?.is_empty();
+            (company, listed)
+        }
+        None => {
+            settle_unsent(store, rec, EmailState::Abandoned, "the company is gone").await?;
+            report.skipped += 1;
+            return Ok(());
+        }
+    };
+    if !listed {
+        settle_unsent(store, rec, EmailState::Abandoned, "no inspection of the company lists this address").await?;
+        report.skipped += 1;
+        return Ok(());
+    }
+    let mut claimed = rec.next();
+    claimed.state = EmailState::Sending;
+    claimed.attempts += 1;
+    claimed.next_attempt_at = now + LEASE;
+    match store.write(claimed.replace()?).await {
+        Err(e) if e.is_condition_failure() => {
+            report.skipped += 1;
+            return Ok(());
+        }
+        other => other?,
+    }
+    let code = store.create_sign_in(rec.company_id, &to, now).await?;
+    let link = format!("{public_base_url}/me/{}/signin/{}", rec.company_id, code.reveal());
+    let subject = format!("Your sign-in link: all your inspections with {}", company.name);
+    let text = format!(
+        "Hello,\n\nSomeone (hopefully you) asked to see all their inspections with {name} in one place. \
+         This link signs you in; it works once, within 15 minutes:\n\n{link}\n\n\
+         If you did not ask for it, you can ignore this email.\n\n{name}",
+        name = company.name
+    );
+    let mail = crate::mailer::Outgoing::from_company(&company, to, &subject, text);
+    let mut next = claimed.next();
+    match mailer.send_tagged(&mail, &claimed.tags()).await {
+        Ok(id) => after_send(&mut next, &mail, id, report),
+        Err(e) => after_failure(&mut next, &e, now, report),
+    }
+    store.write(next.replace()?).await
+}
+
 /// Records why an email will never be sent (a race with another sender is harmless: it lost).
 async fn settle_unsent(store: &Store, rec: &EmailRecord, state: EmailState, why: &str) -> Result<(), StoreError> {
     let mut done = rec.next();
@@ -252,6 +319,10 @@ pub async fn drain(
         }
         if rec.state == EmailState::Sending && rec.next_attempt_at > now {
             report.skipped += 1;
+            continue;
+        }
+        if rec.template_key == ME_SIGN_IN {
+            Box::pin(send_sign_in(store, mailer, public_base_url, &rec, now, &mut report)).await?;
             continue;
         }
         if let (Some(to), Some(content)) = (rec.send_to.clone(), rec.prepared.clone()) {

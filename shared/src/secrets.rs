@@ -189,9 +189,59 @@ impl fmt::Debug for StaffKey {
     }
 }
 
+/// A sign-in code or session cookie of "all my inspections" (`/me`): 256 random bits as 43
+/// base64url characters, with a prefix saying which (`msi_`, `mss_`). Stored only as its hash.
+pub struct MeSecret(String);
+
+impl MeSecret {
+    pub const SIGN_IN: &'static str = "msi_";
+    pub const SESSION: &'static str = "mss_";
+
+    pub fn generate(prefix: &'static str) -> Self {
+        let mut b = [0u8; 32];
+        OsRng.fill_bytes(&mut b);
+        MeSecret(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(b)))
+    }
+
+    /// Shape check only (prefix, length, alphabet). No I/O.
+    pub fn parse(prefix: &'static str, raw: &str) -> Option<Self> {
+        let rest = raw.strip_prefix(prefix)?;
+        if rest.len() != 43 || URL_SAFE_NO_PAD.decode(rest).map(|b| b.len()) != Ok(32) {
+            return None;
+        }
+        Some(MeSecret(raw.to_owned()))
+    }
+
+    pub fn hash(&self) -> SecretHash {
+        SecretHash::of(&self.0)
+    }
+
+    /// Only into the email or the cookie that carries it.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MeSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MeSecret(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn me_secrets_are_checked_by_shape_and_never_shown() {
+        let s = MeSecret::generate(MeSecret::SESSION);
+        assert!(MeSecret::parse(MeSecret::SESSION, s.reveal()).is_some());
+        assert!(MeSecret::parse(MeSecret::SIGN_IN, s.reveal()).is_none(), "a session is no sign-in code");
+        assert!(MeSecret::parse(MeSecret::SESSION, &s.reveal()[..40]).is_none());
+        assert!(MeSecret::parse(MeSecret::SESSION, &format!("{}!", &s.reveal()[..46])).is_none());
+        assert_eq!(format!("{s:?}"), "MeSecret(<redacted>)");
+        assert_ne!(s.hash().as_str(), MeSecret::generate(MeSecret::SESSION).hash().as_str());
+    }
 
     #[test]
     fn tokens_round_trip_and_carry_their_scope() {

@@ -120,6 +120,19 @@ async fn journey() {
     f.post(&format!("{}/pay", f.client), json!({})).await;
     f.post(&format!("/share/{inspection}/full-access"), json!({ "email": f.client_email })).await;
     app.send(app.http.get(app.url(&format!("/share/{inspection}")))).await;
+    // "All my inspections": ask, the job's sign-in email, sign in, list, open, staff end, log out.
+    let me = format!("/me/{}", f.company_id);
+    f.post(&me, json!({ "email": f.client_email })).await;
+    as_function("PublishFunction", app.run_jobs()).await;
+    let mails = app.emails_to(&f.client_email).await;
+    let sign_in = mails.iter().flat_map(|m| m.links.iter()).find(|l| l.contains("/signin/")).expect("sign-in link");
+    app.send(app.http.get(sign_in)).await;
+    let started = app.send(app.http.post(sign_in)).await;
+    let cookie = started.header("set-cookie").expect("session").split(';').next().unwrap().to_owned();
+    app.send(app.http.get(app.url(&me)).header("cookie", &cookie).header("accept", "application/json")).await;
+    app.send(app.http.get(app.url(&format!("{me}/inspections/{inspection}"))).header("cookie", &cookie)).await;
+    app.send(app.http.post(app.url(&format!("{me}/logout"))).header("cookie", &cookie)).await;
+    app.request("POST", "/staff/sessions/end", Some(&f.key), Some(json!({ "email": f.client_email }))).await;
     let body = json!({ "id": "evt_iam", "object": "event", "type": "payment_intent.succeeded", "livemode": false,
         "created": time::OffsetDateTime::now_utc().unix_timestamp(),
         "data": { "object": { "id": "pi_iam", "amount": 45000, "currency": "usd", "metadata": {

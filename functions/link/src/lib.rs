@@ -35,6 +35,8 @@ use portal_shared::{by_method, clock, ApiError, Config};
 use serde::Deserialize;
 use serde_json::json;
 
+mod me;
+
 /// How often the portal reloads itself while it waits for a payment's webhook (every 3 s).
 pub const CONFIRM_RELOADS: u32 = 20;
 
@@ -58,6 +60,12 @@ fn cookie(req: &Request, name: &str) -> Option<String> {
         .filter_map(|c| c.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
+}
+
+/// A value (an address, an IP) as a rate-limit key part: never the value itself.
+fn hashed(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(s.as_bytes())[..16])
 }
 
 /// The partner's email: what the client agreed to share, and nothing else.
@@ -139,6 +147,12 @@ impl Link {
             ["checkout", "return"] => by_method!(req; GET => self.checkout_return(&req)),
             ["share", id] => by_method!(req; GET => self.share(&req, id).await),
             ["share", id, "full-access"] => by_method!(req; POST => self.full_access(&req, id).await),
+            ["me", c] => by_method!(req; GET => self.me(&req, c).await, POST => self.me_ask(&req, c).await),
+            ["me", c, "signin", code] => {
+                by_method!(req; GET => self.me_sign_in_page(c, code).await, POST => self.me_sign_in(&req, c, code).await)
+            }
+            ["me", c, "inspections", i] => by_method!(req; GET => self.me_open(&req, c, i).await),
+            ["me", c, "logout"] => by_method!(req; POST => self.me_logout(&req, c).await),
             _ => Err(ApiError::NotFound),
         }
     }
@@ -449,10 +463,6 @@ impl Link {
         let now = clock::now();
         let window = now.unix_timestamp() / FULL_ACCESS_WINDOW_SECONDS * FULL_ACCESS_WINDOW_SECONDS;
         let (ip, _) = client_info(req);
-        let hashed = |s: &str| {
-            use sha2::Digest;
-            hex::encode(&sha2::Sha256::digest(s.as_bytes())[..16])
-        };
         let windows = [
             (keys::full_access_window(id, window), FULL_ACCESS_LIMIT),
             (keys::rate_window(&format!("FULLACCESS#{id}#{}", hashed(email.as_str())), window), FULL_ACCESS_PER_EMAIL),

@@ -62,6 +62,7 @@ impl StaffApi {
                         GET => settings::list_keys(self, &staff).await,
                         POST => settings::create_key(self, &staff, &req).await),
                     ["keys", id] => by_method!(req; DELETE => settings::revoke_key(self, &staff, id).await),
+                    ["sessions", "end"] => by_method!(req; POST => settings::end_me_sessions(self, &staff, &req).await),
                     ["users"] => by_method!(req;
                         GET => settings::list_users(self, &staff).await,
                         POST => settings::add_user(self, &staff, &req).await),

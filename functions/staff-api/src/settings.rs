@@ -118,3 +118,18 @@ pub async fn revoke_key(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     tracing::info!(company_id = %staff.company_id, key_id = %id, by = %staff.key_id, "staff key revoked");
     http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
 }
+
+/// Ends every "all my inspections" session an address has with the company (a lost phone, a
+/// shared computer); `{"ended": n}`. Their links to each inspection are untouched.
+pub async fn end_me_sessions(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct End {
+        email: String,
+    }
+    let body: End = json_body(req)?;
+    let email = Email::parse(&body.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let ended = app.store.end_sessions(staff.company_id, &email).await?;
+    tracing::info!(company_id = %staff.company_id, ended, by = %staff.key_id, "me sessions ended");
+    json(StatusCode::OK, &json!({ "ended": ended }))
+}

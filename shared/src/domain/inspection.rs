@@ -72,6 +72,9 @@ pub struct TokenRef {
     /// pushes out an emailed link).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub full_access: bool,
+    /// The one link "all my inspections" (`/me`) keeps for this person (replaced by the next one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub me: bool,
     #[serde(default, with = "crate::clock::serde_rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub issued_at: Option<OffsetDateTime>,
 }
@@ -173,6 +176,10 @@ pub struct Inspection {
     /// customer portal.
     #[serde(default)]
     pub building_id: Option<crate::ids::BuildingId>,
+    /// The addresses (as key parts) whose "all my inspections" list holds this inspection as of
+    /// the last save: the next save removes the entries of those no longer on it.
+    #[serde(default)]
+    pub me_listed: Vec<String>,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "crate::clock::serde_rfc3339")]
@@ -400,6 +407,7 @@ impl Inspection {
             quotes: Vec::new(),
             submitted_at: None,
             building_id: None,
+            me_listed: Vec::new(),
             created_at: now,
             updated_at: now,
             revision: 0,

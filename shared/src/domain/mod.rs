@@ -7,6 +7,7 @@ pub mod customers;
 pub mod document;
 pub mod gate;
 pub mod inspection;
+pub mod me;
 pub mod payments;
 pub mod portal;
 pub mod settings;

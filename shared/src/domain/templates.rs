@@ -21,6 +21,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "document_link",
     "document_name",
     "inspection_details_label",
+    "my_inspections_link",
 ];
 
 /// The template announcing a published document of `kind`: an invoice email never speaks of a
@@ -142,7 +143,8 @@ pub fn check(field: &str, text: &str) -> Result<(), DomainError> {
 
 /// Placeholders that become a live link: never in a subject (subjects are kept in the email
 /// history and shown in inbox lists).
-pub const LINK_PLACEHOLDERS: &[&str] = &["inspection_details_link", "report_link", "document_link"];
+pub const LINK_PLACEHOLDERS: &[&str] =
+    &["inspection_details_link", "report_link", "document_link", "my_inspections_link"];
 
 /// Refuses a subject with an unknown or a link placeholder.
 pub fn check_subject(field: &str, text: &str) -> Result<(), DomainError> {

@@ -34,10 +34,13 @@ impl Store {
     /// Creates an inspection, its pointer and its people's tokens (`also`) in one transaction.
     pub async fn create_inspection(&self, inspection: &Inspection, also: Vec<Write>) -> Result<(), StoreError> {
         let pointer = InspectionPointer { inspection_id: inspection.id, company_id: inspection.company_id };
+        let mut inspection = inspection.clone();
+        let listed = super::me::person_index_writes(&mut inspection)?;
         let mut writes = vec![
-            Write::Create(inspection_record(inspection)?),
+            Write::Create(inspection_record(&inspection)?),
             Write::Create(Record::new(keys::inspection_pointer(inspection.id), "inspection_pointer", &pointer)?),
         ];
+        writes.extend(listed);
         writes.extend(also);
         self.transact(writes).await
     }
@@ -59,10 +62,14 @@ impl Store {
     /// Saves the inspection and `also` in one transaction (all or nothing).
     pub async fn save_inspection_with(&self, inspection: &mut Inspection, also: Vec<Write>) -> Result<(), StoreError> {
         let expected = inspection.revision;
+        let listed_before = inspection.me_listed.clone();
         inspection.revision += 1;
-        let result = match inspection_record(inspection) {
-            Ok(record) => {
+        let result = match super::me::person_index_writes(inspection)
+            .and_then(|listed| Ok((inspection_record(inspection)?, listed)))
+        {
+            Ok((record, listed)) => {
                 let mut writes = vec![Write::Replace { record, expected_revision: expected }];
+                writes.extend(listed);
                 writes.extend(also);
                 self.transact(writes).await
             }
@@ -70,6 +77,7 @@ impl Store {
         };
         if result.is_err() {
             inspection.revision = expected;
+            inspection.me_listed = listed_before;
         }
         result
     }

@@ -201,6 +201,40 @@ pub fn inspection_sort(scheduled_at: &str, i: InspectionId) -> String {
     format!("{scheduled_at}#{i}")
 }
 
+// ---- "all my inspections" (/me) ----
+
+/// An address as a key part: its SHA-256 (the address itself is not in any key).
+pub fn email_part(email: &crate::email::Email) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(email.as_str().as_bytes())[..16])
+}
+
+/// The inspections where an address holds a link, one item each (`INSPECTION#<id>`).
+pub fn person_inspections(c: CompanyId, email_part: &str) -> String {
+    format!("COMPANY#{c}#PERSON#{email_part}")
+}
+
+pub fn person_inspection(c: CompanyId, email_part: &str, i: InspectionId) -> Key {
+    Key::new(person_inspections(c, email_part), &format!("INSPECTION#{i}"))
+}
+
+pub fn me_sign_in(hash: &SecretHash) -> Key {
+    Key::new(format!("MESIGNIN#{}", hash.as_str()), "MESIGNIN")
+}
+
+pub fn me_session(hash: &SecretHash) -> Key {
+    me_session_by_stored_hash(hash.as_str())
+}
+
+pub fn me_session_by_stored_hash(hex: &str) -> Key {
+    Key::new(format!("MESESSION#{hex}"), "MESESSION")
+}
+
+/// GSI1 partition of an address's sessions with a company (staff end them all at once).
+pub fn me_sessions_of(c: CompanyId, email_part: &str) -> String {
+    format!("COMPANY#{c}#MESESSIONS#{email_part}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ pub mod customers;
 pub mod documents;
 pub mod inspections;
 pub mod keys;
+pub mod me;
 pub mod outbox;
 pub mod payments;
 pub mod tokens;

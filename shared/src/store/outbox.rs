@@ -18,6 +18,9 @@ pub struct Prepared {
 
 /// The template (and record kind) of "Get Full Access" emails.
 pub const FULL_ACCESS: &str = "full_access";
+/// A request for an "all my inspections" sign-in link (`/me/{company}`): company-wide, so it is
+/// kept under the nil inspection id.
+pub const ME_SIGN_IN: &str = "me_sign_in";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +138,18 @@ impl EmailRecord {
     ) -> Self {
         let dedupe = format!("full_access#{}", ulid::Ulid::new());
         let mut r = EmailRecord::new(company_id, inspection_id, PersonId::new(), FULL_ACCESS, None, dedupe, now);
+        r.person_id = None;
+        r.request_email = Some(email);
+        r
+    }
+
+    /// A request for an "all my inspections" sign-in link for `email`: the job looks the address
+    /// up and sends a link only when some inspection of the company lists it (the request costs
+    /// the same either way).
+    pub fn me_sign_in_request(company_id: CompanyId, email: Email, now: OffsetDateTime) -> Self {
+        let dedupe = format!("me_sign_in#{}", ulid::Ulid::new());
+        let nil = InspectionId::from_ulid(ulid::Ulid::nil());
+        let mut r = EmailRecord::new(company_id, nil, PersonId::new(), ME_SIGN_IN, None, dedupe, now);
         r.person_id = None;
         r.request_email = Some(email);
         r

@@ -51,6 +51,8 @@ pub enum Issue {
     FullAccess,
     /// A staff re-issue: every earlier link is revoked.
     ReplaceAll,
+    /// The link "all my inspections" opens: replaces the previous one of its kind only.
+    Me,
 }
 
 impl IssuedToken {
@@ -87,15 +89,18 @@ pub fn place_link(tokens: &mut Vec<TokenRef>, record: &TokenRecord, mode: Issue)
     let replaced: Vec<TokenRef> = match mode {
         Issue::ReplaceAll => std::mem::take(tokens),
         Issue::FullAccess => extract(tokens, |t| t.full_access, usize::MAX),
+        Issue::Me => extract(tokens, |t| t.me, usize::MAX),
         Issue::Add => {
-            let emailed = tokens.iter().filter(|t| !t.full_access).count();
-            extract(tokens, |t| !t.full_access, (emailed + 1).saturating_sub(MAX_LINKS_PER_PERSON))
+            let emailed = |t: &TokenRef| !t.full_access && !t.me;
+            let n = tokens.iter().filter(|t| emailed(t)).count();
+            extract(tokens, emailed, (n + 1).saturating_sub(MAX_LINKS_PER_PERSON))
         }
     };
     tokens.push(TokenRef {
         id: record.token_id,
         hash: record.token_hash.clone(),
         full_access: mode == Issue::FullAccess,
+        me: mode == Issue::Me,
         issued_at: Some(record.created_at),
     });
     revoke(replaced.into_iter()).collect()

@@ -1,0 +1,200 @@
+//! "All my inspections" (`/me/{company_id}`): one place for everything a client or agent has with
+//! a company, reached by a sign-in link sent to their address.
+//!
+//! - `GET /me/{c}`: the list with a session cookie; without one, the sign-in form (JSON: 401).
+//! - `POST /me/{c} {"email"}`: the same `202` and the same work (one outbox record) whatever the
+//!   address; the job sends a single-use link valid 15 minutes when an inspection lists it.
+//! - `GET /me/{c}/signin/{code}`: a page with one button (mail scanners open links: opening
+//!   uses up nothing); `POST` to it uses the code and starts a session (cookie `HttpOnly`,
+//!   `SameSite=Lax`, `Secure` except for a local `http://` base URL, path `/me/{c}`), then `303`
+//!   to the list.
+//! - `GET /me/{c}/inspections/{id}`: a fresh link of this person's on that inspection (the one
+//!   `/me` link it keeps), `303` to its portal: same gate, same audit.
+//! - `POST /me/{c}/logout`: ends the session.
+//!
+//! Posts from another origin are refused (403) on top of `SameSite`. Codes and cookies are
+//! stored only as hashes and never logged.
+
+use http::header::SET_COOKIE;
+use http::StatusCode;
+use lambda_http::Request;
+use portal_shared::domain::company::Company;
+use portal_shared::domain::me::MeView;
+use portal_shared::email::Email;
+use portal_shared::http::{client_info, form_or_json_body, is_form, json, wants_json, ApiResult};
+use portal_shared::ids::{CompanyId, InspectionId};
+use portal_shared::pages;
+use portal_shared::secrets::MeSecret;
+use portal_shared::store::me::Session;
+use portal_shared::store::outbox::EmailRecord;
+use portal_shared::store::tokens::{Issue, IssuedToken};
+use portal_shared::store::{keys, StoreError};
+use portal_shared::{clock, ApiError};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{cookie, Link};
+
+pub const SESSION_COOKIE: &str = "portal_me";
+/// Sign-in requests allowed per hour: per company, per address and per source address.
+pub const ME_LIMIT: u32 = 120;
+pub const ME_PER_EMAIL: u32 = 5;
+pub const ME_PER_IP: u32 = 20;
+const WINDOW_SECONDS: i64 = 3600;
+
+impl Link {
+    fn me_company(id: &str) -> Result<CompanyId, ApiError> {
+        id.parse().map_err(|_| ApiError::NotFound)
+    }
+
+    /// A form post must come from our own pages (or carry no Origin, like a non-browser client).
+    fn same_origin(&self, req: &Request) -> Result<(), ApiError> {
+        match req.headers().get(http::header::ORIGIN).and_then(|v| v.to_str().ok()) {
+            Some(origin) if origin != self.config.public_base_url.trim_end_matches('/') => {
+                Err(ApiError::Forbidden("cross-origin request refused".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn session_cookie(&self, company: CompanyId, value: &str, max_age: i64) -> String {
+        let secure = if self.secure_cookies() { "; Secure" } else { "" };
+        format!("{SESSION_COOKIE}={value}; Path=/me/{company}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+    }
+
+    /// The company and, when the cookie names a live session with it, the session: one
+    /// batched read (plus an hourly `last_seen_at` refresh).
+    async fn me_context(&self, req: &Request, company: CompanyId) -> Result<(Company, Option<Session>), ApiError> {
+        let secret = cookie(req, SESSION_COOKIE).and_then(|raw| MeSecret::parse(MeSecret::SESSION, &raw));
+        let (company_rec, session) = self.store.company_and_session(company, secret.as_ref(), clock::now()).await?;
+        let company_rec = company_rec.ok_or(ApiError::NotFound)?;
+        Ok((company_rec, session.filter(|s| s.company_id == company)))
+    }
+
+    pub(crate) async fn me(&self, req: &Request, company: &str) -> ApiResult {
+        let company = Self::me_company(company)?;
+        let (c, session) = self.me_context(req, company).await?;
+        let Some(session) = session else {
+            if wants_json(req) {
+                return Err(ApiError::Unauthorized);
+            }
+            return pages::html(StatusCode::OK, pages::me_ask(&c.name, &format!("/me/{company}"), false));
+        };
+        let entries = self.store.my_inspections(company, &session.email).await?;
+        let view = MeView::build(&c, session.email.as_str(), entries, &self.config.public_base_url, clock::now());
+        if wants_json(req) {
+            return json(StatusCode::OK, &view);
+        }
+        pages::html(StatusCode::OK, pages::me_list(&view, &format!("/me/{company}/logout")))
+    }
+
+    pub(crate) async fn me_ask(&self, req: &Request, company: &str) -> ApiResult {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Ask {
+            email: String,
+        }
+        let company = Self::me_company(company)?;
+        self.same_origin(req)?;
+        let ask: Ask = form_or_json_body(req, &[])?;
+        let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let c = self.store.company(company).await?.ok_or(ApiError::NotFound)?;
+        let now = clock::now();
+        let window = now.unix_timestamp() / WINDOW_SECONDS * WINDOW_SECONDS;
+        let (ip, _) = client_info(req);
+        let windows = [
+            (keys::rate_window(&format!("ME#{company}"), window), ME_LIMIT),
+            (keys::rate_window(&format!("ME#{company}#{}", keys::email_part(&email)), window), ME_PER_EMAIL),
+            (
+                keys::rate_window(&format!("MEIP#{}", crate::hashed(ip.as_deref().unwrap_or("unknown"))), window),
+                ME_PER_IP,
+            ),
+        ];
+        if !self.store.within_limits(&windows, window + 2 * WINDOW_SECONDS).await? {
+            let retry_after_seconds = window + WINDOW_SECONDS - now.unix_timestamp();
+            return Err(ApiError::TooManyRequests { retry_after_seconds });
+        }
+        // The same write whether or not the address is on an inspection: the job looks it up.
+        self.store.write(EmailRecord::me_sign_in_request(company, email, now).create()?).await?;
+        if is_form(req) && !wants_json(req) {
+            return pages::html(StatusCode::ACCEPTED, pages::me_ask(&c.name, &format!("/me/{company}"), true));
+        }
+        let message = "If that email is on any of our inspections, a sign-in link is on its way to it.";
+        json(StatusCode::ACCEPTED, &json!({ "status": "accepted", "message": message }))
+    }
+
+    pub(crate) async fn me_sign_in_page(&self, company: &str, code: &str) -> ApiResult {
+        let company = Self::me_company(company)?;
+        let code = MeSecret::parse(MeSecret::SIGN_IN, code).ok_or(ApiError::NotFound)?;
+        let c = self.store.company(company).await?.ok_or(ApiError::NotFound)?;
+        let action = format!("/me/{company}/signin/{}", code.reveal());
+        pages::html(StatusCode::OK, pages::me_sign_in(&c.name, &action))
+    }
+
+    pub(crate) async fn me_sign_in(&self, req: &Request, company: &str, code: &str) -> ApiResult {
+        let company = Self::me_company(company)?;
+        self.same_origin(req)?;
+        let expired = || {
+            pages::html(
+                StatusCode::GONE,
+                pages::message(
+                    "This sign-in link no longer works",
+                    "Sign-in links work once, within 15 minutes. Ask for a new one.",
+                    Some((&format!("/me/{company}"), "Email me a new sign-in link")),
+                ),
+            )
+        };
+        let Some(code) = MeSecret::parse(MeSecret::SIGN_IN, code) else { return expired() };
+        let now = clock::now();
+        let sign_in = match self.store.sign_in(&code).await? {
+            Some(s) if s.company_id == company && !s.used && s.valid_until > now => s,
+            _ => return expired(),
+        };
+        let session = match self.store.start_session(&code, &sign_in, now).await {
+            Ok(s) => s,
+            Err(StoreError::ConditionFailed) => return expired(),
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(company_id = %company, "me session started");
+        let mut resp = pages::see_other(&format!("/me/{company}"))?;
+        let max_age = portal_shared::store::me::SESSION_LIFETIME.whole_seconds();
+        let cookie = self.session_cookie(company, session.reveal(), max_age);
+        resp.headers_mut().append(SET_COOKIE, cookie.parse().map_err(ApiError::internal)?);
+        Ok(resp)
+    }
+
+    pub(crate) async fn me_open(&self, req: &Request, company: &str, inspection: &str) -> ApiResult {
+        let company = Self::me_company(company)?;
+        let inspection: InspectionId = inspection.parse().map_err(|_| ApiError::NotFound)?;
+        let (_, session) = self.me_context(req, company).await?;
+        let Some(session) = session else { return pages::see_other(&format!("/me/{company}")) };
+        let entry = self.store.my_inspection(company, &session.email, inspection).await?.ok_or(ApiError::NotFound)?;
+        let now = clock::now();
+        let (_, token) = self
+            .store
+            .modify_inspection(company, inspection, |_, i| {
+                // Still this address's, not revoked: the list entry may be a moment old.
+                let idx = i
+                    .people
+                    .iter()
+                    .position(|p| p.id == entry.person_id && !p.revoked && p.email.as_ref() == Some(&session.email))
+                    .ok_or(ApiError::NotFound)?;
+                let (issued, writes) = IssuedToken::issue(i, idx, now, Issue::Me)?;
+                Ok((issued.token, writes))
+            })
+            .await?;
+        pages::see_other(&Self::portal_path(&token))
+    }
+
+    pub(crate) async fn me_logout(&self, req: &Request, company: &str) -> ApiResult {
+        let company = Self::me_company(company)?;
+        self.same_origin(req)?;
+        if let Some(secret) = cookie(req, SESSION_COOKIE).and_then(|raw| MeSecret::parse(MeSecret::SESSION, &raw)) {
+            self.store.end_session(&secret).await?;
+        }
+        let mut resp = pages::see_other(&format!("/me/{company}"))?;
+        let cookie = self.session_cookie(company, "", 0);
+        resp.headers_mut().append(SET_COOKIE, cookie.parse().map_err(ApiError::internal)?);
+        Ok(resp)
+    }
+}
