@@ -68,11 +68,22 @@ pub fn html(status: StatusCode, body: String) -> ApiResult {
 
 /// [`html`] for a page whose forms may end on another origin (`form_to`, e.g. Pay Now's checkout).
 pub fn html_posting_to(status: StatusCode, body: String, form_to: Option<&str>) -> ApiResult {
+    page_response(status, body, form_to, "no-referrer")
+}
+
+/// [`html`] for pages whose form posts are checked for our own `Origin` ("all my inspections"):
+/// under `no-referrer` a browser sends `Origin: null` even to the page's own origin, so these
+/// pages keep the referrer for their own origin only (their URLs hold nothing another site sees).
+pub fn html_own_origin(status: StatusCode, body: String) -> ApiResult {
+    page_response(status, body, None, "same-origin")
+}
+
+fn page_response(status: StatusCode, body: String, form_to: Option<&str>, referrer: &str) -> ApiResult {
     Response::builder()
         .status(status)
         .header("content-type", "text/html; charset=utf-8")
         .header("cache-control", "no-store")
-        .header("referrer-policy", "no-referrer")
+        .header("referrer-policy", referrer)
         .header("content-security-policy", csp(form_to))
         .header("x-content-type-options", "nosniff")
         .header("x-frame-options", "DENY")
@@ -102,6 +113,23 @@ pub fn escape(s: &str) -> String {
 /// One layout for every page: the stylesheet the CSP allows by its hash, the header, an optional
 /// tab bar, the content; with `refresh`, the page reloads itself (no script needed).
 fn layout(title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup, refresh: Option<&str>) -> String {
+    layout_with("no-referrer", title, header, sub, nav, main, refresh)
+}
+
+/// [`layout`] for the pages sent with [`html_own_origin`] (the same referrer policy in the page).
+fn own_origin_layout(title: &str, header: &str, sub: &str, main: Markup) -> String {
+    layout_with("same-origin", title, header, sub, None, main, None)
+}
+
+fn layout_with(
+    referrer: &str,
+    title: &str,
+    header: &str,
+    sub: &str,
+    nav: Option<Markup>,
+    main: Markup,
+    refresh: Option<&str>,
+) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -109,7 +137,7 @@ fn layout(title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Marku
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
                 @if let Some(r) = refresh { meta http-equiv="refresh" content=(r); }
-                meta name="referrer" content="no-referrer";
+                meta name="referrer" content=(referrer);
                 title { (title) }
                 style { (PreEscaped(CSS)) }
             }
@@ -553,7 +581,7 @@ pub fn me_ask(company: &str, form_action: &str, sent: bool) -> String {
             }
         }
     };
-    layout(&format!("Your inspections \u{2014} {company}"), "Your inspections", company, None, main, None)
+    own_origin_layout(&format!("Your inspections \u{2014} {company}"), "Your inspections", company, main)
 }
 
 /// The sign-in link's page: one button, so a mail scanner that opens links uses up nothing.
@@ -565,7 +593,7 @@ pub fn me_sign_in(company: &str, form_action: &str) -> String {
             form method="post" action=(form_action) { button type="submit" { "Continue" } }
         }
     };
-    layout(&format!("Sign in \u{2014} {company}"), "Your inspections", company, None, main, None)
+    own_origin_layout(&format!("Sign in \u{2014} {company}"), "Your inspections", company, main)
 }
 
 /// Every inspection where this address has a link, each opening its own portal.
@@ -618,13 +646,11 @@ pub fn me_list(v: &crate::domain::me::MeView, logout_action: &str) -> String {
         @if !past.is_empty() { h2 { "Past" } @for i in &past { (card(i)) } }
         form method="post" action=(logout_action) { button.secondary type="submit" { "Sign out" } }
     };
-    layout(
+    own_origin_layout(
         &format!("Your inspections \u{2014} {}", v.company_name),
         "Your inspections",
         &v.company_name,
-        None,
         main,
-        None,
     )
 }
 

@@ -196,6 +196,38 @@ await check("a building contact sees their buildings, the report and its open de
   assert.equal(open.status, 303);
 });
 
+await check("a client signs in by email to all their inspections and opens one", async () => {
+  await page.setViewportSize({ width: 1200, height: 900 });
+  await page.goto(demo.me_link);
+  await page.getByText("Enter your email to see all your inspections with").waitFor();
+  await page.screenshot({ path: `${shots}/me-sign-in-1200.png`, fullPage: true });
+  await page.locator("input[name=email]").fill("jane@example.com");
+  await page.getByRole("button", { name: "Email me a sign-in link" }).click();
+  await page.getByText("a sign-in link is on its way").waitFor();
+  await runJobs();
+  const all = (await (await fetch(`${demo.base}/_dev/mailbox.json`)).json()).messages;
+  const sent = all.filter((m) => m.to.includes("jane@example.com") && m.links.some((l) => l.startsWith(`${demo.me_link}/signin/`)));
+  assert.equal(sent.length, 1, "one sign-in email");
+  await page.goto(sent[0].links.find((l) => l.includes("/signin/")));
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.getByText("Signed in as jane@example.com.").waitFor();
+  const cookie = (await page.context().cookies()).find((c) => c.name === "portal_me");
+  assert.ok(cookie && cookie.httpOnly && cookie.sameSite === "Lax", `cookie flags: ${JSON.stringify({ ...cookie, value: "…" })}`);
+  await page.screenshot({ path: `${shots}/me-list-1200.png`, fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: `${shots}/me-list-390.png`, fullPage: true });
+  await page.setViewportSize({ width: 1200, height: 900 });
+  await page.getByRole("link", { name: "Open" }).first().click();
+  await page.waitForURL(/\/p\//);
+  await page.getByText("Signed by every client").waitFor();
+  await page.goto(demo.me_link);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByText("Enter your email to see all your inspections with").waitFor();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: `${shots}/me-sign-in-390.png`, fullPage: true });
+  await page.setViewportSize({ width: 1200, height: 900 });
+});
+
 assert.deepEqual(problems, [], "no console errors or CSP violations");
 await browser.close();
 console.log(`${step} browser checks passed`);

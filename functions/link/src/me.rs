@@ -47,7 +47,8 @@ impl Link {
         id.parse().map_err(|_| ApiError::NotFound)
     }
 
-    /// A form post must come from our own pages (or carry no Origin, like a non-browser client).
+    /// A form post must come from our own pages (or carry no Origin, like a non-browser client;
+    /// `null`, what a browser sends from a `no-referrer` page or a sandboxed frame, is refused).
     fn same_origin(&self, req: &Request) -> Result<(), ApiError> {
         match req.headers().get(http::header::ORIGIN).and_then(|v| v.to_str().ok()) {
             Some(origin) if origin != self.config.public_base_url.trim_end_matches('/') => {
@@ -78,14 +79,14 @@ impl Link {
             if wants_json(req) {
                 return Err(ApiError::Unauthorized);
             }
-            return pages::html(StatusCode::OK, pages::me_ask(&c.name, &format!("/me/{company}"), false));
+            return pages::html_own_origin(StatusCode::OK, pages::me_ask(&c.name, &format!("/me/{company}"), false));
         };
         let entries = self.store.my_inspections(company, &session.email).await?;
         let view = MeView::build(&c, session.email.as_str(), entries, &self.config.public_base_url, clock::now());
         if wants_json(req) {
             return json(StatusCode::OK, &view);
         }
-        pages::html(StatusCode::OK, pages::me_list(&view, &format!("/me/{company}/logout")))
+        pages::html_own_origin(StatusCode::OK, pages::me_list(&view, &format!("/me/{company}/logout")))
     }
 
     pub(crate) async fn me_ask(&self, req: &Request, company: &str) -> ApiResult {
@@ -117,7 +118,10 @@ impl Link {
         // The same write whether or not the address is on an inspection: the job looks it up.
         self.store.write(EmailRecord::me_sign_in_request(company, email, now).create()?).await?;
         if is_form(req) && !wants_json(req) {
-            return pages::html(StatusCode::ACCEPTED, pages::me_ask(&c.name, &format!("/me/{company}"), true));
+            return pages::html_own_origin(
+                StatusCode::ACCEPTED,
+                pages::me_ask(&c.name, &format!("/me/{company}"), true),
+            );
         }
         let message = "If that email is on any of our inspections, a sign-in link is on its way to it.";
         json(StatusCode::ACCEPTED, &json!({ "status": "accepted", "message": message }))
@@ -128,14 +132,14 @@ impl Link {
         let code = MeSecret::parse(MeSecret::SIGN_IN, code).ok_or(ApiError::NotFound)?;
         let c = self.store.company(company).await?.ok_or(ApiError::NotFound)?;
         let action = format!("/me/{company}/signin/{}", code.reveal());
-        pages::html(StatusCode::OK, pages::me_sign_in(&c.name, &action))
+        pages::html_own_origin(StatusCode::OK, pages::me_sign_in(&c.name, &action))
     }
 
     pub(crate) async fn me_sign_in(&self, req: &Request, company: &str, code: &str) -> ApiResult {
         let company = Self::me_company(company)?;
         self.same_origin(req)?;
         let expired = || {
-            pages::html(
+            pages::html_own_origin(
                 StatusCode::GONE,
                 pages::message(
                     "This sign-in link no longer works",

@@ -165,6 +165,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 "share_link": demo.share_link,
                 "report_id": demo.report_id,
                 "contact_link": demo.contact_link,
+                "me_link": format!("{base}/me/{}", demo.company_id),
                 "payment_provider": provider.as_ref().map(|(_, origin)| origin.clone()),
             });
             std::fs::write(path, serde_json::to_vec_pretty(&json)?)?;
@@ -177,6 +178,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         println!("  Unknown-user share link:           {}", demo.share_link);
         println!("  Jane's report (through the gate):  {}/documents/{}", demo.client_link, demo.report_id);
         println!("  Customer contact portal (Fran):    {}", demo.contact_link);
+        println!("  All my inspections (sign in as jane@example.com): {base}/me/{}", demo.company_id);
         println!("  Dev mailbox (sent emails):         {base}/_dev/mailbox");
         if let Some((_, origin)) = &provider {
             println!("  Dev payment provider (Stripe stand-in, another origin): {origin}/_dev/requests");
