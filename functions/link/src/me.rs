@@ -148,7 +148,9 @@ impl Link {
                 ),
             )
         };
-        let Some(code) = MeSecret::parse(MeSecret::SIGN_IN, code) else { return expired() };
+        // Malformed: not a link we ever sent (404, before any read); well-formed but unknown,
+        // used or expired: the same 410 page.
+        let code = MeSecret::parse(MeSecret::SIGN_IN, code).ok_or(ApiError::NotFound)?;
         let now = clock::now();
         let sign_in = match self.store.sign_in(&code).await? {
             Some(s) if s.company_id == company && !s.used && s.valid_until > now => s,
