@@ -42,6 +42,8 @@ pub mod roundtrips;
 pub mod secrets;
 pub mod store;
 pub mod webhook;
+#[cfg(feature = "outbound-webhooks")]
+pub mod webhooks_out;
 
 pub use config::Config;
 pub use problem::ApiError;

@@ -73,6 +73,9 @@ parameters = {{ inspection_id = "{share}" }}
         path = f.name
     here = os.path.dirname(os.path.abspath(__file__))
     st = os.path.join(os.path.dirname(sys.executable), "schemathesis")
+    # One worker: with two, hypothesis (6.170) on Python 3.11 sometimes fails inside its own
+    # lambda-source cache ("AST constructor recursion depth mismatch", a race between threads
+    # parsing source), an error of the tool that would fail the run.
     # Two runs, each bounded in time: one request at a time (examples, coverage, fuzzing), then
     # chains of requests through openapi.yaml's links (stateful), so neither starves the other.
     runs = [
@@ -89,7 +92,7 @@ parameters = {{ inspection_id = "{share}" }}
             st, "--no-color", "--config-file", path, "run", os.path.join(here, "..", "..", "openapi.yaml"),
             "--url", demo["base"], "--checks", CHECKS, "--phases", phases,
             "--seed", seed, "--max-examples", os.environ.get("SCHEMATHESIS_EXAMPLES", "20"),
-            "--workers", "2", "--max-time", max_time, "--generation-database", "none",
+            "--workers", "1", "--max-time", max_time, "--generation-database", "none",
         ]
         rc = subprocess.run(cmd).returncode or rc  # both runs, whatever the first found
     os.unlink(path)

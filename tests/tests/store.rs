@@ -96,18 +96,18 @@ async fn saves_lose_to_a_concurrent_save() {
 async fn an_inspection_and_its_tokens_are_written_atomically() {
     let store = fresh_store().await;
     let c = company();
-    let i = inspection(&c, "1 A St", "2026-12-01T09:00:00Z");
+    let mut i = inspection(&c, "1 A St", "2026-12-01T09:00:00Z");
     let t = token_for(&i);
-    store.create_inspection(&i, vec![t.write().unwrap()]).await.unwrap();
+    store.create_inspection(&mut i, vec![t.write().unwrap()]).await.unwrap();
     let got: TokenRecord = store.get(&keys::token_by_stored_hash(&t.token_hash)).await.unwrap().unwrap();
     assert_eq!(got, t);
     assert_eq!(store.inspection_pointer(i.id).await.unwrap().unwrap().company_id, c.id);
 
     // A second inspection reusing that token hash fails as a whole.
-    let j = inspection(&c, "2 B St", "2026-12-02T09:00:00Z");
+    let mut j = inspection(&c, "2 B St", "2026-12-02T09:00:00Z");
     let mut clash = token_for(&j);
     clash.token_hash = t.token_hash.clone();
-    let err = store.create_inspection(&j, vec![clash.write().unwrap()]).await.unwrap_err();
+    let err = store.create_inspection(&mut j, vec![clash.write().unwrap()]).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::TransactionCanceled(r) if r.last().map(String::as_str) == Some("ConditionalCheckFailed")),
         "{err:?}"
@@ -120,8 +120,9 @@ async fn an_inspection_and_its_tokens_are_written_atomically() {
 async fn round_trips_are_counted_per_request() {
     let store = fresh_store().await;
     let c = company();
-    let i = inspection(&c, "1 A St", "2026-12-01T09:00:00Z");
-    let (r, n) = measure(store.create_inspection(&i, vec![token_for(&i).write().unwrap()])).await;
+    let mut i = inspection(&c, "1 A St", "2026-12-01T09:00:00Z");
+    let token = token_for(&i).write().unwrap();
+    let (r, n) = measure(store.create_inspection(&mut i, vec![token])).await;
     r.unwrap();
     assert_eq!(n, 1, "one transaction");
     let (got, n) = measure(store.inspection(c.id, i.id)).await;
@@ -146,10 +147,10 @@ async fn the_inspection_list_is_a_query_on_the_index_with_cursors() {
     let c = company();
     let other = company();
     for day in 1..=5 {
-        let i = inspection(&c, &format!("{day} Main St"), &format!("2026-12-0{day}T09:00:00Z"));
-        store.create_inspection(&i, vec![]).await.unwrap();
+        let mut i = inspection(&c, &format!("{day} Main St"), &format!("2026-12-0{day}T09:00:00Z"));
+        store.create_inspection(&mut i, vec![]).await.unwrap();
     }
-    store.create_inspection(&inspection(&other, "Elsewhere", "2026-12-01T08:00:00Z"), vec![]).await.unwrap();
+    store.create_inspection(&mut inspection(&other, "Elsewhere", "2026-12-01T08:00:00Z"), vec![]).await.unwrap();
     let first = store.list_inspections(c.id, 3, None).await.unwrap();
     assert_eq!(
         first.items.iter().map(|i| i.address.as_str()).collect::<Vec<_>>(),

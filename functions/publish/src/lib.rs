@@ -29,6 +29,7 @@ use portal_shared::outbox::{self, DrainReport};
 use portal_shared::publishing::{self, DueReport};
 use portal_shared::store::documents::DocumentPointer;
 use portal_shared::store::Store;
+use portal_shared::webhooks_out::{Deliverer, Targets, WebhookReport};
 use portal_shared::{apigw, auth, by_method, clock, entry, ApiError, Config};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -38,17 +39,22 @@ pub struct Publish {
     store: Store,
     blobs: Blobs,
     mailer: Option<Mailer>,
+    webhooks: Deliverer,
 }
 
 /// Documents per bulk request.
 const MAX_BULK: usize = 100;
 
 /// The scheduled job runs every minute within a 60 s timeout: publishing may take 30 s, sending
-/// the outbox until 45 s; what is left waits for the next run (which starts anyway).
+/// the outbox until 40 s, starting webhook deliveries (10 s each at most) until 45 s; what is
+/// left waits for the next run (which starts anyway).
 const DUE_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+const EMAIL_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
 const JOB_BUDGET: std::time::Duration = std::time::Duration::from_secs(45);
 const MAX_DUE_PER_RUN: usize = 50_000;
 const MAX_EMAILS_PER_RUN: i32 = 1000;
+/// Events fanned out and deliveries sent per run (each delivery may wait up to 10 s).
+const MAX_WEBHOOKS_PER_RUN: i32 = 200;
 
 impl Publish {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
@@ -56,6 +62,7 @@ impl Publish {
             store: Store::new(sdk, config.table_name.clone()),
             blobs: Blobs::new(sdk, config.bucket_name.clone().unwrap_or_default(), config.s3_force_path_style),
             mailer: Mailer::from_config(sdk, &config),
+            webhooks: Deliverer::new(Targets::for_base_url(&config.public_base_url)),
             config,
         }
     }
@@ -342,6 +349,7 @@ pub struct JobReport {
     pub due: DueReport,
     pub emails: DrainReport,
     pub email_events: portal_shared::email_events::EventReport,
+    pub webhooks: WebhookReport,
     pub status: &'static str,
 }
 
@@ -386,23 +394,36 @@ impl Publish {
                 report.status = "error";
             }
         }
-        let Some(mailer) = &self.mailer else {
-            tracing::error!("SENDER_EMAIL is not configured: the outbox cannot be sent");
-            report.status = "no_sender";
-            return report;
-        };
-        let drain = outbox::drain(
-            &self.store,
-            mailer,
-            &self.config.public_base_url,
-            now,
-            MAX_EMAILS_PER_RUN,
-            Some(started + JOB_BUDGET),
-        );
-        match Box::pin(drain).await {
-            Ok(emails) => report.emails = emails,
+        match &self.mailer {
+            None => {
+                tracing::error!("SENDER_EMAIL is not configured: the outbox cannot be sent");
+                report.status = "no_sender";
+            }
+            Some(mailer) => {
+                let drain = outbox::drain(
+                    &self.store,
+                    mailer,
+                    &self.config.public_base_url,
+                    now,
+                    MAX_EMAILS_PER_RUN,
+                    Some(started + EMAIL_BUDGET),
+                );
+                match Box::pin(drain).await {
+                    Ok(emails) => report.emails = emails,
+                    Err(e) => {
+                        tracing::error!(error = %e, "outbox run failed");
+                        report.status = "error";
+                    }
+                }
+            }
+        }
+        // Outbound webhooks: events since the last run fanned out, due deliveries sent (each
+        // at most 10 s, started before the job's budget ends, so all end inside its timeout).
+        let hooks = self.webhooks.run(&self.store, now, MAX_WEBHOOKS_PER_RUN, started + JOB_BUDGET);
+        match Box::pin(hooks).await {
+            Ok(hooks) => report.webhooks = hooks,
             Err(e) => {
-                tracing::error!(error = %e, "outbox run failed");
+                tracing::error!(error = %e, "webhook deliveries failed");
                 report.status = "error";
             }
         }

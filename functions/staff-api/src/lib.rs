@@ -9,6 +9,7 @@ mod customers;
 mod documents;
 mod inspections;
 mod settings;
+mod webhooks;
 
 use lambda_http::{Body, Request, Response};
 use portal_shared::blobs::Blobs;
@@ -63,6 +64,23 @@ impl StaffApi {
                         POST => settings::create_key(self, &staff, &req).await),
                     ["keys", id] => by_method!(req; DELETE => settings::revoke_key(self, &staff, id).await),
                     ["sessions", "end"] => by_method!(req; POST => settings::end_me_sessions(self, &staff, &req).await),
+                    ["webhooks"] => by_method!(req;
+                        GET => webhooks::list(self, &staff).await,
+                        POST => webhooks::create(self, &staff, &req).await),
+                    ["webhooks", id] => by_method!(req;
+                        GET => webhooks::get(self, &staff, id).await,
+                        PATCH => webhooks::update(self, &staff, &req, id).await,
+                        DELETE => webhooks::delete(self, &staff, id).await),
+                    ["webhooks", id, "rotate-secret"] => {
+                        by_method!(req; POST => webhooks::rotate(self, &staff, id).await)
+                    }
+                    ["webhooks", id, "test"] => by_method!(req; POST => webhooks::test(self, &staff, id).await),
+                    ["webhooks", id, "deliveries"] => {
+                        by_method!(req; GET => webhooks::deliveries(self, &staff, &req, id).await)
+                    }
+                    ["webhooks", id, "deliveries", event, "redeliver"] => {
+                        by_method!(req; POST => webhooks::redeliver(self, &staff, id, event).await)
+                    }
                     ["users"] => by_method!(req;
                         GET => settings::list_users(self, &staff).await,
                         POST => settings::add_user(self, &staff, &req).await),

@@ -180,6 +180,9 @@ pub struct Inspection {
     /// the last save: the next save removes the entries of those no longer on it.
     #[serde(default)]
     pub me_listed: Vec<String>,
+    /// What the last save looked like, for the outbound webhook events the next one makes.
+    #[serde(default)]
+    pub webhook_digest: super::webhooks::Digest,
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "crate::clock::serde_rfc3339")]
@@ -408,6 +411,7 @@ impl Inspection {
             submitted_at: None,
             building_id: None,
             me_listed: Vec::new(),
+            webhook_digest: Default::default(),
             created_at: now,
             updated_at: now,
             revision: 0,

@@ -12,6 +12,7 @@ pub mod payments;
 pub mod portal;
 pub mod settings;
 pub mod templates;
+pub mod webhooks;
 
 /// A text field: trimmed, non-empty when required, at most `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, DomainError> {

@@ -32,12 +32,13 @@ pub struct InspectionSummary {
 
 impl Store {
     /// Creates an inspection, its pointer and its people's tokens (`also`) in one transaction.
-    pub async fn create_inspection(&self, inspection: &Inspection, also: Vec<Write>) -> Result<(), StoreError> {
+    /// (The list entries and events it makes are written with it, and recorded on `inspection`.)
+    pub async fn create_inspection(&self, inspection: &mut Inspection, also: Vec<Write>) -> Result<(), StoreError> {
         let pointer = InspectionPointer { inspection_id: inspection.id, company_id: inspection.company_id };
-        let mut inspection = inspection.clone();
-        let listed = super::me::person_index_writes(&mut inspection)?;
+        let mut listed = super::me::person_index_writes(inspection)?;
+        listed.extend(super::webhooks::inspection_event_writes(inspection)?);
         let mut writes = vec![
-            Write::Create(inspection_record(&inspection)?),
+            Write::Create(inspection_record(inspection)?),
             Write::Create(Record::new(keys::inspection_pointer(inspection.id), "inspection_pointer", &pointer)?),
         ];
         writes.extend(listed);
@@ -62,11 +63,13 @@ impl Store {
     /// Saves the inspection and `also` in one transaction (all or nothing).
     pub async fn save_inspection_with(&self, inspection: &mut Inspection, also: Vec<Write>) -> Result<(), StoreError> {
         let expected = inspection.revision;
-        let listed_before = inspection.me_listed.clone();
+        let (listed_before, digest_before) = (inspection.me_listed.clone(), inspection.webhook_digest.clone());
         inspection.revision += 1;
-        let result = match super::me::person_index_writes(inspection)
-            .and_then(|listed| Ok((inspection_record(inspection)?, listed)))
-        {
+        let derived = super::me::person_index_writes(inspection).and_then(|mut writes| {
+            writes.extend(super::webhooks::inspection_event_writes(inspection)?);
+            Ok((inspection_record(inspection)?, writes))
+        });
+        let result = match derived {
             Ok((record, listed)) => {
                 let mut writes = vec![Write::Replace { record, expected_revision: expected }];
                 writes.extend(listed);
@@ -78,6 +81,7 @@ impl Store {
         if result.is_err() {
             inspection.revision = expected;
             inspection.me_listed = listed_before;
+            inspection.webhook_digest = digest_before;
         }
         result
     }

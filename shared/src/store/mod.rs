@@ -14,6 +14,7 @@ pub mod me;
 pub mod outbox;
 pub mod payments;
 pub mod tokens;
+pub mod webhooks;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,330 @@
+//! Outbound webhooks through the local gateway and the every-minute job, to a real HTTP receiver
+//! on 127.0.0.1 that verifies signatures the way an integrator would (the payment webhook's own
+//! verifier, Stripe's scheme): endpoints and their once-shown secrets, events written with the
+//! change they report, at-least-once delivery with retries, rotation, the three-day give-up that
+//! disables the endpoint and tells staff, the delivery log and redelivery, and target checks.
+
+use std::sync::{Arc, Mutex};
+
+use portal_shared::secrets::Secret;
+use portal_shared::webhook::verify;
+use portal_tests::{fixture, Fixture, Reply};
+use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Clone, Debug)]
+struct Received {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// An integrator's endpoint: records every request and answers the next scripted status
+/// (200 once the script is used up).
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<Vec<u16>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn receiver(script: &[u16]) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/portal", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(Mutex::new(script.to_vec()));
+    let (g, s) = (got.clone(), script.clone());
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let (g, s) = (g.clone(), s.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head_end, length) = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0usize);
+                        break (end + 4, length);
+                    }
+                };
+                while buf.len() < head_end + length {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let headers = head
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())))
+                    .collect();
+                let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+                g.lock().unwrap().push(Received { headers, body });
+                let status = {
+                    let mut s = s.lock().unwrap();
+                    if s.is_empty() {
+                        200
+                    } else {
+                        s.remove(0)
+                    }
+                };
+                let answer = format!("{{\"received\":{}}}", status == 200);
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    Receiver { url, got, script, task }
+}
+
+async fn staff(f: &Fixture, method: &str, path: &str, body: Option<Value>) -> Reply {
+    f.app.request(method, path, Some(&f.key), body).await
+}
+
+/// Runs the every-minute job at `at` until it has nothing left to fan out or send.
+async fn run(f: &Fixture, at: OffsetDateTime) -> portal_shared::webhooks_out::WebhookReport {
+    let mut total = portal_shared::webhooks_out::WebhookReport::default();
+    for _ in 0..40 {
+        let r = f.app.functions.publish.run_at(at).await.webhooks;
+        total.events += r.events;
+        total.deliveries_created += r.deliveries_created;
+        total.delivered += r.delivered;
+        total.failed_attempts += r.failed_attempts;
+        total.given_up += r.given_up;
+        if r.events + r.deliveries_created + r.delivered + r.failed_attempts + r.given_up == 0 && total.events > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    total
+}
+
+fn verified(r: &Received, secret: &str) -> bool {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    verify(r.header("portal-signature"), r.body.as_bytes(), &[Secret::new(secret)], now, 0).is_ok()
+}
+
+async fn endpoint(f: &Fixture, url: &str, events: Value) -> (String, String) {
+    let r =
+        staff(f, "POST", "/staff/webhooks", Some(json!({ "url": url, "events": events, "description": "CRM" }))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let secret = r.json["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    (r.json["id"].as_str().unwrap().to_owned(), secret)
+}
+
+async fn published_report(f: &Fixture) -> String {
+    let doc = json!({ "kind": "inspection_report", "title": "Report", "template_name": "Residential Inspection" });
+    f.app.published_document(&f.key, &f.inspection_id.to_string(), doc).await
+}
+
+#[tokio::test]
+async fn publishing_a_report_delivers_one_signed_event_and_a_failure_is_retried_until_delivered_once() {
+    let f = fixture(json!({ "release_defaults": { "require_payment": false, "require_agreement": false } })).await;
+    let hook = receiver(&[500]).await;
+    let (id, secret) = endpoint(&f, &hook.url, json!(["document.published"])).await;
+    // The secret is shown once.
+    let read = staff(&f, "GET", &format!("/staff/webhooks/{id}"), None).await;
+    assert_eq!(read.status, 200);
+    assert!(!read.text.contains(&secret) && read.json["secret"].is_null());
+    assert!(!staff(&f, "GET", "/staff/webhooks", None).await.text.contains(&secret));
+
+    let doc = published_report(&f).await;
+    let now = OffsetDateTime::now_utc();
+    let first = run(&f, now).await;
+    assert_eq!((first.deliveries_created, first.failed_attempts, first.delivered), (1, 1, 0), "{first:?}");
+    let log = staff(&f, "GET", &format!("/staff/webhooks/{id}/deliveries"), None).await;
+    let entry = &log.json["items"][0];
+    assert_eq!(
+        (entry["status"].as_str(), entry["attempts"].as_i64(), entry["response_status"].as_i64()),
+        (Some("pending"), Some(1), Some(500))
+    );
+    assert_eq!(entry["response_body"], "{\"received\":false}");
+    assert_eq!(run(&f, now).await.delivered, 0, "not before its retry time");
+
+    let later = run(&f, now + Duration::hours(7)).await;
+    assert_eq!(later.delivered, 1, "{later:?}");
+    assert_eq!(run(&f, now + Duration::hours(8)).await.delivered, 0, "delivered once");
+    let got = hook.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "one failed try and one delivery");
+    assert_eq!(got[0].header("portal-event-id"), got[1].header("portal-event-id"), "the same event, for dedupe");
+    assert_eq!(got[0].body, got[1].body, "the same body");
+    for r in &got {
+        assert!(verified(r, &secret), "signature: {:?}", r.header("portal-signature"));
+        assert!(!verified(r, "whsec_someone_else"));
+    }
+    let event = got[1].json();
+    assert_eq!(event["type"], "document.published");
+    assert_eq!(event["id"].as_str(), got[1].header("portal-event-id"));
+    assert_eq!(event["company_id"], f.company_id.to_string());
+    assert_eq!(event["data"]["document_id"], doc);
+    assert_eq!(event["data"]["kind"], "inspection_report");
+    for secret_thing in ["/p/", "token", "X-Amz", "http"] {
+        assert!(!got[1].body.contains(secret_thing), "the payload carries {secret_thing:?}: {}", got[1].body);
+    }
+    let log = staff(&f, "GET", &format!("/staff/webhooks/{id}/deliveries"), None).await;
+    let entry = &log.json["items"][0];
+    assert_eq!(
+        (entry["status"].as_str(), entry["attempts"].as_i64(), entry["response_status"].as_i64()),
+        (Some("delivered"), Some(2), Some(200))
+    );
+    assert!(entry["latency_ms"].is_u64());
+
+    // Redeliver on request: once more, the same event.
+    let r = staff(
+        &f,
+        "POST",
+        &format!("/staff/webhooks/{id}/deliveries/{}/redeliver", entry["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(run(&f, now + Duration::hours(9)).await.delivered, 1);
+    assert_eq!(hook.got.lock().unwrap().len(), 3);
+    drop(hook.script.lock());
+}
+
+#[tokio::test]
+async fn events_follow_the_inspection_and_only_subscribed_types_are_sent() {
+    let f = fixture(json!({})).await;
+    let hook = receiver(&[]).await;
+    let (_, secret) =
+        endpoint(&f, &hook.url, json!(["agreement.signed", "payment.succeeded", "report.unlocked"])).await;
+    published_report(&f).await;
+    // Staff record the payment, the client signs: the report unlocks for the client.
+    let pay = json!({ "amount_cents": 45000, "method": "check", "reference": "#7" });
+    assert_eq!(
+        staff(&f, "POST", &format!("/staff/inspections/{}/payments", f.inspection_id), Some(pay)).await.status,
+        201
+    );
+    assert_eq!(f.post(&format!("{}/agreement", f.client), json!({ "typed_name": "Jane Client" })).await.status, 200);
+    run(&f, OffsetDateTime::now_utc()).await;
+    let got = hook.got.lock().unwrap().clone();
+    let types: Vec<String> = got.iter().map(|r| r.json()["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types.len(), 3, "{types:?}");
+    for t in ["payment.succeeded", "agreement.signed", "report.unlocked"] {
+        assert_eq!(types.iter().filter(|x| *x == t).count(), 1, "{t} once in {types:?}");
+    }
+    assert!(got.iter().all(|r| verified(r, &secret)));
+    let paid = got.iter().map(Received::json).find(|e| e["type"] == "payment.succeeded").unwrap();
+    assert_eq!((paid["data"]["amount_cents"].as_i64(), paid["data"]["balance_cents"].as_i64()), (Some(45000), Some(0)));
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_old_one_for_a_day() {
+    let f = fixture(json!({})).await;
+    let hook = receiver(&[]).await;
+    let (id, old) = endpoint(&f, &hook.url, json!(["*"])).await;
+    let r = staff(&f, "POST", &format!("/staff/webhooks/{id}/rotate-secret"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let new = r.json["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(r.json["previous_secret_valid_until"].is_string());
+    assert_eq!(staff(&f, "POST", &format!("/staff/webhooks/{id}/test"), None).await.status, 202);
+    run(&f, OffsetDateTime::now_utc()).await;
+    let first = hook.got.lock().unwrap()[0].clone();
+    assert_eq!(first.json()["type"], "webhook.test");
+    assert!(verified(&first, &new) && verified(&first, &old), "both sign during the day after a rotation");
+    staff(&f, "POST", &format!("/staff/webhooks/{id}/test"), None).await;
+    run(&f, OffsetDateTime::now_utc() + Duration::hours(25)).await;
+    let second = hook.got.lock().unwrap()[1].clone();
+    assert!(verified(&second, &new) && !verified(&second, &old), "the old secret stops after 24 hours");
+}
+
+#[tokio::test]
+async fn three_days_of_failures_disable_the_endpoint_and_tell_staff() {
+    let f = fixture(json!({})).await;
+    let hook = receiver(&[500; 100]).await;
+    let (id, _) = endpoint(&f, &hook.url, json!(["document.published"])).await;
+    published_report(&f).await;
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(run(&f, now).await.failed_attempts, 1);
+    assert_eq!(run(&f, now + Duration::days(1)).await.given_up, 0);
+    let last = run(&f, now + Duration::days(3) + Duration::minutes(1)).await;
+    assert_eq!(last.given_up, 1, "{last:?}");
+    let e = staff(&f, "GET", &format!("/staff/webhooks/{id}"), None).await;
+    assert_eq!(e.json["enabled"], false);
+    assert!(e.json["disabled_reason"].as_str().unwrap().contains("3 days"), "{}", e.text);
+    let log = staff(&f, "GET", &format!("/staff/webhooks/{id}/deliveries"), None).await;
+    assert_eq!(log.json["items"][0]["status"], "failed");
+    // A disabled endpoint receives nothing new; staff hear about it by email.
+    published_report(&f).await;
+    assert_eq!(run(&f, now + Duration::days(4)).await.deliveries_created, 0);
+    f.app.run_jobs().await;
+    let mails = f.app.emails_to("ivan@lakeside.test").await;
+    assert!(mails.iter().any(|m| m.subject.contains("Webhook endpoint disabled")), "{mails:?}");
+    // Enabled again, with the endpoint fixed, a redelivery goes through.
+    hook.script.lock().unwrap().clear();
+    assert_eq!(
+        staff(&f, "PATCH", &format!("/staff/webhooks/{id}"), Some(json!({ "enabled": true }))).await.status,
+        200
+    );
+    let event = log.json["items"][0]["id"].as_str().unwrap().to_owned();
+    staff(&f, "POST", &format!("/staff/webhooks/{id}/deliveries/{event}/redeliver"), None).await;
+    assert_eq!(run(&f, now + Duration::days(4)).await.delivered, 1);
+}
+
+#[tokio::test]
+async fn endpoints_are_checked_and_managed() {
+    let f = fixture(json!({})).await;
+    for (body, why) in [
+        (json!({ "url": "http://hooks.example.com/x", "events": ["document.published"] }), "https"),
+        (json!({ "url": "https://10.1.2.3/x", "events": ["document.published"] }), "private"),
+        (json!({ "url": "https://169.254.169.254/latest", "events": ["document.published"] }), "private"),
+        (json!({ "url": "https://hooks.example.com/x", "events": [] }), "at least one"),
+        (json!({ "url": "https://hooks.example.com/x", "events": ["document.eaten"] }), "unknown event"),
+    ] {
+        let r = staff(&f, "POST", "/staff/webhooks", Some(body)).await;
+        r.assert_problem(400);
+        assert!(r.json["detail"].as_str().unwrap().contains(why), "{}", r.text);
+    }
+    let (id, _) = endpoint(&f, "https://hooks.example.com/portal", json!(["document.published"])).await;
+    let r = staff(
+        &f,
+        "PATCH",
+        &format!("/staff/webhooks/{id}"),
+        Some(json!({ "events": ["payment.succeeded"], "enabled": false })),
+    )
+    .await;
+    assert_eq!((r.json["events"].clone(), r.json["enabled"].clone()), (json!(["payment.succeeded"]), json!(false)));
+    assert_eq!(staff(&f, "GET", "/staff/webhooks", None).await.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(staff(&f, "DELETE", &format!("/staff/webhooks/{id}"), None).await.status, 204);
+    staff(&f, "GET", &format!("/staff/webhooks/{id}"), None).await.assert_problem(404);
+    // Another company's key sees nothing of this company's endpoints.
+    let (other, _) = endpoint(&f, "https://hooks.example.com/other", json!(["*"])).await;
+    let (_, key_b) = f.app.create_company("Other Co", &[]).await;
+    f.app.request("GET", &format!("/staff/webhooks/{other}"), Some(&key_b), None).await.assert_problem(404);
+}
