@@ -328,3 +328,60 @@ async fn endpoints_are_checked_and_managed() {
     let (_, key_b) = f.app.create_company("Other Co", &[]).await;
     f.app.request("GET", &format!("/staff/webhooks/{other}"), Some(&key_b), None).await.assert_problem(404);
 }
+
+#[tokio::test]
+async fn openings_invitations_and_resolved_deficiencies_are_events_too() {
+    let f = fixture(json!({ "customer_portal_enabled": true,
+        "release_defaults": { "require_payment": false, "require_agreement": false } }))
+    .await;
+    let hook = receiver(&[]).await;
+    let (_, secret) =
+        endpoint(&f, &hook.url, json!(["document.opened", "contact.invited", "deficiency.resolved"])).await;
+    let report = published_report(&f).await;
+    let open = f.app.send(f.app.http.get(f.app.url(&format!("{}/documents/{report}", f.client)))).await;
+    assert_eq!(open.status, 303);
+    // A locked or missing document is no opening.
+    f.app.send(f.app.http.get(f.app.url(&format!("{}/documents/{}", f.listing, report)))).await;
+
+    let b = staff(&f, "POST", "/staff/buildings", Some(json!({ "name": "Tower", "address": "1 Main" }))).await;
+    let building = b.json["id"].as_str().unwrap().to_owned();
+    let contact = staff(
+        &f,
+        "POST",
+        "/staff/contacts",
+        Some(json!({ "name": "Fran", "email": portal_tests::unique("fran"),
+            "permissions": { "inspection_reports": true }, "building_ids": [building] })),
+    )
+    .await;
+    assert_eq!(contact.status, 201, "{}", contact.text);
+    let id = contact.json["contact_id"].as_str().unwrap();
+    assert_eq!(staff(&f, "POST", &format!("/staff/contacts/{id}/invite"), None).await.status, 200);
+    // A finding of the building's own inspection report.
+    let i =
+        staff(&f, "POST", &format!("/staff/buildings/{building}/inspections"), Some(portal_tests::inspection_body()))
+            .await;
+    let doc = json!({ "kind": "inspection_report", "title": "Annual" });
+    let building_report = f.app.published_document(&f.key, i.json["inspection_id"].as_str().unwrap(), doc).await;
+    let d = staff(
+        &f,
+        "POST",
+        &format!("/staff/buildings/{building}/deficiencies"),
+        Some(json!({ "report_id": building_report, "description": "Extinguisher missing", "severity": "high" })),
+    )
+    .await;
+    let deficiency = d.json["id"].as_str().unwrap_or_else(|| panic!("{}", d.text)).to_owned();
+    let resolve = format!("/staff/buildings/{building}/deficiencies/{deficiency}/resolve");
+    assert_eq!(staff(&f, "POST", &resolve, None).await.status, 200);
+    staff(&f, "POST", &resolve, None).await; // already resolved: no second event
+
+    run(&f, OffsetDateTime::now_utc()).await;
+    let got: Vec<Value> = hook.got.lock().unwrap().iter().map(Received::json).collect();
+    let types: Vec<&str> = got.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["document.opened", "contact.invited", "deficiency.resolved"], "in the order they happened");
+    assert_eq!(
+        (got[0]["data"]["document_id"].as_str(), got[0]["data"]["role"].as_str()),
+        (Some(report.as_str()), Some("client"))
+    );
+    assert_eq!(got[2]["data"]["deficiency_id"], deficiency);
+    assert!(hook.got.lock().unwrap().iter().all(|r| verified(r, &secret)));
+}

@@ -16,6 +16,7 @@ use portal_shared::ids::{BuildingId, CompanyId, ContactId, DeficiencyId, TokenId
 use portal_shared::mailer::Outgoing;
 use portal_shared::secrets::{Token, TokenScope};
 use portal_shared::store::tokens::{place_link, revoke_links, Issue, TokenRecord};
+use portal_shared::store::webhooks::WebhookEvent;
 use portal_shared::store::Write;
 use portal_shared::{clock, pages, ApiError};
 use serde_json::json;
@@ -156,6 +157,10 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     if k.status == EnrollmentStatus::NotEnrolled {
         k.status = EnrollmentStatus::Invited;
     }
+    let mut writes = writes;
+    let data = serde_json::json!({ "contact_id": k.id, "building_ids": k.building_ids });
+    let event = WebhookEvent::new(company.id, "contact.invited", data, clock::now());
+    writes.push(event.create()?);
     app.store.save_contact(company.id, &mut k, writes).await?;
     let url = format!("{}/c/{}", app.config.public_base_url, token.reveal());
     let vars = std::collections::BTreeMap::from([

@@ -227,12 +227,23 @@ impl Store {
     ) -> Result<Option<Deficiency>, StoreError> {
         for _ in 0..5 {
             let Some(mut d) = self.deficiency(c, b, f).await? else { return Ok(None) };
+            let was_resolved = d.status == crate::domain::customers::DeficiencyStatus::Resolved;
             if !change(&mut d) {
                 return Ok(Some(d));
             }
             let expected = d.revision;
             d.revision += 1;
-            match self.write(Write::Replace { record: deficiency_record(c, &d)?, expected_revision: expected }).await {
+            let mut writes = vec![Write::Replace { record: deficiency_record(c, &d)?, expected_revision: expected }];
+            // Resolving one is news for integrators, in the same transaction.
+            let resolved = d.status == crate::domain::customers::DeficiencyStatus::Resolved;
+            if let Some(at) = d.resolved_at.filter(|_| resolved && !was_resolved) {
+                let data = serde_json::json!({ "deficiency_id": d.id, "building_id": d.building_id,
+                    "report_id": d.report_id, "resolved_at": crate::clock::rfc3339(at) });
+                writes.push(
+                    super::webhooks::WebhookEvent::new(c, "deficiency.resolved", data, crate::clock::now()).create()?,
+                );
+            }
+            match self.transact(writes).await {
                 Ok(()) => return Ok(Some(d)),
                 Err(e) if e.is_condition_failure() => continue,
                 Err(e) => return Err(e),

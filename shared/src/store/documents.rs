@@ -60,8 +60,19 @@ impl Store {
         .await
     }
 
+    /// Records an audit entry; a document a person opened also makes a `document.opened`
+    /// webhook event, in the same transaction (staff previews are not openings).
     pub async fn record_audit(&self, company: CompanyId, record: &AuditRecord) -> Result<(), StoreError> {
-        self.write(record.write(company)?).await
+        use crate::domain::audit::{Actor, AuditAction, Outcome};
+        match (&record.action, &record.outcome, &record.actor, record.document_id) {
+            (AuditAction::DocumentOpen, Outcome::Allowed, Actor::Person { person_id, role, .. }, Some(d)) => {
+                let data = serde_json::json!({ "inspection_id": record.inspection_id, "document_id": d,
+                    "person_id": person_id, "role": role });
+                let event = super::webhooks::WebhookEvent::new(company, "document.opened", data, record.at);
+                self.transact(vec![record.write(company)?, event.create()?]).await
+            }
+            _ => self.write(record.write(company)?).await,
+        }
     }
 
     /// An inspection's audit trail, newest first. One round trip per page.
