@@ -306,6 +306,7 @@ async fn endpoints_are_checked_and_managed() {
         (json!({ "url": "https://169.254.169.254/latest", "events": ["document.published"] }), "private"),
         (json!({ "url": "https://hooks.example.com/x", "events": [] }), "at least one"),
         (json!({ "url": "https://hooks.example.com/x", "events": ["document.eaten"] }), "unknown event"),
+        (json!({ "url": "https://hooks.example.com/x", "events": ["*"], "description": null }), "null"),
     ] {
         let r = staff(&f, "POST", "/staff/webhooks", Some(body)).await;
         r.assert_problem(400);

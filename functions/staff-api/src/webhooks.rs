@@ -5,7 +5,7 @@ use http::StatusCode;
 use lambda_http::Request;
 use portal_shared::auth::Staff;
 use portal_shared::domain::webhooks::EVENT_TYPES;
-use portal_shared::http::{json, json_body, json_patch_body, page_limit, query_param, ApiResult};
+use portal_shared::http::{json, json_patch_body, page_limit, query_param, ApiResult};
 use portal_shared::store::webhooks::{
     new_endpoint_id, new_secret, Delivery, DeliveryState, Endpoint, WebhookEvent, PREVIOUS_SECRET_LIFETIME,
 };
@@ -93,7 +93,8 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
         #[serde(default)]
         description: Option<String>,
     }
-    let body: New = json_body(req)?;
+    // No member may be null (leave `description` out for none).
+    let body: New = json_patch_body(req, &[])?;
     check_url(app, &body.url)?;
     check_events(&body.events)?;
     check_description(&body.description)?;
