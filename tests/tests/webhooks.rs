@@ -386,3 +386,74 @@ async fn openings_invitations_and_resolved_deficiencies_are_events_too() {
     assert_eq!(got[2]["data"]["deficiency_id"], deficiency);
     assert!(hook.got.lock().unwrap().iter().all(|r| verified(r, &secret)));
 }
+
+#[tokio::test]
+async fn in_the_cloud_a_name_that_resolves_inside_is_refused_at_delivery() {
+    let f = fixture(json!({})).await;
+    let hook = receiver(&[]).await;
+    // A public-looking https name that resolves to loopback (as a rebinding name would).
+    let port = hook.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_owned();
+    let (id, _) = endpoint(&f, &format!("https://localhost:{port}/hooks/portal"), json!(["*"])).await;
+    assert_eq!(staff(&f, "POST", &format!("/staff/webhooks/{id}/test"), None).await.status, 202);
+    // The job as deployed: a public https base URL, so cloud rules.
+    let env = [
+        ("TABLE_NAME", f.app.names.table.clone()),
+        ("BUCKET_NAME", f.app.names.bucket.clone()),
+        ("PUBLIC_BASE_URL", "https://portal.example.com".to_owned()),
+    ];
+    let config =
+        portal_shared::Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    let cloud = portal_publish::Publish::new(&f.app.sdk, config);
+    let r = cloud.run_at(OffsetDateTime::now_utc()).await.webhooks;
+    assert_eq!((r.delivered, r.failed_attempts), (0, 1), "{r:?}");
+    assert!(hook.got.lock().unwrap().is_empty(), "nothing reached the inside");
+    let log = staff(&f, "GET", &format!("/staff/webhooks/{id}/deliveries"), None).await;
+    assert!(
+        log.json["items"][0]["last_error"].as_str().unwrap().contains("private, loopback or link-local"),
+        "{}",
+        log.text
+    );
+}
+
+#[tokio::test]
+async fn a_storm_of_changes_is_one_delivery_each_even_with_runs_racing() {
+    let f = fixture(json!({})).await;
+    let hook = receiver(&[]).await;
+    endpoint(&f, &hook.url, json!(["payment.succeeded"])).await;
+    // 100 payments: ten inspections, ten chains running at once (one inspection's changes
+    // serialize on its revision).
+    let mut inspections = vec![f.inspection_id.to_string()];
+    for _ in 1..10 {
+        let mut body = portal_tests::inspection_body();
+        body["notify"] = json!(false);
+        let r = staff(&f, "POST", "/staff/inspections", Some(body)).await;
+        inspections.push(r.json["inspection_id"].as_str().unwrap().to_owned());
+    }
+    let f = &f;
+    let chains = inspections.iter().map(|i| async move {
+        let mut statuses = Vec::new();
+        for n in 0..10 {
+            let body = json!({ "amount_cents": 100, "method": "check", "reference": format!("#{n}") });
+            let r = staff(f, "POST", &format!("/staff/inspections/{i}/payments"), Some(body)).await;
+            statuses.push(r.status);
+        }
+        statuses
+    });
+    let statuses: Vec<u16> = futures::future::join_all(chains).await.into_iter().flatten().collect();
+    assert!(statuses.len() == 100 && statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let now = OffsetDateTime::now_utc();
+    for _ in 0..40 {
+        let (a, b) = tokio::join!(f.app.functions.publish.run_at(now), f.app.functions.publish.run_at(now));
+        let busy = a.webhooks.events + b.webhooks.events + a.webhooks.delivered + b.webhooks.delivered;
+        if busy == 0 && hook.got.lock().unwrap().len() >= 100 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = hook.got.lock().unwrap().clone();
+    let mut ids: Vec<String> = got.iter().map(|r| r.header("portal-event-id").unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 100, "one delivery per change");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 100, "no event delivered twice");
+}
