@@ -368,3 +368,19 @@ async fn a_scheduled_document_that_keeps_failing_is_parked_while_the_others_publ
     let err = f.app.functions.publish.dispatch(json!({}), None).await.expect_err("the run failed");
     assert!(err.to_string().contains("error"), "{err}");
 }
+
+#[tokio::test]
+async fn forty_documents_of_one_inspection_due_at_once_fit_in_transactions_with_their_emails_and_events() {
+    // Each save also writes its "all my inspections" entries and webhook events: the job's
+    // transactions must leave room for them (DynamoDB takes at most 100 items in one).
+    let f = fixture(json!({ "release_defaults": { "require_payment": false, "require_agreement": false } })).await;
+    let at = now() + Duration::minutes(5);
+    for _ in 0..40 {
+        upload(&f, "inspection_report", json!({ "publish_at": portal_shared::clock::rfc3339(at) }), true).await;
+    }
+    let r = run(&f, at + Duration::seconds(1)).await;
+    assert_eq!((r.due.published, r.due.failed, r.due.errors), (40, 0, 0), "{r:?}");
+    assert_eq!(r.status, "ok", "{r:?}");
+    let events = f.app.all_items().await.iter().filter(|i| i["SK"].as_s().unwrap() == "EVENT").count();
+    assert!(events >= 80, "document.published and report.unlocked for each: {events}");
+}
