@@ -318,13 +318,11 @@ async fn publish_inspection_due(
         let mut writes = Vec::new();
         let mut chunk = Vec::new();
         // What the save itself adds: the "all my inspections" entries (one per address, and
-        // deletes of those no longer listed) and a little room for events the save derives.
-        let fixed = inspection.people.len() + inspection.me_listed.len() + 2;
+        // deletes of those no longer listed) and its webhook events (one item).
+        let fixed = inspection.people.len() + inspection.me_listed.len() + 1;
         while let Some(&d) = remaining.front() {
-            // At most: the schedule item, the building copy, one email per person and its
-            // webhook events (published, and unlocked for the client).
-            let per_document = 2 + inspection.people.len() + 2;
-            if !chunk.is_empty() && fixed + writes.len() + 2 * chunk.len() + per_document > MAX_TRANSACTION_WRITES {
+            // At most: the schedule item, the building copy and one email per person.
+            if !chunk.is_empty() && fixed + writes.len() + 2 + inspection.people.len() > MAX_TRANSACTION_WRITES {
                 break;
             }
             remaining.pop_front();

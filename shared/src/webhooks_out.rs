@@ -82,9 +82,9 @@ impl Deliverer {
             }
             let endpoints = store.endpoints(event.company_id).await?;
             match store.fan_out(&event, &endpoints).await {
-                Ok(n) => {
-                    report.events += 1;
-                    report.deliveries_created += n;
+                Ok((events, deliveries)) => {
+                    report.events += events;
+                    report.deliveries_created += deliveries;
                 }
                 Err(e) if e.is_condition_failure() => {} // another run did it
                 Err(e) => return Err(e),

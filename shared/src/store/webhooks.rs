@@ -1,12 +1,13 @@
 //! Outbound webhooks in the table: endpoints, events and deliveries.
 //!
-//! - An **event** (`COMPANY#<c>#EVENT#<evt>`) is written in the transaction of the change it
-//!   reports, with its exact JSON body, and waits in the sparse `WEBHOOKEVENTS` partition of GSI1
-//!   until the job fans it out.
-//! - Fan-out creates one **delivery** per endpoint subscribed to its type
+//! - The **events** of one change (`COMPANY#<c>#EVENT#<first evt>`, one item per change) are
+//!   written in the transaction of the change they report, each with its exact JSON body, and
+//!   wait in the sparse `WEBHOOKEVENTS` partition of GSI1 until the job fans them out.
+//! - Fan-out creates one **delivery** per endpoint subscribed to an event's type
 //!   (`COMPANY#<c>#WEBHOOK#<w>` / `DELIVERY#<evt>`: one per event and endpoint, whatever
-//!   happens) and takes the event out of the partition, in one transaction. Deliveries wait in
-//!   the sparse `WEBHOOKOUT` partition until delivered or given up.
+//!   happens) and records its progress on the batch, in the same transaction; the batch leaves
+//!   the partition when all are done. Deliveries wait in the sparse `WEBHOOKOUT` partition until
+//!   delivered or given up.
 //! - An **endpoint** (`COMPANY#<c>#WEBHOOK#<w>` / `WEBHOOK`, listed under
 //!   `COMPANY#<c>#WEBHOOKS`) keeps its signing secret (and the previous one for 24 hours after a
 //!   rotation): it must sign with it, so it cannot be a hash. It is never returned after creation
@@ -49,8 +50,6 @@ pub struct WebhookEvent {
     #[serde(with = "crate::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
     pub body: String,
-    #[serde(default)]
-    pub fanned_out: bool,
 }
 
 impl WebhookEvent {
@@ -60,38 +59,83 @@ impl WebhookEvent {
             "id": id, "type": event_type, "created": now.unix_timestamp(), "company_id": company, "data": data,
         })
         .to_string();
-        WebhookEvent {
-            id,
-            event_type: event_type.to_owned(),
-            company_id: company,
-            created_at: now,
-            body,
-            fanned_out: false,
-        }
+        WebhookEvent { id, event_type: event_type.to_owned(), company_id: company, created_at: now, body }
     }
 
+    /// The write that records this event alone (a batch of one).
     pub fn create(&self) -> Result<Write, StoreError> {
-        let record = Record::new(event_key(self.company_id, &self.id), "webhook_event", self)?
-            .with_gsi1(EVENTS_PENDING.into(), format!("{}#{}", crate::clock::rfc3339(self.created_at), self.id));
-        Ok(Write::Create(record))
-    }
-
-    fn done(&self) -> Result<Write, StoreError> {
-        let done = WebhookEvent { fanned_out: true, ..self.clone() };
-        let record = Record::new(event_key(self.company_id, &self.id), "webhook_event", &done)?
-            .expires_at((self.created_at + time::Duration::days(30)).unix_timestamp());
-        let values = super::Item::from([(":no".to_owned(), aws_sdk_dynamodb::types::AttributeValue::Bool(false))]);
-        Ok(Write::PutIf { record, condition: "fanned_out = :no", values })
+        EventBatch::single(self.clone()).create()
     }
 }
 
-/// The events an inspection's save makes, for its transaction; keeps the digest to compare with
-/// next time. Called by every save of an inspection.
+/// The events one change made, stored as one item (a save of an inspection may make dozens:
+/// one item keeps its transaction small). Fan-out goes through them in order, recording how
+/// many it has done, so a batch too big for one transaction of deliveries takes several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventBatch {
+    pub id: String,
+    pub company_id: CompanyId,
+    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub events: Vec<WebhookEvent>,
+    /// How many of `events` are fanned out.
+    #[serde(default)]
+    pub fanned: usize,
+}
+
+impl EventBatch {
+    /// The batch of `events` (None when there are none).
+    pub fn of(events: Vec<WebhookEvent>) -> Option<EventBatch> {
+        let first = events.first()?;
+        Some(EventBatch {
+            id: first.id.clone(),
+            company_id: first.company_id,
+            created_at: first.created_at,
+            fanned: 0,
+            events,
+        })
+    }
+
+    pub fn single(event: WebhookEvent) -> EventBatch {
+        EventBatch {
+            id: event.id.clone(),
+            company_id: event.company_id,
+            created_at: event.created_at,
+            fanned: 0,
+            events: vec![event],
+        }
+    }
+
+    fn record(&self) -> Result<Record, StoreError> {
+        let record = Record::new(event_key(self.company_id, &self.id), "webhook_events", self)?;
+        Ok(if self.fanned < self.events.len() {
+            record.with_gsi1(EVENTS_PENDING.into(), format!("{}#{}", crate::clock::rfc3339(self.created_at), self.id))
+        } else {
+            record.expires_at((self.created_at + time::Duration::days(30)).unix_timestamp())
+        })
+    }
+
+    pub fn create(&self) -> Result<Write, StoreError> {
+        Ok(Write::Create(self.record()?))
+    }
+
+    /// This batch with `upto` events fanned out, conditional on the count read.
+    fn advanced(&self, upto: usize) -> Result<Write, StoreError> {
+        let next = EventBatch { fanned: upto, ..self.clone() };
+        let values =
+            super::Item::from([(":n".to_owned(), aws_sdk_dynamodb::types::AttributeValue::N(self.fanned.to_string()))]);
+        Ok(Write::PutIf { record: next.record()?, condition: "fanned = :n", values })
+    }
+}
+
+/// The events an inspection's save makes (one batch item), for its transaction; keeps the digest
+/// to compare with next time. Called by every save of an inspection.
 pub(crate) fn inspection_event_writes(i: &mut Inspection) -> Result<Vec<Write>, StoreError> {
     let (events, digest) = crate::domain::webhooks::changes(i);
     i.webhook_digest = digest;
     let now = crate::clock::now();
-    events.into_iter().map(|(kind, data)| WebhookEvent::new(i.company_id, kind, data, now).create()).collect()
+    let events = events.into_iter().map(|(kind, data)| WebhookEvent::new(i.company_id, kind, data, now)).collect();
+    EventBatch::of(events).map(|b| b.create()).into_iter().collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,22 +296,42 @@ impl Store {
         self.write(Write::DeleteExisting(endpoint_key(c, id))).await
     }
 
-    /// Events waiting to be fanned out, oldest first.
-    pub async fn pending_events(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<WebhookEvent>, StoreError> {
+    /// Event batches waiting to be fanned out, oldest first.
+    pub async fn pending_events(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<EventBatch>, StoreError> {
         self.query_gsi1_upto(EVENTS_PENDING, &format!("{}~", crate::clock::rfc3339(now)), limit).await
     }
 
-    /// One delivery per subscribed endpoint, and the event out of the pending partition, in one
-    /// transaction (a second run loses on the event's condition and creates nothing).
-    pub async fn fan_out(&self, event: &WebhookEvent, endpoints: &[Endpoint]) -> Result<usize, StoreError> {
-        let mut writes = vec![event.done()?];
-        // Endpoints hear what happens from their creation on, not what happened before.
-        for e in endpoints.iter().filter(|e| e.wants(&event.event_type) && e.created_at <= event.created_at) {
-            writes.push(Delivery::new(event, &e.id, event.created_at).create()?);
+    /// One delivery per endpoint subscribed to each event (and existing when it happened), with
+    /// the batch's progress, in transactions of at most 100 items: a run that loses a race
+    /// (the progress changed) stops, and whatever it did not do the next run does. Returns
+    /// (events, deliveries) fanned out.
+    pub async fn fan_out(&self, batch: &EventBatch, endpoints: &[Endpoint]) -> Result<(usize, usize), StoreError> {
+        let mut batch = batch.clone();
+        let (mut events, mut deliveries) = (0, 0);
+        while batch.fanned < batch.events.len() {
+            let mut writes = Vec::new();
+            let mut upto = batch.fanned;
+            for event in &batch.events[batch.fanned..] {
+                // Endpoints hear what happens from their creation on, not what happened before.
+                let to: Vec<&Endpoint> = endpoints
+                    .iter()
+                    .filter(|e| e.wants(&event.event_type) && e.created_at <= event.created_at)
+                    .collect();
+                if !writes.is_empty() && writes.len() + to.len() > 99 {
+                    break;
+                }
+                for e in to {
+                    writes.push(Delivery::new(event, &e.id, event.created_at).create()?);
+                }
+                upto += 1;
+            }
+            let n = writes.len();
+            writes.insert(0, batch.advanced(upto)?);
+            self.transact(writes).await?;
+            (events, deliveries) = (events + upto - batch.fanned, deliveries + n);
+            batch.fanned = upto;
         }
-        let n = writes.len() - 1;
-        self.transact(writes).await?;
-        Ok(n)
+        Ok((events, deliveries))
     }
 
     pub async fn due_deliveries(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<Delivery>, StoreError> {
