@@ -194,23 +194,12 @@ async fn send_prepared(
     now: OffsetDateTime,
     report: &mut DrainReport,
 ) -> Result<(), StoreError> {
-    if let Some(s) = store.suppression(rec.company_id, to.as_str()).await? {
-        settle_unsent(store, rec, EmailState::Suppressed, &s.reason).await?;
-        report.skipped += 1;
-        crate::metrics::count(crate::metrics::Metric::EmailsSuppressed, 1);
+    if suppressed(store, rec, &to, report).await? {
         return Ok(());
     }
-    let mut claimed = rec.next();
-    claimed.state = EmailState::Sending;
-    claimed.attempts += 1;
-    claimed.next_attempt_at = now + LEASE;
-    match store.write(claimed.replace()?).await {
-        Err(e) if e.is_condition_failure() => {
-            report.skipped += 1;
-            return Ok(());
-        }
-        other => other?,
-    }
+    let Some(claimed) = lease(store, rec, now, report).await? else {
+        return Ok(());
+    };
     // Only the company's name and sender: the email may be about no inspection at all (staff
     // told a webhook endpoint was disabled).
     let Some(company) = store.company(rec.company_id).await? else {
@@ -218,12 +207,7 @@ async fn send_prepared(
         return Ok(());
     };
     let mail = crate::mailer::Outgoing::from_company(&company, to.clone(), &content.subject, content.text);
-    let mut next = claimed.next();
-    match mailer.send_tagged(&mail, &claimed.tags()).await {
-        Ok(id) => after_send(&mut next, &mail, id, report),
-        Err(e) => after_failure(&mut next, &e, now, report),
-    }
-    store.write(next.replace()?).await
+    send_and_record(store, mailer, &claimed, &mail, now, report).await
 }
 
 /// Answers an "all my inspections" sign-in request: when an inspection of the company lists the
@@ -242,10 +226,7 @@ async fn send_sign_in(
         report.skipped += 1;
         return Ok(());
     };
-    if let Some(s) = store.suppression(rec.company_id, to.as_str()).await? {
-        settle_unsent(store, rec, EmailState::Suppressed, &s.reason).await?;
-        report.skipped += 1;
-        crate::metrics::count(crate::metrics::Metric::EmailsSuppressed, 1);
+    if suppressed(store, rec, &to, report).await? {
         return Ok(());
     }
     let (company, listed) = match store.company(rec.company_id).await? {
@@ -264,17 +245,9 @@ async fn send_sign_in(
         report.skipped += 1;
         return Ok(());
     }
-    let mut claimed = rec.next();
-    claimed.state = EmailState::Sending;
-    claimed.attempts += 1;
-    claimed.next_attempt_at = now + LEASE;
-    match store.write(claimed.replace()?).await {
-        Err(e) if e.is_condition_failure() => {
-            report.skipped += 1;
-            return Ok(());
-        }
-        other => other?,
-    }
+    let Some(claimed) = lease(store, rec, now, report).await? else {
+        return Ok(());
+    };
     let code = store.create_sign_in(rec.company_id, &to, now).await?;
     let link = format!("{public_base_url}/me/{}/signin/{}", rec.company_id, code.reveal());
     let subject = format!("Your sign-in link: all your inspections with {}", company.name);
@@ -285,9 +258,57 @@ async fn send_sign_in(
         name = company.name
     );
     let mail = crate::mailer::Outgoing::from_company(&company, to, &subject, text);
+    send_and_record(store, mailer, &claimed, &mail, now, report).await
+}
+
+/// Whether the company may no longer email `to` (recorded on the email, counted).
+async fn suppressed(
+    store: &Store,
+    rec: &EmailRecord,
+    to: &crate::email::Email,
+    report: &mut DrainReport,
+) -> Result<bool, StoreError> {
+    let Some(s) = store.suppression(rec.company_id, to.as_str()).await? else { return Ok(false) };
+    settle_unsent(store, rec, EmailState::Suppressed, &s.reason).await?;
+    report.skipped += 1;
+    crate::metrics::count(crate::metrics::Metric::EmailsSuppressed, 1);
+    Ok(true)
+}
+
+/// Claims an email written without an inspection's link (its revision, a lease); None when
+/// another sender has it.
+async fn lease(
+    store: &Store,
+    rec: &EmailRecord,
+    now: OffsetDateTime,
+    report: &mut DrainReport,
+) -> Result<Option<EmailRecord>, StoreError> {
+    let mut claimed = rec.next();
+    claimed.state = EmailState::Sending;
+    claimed.attempts += 1;
+    claimed.next_attempt_at = now + LEASE;
+    match store.write(claimed.replace()?).await {
+        Err(e) if e.is_condition_failure() => {
+            report.skipped += 1;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(Some(claimed)),
+    }
+}
+
+/// Sends a claimed email and records how it went.
+async fn send_and_record(
+    store: &Store,
+    mailer: &Mailer,
+    claimed: &EmailRecord,
+    mail: &crate::mailer::Outgoing,
+    now: OffsetDateTime,
+    report: &mut DrainReport,
+) -> Result<(), StoreError> {
     let mut next = claimed.next();
-    match mailer.send_tagged(&mail, &claimed.tags()).await {
-        Ok(id) => after_send(&mut next, &mail, id, report),
+    match mailer.send_tagged(mail, &claimed.tags()).await {
+        Ok(id) => after_send(&mut next, mail, id, report),
         Err(e) => after_failure(&mut next, &e, now, report),
     }
     store.write(next.replace()?).await

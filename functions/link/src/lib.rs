@@ -405,6 +405,22 @@ impl Link {
         Ok(resp)
     }
 
+    /// The allowances of a request that makes the portal email someone (Get Full Access, the
+    /// /me sign-in), for the current hour: counted together, and a refused request counts in
+    /// none of them (429 with the seconds left).
+    async fn within_hourly_limits(
+        &self,
+        now: time::OffsetDateTime,
+        windows: impl FnOnce(i64) -> [(keys::Key, u32); 3],
+    ) -> Result<(), ApiError> {
+        let window = now.unix_timestamp() / FULL_ACCESS_WINDOW_SECONDS * FULL_ACCESS_WINDOW_SECONDS;
+        if !self.store.within_limits(&windows(window), window + 2 * FULL_ACCESS_WINDOW_SECONDS).await? {
+            let retry_after_seconds = window + FULL_ACCESS_WINDOW_SECONDS - now.unix_timestamp();
+            return Err(ApiError::TooManyRequests { retry_after_seconds });
+        }
+        Ok(())
+    }
+
     fn secure_cookies(&self) -> bool {
         self.config.public_base_url.starts_with("https://")
     }
@@ -461,20 +477,21 @@ impl Link {
         let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let pointer = self.store.inspection_pointer(id).await?.ok_or(ApiError::NotFound)?;
         let now = clock::now();
-        let window = now.unix_timestamp() / FULL_ACCESS_WINDOW_SECONDS * FULL_ACCESS_WINDOW_SECONDS;
         let (ip, _) = client_info(req);
-        let windows = [
-            (keys::full_access_window(id, window), FULL_ACCESS_LIMIT),
-            (keys::rate_window(&format!("FULLACCESS#{id}#{}", hashed(email.as_str())), window), FULL_ACCESS_PER_EMAIL),
-            (
-                keys::rate_window(&format!("IP#{}", hashed(ip.as_deref().unwrap_or("unknown"))), window),
-                FULL_ACCESS_PER_IP,
-            ),
-        ];
-        if !self.store.within_limits(&windows, window + 2 * FULL_ACCESS_WINDOW_SECONDS).await? {
-            let retry_after_seconds = window + FULL_ACCESS_WINDOW_SECONDS - now.unix_timestamp();
-            return Err(ApiError::TooManyRequests { retry_after_seconds });
-        }
+        self.within_hourly_limits(now, |window| {
+            [
+                (keys::full_access_window(id, window), FULL_ACCESS_LIMIT),
+                (
+                    keys::rate_window(&format!("FULLACCESS#{id}#{}", hashed(email.as_str())), window),
+                    FULL_ACCESS_PER_EMAIL,
+                ),
+                (
+                    keys::rate_window(&format!("IP#{}", hashed(ip.as_deref().unwrap_or("unknown"))), window),
+                    FULL_ACCESS_PER_IP,
+                ),
+            ]
+        })
+        .await?;
         // The same write whether or not the address matches: the outbox job matches and sends.
         let request = EmailRecord::full_access_request(pointer.company_id, id, email, now);
         self.store.write(request.create()?).await?;

@@ -36,11 +36,11 @@ use serde_json::json;
 use crate::{cookie, Link};
 
 pub const SESSION_COOKIE: &str = "portal_me";
-/// Sign-in requests allowed per hour: per company, per address and per source address.
+/// Sign-in requests allowed per hour (the same windows as Get Full Access): per company, per
+/// address and per source address.
 pub const ME_LIMIT: u32 = 120;
 pub const ME_PER_EMAIL: u32 = 5;
 pub const ME_PER_IP: u32 = 20;
-const WINDOW_SECONDS: i64 = 3600;
 
 impl Link {
     fn me_company(id: &str) -> Result<CompanyId, ApiError> {
@@ -101,20 +101,18 @@ impl Link {
         let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let c = self.store.company(company).await?.ok_or(ApiError::NotFound)?;
         let now = clock::now();
-        let window = now.unix_timestamp() / WINDOW_SECONDS * WINDOW_SECONDS;
         let (ip, _) = client_info(req);
-        let windows = [
-            (keys::rate_window(&format!("ME#{company}"), window), ME_LIMIT),
-            (keys::rate_window(&format!("ME#{company}#{}", keys::email_part(&email)), window), ME_PER_EMAIL),
-            (
-                keys::rate_window(&format!("MEIP#{}", crate::hashed(ip.as_deref().unwrap_or("unknown"))), window),
-                ME_PER_IP,
-            ),
-        ];
-        if !self.store.within_limits(&windows, window + 2 * WINDOW_SECONDS).await? {
-            let retry_after_seconds = window + WINDOW_SECONDS - now.unix_timestamp();
-            return Err(ApiError::TooManyRequests { retry_after_seconds });
-        }
+        self.within_hourly_limits(now, |window| {
+            [
+                (keys::rate_window(&format!("ME#{company}"), window), ME_LIMIT),
+                (keys::rate_window(&format!("ME#{company}#{}", keys::email_part(&email)), window), ME_PER_EMAIL),
+                (
+                    keys::rate_window(&format!("MEIP#{}", crate::hashed(ip.as_deref().unwrap_or("unknown"))), window),
+                    ME_PER_IP,
+                ),
+            ]
+        })
+        .await?;
         // The same write whether or not the address is on an inspection: the job looks it up.
         self.store.write(EmailRecord::me_sign_in_request(company, email, now).create()?).await?;
         if is_form(req) && !wants_json(req) {

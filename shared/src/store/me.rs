@@ -177,13 +177,6 @@ impl Store {
         Ok(secret)
     }
 
-    /// The live session a cookie names, refreshing `last_seen_at` at most hourly. None when
-    /// unknown, ended or expired.
-    pub async fn session(&self, secret: &MeSecret, now: OffsetDateTime) -> Result<Option<Session>, StoreError> {
-        let found = self.get::<Session>(&keys::me_session(&secret.hash())).await?;
-        self.live_session(found, now).await
-    }
-
     /// The company and the live session a cookie names (if any), in one batched read.
     pub async fn company_and_session(
         &self,
@@ -200,6 +193,7 @@ impl Store {
         Ok((company, self.live_session(session, now).await?))
     }
 
+    /// The session if live, refreshing `last_seen_at` at most hourly; None when ended or expired.
     async fn live_session(&self, found: Option<Session>, now: OffsetDateTime) -> Result<Option<Session>, StoreError> {
         let Some(mut s) = found.filter(|s| s.live(now)) else {
             return Ok(None);
