@@ -633,11 +633,13 @@ async fn ten_thousand_due(d: &Demo, store: &Store) -> (f64, u64, usize, usize) {
     let http = reqwest::Client::new();
     let company: portal_shared::ids::CompanyId = d.company_id.parse().unwrap();
     let at = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    // Inspected tomorrow, whatever day the bench runs.
+    let scheduled = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(1));
     let created: Vec<portal_shared::ids::InspectionId> = stream::iter(0..INSPECTIONS)
         .map(|n| {
-            let http = http.clone();
+            let (http, scheduled) = (http.clone(), scheduled.clone());
             async move {
-                let body = json!({ "address": format!("{n} Scale Street"), "scheduled_at": "2026-12-01T09:00:00Z",
+                let body = json!({ "address": format!("{n} Scale Street"), "scheduled_at": scheduled,
                     "notify": false, "services": [],
                     "people": [
                         { "role": "client", "name": "Scale Client", "email": format!("client{n}@example.com") },
@@ -777,10 +779,11 @@ async fn count_emails(store: &Store) -> usize {
 
 async fn hundred_due(d: &Demo, store: &Store) -> (f64, u64, usize) {
     let http = reqwest::Client::new();
+    let scheduled = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(1));
     let created: Value = http
         .post(format!("{}/staff/inspections", d.base))
         .bearer_auth(&d.staff_key)
-        .json(&json!({ "address": "1 Bench Way", "scheduled_at": "2026-12-01T09:00:00Z", "services": [],
+        .json(&json!({ "address": "1 Bench Way", "scheduled_at": scheduled, "services": [],
             "people": [{ "role": "client", "name": "Bench Client", "email": "bench@example.com" }] }))
         .send()
         .await

@@ -44,6 +44,8 @@ impl Function {
 }
 
 pub struct Functions {
+    /// What these functions counted (each app's own, beside the process-wide counts).
+    pub metrics: portal_shared::metrics::Recorder,
     pub link: Link,
     pub gate: Gate,
     pub payment_webhook: PaymentWebhook,
@@ -55,6 +57,7 @@ pub struct Functions {
 impl Functions {
     pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
         Functions {
+            metrics: Default::default(),
             link: Link::new(sdk, config.clone()),
             gate: Gate::new(sdk, config.clone()),
             payment_webhook: PaymentWebhook::new(sdk, config.clone()),
@@ -65,8 +68,9 @@ impl Functions {
     }
 
     pub async fn call(&self, function: Function, req: Request) -> Response<Body> {
-        // The AWS operations each handler calls are recorded under its logical id (IAM test).
-        portal_shared::roundtrips::as_function(function.logical_id(), async {
+        // The AWS operations each handler calls are recorded under its logical id (IAM test), and
+        // what it counts in these functions' recorder.
+        let handled = portal_shared::roundtrips::as_function(function.logical_id(), async {
             match function {
                 Function::Link => self.link.handle(req).await,
                 Function::Gate => self.gate.handle(req).await,
@@ -75,7 +79,7 @@ impl Functions {
                 Function::DeficiencyFeed => self.deficiency_feed.handle(req).await,
                 Function::StaffApi => self.staff_api.handle(req).await,
             }
-        })
-        .await
+        });
+        self.metrics.scope(handled).await
     }
 }

@@ -49,7 +49,7 @@ pub async fn staff(store: &Store, req: &Request) -> Result<Staff, ApiError> {
     let hash = key.hash();
     let record = store.staff_key(&hash).await?.ok_or(ApiError::Unauthorized)?;
     tracing::debug!(key_id = %record.key_id, company_id = %record.company_id, "staff key accepted");
-    let now = crate::clock::now();
+    let now = store.clock().now();
     if record.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION) {
         store.touch_staff_key(&hash, now).await?;
     }

@@ -297,6 +297,7 @@ mod tests {
 
     #[test]
     fn the_post_policy_limits_key_type_size_and_time_and_is_signed_as_sigv4() {
+        // A pinned instant: the policy's expiry is computed from the `now` it is given.
         let now = time::macros::datetime!(2026-11-23 11:55:00 UTC);
         let post = post_policy(&PostInput {
             url: "https://docs.s3.us-east-1.amazonaws.com".into(),

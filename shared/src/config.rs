@@ -37,6 +37,9 @@ pub struct Config {
     pub payment_livemode: bool,
     /// Path-style S3 addressing (`S3_FORCE_PATH_STYLE=true`) for emulators without virtual hosts.
     pub s3_force_path_style: bool,
+    /// Where the functions read the time: the system clock, always, from the environment; a test
+    /// gives its app an adjustable one.
+    pub clock: crate::clock::Clock,
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +136,7 @@ impl Config {
             stripe,
             payment_livemode,
             s3_force_path_style: non_empty("S3_FORCE_PATH_STYLE").is_some_and(|v| v == "true"),
+            clock: crate::clock::Clock::system(),
         })
     }
 }

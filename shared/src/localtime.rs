@@ -48,7 +48,8 @@ mod tests {
     #[test]
     fn local_time_with_the_abbreviation_across_a_dst_change() {
         let chicago = Some("America/Chicago");
-        // Before and after the end of daylight saving time (November 1, 2026, 2:00 AM CDT).
+        // Pinned instants, a calendar fact: before and after the end of daylight saving time
+        // (November 1, 2026, 2:00 AM CDT). Pure formatting: today's date plays no part.
         assert_eq!(date_time(at("2026-10-31T14:30:00Z"), chicago), "Saturday, October 31, 2026 at 9:30 AM CDT");
         assert_eq!(date_time(at("2026-11-26T07:41:00Z"), chicago), "Thursday, November 26, 2026 at 1:41 AM CST");
         assert_eq!(date_time(at("2026-11-26T07:41:00Z"), None), "Thursday, November 26, 2026 at 7:41 AM UTC");

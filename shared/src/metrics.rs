@@ -4,10 +4,12 @@
 //! so the alarms of two stages in one account stay apart.
 //!
 //! Lines are written only on Lambda (or with `METRICS_EMF=true`); every count is also kept in this
-//! process ([`snapshot`]) so the local stack and the tests can read them.
+//! process ([`snapshot`]) so the local stack can show them, and in the [`Recorder`] of the scope it
+//! was made in, so a test reads exactly the counts its own app made while others run beside it.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
@@ -51,6 +53,33 @@ impl Metric {
 
 static COUNTS: Mutex<BTreeMap<Metric, u64>> = Mutex::new(BTreeMap::new());
 
+/// The counts made inside its [`scope`](Recorder::scope)s (one app's requests and jobs), apart from
+/// everything else the process counts. Clones share the counts.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder(Arc<Mutex<BTreeMap<Metric, u64>>>);
+
+tokio::task_local! {
+    static RECORDER: Recorder;
+}
+
+impl Recorder {
+    /// Runs `fut` with the counts it makes also kept here.
+    pub async fn scope<F: Future>(&self, fut: F) -> F::Output {
+        RECORDER.scope(self.clone(), fut).await
+    }
+
+    /// How many of `metric` were counted in this recorder's scopes so far.
+    pub fn total(&self, metric: Metric) -> u64 {
+        self.0.lock().map(|c| c.get(&metric).copied().unwrap_or(0)).unwrap_or(0)
+    }
+
+    fn add(&self, metric: Metric, n: u64) {
+        if let Ok(mut c) = self.0.lock() {
+            *c.entry(metric).or_default() += n;
+        }
+    }
+}
+
 /// Where the lines go, read once per process: `Some(stage)` when they are written.
 fn emf_stage() -> Option<&'static str> {
     static STAGE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
@@ -71,6 +100,7 @@ pub fn count(metric: Metric, n: u64) {
     if let Ok(mut c) = COUNTS.lock() {
         *c.entry(metric).or_default() += n;
     }
+    let _ = RECORDER.try_with(|r| r.add(metric, n));
     if let Some(stage) = emf_stage() {
         println!("{}", emf_line(metric, n, stage, crate::logging::service(), time::OffsetDateTime::now_utc()));
     }
@@ -109,6 +139,7 @@ mod tests {
 
     #[test]
     fn lines_follow_the_embedded_metric_format() {
+        // A pinned instant: the line's timestamp is its epoch milliseconds, whatever the date.
         let at = time::macros::datetime!(2026-11-23 12:00 UTC);
         let l = emf_line(Metric::DocumentsParked, 3, "prod", "publish", at);
         let directive = &l["_aws"]["CloudWatchMetrics"][0];
@@ -123,11 +154,20 @@ mod tests {
         assert_eq!(l["Stage"], "prod");
     }
 
-    #[test]
-    fn counts_are_kept_in_process() {
+    #[tokio::test]
+    async fn counts_are_kept_in_process_and_in_the_recorder_of_their_scope() {
+        let (mine, other) = (Recorder::default(), Recorder::default());
         let before = total(Metric::GateLocked);
-        count(Metric::GateLocked, 2);
-        count(Metric::GateLocked, 0);
-        assert!(total(Metric::GateLocked) >= before + 2);
+        mine.scope(async {
+            count(Metric::GateLocked, 2);
+            count(Metric::GateLocked, 0);
+        })
+        .await;
+        other.scope(async { count(Metric::GateLocked, 5) }).await;
+        count(Metric::GateLocked, 7);
+        assert_eq!((mine.total(Metric::GateLocked), other.total(Metric::GateLocked)), (2, 5), "each its own");
+        assert_eq!(mine.total(Metric::EmailsSent), 0);
+        // Other tests of this process count too: the process-wide total only grows.
+        assert!(total(Metric::GateLocked) >= before + 14);
     }
 }

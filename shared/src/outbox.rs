@@ -54,10 +54,16 @@ fn after_failure(next: &mut EmailRecord, e: &crate::mailer::MailError, now: Offs
     }
 }
 
-/// The record after SES accepted it.
-fn after_send(next: &mut EmailRecord, mail: &crate::mailer::Outgoing, message_id: String, report: &mut DrainReport) {
+/// The record after SES accepted it at `sent_at`.
+fn after_send(
+    next: &mut EmailRecord,
+    mail: &crate::mailer::Outgoing,
+    message_id: String,
+    sent_at: OffsetDateTime,
+    report: &mut DrainReport,
+) {
     next.state = EmailState::Sent;
-    next.sent_at = Some(crate::clock::now());
+    next.sent_at = Some(sent_at);
     next.to = Some(mail.to.to_string());
     next.subject = Some(mail.subject.clone());
     next.message_id = Some(message_id);
@@ -308,7 +314,7 @@ async fn send_and_record(
 ) -> Result<(), StoreError> {
     let mut next = claimed.next();
     match mailer.send_tagged(mail, &claimed.tags()).await {
-        Ok(id) => after_send(&mut next, mail, id, report),
+        Ok(id) => after_send(&mut next, mail, id, store.clock().now(), report),
         Err(e) => after_failure(&mut next, &e, now, report),
     }
     store.write(next.replace()?).await
@@ -401,7 +407,7 @@ pub async fn drain(
                 match mail {
                     None => next.state = EmailState::Abandoned,
                     Some(mail) => match Box::pin(mailer.send_tagged(&mail, &claimed.tags())).await {
-                        Ok(id) => after_send(&mut next, &mail, id, &mut report),
+                        Ok(id) => after_send(&mut next, &mail, id, store.clock().now(), &mut report),
                         Err(e) => after_failure(&mut next, &e, now, &mut report),
                     },
                 }

@@ -388,7 +388,7 @@ pub async fn complete_upload(
     }
     let (inspection, changed) = store
         .modify_inspection(company, pointer.inspection_id, |owner, i| {
-            let now = crate::clock::now();
+            let now = store.clock().now();
             let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
             if d.uploaded && version.is_some() && d.verified_version == version {
                 return Ok((false, Vec::new()));

@@ -2,6 +2,11 @@
 //! template.yaml in DynamoDB Local and moto, and its own local gateway on a free port, so tests
 //! run in parallel and talk real HTTP. `scripts/test` starts the emulators and exports the
 //! standard AWS endpoint variables this reads.
+//!
+//! Time: every date a test sends is relative to when it runs ([`days_from_now`], [`from_now`]),
+//! so the suite means the same thing on any day. A test that needs a calendar fact (a DST change,
+//! a link past its lifetime, a session idle for a week) moves its own app's clock
+//! ([`TestApp::clock`]): the functions of that app read the time through it, nothing else does.
 
 pub mod stripe;
 use std::sync::Arc;
@@ -11,10 +16,13 @@ use portal_infra::gateway::Gateway;
 use portal_infra::mailbox::Mailbox;
 use portal_infra::resources::{self, LocalNames};
 use portal_infra::template::Template;
+use portal_shared::clock::Clock;
 use portal_shared::ids::{CompanyId, InspectionId};
+use portal_shared::metrics::Metric;
 use portal_shared::store::Store;
 use portal_shared::Config;
 use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime};
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
 pub const SENDER: &str = "portal@inspection-portal.test";
@@ -27,6 +35,8 @@ pub const TEST_PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntra
 
 pub struct TestApp {
     pub base: String,
+    /// The time this app's functions read (the machine's, until the test moves it).
+    pub clock: Clock,
     pub functions: Arc<Functions>,
     pub http: reqwest::Client,
     pub sdk: aws_config::SdkConfig,
@@ -124,16 +134,20 @@ pub async fn spawn_app_with(payments: bool) -> TestApp {
         ("STRIPE_API_BASE", provider_origin.clone()),
         ("STRIPE_CHECKOUT_ORIGIN", provider_origin.clone()),
     ];
-    let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
+    let mut config =
+        Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
+    let clock = Clock::adjustable();
+    config.clock = clock.clone();
     let functions = Arc::new(Functions::new(&sdk, &config));
     let template = Template::repository().expect("template.yaml");
     let gateway = Arc::new(Gateway::new(functions.clone(), Some(Mailbox::new(moto_url.clone())), &template));
     let server = gateway.serve(listener);
     TestApp {
         functions,
+        clock: clock.clone(),
         base,
         http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
-        store: Store::new(&sdk, names.table.clone()),
+        store: Store::new(&sdk, names.table.clone()).with_clock(clock),
         sdk,
         names,
         moto_url,
@@ -247,22 +261,73 @@ impl TestApp {
         id
     }
 
-    /// Runs the every-minute job until the outbox is quiet, and adds up what it sent. The outbox
-    /// is read through an index, which (as on AWS) may show a just-written email a moment later;
-    /// the schedule would pick it up on its next run.
+    /// One run of the every-minute job at `at`, as the publish function runs it (the AWS calls it
+    /// makes are that function's; what it counts goes to this app's [`TestApp::metric`]).
+    pub async fn job_at(&self, at: OffsetDateTime) -> portal_publish::JobReport {
+        let run = portal_shared::roundtrips::as_function("PublishFunction", self.functions.publish.run_at(at));
+        self.functions.metrics.scope(run).await
+    }
+
+    /// Runs the every-minute job, now by this app's clock, until nothing it should do by now is
+    /// left (no email due in the outbox, no document due for publishing, as the table itself
+    /// says), and adds up the emails it sent. The job finds its work through indexes, which (as on
+    /// AWS) show a write a moment later; the schedule would pick it up on its next run.
     pub async fn run_jobs(&self) -> portal_shared::outbox::DrainReport {
         let mut total = portal_shared::outbox::DrainReport::default();
-        let mut quiet = 0;
-        // Quiet for a quarter of a second: the index has caught up with what was written before.
-        while quiet < 5 {
-            let r = self.functions.publish.run_at(time::OffsetDateTime::now_utc()).await.emails;
+        for _ in 0..400 {
+            let now = self.clock.now();
+            let r = self.job_at(now).await.emails;
             total.sent += r.sent;
             total.failed += r.failed;
+            total.failed_permanently += r.failed_permanently;
             total.skipped += r.skipped;
-            quiet = if r.sent + r.failed + r.skipped == 0 { quiet + 1 } else { 0 };
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if self.due_work(now).await == 0 {
+                return total;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
-        total
+        panic!("the job left due work in the table after 400 runs: {} items", self.due_work(self.clock.now()).await);
+    }
+
+    /// Emails waiting to be sent and documents waiting to be published, due by `at`: read from the
+    /// table itself (a strongly consistent scan of this test's table), not the index the job uses.
+    pub async fn due_work(&self, at: OffsetDateTime) -> usize {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use portal_shared::store::keys;
+        let upto = format!("{}~", portal_shared::clock::rfc3339(at));
+        let due = |item: &std::collections::HashMap<String, AttributeValue>, attr: &str| {
+            item.get(attr).and_then(|v| v.as_s().ok()).is_some_and(|sk| *sk <= upto)
+        };
+        let mut n = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .store
+                .client()
+                .scan()
+                .table_name(&self.names.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            for item in out.items() {
+                let email = item.get("entity").and_then(|v| v.as_s().ok()).is_some_and(|e| e == "email");
+                if (email && due(item, keys::GSI1SK)) || due(item, keys::DUE_SK) {
+                    n += 1;
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return n;
+            }
+        }
+    }
+
+    /// How many of `metric` this app's functions counted (its requests and [`TestApp::job_at`]
+    /// runs; not other tests').
+    pub fn metric(&self, metric: Metric) -> u64 {
+        self.functions.metrics.total(metric)
     }
 
     /// Emails sent to `address` (moto keeps every message of the run; tests use unique addresses).
@@ -284,11 +349,22 @@ impl TestApp {
     }
 }
 
-/// A typical inspection request body.
+/// `d` from now, as the RFC 3339 string the API takes (UTC, milliseconds).
+pub fn from_now(d: Duration) -> String {
+    portal_shared::clock::rfc3339(OffsetDateTime::now_utc() + d)
+}
+
+/// `n` days from now (negative: ago), for dates in request bodies: "upcoming" stays upcoming
+/// whatever day the suite runs.
+pub fn days_from_now(n: i64) -> String {
+    from_now(Duration::days(n))
+}
+
+/// A typical inspection request body, a week from now.
 pub fn inspection_body() -> Value {
     json!({
         "address": "12 Elm Street, Springfield",
-        "scheduled_at": "2026-12-01T09:00:00-05:00",
+        "scheduled_at": days_from_now(7),
         "services": [{ "name": "Residential Inspection", "description": "Full home inspection", "price_cents": 45000 }],
         "people": [
             { "role": "client", "name": "Jane Client", "email": "jane@example.com" },
@@ -335,7 +411,7 @@ pub async fn fixture_in(app: TestApp, settings: Value) -> Fixture {
     // (tests/tests/journey.rs covers confirmations).
     let body = json!({
         "address": "12 Elm Street, Springfield",
-        "scheduled_at": "2026-12-01T09:00:00-05:00",
+        "scheduled_at": days_from_now(7),
         "notify": false,
         "services": [{ "name": "Residential Inspection", "description": "Full home inspection", "price_cents": 45000 }],
         "people": [

@@ -1,6 +1,6 @@
 //! The customer portal and deficiency feeds through the local gateway.
 
-use portal_tests::{spawn_app, Reply, TestApp};
+use portal_tests::{days_from_now, spawn_app, Reply, TestApp};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
@@ -69,7 +69,7 @@ async fn published_report(app: &TestApp, key: &str, building: &str) -> String {
         "POST",
         &format!("/staff/buildings/{building}/inspections"),
         Some(json!({
-        "address": "Tower", "scheduled_at": "2026-12-01T09:00:00Z", "services": [], "people": [] })),
+        "address": "Tower", "scheduled_at": days_from_now(-1), "services": [], "people": [] })),
     )
     .await;
     let inspection = i.json["inspection_id"].as_str().unwrap();
@@ -168,7 +168,7 @@ async fn deficiencies_show_only_when_all_four_conditions_hold() {
             "POST",
             &format!("/staff/buildings/{}/inspections", c.buildings[1]),
             Some(json!({
-            "address": "Tower 1", "scheduled_at": "2026-12-02T09:00:00Z" })),
+            "address": "Tower 1", "scheduled_at": days_from_now(1) })),
         )
         .await;
         let d = staff(

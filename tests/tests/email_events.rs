@@ -6,7 +6,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use portal_tests::{fixture, Fixture, Reply};
+use portal_tests::{fixture, from_now, Fixture, Reply};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
@@ -27,7 +27,7 @@ fn ses_event(f: &Fixture, record: &Value, kind: &str, detail: Value) -> Value {
     let mut event = json!({
         "eventType": kind,
         "mail": {
-            "timestamp": "2026-11-23T12:00:00.000Z",
+            "timestamp": record["sent_at"],
             "source": "portal@inspection-portal.test",
             "sendingAccountId": "123456789012",
             "messageId": record["message_id"],
@@ -59,7 +59,7 @@ fn sns(message: &Value) -> Value {
         "Sns": {
             "Type": "Notification", "MessageId": ulid::Ulid::new().to_string(),
             "TopicArn": "arn:aws:sns:us-east-1:123456789012:email-events", "Subject": null,
-            "Message": message.to_string(), "Timestamp": "2026-11-23T12:00:01.000Z",
+            "Message": message.to_string(), "Timestamp": from_now(Duration::seconds(1)),
             "SignatureVersion": "1", "Signature": "EXAMPLE", "SigningCertUrl": "https://sns.example/cert.pem",
             "UnsubscribeUrl": "https://sns.example/unsubscribe", "MessageAttributes": {},
         },
@@ -83,23 +83,25 @@ async fn bounces_and_complaints_suppress_the_address_and_fail_the_email_visibly(
     assert_eq!(to_client["state"], "sent");
     assert!(to_client["message_id"].is_string(), "SES's message id is kept: {to_client}");
 
-    // Delivered, then a hard bounce is reported for the client's address.
+    // Delivered, then a hard bounce is reported for the client's address (SES's timestamps: a
+    // moment after the send).
+    let delivered_at = from_now(Duration::seconds(2));
     let delivery = ses_event(
         &f,
         &to_client,
         "Delivery",
-        json!({ "timestamp": "2026-11-23T12:00:02.000Z",
+        json!({ "timestamp": delivered_at,
         "processingTimeMillis": 546, "recipients": [to_client["to"]], "smtpResponse": "250 ok", "reportingMTA": "a8-70.smtp-out.amazonses.com" }),
     );
     assert_eq!(deliver(&f, &delivery).await["email_events"]["delivered"], 1);
-    assert_eq!(sent_to(&f, &f.client_email).await["delivered_at"], "2026-11-23T12:00:02.000Z");
+    assert_eq!(sent_to(&f, &f.client_email).await["delivered_at"], delivered_at.as_str());
     let bounce = ses_event(
         &f,
         &to_client,
         "Bounce",
         json!({
         "bounceType": "Permanent", "bounceSubType": "General", "feedbackId": "0100015d-bounce",
-        "timestamp": "2026-11-23T12:00:03.000Z", "reportingMTA": "dsn; a8-70.smtp-out.amazonses.com",
+        "timestamp": from_now(Duration::seconds(3)), "reportingMTA": "dsn; a8-70.smtp-out.amazonses.com",
         "bouncedRecipients": [{ "emailAddress": to_client["to"], "action": "failed", "status": "5.1.1",
             "diagnosticCode": "smtp; 550 5.1.1 user unknown" }] }),
     );
@@ -121,7 +123,7 @@ async fn bounces_and_complaints_suppress_the_address_and_fail_the_email_visibly(
         &to_agent,
         "Complaint",
         json!({ "feedbackId": "0100015d-complaint",
-        "complaintFeedbackType": "abuse", "timestamp": "2026-11-23T12:00:04.000Z",
+        "complaintFeedbackType": "abuse", "timestamp": from_now(Duration::seconds(4)),
         "complainedRecipients": [{ "emailAddress": to_agent["to"] }] }),
     );
     deliver(&f, &complaint).await;
@@ -159,7 +161,7 @@ async fn a_transient_bounce_or_an_event_of_another_sender_changes_nothing() {
         &to_client,
         "Bounce",
         json!({ "bounceType": "Transient", "bounceSubType": "MailboxFull",
-        "bouncedRecipients": [{ "emailAddress": to_client["to"] }], "timestamp": "2026-11-23T12:00:03.000Z" }),
+        "bouncedRecipients": [{ "emailAddress": to_client["to"] }], "timestamp": from_now(Duration::seconds(3)) }),
     );
     assert_eq!(deliver(&f, &soft).await["email_events"]["ignored"], 1);
     let mut foreign = ses_event(
@@ -167,7 +169,7 @@ async fn a_transient_bounce_or_an_event_of_another_sender_changes_nothing() {
         &to_client,
         "Bounce",
         json!({ "bounceType": "Permanent", "bounceSubType": "General",
-        "bouncedRecipients": [{ "emailAddress": to_client["to"] }], "timestamp": "2026-11-23T12:00:03.000Z" }),
+        "bouncedRecipients": [{ "emailAddress": to_client["to"] }], "timestamp": from_now(Duration::seconds(3)) }),
     );
     foreign["mail"]["tags"] = json!({ "ses:configuration-set": ["other"] });
     assert_eq!(deliver(&f, &foreign).await["email_events"]["ignored"], 1);
@@ -195,13 +197,14 @@ async fn an_email_that_keeps_failing_ends_failed_after_its_attempts() {
     let config =
         portal_shared::Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
     let job = portal_publish::Publish::new(&f.app.sdk, config);
-    let before = portal_shared::metrics::total(portal_shared::metrics::Metric::EmailsFailedPermanently);
+    let metrics = portal_shared::metrics::Recorder::default();
+    let job_at = |t| metrics.scope(job.run_at(t));
     let t = OffsetDateTime::now_utc();
     // The first attempt, once the outbox index shows both emails (a moment after the publish, as
     // on AWS).
     let mut first_failed = 0;
     for _ in 0..200 {
-        first_failed += job.run_at(t).await.emails.failed;
+        first_failed += job_at(t).await.emails.failed;
         if first_failed >= 2 {
             break;
         }
@@ -211,7 +214,7 @@ async fn an_email_that_keeps_failing_ends_failed_after_its_attempts() {
     let mut failed_for_good = 0;
     for attempt in 1..portal_shared::outbox::MAX_ATTEMPTS {
         // Each run comes after the previous attempt's backoff (at most 100 minutes).
-        let r = job.run_at(t + Duration::hours(2) * attempt as i32).await;
+        let r = job_at(t + Duration::hours(2) * attempt as i32).await;
         failed_for_good += r.emails.failed_permanently;
         let expected_last = attempt + 1 == portal_shared::outbox::MAX_ATTEMPTS;
         assert_eq!(r.emails.failed_permanently > 0, expected_last, "attempt {attempt}: {r:?}");
@@ -222,8 +225,10 @@ async fn an_email_that_keeps_failing_ends_failed_after_its_attempts() {
         all.iter().all(|e| e["state"] == "failed" && e["attempts"] == portal_shared::outbox::MAX_ATTEMPTS),
         "{all:?}"
     );
-    assert!(portal_shared::metrics::total(portal_shared::metrics::Metric::EmailsFailedPermanently) >= before + 2);
+    let counted = |m| metrics.total(m);
+    use portal_shared::metrics::Metric::{EmailsFailed, EmailsFailedPermanently};
+    assert_eq!((counted(EmailsFailed), counted(EmailsFailedPermanently)), (14, 2), "for the alarms");
     // Out of the outbox for good.
-    let later = job.run_at(t + Duration::days(2)).await;
+    let later = job_at(t + Duration::days(2)).await;
     assert_eq!((later.emails.sent, later.emails.failed, later.emails.failed_permanently), (0, 0, 0));
 }

@@ -158,7 +158,7 @@ async fn paused_mail_service_during_publishing() {
     let mut attempted = 0;
     for _ in 0..100 {
         // The outbox is an index: the queued emails show a moment after the publish.
-        let report = f.app.functions.publish.run_at(time::OffsetDateTime::now_utc()).await;
+        let report = f.app.job_at(time::OffsetDateTime::now_utc()).await;
         assert_eq!(report.emails.sent, 0, "{report:?}");
         attempted += report.emails.failed;
         if attempted >= 2 {
@@ -175,13 +175,13 @@ async fn paused_mail_service_during_publishing() {
     assert!(waiting.json["items"].as_array().unwrap().iter().all(|e| e["state"] == "pending"), "{}", waiting.text);
 
     // After its backoff each email goes out; nothing is lost.
-    let report = f.app.functions.publish.run_at(time::OffsetDateTime::now_utc() + time::Duration::minutes(2)).await;
+    let report = f.app.job_at(time::OffsetDateTime::now_utc() + time::Duration::minutes(2)).await;
     assert_eq!(report.emails.sent, 2, "{report:?}");
     for to in [&f.client_email, &f.agent_email] {
         let got = f.app.emails_to(to).await.len();
         assert!((1..=2).contains(&got), "{to}: {got} emails (one, or two if the paused send reached SES)");
     }
-    let later = f.app.functions.publish.run_at(time::OffsetDateTime::now_utc() + time::Duration::hours(3)).await;
+    let later = f.app.job_at(time::OffsetDateTime::now_utc() + time::Duration::hours(3)).await;
     assert_eq!(later.emails.sent, 0, "sent is sent");
 }
 
@@ -202,13 +202,13 @@ async fn paused_dynamodb_during_the_scheduled_job() {
     let job_timeout = Duration::from_secs(Template::repository().unwrap().function_timeout("PublishFunction"));
     let paused = Paused::stop(dynamodb_pid());
     let started = Instant::now();
-    let report = f.app.functions.publish.run_at(at + time::Duration::seconds(1)).await;
+    let report = f.app.job_at(at + time::Duration::seconds(1)).await;
     let took = started.elapsed();
     drop(paused);
     assert_eq!((report.status, report.published), ("error", 0), "{report:?}");
     assert!(took < job_timeout, "the job gave up after {took:?}; its timeout is {job_timeout:?}");
 
-    let report = f.app.functions.publish.run_at(at + time::Duration::seconds(2)).await;
+    let report = f.app.job_at(at + time::Duration::seconds(2)).await;
     assert_eq!((report.status, report.due.published), ("ok", 3), "{report:?}");
     for doc in &docs {
         let d = f.app.request("GET", &format!("/staff/documents/{doc}"), Some(&f.key), None).await;

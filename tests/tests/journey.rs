@@ -2,8 +2,10 @@
 //! for each document, revocation that sticks, removing a person, rescheduling, link lifetimes and
 //! local times. Emails go through the outbox; tests run its job and read the dev mailbox (moto).
 
-use portal_tests::{fixture, spawn_app, unique, Fixture, TestApp};
+use portal_tests::{days_from_now, fixture, spawn_app, unique, Fixture, TestApp};
 use serde_json::{json, Value};
+use time::macros::datetime;
+use time::Duration;
 
 async fn run_jobs(app: &TestApp) -> portal_shared::outbox::DrainReport {
     app.run_jobs().await
@@ -28,15 +30,20 @@ struct Booked {
     listing: String,
 }
 
-/// A company books an inspection for a buyer, their agent and the listing agent (and its own
-/// inspector, who is staff).
+/// A company books an inspection ten days from now for a buyer, their agent and the listing
+/// agent (and its own inspector, who is staff).
 async fn book(extra: Value) -> Booked {
-    let app = spawn_app().await;
+    book_in(spawn_app().await, extra).await
+}
+
+/// [`book`] in a given app (one whose clock the test has moved, say).
+async fn book_in(app: TestApp, extra: Value) -> Booked {
+    let scheduled_at = portal_shared::clock::rfc3339(app.clock.now() + Duration::days(10));
     let (_, key) = app.create_company("Prairie Home Inspections", &["ivan@prairie.test"]).await;
     let (client, agent, listing) = (unique("buyer"), unique("agent"), unique("listing"));
     let mut body = json!({
         "address": "501 Oak Avenue, Naperville, IL",
-        "scheduled_at": "2026-11-26T07:41:00Z",
+        "scheduled_at": scheduled_at,
         "services": [{ "name": "Residential Inspection", "price_cents": 45000 }],
         "people": [
             { "role": "client", "name": "Casey Buyer", "email": client },
@@ -109,11 +116,12 @@ async fn notify_false_sends_no_confirmation_and_people_added_later_get_theirs() 
 async fn rescheduling_tells_everyone_once_per_change() {
     let b = book(json!({ "notify": false })).await;
     let path = format!("/staff/inspections/{}", b.id);
-    let r = b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": "2026-11-27T15:00:00Z" }))).await;
+    let moved = days_from_now(11);
+    let r = b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": moved }))).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.json["scheduled_at"], "2026-11-27T15:00:00.000Z");
+    assert_eq!(r.json["scheduled_at"], moved.as_str());
     // The same value again is no change; a bad one is refused.
-    b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": "2026-11-27T15:00:00Z" }))).await;
+    b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": moved }))).await;
     b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": "soon" }))).await.assert_problem(400);
     assert_eq!(run_jobs(&b.app).await.sent, 3);
     let mail = &b.app.emails_to(&b.client).await[0];
@@ -228,29 +236,23 @@ async fn removing_a_person_kills_their_links_and_is_audited() {
 async fn links_stop_working_after_the_company_s_link_lifetime() {
     let f = fixture(json!({ "link_lifetime_days": 30 })).await;
     assert_eq!(f.view(&f.client).await.status, 200);
-    // The link was issued 31 days ago.
-    let hash = f.inspection().await.people.iter().find(|p| p.name == "Jane Client").unwrap().tokens[0].hash.clone();
-    let old = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::days(31));
-    f.app
-        .store
-        .client()
-        .update_item()
-        .table_name(&f.app.names.table)
-        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("TOKEN#{hash}")))
-        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("TOKEN".into()))
-        .update_expression("SET created_at = :old")
-        .expression_attribute_values(":old", aws_sdk_dynamodb::types::AttributeValue::S(old))
-        .send()
-        .await
-        .unwrap();
+    f.app.clock.advance(Duration::days(30) - Duration::minutes(1));
+    assert_eq!(f.view(&f.client).await.status, 200, "a minute before its 30 days are up");
+    f.app.clock.advance(Duration::minutes(2));
     f.view(&f.client).await.assert_problem(404);
+    f.view(&f.agent).await.assert_problem(404);
     let r = f.app.request("PATCH", "/staff/settings", Some(&f.key), Some(json!({ "link_lifetime_days": 0 }))).await;
     r.assert_problem(400);
 }
 
 #[tokio::test]
 async fn pages_and_emails_show_the_company_s_local_time_across_daylight_saving() {
-    let b = book(json!({})).await;
+    // A calendar fact: Chicago leaves daylight saving time on 2026-11-01. The company books on
+    // 2026-10-20 (its app's clock pinned there) an inspection after the change, then moves it to
+    // before the change.
+    let app = spawn_app().await;
+    app.clock.set(datetime!(2026-10-20 15:00 UTC));
+    let b = book_in(app, json!({ "scheduled_at": "2026-11-26T07:41:00Z" })).await;
     let r =
         b.app.request("PATCH", "/staff/settings", Some(&b.key), Some(json!({ "time_zone": "America/Chicago" }))).await;
     assert_eq!(r.status, 200, "{}", r.text);

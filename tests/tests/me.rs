@@ -3,8 +3,9 @@
 //! inspections and roles), revocation taking one off at once, no enumeration, single-use and
 //! expiring links, cookie flags, logout, staff ending sessions, and nothing secret stored raw.
 
-use portal_tests::{fixture, inspection_body, unique, Fixture, Reply};
+use portal_tests::{days_from_now, fixture, inspection_body, unique, Fixture, Reply};
 use serde_json::{json, Value};
+use time::Duration;
 
 async fn staff(f: &Fixture, method: &str, path: &str, body: Option<Value>) -> Reply {
     f.app.request(method, path, Some(&f.key), body).await
@@ -68,20 +69,17 @@ fn listed(r: &Reply) -> Vec<(String, String)> {
 async fn one_sign_in_link_shows_every_inspection_where_the_address_holds_a_link() {
     let f = fixture(json!({})).await;
     let bob = f.agent_email.clone();
-    // Bob is the buyer's agent on the fixture's inspection, the client on a later one, and was
-    // on a third until staff revoked him.
+    // Bob is the buyer's agent on the fixture's inspection (a week from now), the client on a
+    // later one, and was on a third until staff revoked him.
     let later = another_inspection(
         &f,
-        "2027-03-02T10:00:00Z",
+        &days_from_now(90),
         json!([{ "role": "client", "name": "Bob Buyer", "email": bob }, { "role": "client", "name": "Other", "email": unique("o") }]),
     )
     .await;
-    let revoked = another_inspection(
-        &f,
-        "2027-04-02T10:00:00Z",
-        json!([{ "role": "listing_agent", "name": "Bob", "email": bob }]),
-    )
-    .await;
+    let revoked =
+        another_inspection(&f, &days_from_now(120), json!([{ "role": "listing_agent", "name": "Bob", "email": bob }]))
+            .await;
     let person = staff(&f, "GET", &format!("/staff/inspections/{revoked}"), None).await.json["people"][0]["person_id"]
         .as_str()
         .unwrap()
@@ -207,12 +205,13 @@ async fn sign_in_links_expire_are_single_use_and_refuse_other_origins_and_staff_
     assert_eq!((r.status, &r.json["ended"]), (200, &json!(1)), "{}", r.text);
     list(&f, &cookie).await.assert_problem(401);
 
-    // An expired link (15 minutes) starts nothing; malformed ones neither.
-    let email = portal_shared::email::Email::parse(&jane).unwrap();
-    let old = time::OffsetDateTime::now_utc() - time::Duration::minutes(16);
-    let code = f.app.store.create_sign_in(f.company_id, &email, old).await.unwrap();
-    let expired = format!("/me/{}/signin/{}", f.company_id, code.reveal());
-    let r = f.app.send(f.app.http.post(f.app.url(&expired))).await;
+    // A link used 15 minutes after it was sent starts nothing; malformed ones neither.
+    ask(&f, &jane).await;
+    let links = sign_in_links(&f, &jane).await;
+    assert_eq!(links.len(), 2, "a second sign-in link");
+    let expired = path(&f, links.iter().find(|l| !l.ends_with(&link)).unwrap());
+    f.app.clock.advance(Duration::minutes(15) + Duration::seconds(1));
+    let r = f.app.send(f.app.http.post(f.app.url(&expired)).header("origin", &f.app.base)).await;
     assert_eq!(r.status, 410, "{}", r.text);
     assert!(r.header("set-cookie").is_none());
     let r = f.app.send(f.app.http.post(f.app.url(&format!("/me/{}/signin/msi_nope", f.company_id)))).await;
@@ -243,4 +242,33 @@ async fn notification_emails_can_offer_all_your_inspections() {
     // The sign-in page, never a session.
     let r = f.app.send(f.app.http.get(&me)).await;
     assert!(r.header("set-cookie").is_none() && r.text.contains("Email me a sign-in link"));
+}
+
+#[tokio::test]
+async fn a_session_ends_after_a_week_idle_and_after_thirty_days_whatever_its_use() {
+    let f = fixture(json!({})).await;
+    let jane = f.client_email.clone();
+    ask(&f, &jane).await;
+    let link = path(&f, &sign_in_links(&f, &jane).await[0]);
+    // Fourteen minutes later the link still works (it lives 15).
+    f.app.clock.advance(Duration::minutes(14));
+    let cookie = session_cookie(&sign_in(&f, &link).await);
+
+    // Used every six days: a week never passes idle, until 30 days from sign-in.
+    for day in [6, 12, 18, 24] {
+        f.app.clock.advance(Duration::days(6));
+        assert_eq!(list(&f, &cookie).await.status, 200, "day {day}: used within the week");
+    }
+    f.app.clock.advance(Duration::days(6) + Duration::minutes(1));
+    list(&f, &cookie).await.assert_problem(401);
+
+    // A second session, left alone for a week and a minute.
+    ask(&f, &jane).await;
+    let newest = sign_in_links(&f, &jane).await.into_iter().find(|l| !l.ends_with(&link)).unwrap();
+    let cookie = session_cookie(&sign_in(&f, &path(&f, &newest)).await);
+    f.app.clock.advance(Duration::days(6) + Duration::hours(23));
+    let r = list(&f, &cookie).await;
+    assert_eq!(r.status, 200, "idle for less than a week: {}", r.text);
+    f.app.clock.advance(Duration::days(7) + Duration::minutes(1));
+    list(&f, &cookie).await.assert_problem(401);
 }

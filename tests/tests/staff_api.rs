@@ -1,7 +1,7 @@
 //! The staff API's first slice through the local gateway: companies, auth, settings rules,
 //! inspections, services, isolation between companies, and the error contract.
 
-use portal_tests::{inspection_body, spawn_app, ADMIN_KEY};
+use portal_tests::{days_from_now, inspection_body, spawn_app, ADMIN_KEY};
 use serde_json::json;
 
 #[tokio::test]
@@ -192,7 +192,7 @@ async fn collect_after_publish_forces_new_inspections_and_is_never_retroactive()
     let app = spawn_app().await;
     let (_, key) = app.create_company("Acme", &[]).await;
     let before = app.request("POST", "/staff/inspections", Some(&key), Some(json!({
-        "address": "1 Old Rd", "scheduled_at": "2026-12-01T09:00:00Z", "allow_deferred_payment": true, "require_payment": false
+        "address": "1 Old Rd", "scheduled_at": days_from_now(7), "allow_deferred_payment": true, "require_payment": false
     }))).await;
     assert_eq!(before.status, 201, "{}", before.text);
     let old_id = before.json["inspection_id"].as_str().unwrap().to_owned();
@@ -309,11 +309,11 @@ async fn malformed_or_invalid_bodies_are_400_and_write_nothing() {
     for body in [
         json!({"address": "1 A St"}),
         json!({"address": "1 A St", "scheduled_at": "soon"}),
-        json!({"address": "", "scheduled_at": "2026-12-01T09:00:00Z"}),
-        json!({"address": "1 A St", "scheduled_at": "2026-12-01T09:00:00Z", "services": [{"name": "x", "price_cents": -1}]}),
-        json!({"address": "1 A St", "scheduled_at": "2026-12-01T09:00:00Z", "people": [{"role": "client", "name": "J", "email": "not-an-email"}]}),
-        json!({"address": "1 A St", "scheduled_at": "2026-12-01T09:00:00Z", "people": [{"role": "owner", "name": "J"}]}),
-        json!({"address": "1 A St", "scheduled_at": "2026-12-01T09:00:00Z", "surprise": true}),
+        json!({"address": "", "scheduled_at": days_from_now(7)}),
+        json!({"address": "1 A St", "scheduled_at": days_from_now(7), "services": [{"name": "x", "price_cents": -1}]}),
+        json!({"address": "1 A St", "scheduled_at": days_from_now(7), "people": [{"role": "client", "name": "J", "email": "not-an-email"}]}),
+        json!({"address": "1 A St", "scheduled_at": days_from_now(7), "people": [{"role": "owner", "name": "J"}]}),
+        json!({"address": "1 A St", "scheduled_at": days_from_now(7), "surprise": true}),
     ] {
         app.request("POST", "/staff/inspections", Some(&key), Some(body.clone())).await.assert_problem(400);
     }
@@ -356,7 +356,7 @@ async fn routes_methods_and_sizes_follow_the_http_contract() {
     app.request("POST", "/webhooks/payments", None, Some(json!({}))).await.assert_problem(400);
     app.request("GET", "/webhooks/payments", None, None).await.assert_problem(405);
     // Oversized body: 413 before anything is read or written.
-    let big = json!({"address": "x".repeat(70 * 1024), "scheduled_at": "2026-12-01T09:00:00Z"});
+    let big = json!({"address": "x".repeat(70 * 1024), "scheduled_at": days_from_now(7)});
     let r = app.request("POST", "/staff/inspections", Some(&key), Some(big)).await;
     r.assert_problem(413);
     assert_eq!(r.round_trips(), 0);
@@ -372,7 +372,7 @@ async fn inspections_are_listed_in_pages_by_scheduled_time() {
                 "POST",
                 "/staff/inspections",
                 Some(&key),
-                Some(json!({"address": format!("{day} Main St"), "scheduled_at": format!("2026-12-0{day}T09:00:00Z")})),
+                Some(json!({"address": format!("{day} Main St"), "scheduled_at": days_from_now(day)})),
             )
             .await;
         assert_eq!(r.status, 201);

@@ -2,7 +2,7 @@
 //! creates, optimistic concurrency, transaction atomicity, batched reads, cursors, and the
 //! round-trip counter the SPEC §6 budgets are asserted with.
 
-use portal_shared::clock;
+use portal_shared::clock::Clock;
 use portal_shared::domain::company::{Company, NewCompany};
 use portal_shared::domain::inspection::{Inspection, NewInspection};
 use portal_shared::ids::{InspectionId, KeyId, TokenId};
@@ -12,7 +12,12 @@ use portal_shared::store::companies::StaffKeyRecord;
 use portal_shared::store::keys;
 use portal_shared::store::tokens::TokenRecord;
 use portal_shared::store::{Store, StoreError};
-use portal_tests::{fresh_resources, sdk_config};
+use portal_tests::{days_from_now, fresh_resources, sdk_config};
+use time::OffsetDateTime;
+
+fn now() -> OffsetDateTime {
+    Clock::system().now()
+}
 
 async fn fresh_store() -> Store {
     let sdk = sdk_config().await;
@@ -21,7 +26,7 @@ async fn fresh_store() -> Store {
 }
 
 fn company() -> Company {
-    Company::create(NewCompany { name: "Acme".into(), staff_emails: vec![] }, clock::now()).unwrap()
+    Company::create(NewCompany { name: "Acme".into(), staff_emails: vec![] }, now()).unwrap()
 }
 
 fn inspection(c: &Company, address: &str, when: &str) -> Inspection {
@@ -31,7 +36,7 @@ fn inspection(c: &Company, address: &str, when: &str) -> Inspection {
         "people": [{"role": "client", "name": "Jane", "email": "jane@example.com"}]
     }))
     .unwrap();
-    Inspection::create(input, c, clock::now()).unwrap()
+    Inspection::create(input, c, now()).unwrap()
 }
 
 fn token_for(i: &Inspection) -> TokenRecord {
@@ -44,7 +49,7 @@ fn token_for(i: &Inspection) -> TokenRecord {
         role: Some(i.people[0].role),
         contact_id: None,
         token_hash: t.hash().as_str().to_owned(),
-        created_at: clock::now(),
+        created_at: now(),
     }
 }
 
@@ -54,7 +59,7 @@ fn key_record(c: &portal_shared::domain::company::Company) -> StaffKeyRecord {
         company_id: c.id,
         name: None,
         key_hash: String::new(),
-        created_at: clock::now(),
+        created_at: now(),
         last_used_at: None,
     }
 }
@@ -96,7 +101,7 @@ async fn saves_lose_to_a_concurrent_save() {
 async fn an_inspection_and_its_tokens_are_written_atomically() {
     let store = fresh_store().await;
     let c = company();
-    let mut i = inspection(&c, "1 A St", "2026-12-01T09:00:00Z");
+    let mut i = inspection(&c, "1 A St", &days_from_now(7));
     let t = token_for(&i);
     store.create_inspection(&mut i, vec![t.write().unwrap()]).await.unwrap();
     let got: TokenRecord = store.get(&keys::token_by_stored_hash(&t.token_hash)).await.unwrap().unwrap();
@@ -104,7 +109,7 @@ async fn an_inspection_and_its_tokens_are_written_atomically() {
     assert_eq!(store.inspection_pointer(i.id).await.unwrap().unwrap().company_id, c.id);
 
     // A second inspection reusing that token hash fails as a whole.
-    let mut j = inspection(&c, "2 B St", "2026-12-02T09:00:00Z");
+    let mut j = inspection(&c, "2 B St", &days_from_now(8));
     let mut clash = token_for(&j);
     clash.token_hash = t.token_hash.clone();
     let err = store.create_inspection(&mut j, vec![clash.write().unwrap()]).await.unwrap_err();
@@ -120,7 +125,7 @@ async fn an_inspection_and_its_tokens_are_written_atomically() {
 async fn round_trips_are_counted_per_request() {
     let store = fresh_store().await;
     let c = company();
-    let mut i = inspection(&c, "1 A St", "2026-12-01T09:00:00Z");
+    let mut i = inspection(&c, "1 A St", &days_from_now(7));
     let token = token_for(&i).write().unwrap();
     let (r, n) = measure(store.create_inspection(&mut i, vec![token])).await;
     r.unwrap();
@@ -147,10 +152,10 @@ async fn the_inspection_list_is_a_query_on_the_index_with_cursors() {
     let c = company();
     let other = company();
     for day in 1..=5 {
-        let mut i = inspection(&c, &format!("{day} Main St"), &format!("2026-12-0{day}T09:00:00Z"));
+        let mut i = inspection(&c, &format!("{day} Main St"), &days_from_now(day));
         store.create_inspection(&mut i, vec![]).await.unwrap();
     }
-    store.create_inspection(&mut inspection(&other, "Elsewhere", "2026-12-01T08:00:00Z"), vec![]).await.unwrap();
+    store.create_inspection(&mut inspection(&other, "Elsewhere", &days_from_now(1)), vec![]).await.unwrap();
     let first = store.list_inspections(c.id, 3, None).await.unwrap();
     assert_eq!(
         first.items.iter().map(|i| i.address.as_str()).collect::<Vec<_>>(),

@@ -118,7 +118,7 @@ async fn staff(f: &Fixture, method: &str, path: &str, body: Option<Value>) -> Re
 async fn run(f: &Fixture, at: OffsetDateTime) -> portal_shared::webhooks_out::WebhookReport {
     let mut total = portal_shared::webhooks_out::WebhookReport::default();
     for _ in 0..40 {
-        let r = f.app.functions.publish.run_at(at).await.webhooks;
+        let r = f.app.job_at(at).await.webhooks;
         total.events += r.events;
         total.deliveries_created += r.deliveries_created;
         total.delivered += r.delivered;
@@ -443,7 +443,7 @@ async fn a_storm_of_changes_is_one_delivery_each_even_with_runs_racing() {
     assert!(statuses.len() == 100 && statuses.iter().all(|s| *s == 201), "{statuses:?}");
     let now = OffsetDateTime::now_utc();
     for _ in 0..40 {
-        let (a, b) = tokio::join!(f.app.functions.publish.run_at(now), f.app.functions.publish.run_at(now));
+        let (a, b) = tokio::join!(f.app.job_at(now), f.app.job_at(now));
         let busy = a.webhooks.events + b.webhooks.events + a.webhooks.delivered + b.webhooks.delivered;
         if busy == 0 && hook.got.lock().unwrap().len() >= 100 {
             break;

@@ -26,7 +26,7 @@ pub struct DeficiencyFeed {
 
 impl DeficiencyFeed {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        DeficiencyFeed { store: Store::new(sdk, config.table_name.clone()), config }
+        DeficiencyFeed { store: Store::for_config(sdk, &config), config }
     }
 
     async fn route(&self, req: Request) -> ApiResult {

@@ -26,9 +26,14 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// Now, by this function's clock (the system clock on Lambda; a test's own in tests).
+    fn now(&self) -> time::OffsetDateTime {
+        self.store.clock().now()
+    }
+
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
         Gate {
-            store: Store::new(sdk, config.table_name.clone()),
+            store: Store::for_config(sdk, &config),
             blobs: Blobs::new(sdk, config.bucket_name.clone().unwrap_or_default(), config.s3_force_path_style),
             config,
         }
@@ -53,7 +58,7 @@ impl Gate {
             .map(|d| gate::decide(d, &ctx.inspection, &ctx.company, Viewer::Person(person.role)))
             .unwrap_or(Access::Hidden);
         let actor = Actor::Person { person_id: person.id, role: person.role, token_id: ctx.token.token_id };
-        let audit = AuditRecord::document(ctx.inspection.id, AuditAction::DocumentOpen, actor, id, &access);
+        let audit = AuditRecord::document(ctx.inspection.id, AuditAction::DocumentOpen, actor, id, &access, self.now());
         // Nothing is delivered unrecorded: a failed audit write fails the request.
         self.store.record_audit(ctx.company.id, &audit).await?;
         tracing::info!(
@@ -87,7 +92,7 @@ impl Gate {
         let found = customer_portal::find_document(&self.store, &ctx.company, &ctx.contact, id).await?;
         let actor = Actor::Contact { contact_id: ctx.contact.id, token_id: ctx.token.token_id };
         let outcome = if found.is_some() { Outcome::Allowed } else { Outcome::NotFound };
-        let audit = ContactAudit::new(ctx.contact.id, AuditAction::DocumentOpen, actor, Some(id), outcome);
+        let audit = ContactAudit::new(ctx.contact.id, AuditAction::DocumentOpen, actor, Some(id), outcome, self.now());
         self.store.record_contact_audit(ctx.company.id, &audit).await?;
         let (_, doc) = found.ok_or(ApiError::NotFound)?;
         metrics::count(Metric::GateAllowed, 1);

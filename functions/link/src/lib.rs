@@ -31,7 +31,7 @@ use portal_shared::secrets::Token;
 use portal_shared::store::outbox::{EmailRecord, Prepared};
 use portal_shared::store::tokens::PortalContext;
 use portal_shared::store::{keys, Store, Write};
-use portal_shared::{by_method, clock, ApiError, Config};
+use portal_shared::{by_method, ApiError, Config};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -125,13 +125,14 @@ pub struct Link {
 }
 
 impl Link {
+    /// Now, by this function's clock (the system clock on Lambda; a test's own in tests).
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        self.store.clock().now()
+    }
+
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
         let secrets = std::sync::Arc::new(Secrets::new(sdk, config.secrets_cache));
-        Link {
-            store: Store::new(sdk, config.table_name.clone()),
-            payments: Provider::from_config(&config, secrets),
-            config,
-        }
+        Link { store: Store::for_config(sdk, &config), payments: Provider::from_config(&config, secrets), config }
     }
 
     async fn route(&self, req: Request) -> ApiResult {
@@ -258,7 +259,7 @@ impl Link {
                 ip: ip.clone(),
                 user_agent: user_agent.clone(),
             };
-            ctx.inspection.sign_agreement(&ctx.company, signer, sig, clock::now())?;
+            ctx.inspection.sign_agreement(&ctx.company, signer, sig, self.now())?;
             Ok(vec![])
         })
         .await
@@ -278,7 +279,7 @@ impl Link {
             .collect::<Result<Vec<_>, _>>()?;
         self.client_action(req, raw, "request add-ons", |ctx| {
             let catalog = &ctx.company.settings.addon_catalog;
-            ctx.inspection.request_addons(catalog, &ids, clock::now())?;
+            ctx.inspection.request_addons(catalog, &ids, self.now())?;
             Ok(vec![])
         })
         .await
@@ -309,7 +310,7 @@ impl Link {
         let from = client_info(req);
         self.client_action(req, raw, "ask for a quote", |ctx| {
             let me = ctx.person().id;
-            let now = clock::now();
+            let now = self.now();
             let (q, new) = ctx.inspection.request_quote(
                 &ctx.company,
                 me,
@@ -329,7 +330,7 @@ impl Link {
             let dedupe = format!("quote#{offer}#{me}");
             let email = EmailRecord::prepared(i.company_id, i.id, me, "quote_request", dedupe, to, content, now);
             let actor = Actor::Person { person_id: me, role: Role::Client, token_id: ctx.token.token_id };
-            let audit = AuditRecord::new(i.id, AuditAction::QuoteRequested, actor, Outcome::Done);
+            let audit = AuditRecord::new(i.id, AuditAction::QuoteRequested, actor, Outcome::Done, self.now());
             Ok(vec![email.create()?, audit.write(i.company_id)?])
         })
         .await
@@ -352,7 +353,7 @@ impl Link {
         }
         let provider = self.payments.as_ref().ok_or(ApiError::NotFound)?;
         let i = &ctx.inspection;
-        let now = clock::now();
+        let now = self.now();
         // The same client, inspection state and balance: the same checkout (a double click or a
         // retry reuses the provider's session through its idempotency key).
         let checkout_id = checkout_id(&[&i.id.to_string(), &person.id.to_string(), &i.revision.to_string()]);
@@ -476,7 +477,7 @@ impl Link {
         let ask: Ask = form_or_json_body(req, &[])?;
         let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let pointer = self.store.inspection_pointer(id).await?.ok_or(ApiError::NotFound)?;
-        let now = clock::now();
+        let now = self.now();
         let (ip, _) = client_info(req);
         self.within_hourly_limits(now, |window| {
             [

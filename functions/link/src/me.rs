@@ -29,7 +29,7 @@ use portal_shared::store::me::Session;
 use portal_shared::store::outbox::EmailRecord;
 use portal_shared::store::tokens::{Issue, IssuedToken};
 use portal_shared::store::{keys, StoreError};
-use portal_shared::{clock, ApiError};
+use portal_shared::ApiError;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -67,7 +67,7 @@ impl Link {
     /// batched read (plus an hourly `last_seen_at` refresh).
     async fn me_context(&self, req: &Request, company: CompanyId) -> Result<(Company, Option<Session>), ApiError> {
         let secret = cookie(req, SESSION_COOKIE).and_then(|raw| MeSecret::parse(MeSecret::SESSION, &raw));
-        let (company_rec, session) = self.store.company_and_session(company, secret.as_ref(), clock::now()).await?;
+        let (company_rec, session) = self.store.company_and_session(company, secret.as_ref(), self.now()).await?;
         let company_rec = company_rec.ok_or(ApiError::NotFound)?;
         Ok((company_rec, session.filter(|s| s.company_id == company)))
     }
@@ -82,7 +82,7 @@ impl Link {
             return pages::html_own_origin(StatusCode::OK, pages::me_ask(&c.name, &format!("/me/{company}"), false));
         };
         let entries = self.store.my_inspections(company, &session.email).await?;
-        let view = MeView::build(&c, session.email.as_str(), entries, &self.config.public_base_url, clock::now());
+        let view = MeView::build(&c, session.email.as_str(), entries, &self.config.public_base_url, self.now());
         if wants_json(req) {
             return json(StatusCode::OK, &view);
         }
@@ -100,7 +100,7 @@ impl Link {
         let ask: Ask = form_or_json_body(req, &[])?;
         let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let c = self.store.company(company).await?.ok_or(ApiError::NotFound)?;
-        let now = clock::now();
+        let now = self.now();
         let (ip, _) = client_info(req);
         self.within_hourly_limits(now, |window| {
             [
@@ -149,7 +149,7 @@ impl Link {
         // Malformed: not a link we ever sent (404, before any read); well-formed but unknown,
         // used or expired: the same 410 page.
         let code = MeSecret::parse(MeSecret::SIGN_IN, code).ok_or(ApiError::NotFound)?;
-        let now = clock::now();
+        let now = self.now();
         let sign_in = match self.store.sign_in(&code).await? {
             Some(s) if s.company_id == company && !s.used && s.valid_until > now => s,
             _ => return expired(),
@@ -173,7 +173,7 @@ impl Link {
         let (_, session) = self.me_context(req, company).await?;
         let Some(session) = session else { return pages::see_other(&format!("/me/{company}")) };
         let entry = self.store.my_inspection(company, &session.email, inspection).await?.ok_or(ApiError::NotFound)?;
-        let now = clock::now();
+        let now = self.now();
         let (_, token) = self
             .store
             .modify_inspection(company, inspection, |_, i| {

@@ -35,7 +35,7 @@ use portal_shared::store::outbox::EmailRecord;
 use portal_shared::store::payments::{self as records, EventRecord, MoneyPointer, WebhookRead};
 use portal_shared::store::{Store, StoreError, Write};
 use portal_shared::webhook::{self, TOLERANCE_SECONDS};
-use portal_shared::{by_method, clock, ApiError, Config};
+use portal_shared::{by_method, ApiError, Config};
 use rand::Rng;
 use serde_json::json;
 
@@ -56,9 +56,14 @@ enum Step {
 }
 
 impl PaymentWebhook {
+    /// Now, by this function's clock (the system clock on Lambda; a test's own in tests).
+    fn now(&self) -> time::OffsetDateTime {
+        self.store.clock().now()
+    }
+
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
         PaymentWebhook {
-            store: Store::new(sdk, config.table_name.clone()),
+            store: Store::for_config(sdk, &config),
             secrets: portal_shared::managed_secrets::Secrets::new(sdk, config.secrets_cache),
             config,
         }
@@ -76,7 +81,7 @@ impl PaymentWebhook {
     async fn deliver(&self, req: &Request) -> ApiResult {
         let body = body_bytes(req);
         let header = req.headers().get("stripe-signature").and_then(|v| v.to_str().ok());
-        let now = clock::now();
+        let now = self.now();
         // A delivery without a signature is refused before the secret is read.
         let secrets = match (&self.config.payment_webhook_secrets, header) {
             (Some(id), Some(_)) => self.secrets.values(id).await?,
@@ -127,7 +132,7 @@ impl PaymentWebhook {
     }
 
     async fn attempt(&self, e: &MoneyEvent) -> Result<Step, ApiError> {
-        let now = clock::now();
+        let now = self.now();
         let read = self.store.webhook_read(e).await?;
         if read.duplicate {
             return Ok(Step::Done("duplicate"));
@@ -218,7 +223,7 @@ impl PaymentWebhook {
     /// A refund or dispute whose payment has not arrived: it waits on the payment's pointer.
     async fn park(&self, e: &MoneyEvent, read: &WebhookRead) -> Result<Step, ApiError> {
         let Some((id, pointer)) = read.pointers.first() else { return Ok(Step::Retry) };
-        let now = clock::now();
+        let now = self.now();
         let record = e.unmatched(format!("waiting for its payment {id}; applied when it arrives"), now);
         let writes = vec![
             EventRecord::write(e, "parked", now)?,
@@ -229,7 +234,7 @@ impl PaymentWebhook {
     }
 
     async fn unmatched(&self, event: &MoneyEvent, reason: &str) -> Result<Step, ApiError> {
-        let record = event.unmatched(reason, clock::now());
+        let record = event.unmatched(reason, self.now());
         tracing::warn!(event_id = %event.id, event_type = %event.kind, reason, "payment kept as unmatched");
         Ok(Step::Done(if self.store.keep_unmatched(event, &record).await? { "unmatched" } else { "duplicate" }))
     }

@@ -57,9 +57,14 @@ const MAX_EMAILS_PER_RUN: i32 = 1000;
 const MAX_WEBHOOKS_PER_RUN: i32 = 200;
 
 impl Publish {
+    /// Now, by this function's clock (the system clock on Lambda; a test's own in tests).
+    fn now(&self) -> time::OffsetDateTime {
+        self.store.clock().now()
+    }
+
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
         Publish {
-            store: Store::new(sdk, config.table_name.clone()),
+            store: Store::for_config(sdk, &config),
             blobs: Blobs::new(sdk, config.bucket_name.clone().unwrap_or_default(), config.s3_force_path_style),
             mailer: Mailer::from_config(sdk, &config),
             webhooks: Deliverer::new(Targets::for_base_url(&config.public_base_url)),
@@ -131,7 +136,7 @@ impl Publish {
     async fn set_one(&self, company: CompanyId, id: DocumentId, publish: bool) -> Result<Value, ApiError> {
         let change = || {
             self.store.modify_document(company, id, move |owner, i| {
-                let now = clock::now();
+                let now = self.now();
                 if publish {
                     publishing::publish(owner, i, id, now)
                 } else {
@@ -232,10 +237,10 @@ impl Publish {
                     template_name: Some(input.template_name.clone().unwrap_or_else(|| "Inspection".into())),
                     publish_at: None,
                 },
-                clock::now(),
+                self.now(),
             )?;
             let mut submitted = existing.clone();
-            submitted.submitted_at.get_or_insert(clock::now());
+            submitted.submitted_at.get_or_insert(self.now());
             doc.verified_version =
                 publishing::render_and_store(&self.store, &self.blobs, &company, &submitted, &doc).await?;
             doc.generated = true;
@@ -247,7 +252,7 @@ impl Publish {
             let (inspection, changed) = self
                 .store
                 .modify_inspection(company.id, id, |_, i| {
-                    let now = clock::now();
+                    let now = self.now();
                     if i.documents.iter().any(|d| d.generated) {
                         return Ok((false, vec![])); // a concurrent submit won
                     }
@@ -267,7 +272,7 @@ impl Publish {
             .store
             .modify_inspection(company.id, id, |_, i| {
                 let first = i.submitted_at.is_none();
-                i.submitted_at.get_or_insert(clock::now());
+                i.submitted_at.get_or_insert(self.now());
                 Ok((first, vec![]))
             })
             .await?;
@@ -358,7 +363,7 @@ impl Publish {
     /// an error, so Lambda retries the notification (applying one twice changes nothing more).
     pub async fn email_events(&self, events: &[Value]) -> JobReport {
         let mut report = JobReport { status: "ok", ..JobReport::default() };
-        let now = clock::now();
+        let now = self.now();
         for event in events {
             if let Err(e) = portal_shared::email_events::apply(&self.store, event, now, &mut report.email_events).await
             {
@@ -371,7 +376,7 @@ impl Publish {
 
     /// The every-minute scheduled job: publishes what is due, then sends the outbox.
     pub async fn publish_due(&self) -> JobReport {
-        self.run_at(clock::now()).await
+        self.run_at(self.now()).await
     }
 
     /// The job as if it ran at `now` (tests use it to reach schedule and retry times). It does

@@ -17,7 +17,7 @@ use crate::StaffApi;
 
 pub async fn create(app: &StaffApi, req: &Request) -> ApiResult {
     let input: NewCompany = json_body(req)?;
-    let now = clock::now();
+    let now = app.now();
     let company = Company::create(input, now)?;
     let key = StaffKey::generate();
     let record = StaffKeyRecord {

@@ -9,6 +9,7 @@ use portal_shared::domain::audit::{AuditAction, ContactAudit, Outcome};
 use portal_shared::domain::customers::{
     Building, Contact, ContactInput, ContactPatch, Deficiency, EnrollmentStatus, NewBuilding, NewDeficiency,
 };
+use time::OffsetDateTime;
 
 use portal_shared::domain::templates;
 use portal_shared::http::{json, json_body, page_limit, query_param, wants_json, ApiResult};
@@ -33,7 +34,7 @@ fn contact_id(id: &str) -> Result<ContactId, ApiError> {
 }
 
 pub async fn create_building(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
-    let b = Building::create(json_body::<NewBuilding>(req)?, clock::now())?;
+    let b = Building::create(json_body::<NewBuilding>(req)?, app.now())?;
     app.store.create_building(staff.company_id, &b).await?;
     json(StatusCode::CREATED, &b)
 }
@@ -64,7 +65,7 @@ pub async fn create_deficiency(app: &StaffApi, staff: &Staff, req: &Request, id:
     if inspection.building_id != Some(b) || !report.kind.is_report() {
         return Err(ApiError::bad_request("report_id must be a report of an inspection of this building"));
     }
-    let d = Deficiency::create(b, inspection.id, input.clone(), report.published, clock::now())?;
+    let d = Deficiency::create(b, inspection.id, input.clone(), report.published, app.now())?;
     app.store.create_deficiency(staff.company_id, &d).await?;
     json(StatusCode::CREATED, &d)
 }
@@ -81,7 +82,7 @@ pub async fn list_deficiencies(app: &StaffApi, staff: &Staff, req: &Request, id:
 
 pub async fn resolve_deficiency(app: &StaffApi, staff: &Staff, b: &str, f: &str, resolved: bool) -> ApiResult {
     let f: DeficiencyId = f.parse().map_err(|_| ApiError::NotFound)?;
-    let now = clock::now();
+    let now = app.now();
     let d = app
         .store
         .modify_deficiency(staff.company_id, building_id(b)?, f, |d| d.set_resolved(resolved, now))
@@ -112,7 +113,7 @@ fn contact_view(k: &Contact) -> serde_json::Value {
 }
 
 pub async fn create_contact(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
-    let k = Contact::create(json_body::<ContactInput>(req)?, clock::now())?;
+    let k = Contact::create(json_body::<ContactInput>(req)?, app.now())?;
     check_buildings(app, staff, &k.building_ids).await?;
     app.store.create_contact(staff.company_id, &k).await?;
     json(StatusCode::CREATED, &contact_view(&k))
@@ -153,13 +154,13 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
         ));
     }
     let mut k = load_contact(app, staff, id).await?;
-    let (token, writes) = issue_contact_link(company.id, &mut k, false)?;
+    let (token, writes) = issue_contact_link(company.id, &mut k, false, app.now())?;
     if k.status == EnrollmentStatus::NotEnrolled {
         k.status = EnrollmentStatus::Invited;
     }
     let mut writes = writes;
     let data = serde_json::json!({ "contact_id": k.id, "building_ids": k.building_ids });
-    let event = WebhookEvent::new(company.id, "contact.invited", data, clock::now());
+    let event = WebhookEvent::new(company.id, "contact.invited", data, app.now());
     writes.push(event.create()?);
     app.store.save_contact(company.id, &mut k, writes).await?;
     let url = format!("{}/c/{}", app.config.public_base_url, token.reveal());
@@ -180,7 +181,12 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 /// A new link for a contact: stored by hash, capped like a person's links (the oldest goes), or,
 /// with `replace_all`, the only one (a staff re-issue). Returns the token and the writes
 /// for the contact's save.
-fn issue_contact_link(company: CompanyId, k: &mut Contact, replace_all: bool) -> Result<(Token, Vec<Write>), ApiError> {
+fn issue_contact_link(
+    company: CompanyId,
+    k: &mut Contact,
+    replace_all: bool,
+    now: OffsetDateTime,
+) -> Result<(Token, Vec<Write>), ApiError> {
     let token = Token::generate(company, TokenScope::Contact(k.id));
     let record = TokenRecord {
         token_id: TokenId::new(),
@@ -190,7 +196,7 @@ fn issue_contact_link(company: CompanyId, k: &mut Contact, replace_all: bool) ->
         role: None,
         contact_id: Some(k.id),
         token_hash: token.hash().as_str().to_owned(),
-        created_at: clock::now(),
+        created_at: now,
     };
     let mut writes = vec![record.write()?];
     writes.extend(place_link(&mut k.tokens, &record, if replace_all { Issue::ReplaceAll } else { Issue::Add }));
@@ -201,7 +207,7 @@ fn issue_contact_link(company: CompanyId, k: &mut Contact, replace_all: bool) ->
 pub async fn reissue_contact_link(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let company = company(app, staff).await?;
     let mut k = load_contact(app, staff, id).await?;
-    let (token, writes) = issue_contact_link(company.id, &mut k, true)?;
+    let (token, writes) = issue_contact_link(company.id, &mut k, true, app.now())?;
     app.store.save_contact(company.id, &mut k, writes).await?;
     tracing::info!(contact_id = %k.id, "contact link re-issued");
     json(StatusCode::CREATED, &json!({ "url": format!("{}/c/{}", app.config.public_base_url, token.reveal()) }))
@@ -224,7 +230,7 @@ pub async fn preview(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> 
     app.store
         .record_contact_audit(
             company.id,
-            &ContactAudit::new(k.id, AuditAction::CustomerPreview, actor, None, Outcome::Allowed),
+            &ContactAudit::new(k.id, AuditAction::CustomerPreview, actor, None, Outcome::Allowed, app.now()),
         )
         .await?;
     let view = customer_portal::view(&app.store, &company, &k).await?;

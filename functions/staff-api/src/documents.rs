@@ -14,7 +14,7 @@ use portal_shared::ids::{DocumentId, InspectionId, PersonId};
 use portal_shared::money::Cents;
 use portal_shared::store::documents::DocumentPointer;
 use portal_shared::store::tokens::IssuedToken;
-use portal_shared::{clock, delivery, notify, pages, publishing, ApiError};
+use portal_shared::{delivery, notify, pages, publishing, ApiError};
 use serde::Deserialize;
 use serde_json::json;
 use ulid::Ulid;
@@ -48,7 +48,7 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
     let (inspection, doc) = app
         .store
         .modify_inspection(staff.company_id, inspection_id(id)?, |company, i| {
-            let doc = i.add_document(input.clone(), company, clock::now())?.id;
+            let doc = i.add_document(input.clone(), company, app.now())?.id;
             let schedule = publishing::schedule_write(i, i.document(doc).ok_or(ApiError::NotFound)?)?;
             Ok((doc, vec![DocumentPointer::write(staff.company_id, doc, i.id)?, schedule]))
         })
@@ -90,7 +90,7 @@ pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
             let d = i.document_mut(doc).ok_or(ApiError::NotFound)?;
             d.apply(patch.clone())?;
             let schedule = publishing::schedule_write(i, i.document(doc).ok_or(ApiError::NotFound)?)?;
-            i.updated_at = clock::now();
+            i.updated_at = app.now();
             Ok(((), vec![schedule]))
         })
         .await?;
@@ -139,7 +139,7 @@ pub async fn rebuild(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
             // A rebuild corrects the rendering of what was announced: it sends no new email.
             let v = d.file_version;
             d.notified_versions.push(v);
-            i.updated_at = clock::now();
+            i.updated_at = app.now();
             Ok(((), vec![]))
         })
         .await?;
@@ -155,7 +155,7 @@ pub async fn download(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
         return Err(ApiError::conflict("not-uploaded", "this document has no PDF yet"));
     }
     let actor = staff.actor(None);
-    let audit = AuditRecord::document(i.id, AuditAction::DocumentOpen, actor, doc, &Access::Available);
+    let audit = AuditRecord::document(i.id, AuditAction::DocumentOpen, actor, doc, &Access::Available, app.now());
     app.store.record_audit(staff.company_id, &audit).await?;
     delivery::redirect(&app.blobs, &i, d).await
 }
@@ -194,15 +194,9 @@ pub async fn record_payment(app: &StaffApi, staff: &Staff, req: &Request, id: &s
             let kind = format!("offline_{}_{}", if input.refund { "refund" } else { "payment" }, input.method);
             i.ledger.insert(
                 key.clone(),
-                LedgerEntry {
-                    amount_cents: signed,
-                    pending_cents: 0,
-                    kind,
-                    recorded_at: clock::now(),
-                    event_created: 0,
-                },
+                LedgerEntry { amount_cents: signed, pending_cents: 0, kind, recorded_at: app.now(), event_created: 0 },
             );
-            i.updated_at = clock::now();
+            i.updated_at = app.now();
             Ok(((), vec![]))
         })
         .await?;
@@ -224,7 +218,10 @@ pub async fn preview_portal(app: &StaffApi, staff: &Staff, req: &Request, id: &s
     let p = &i.people[person_idx(&i, person)?];
     let actor = staff.actor(Some(p.id));
     app.store
-        .record_audit(staff.company_id, &AuditRecord::new(i.id, AuditAction::PortalPreview, actor, Outcome::Allowed))
+        .record_audit(
+            staff.company_id,
+            &AuditRecord::new(i.id, AuditAction::PortalPreview, actor, Outcome::Allowed, app.now()),
+        )
         .await?;
     let view = PortalView::build(&company, &i, p, app.config.stripe.is_some());
     if wants_json(req) {
@@ -252,7 +249,10 @@ pub async fn preview_document(
     let access = d.map(|d| gate::decide(d, &i, &company, Viewer::Person(p.role))).unwrap_or(Access::Hidden);
     let actor = staff.actor(Some(p.id));
     app.store
-        .record_audit(staff.company_id, &AuditRecord::document(i.id, AuditAction::DocumentPreview, actor, doc, &access))
+        .record_audit(
+            staff.company_id,
+            &AuditRecord::document(i.id, AuditAction::DocumentPreview, actor, doc, &access, app.now()),
+        )
         .await?;
     match (access, d) {
         (Access::Available, Some(d)) => delivery::redirect(&app.blobs, &i, d).await,
@@ -278,7 +278,7 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
     let input: Resend =
         if portal_shared::http::body_bytes(req).is_empty() { Resend::default() } else { json_body(req)? };
     let doc = document_id(id)?;
-    let now = clock::now();
+    let now = app.now();
     let (i, (issued, company)) = app
         .store
         .modify_document(staff.company_id, doc, |company, i| {
@@ -331,7 +331,7 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
             .await
             .map_err(ApiError::internal)?;
         let actor = staff.actor(Some(p.id));
-        let mut audit = AuditRecord::new(i.id, AuditAction::DocumentResend, actor, Outcome::Sent);
+        let mut audit = AuditRecord::new(i.id, AuditAction::DocumentResend, actor, Outcome::Sent, app.now());
         audit.document_id = Some(doc);
         app.store.record_audit(staff.company_id, &audit).await?;
         sent.push(json!({ "person_id": p.id, "email": p.email }));

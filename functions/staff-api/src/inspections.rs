@@ -17,6 +17,7 @@ use portal_shared::store::Write;
 use portal_shared::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use time::OffsetDateTime;
 
 use crate::settings::company;
 use crate::StaffApi;
@@ -87,7 +88,7 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request, building: Opti
     if let Some(b) = building {
         app.store.building(company.id, b).await?.ok_or(ApiError::NotFound)?;
     }
-    let now = clock::now();
+    let now = app.now();
     let mut inspection = Inspection::create(input, &company, now)?;
     inspection.building_id = building;
 
@@ -156,7 +157,7 @@ async fn modify<T>(
 pub async fn change_requirements(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let patch: RequirementsPatch = portal_shared::http::json_patch_body(req, &[])?;
     let (inspection, ()) =
-        modify(app, staff, id, |_, i| Ok((i.change_requirements(patch, clock::now())?, vec![]))).await?;
+        modify(app, staff, id, |_, i| Ok((i.change_requirements(patch, app.now())?, vec![]))).await?;
     json(StatusCode::OK, &view(app, &inspection))
 }
 
@@ -183,7 +184,7 @@ pub async fn add_service(app: &StaffApi, staff: &Staff, req: &Request, id: &str)
             description: input.description.clone(),
             price_cents: input.price_cents,
         };
-        Ok((i.add_service(s, input.kind, clock::now())?.clone(), vec![]))
+        Ok((i.add_service(s, input.kind, app.now())?.clone(), vec![]))
     })
     .await?;
     json(StatusCode::CREATED, &json!({ "service": service, "inspection": view(app, &inspection) }))
@@ -206,7 +207,7 @@ fn confirmations(i: &Inspection, people: &[usize], now: time::OffsetDateTime) ->
 /// none), and a confirmation email unless `"notify": false`.
 pub async fn add_person(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: PersonInput = json_body(req)?;
-    let now = clock::now();
+    let now = app.now();
     let (inspection, (idx, issued)) = modify(app, staff, id, |company, i| {
         let idx = i.add_person(input.clone(), now)?;
         if !i.needs_token(idx, company) {
@@ -237,7 +238,7 @@ fn person_index(i: &Inspection, person: &str) -> Result<usize, ApiError> {
 /// once per change) unless `"notify": false`.
 pub async fn reschedule(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let patch: SchedulePatch = portal_shared::http::json_patch_body(req, &[])?;
-    let now = clock::now();
+    let now = app.now();
     let (inspection, changed) = modify(app, staff, id, |company, i| {
         if !i.reschedule(&patch, now)? || patch.notify == Some(false) {
             return Ok((false, vec![]));
@@ -259,12 +260,12 @@ pub async fn reschedule(app: &StaffApi, staff: &Staff, req: &Request, id: &str) 
 
 /// Removes a person: every link of theirs dies in the same transaction, and it is audited.
 pub async fn remove_person(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
-    let now = clock::now();
+    let now = app.now();
     let (inspection, removed) = modify(app, staff, id, |_, i| {
         let idx = person_index(i, person)?;
         let mut writes = revoke_all(i, idx);
         let removed = i.remove_person(idx, now);
-        writes.push(audit(staff, i.id, removed.id, AuditAction::PersonRemoved)?);
+        writes.push(audit(staff, i.id, removed.id, AuditAction::PersonRemoved, now)?);
         Ok((removed, writes))
     })
     .await?;
@@ -272,9 +273,15 @@ pub async fn remove_person(app: &StaffApi, staff: &Staff, id: &str, person: &str
     no_content()
 }
 
-fn audit(staff: &Staff, inspection: InspectionId, person: PersonId, action: AuditAction) -> Result<Write, ApiError> {
+fn audit(
+    staff: &Staff,
+    inspection: InspectionId,
+    person: PersonId,
+    action: AuditAction,
+    now: OffsetDateTime,
+) -> Result<Write, ApiError> {
     let actor = staff.actor(Some(person));
-    Ok(AuditRecord::new(inspection, action, actor, Outcome::Done).write(staff.company_id)?)
+    Ok(AuditRecord::new(inspection, action, actor, Outcome::Done, now).write(staff.company_id)?)
 }
 
 fn no_content() -> ApiResult {
@@ -290,7 +297,7 @@ pub async fn quotes(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 /// Re-issues a person's link: the new one works at once and every earlier one never again (in one
 /// transaction). It also lifts a revocation.
 pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
-    let now = clock::now();
+    let now = app.now();
     let (inspection, (idx, issued)) = modify(app, staff, id, |company, i| {
         let idx = person_index(i, person)?;
         i.people[idx].revoked = false;
@@ -301,7 +308,7 @@ pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str
             ));
         }
         let (issued, mut writes) = IssuedToken::issue(i, idx, now, Issue::ReplaceAll)?;
-        writes.push(audit(staff, i.id, i.people[idx].id, AuditAction::LinkReissued)?);
+        writes.push(audit(staff, i.id, i.people[idx].id, AuditAction::LinkReissued, now)?);
         Ok(((idx, issued), writes))
     })
     .await?;
@@ -312,11 +319,12 @@ pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str
 /// Revokes every link of a person, for good: no email or "Get Full Access" gives them a new one
 /// until staff re-issue it. Revoking what is already revoked is fine.
 pub async fn revoke_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
+    let now = app.now();
     let (inspection, idx) = modify(app, staff, id, |_, i| {
         let idx = person_index(i, person)?;
         i.people[idx].revoked = true;
         let mut writes = revoke_all(i, idx);
-        writes.push(audit(staff, i.id, i.people[idx].id, AuditAction::LinkRevoked)?);
+        writes.push(audit(staff, i.id, i.people[idx].id, AuditAction::LinkRevoked, now)?);
         Ok((idx, writes))
     })
     .await?;

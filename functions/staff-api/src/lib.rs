@@ -28,9 +28,14 @@ pub struct StaffApi {
 }
 
 impl StaffApi {
+    /// Now, by this function's clock (the system clock on Lambda; a test's own in tests).
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        self.store.clock().now()
+    }
+
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
         StaffApi {
-            store: Store::new(sdk, config.table_name.clone()),
+            store: Store::for_config(sdk, &config),
             blobs: Blobs::new(sdk, config.bucket_name.clone().unwrap_or_default(), config.s3_force_path_style),
             mailer: Mailer::from_config(sdk, &config),
             secrets: portal_shared::managed_secrets::Secrets::new(sdk, config.secrets_cache),

@@ -84,7 +84,7 @@ pub async fn create_key(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResu
         company_id: staff.company_id,
         name: Some(name.to_owned()),
         key_hash: key.hash().as_str().to_owned(),
-        created_at: clock::now(),
+        created_at: app.now(),
         last_used_at: None,
     };
     app.store.transact(record.create(&key.hash())?).await?;

@@ -13,13 +13,14 @@ use portal_shared::webhook::Targets;
 use portal_shared::{clock, ApiError};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use time::OffsetDateTime;
 
 use crate::StaffApi;
 
 /// Endpoints per company.
 const MAX_ENDPOINTS: usize = 20;
 
-fn view(e: &Endpoint) -> Value {
+fn view(e: &Endpoint, now: OffsetDateTime) -> Value {
     json!({
         "id": e.id,
         "url": e.url,
@@ -28,7 +29,7 @@ fn view(e: &Endpoint) -> Value {
         "enabled": e.enabled,
         "disabled_reason": e.disabled_reason,
         "created_at": clock::rfc3339(e.created_at),
-        "previous_secret_valid_until": e.previous_until.filter(|u| *u > clock::now()).map(clock::rfc3339),
+        "previous_secret_valid_until": e.previous_until.filter(|u| *u > now).map(clock::rfc3339),
     })
 }
 
@@ -112,23 +113,23 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
         secret: new_secret(),
         previous_secret: None,
         previous_until: None,
-        created_at: clock::now(),
+        created_at: app.now(),
         revision: 0,
     };
     app.store.create_endpoint(&endpoint).await?;
     tracing::info!(company_id = %staff.company_id, endpoint = %endpoint.id, "webhook endpoint created");
-    let mut out = view(&endpoint);
+    let mut out = view(&endpoint, app.now());
     out["secret"] = json!(endpoint.secret);
     json(StatusCode::CREATED, &out)
 }
 
 pub async fn list(app: &StaffApi, staff: &Staff) -> ApiResult {
-    let items: Vec<Value> = app.store.endpoints(staff.company_id).await?.iter().map(view).collect();
+    let items: Vec<Value> = app.store.endpoints(staff.company_id).await?.iter().map(|e| view(e, app.now())).collect();
     json(StatusCode::OK, &json!({ "items": items }))
 }
 
 pub async fn get(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
-    json(StatusCode::OK, &view(&load(app, staff, id).await?))
+    json(StatusCode::OK, &view(&load(app, staff, id).await?, app.now()))
 }
 
 pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
@@ -161,7 +162,7 @@ pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
         }
     }
     app.store.save_endpoint(&mut e).await.map_err(conflict)?;
-    json(StatusCode::OK, &view(&e))
+    json(StatusCode::OK, &view(&e, app.now()))
 }
 
 fn conflict(e: portal_shared::store::StoreError) -> ApiError {
@@ -187,12 +188,12 @@ pub async fn delete(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 /// A new signing secret (shown once); the previous one keeps signing for 24 hours.
 pub async fn rotate(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let mut e = load(app, staff, id).await?;
-    let now = clock::now();
+    let now = app.now();
     e.previous_secret = Some(std::mem::replace(&mut e.secret, new_secret()));
     e.previous_until = Some(now + PREVIOUS_SECRET_LIFETIME);
     app.store.save_endpoint(&mut e).await.map_err(conflict)?;
     tracing::info!(company_id = %staff.company_id, endpoint = %e.id, "webhook secret rotated");
-    let mut out = view(&e);
+    let mut out = view(&e, app.now());
     out["secret"] = json!(e.secret);
     json(StatusCode::OK, &out)
 }
@@ -200,7 +201,7 @@ pub async fn rotate(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 /// A `webhook.test` event for this endpoint only, delivered by the next run like any other.
 pub async fn test(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let e = load(app, staff, id).await?;
-    let now = clock::now();
+    let now = app.now();
     let event = WebhookEvent::new(staff.company_id, "webhook.test", json!({ "endpoint_id": e.id }), now);
     let delivery = Delivery::new(&event, &e.id, now);
     app.store.write(delivery.create()?).await?;
@@ -220,7 +221,7 @@ pub async fn deliveries(app: &StaffApi, staff: &Staff, req: &Request, id: &str) 
 pub async fn redeliver(app: &StaffApi, staff: &Staff, id: &str, event: &str) -> ApiResult {
     let e = load(app, staff, id).await?;
     let mut d = app.store.delivery(staff.company_id, &e.id, event).await?.ok_or(ApiError::NotFound)?;
-    let now = clock::now();
+    let now = app.now();
     d.state = DeliveryState::Pending;
     d.next_attempt_at = now;
     // A fresh three days to succeed in.

@@ -66,10 +66,16 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    pub fn new(inspection_id: InspectionId, action: AuditAction, actor: Actor, outcome: Outcome) -> Self {
+    pub fn new(
+        inspection_id: InspectionId,
+        action: AuditAction,
+        actor: Actor,
+        outcome: Outcome,
+        at: OffsetDateTime,
+    ) -> Self {
         AuditRecord {
             id: AuditId::new_monotonic(),
-            at: crate::clock::now(),
+            at,
             inspection_id,
             action,
             document_id: None,
@@ -86,6 +92,7 @@ impl AuditRecord {
         actor: Actor,
         document_id: DocumentId,
         access: &Access,
+        at: OffsetDateTime,
     ) -> Self {
         let (outcome, reasons): (Outcome, &[LockReason]) = match access {
             Access::Available => (Outcome::Allowed, &[]),
@@ -95,7 +102,7 @@ impl AuditRecord {
         AuditRecord {
             document_id: Some(document_id),
             lock_reasons: reasons.iter().map(|r| r.code().to_owned()).collect(),
-            ..AuditRecord::new(inspection_id, action, actor, outcome)
+            ..AuditRecord::new(inspection_id, action, actor, outcome, at)
         }
     }
 }
@@ -121,15 +128,8 @@ impl ContactAudit {
         actor: Actor,
         document_id: Option<DocumentId>,
         outcome: Outcome,
+        at: OffsetDateTime,
     ) -> Self {
-        ContactAudit {
-            id: AuditId::new_monotonic(),
-            at: crate::clock::now(),
-            contact_id,
-            action,
-            document_id,
-            outcome,
-            actor,
-        }
+        ContactAudit { id: AuditId::new_monotonic(), at, contact_id, action, document_id, outcome, actor }
     }
 }

@@ -826,6 +826,7 @@ mod tests {
         c
     }
 
+    /// An inspection on a deliberately historic date: these rules do not depend on when it is.
     fn new_inspection(extra: &str) -> NewInspection {
         serde_json::from_str(&format!(
             r#"{{"address": "12 Elm St", "scheduled_at": "2026-05-01T09:00:00-05:00",
@@ -913,6 +914,7 @@ mod tests {
             (r#", "services": [{"name": "x", "price_cents": -1}]"#, "negative price"),
             (r#", "cover_photo_url": "http://insecure.test/x.jpg""#, "http cover photo"),
         ] {
+            // A historic date: only the invalid part matters.
             let input: NewInspection = serde_json::from_str(&format!(
                 r#"{{"address": "1 A St", "scheduled_at": "2026-05-01T09:00:00Z"{extra}}}"#
             ))

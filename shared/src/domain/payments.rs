@@ -411,6 +411,7 @@ mod tests {
     use crate::domain::company::{Company, NewCompany};
     use crate::domain::inspection::NewInspection;
 
+    /// An inspection on a deliberately historic date: money does not depend on when it is.
     fn inspection() -> Inspection {
         let c = Company::create(NewCompany { name: "Acme".into(), staff_emails: vec![] }, crate::clock::now()).unwrap();
         let input: NewInspection = serde_json::from_value(serde_json::json!({

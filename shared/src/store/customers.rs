@@ -154,7 +154,7 @@ impl Store {
         let contact: Contact = serde_dynamo::from_item(ct)?;
         let company: Company = serde_dynamo::from_item(co)?;
         // The same absolute lifetime as client links.
-        let alive = record.created_at + company.settings.link_lifetime() > crate::clock::now();
+        let alive = record.created_at + company.settings.link_lifetime() > self.clock.now();
         let valid = hash.matches(&record.token_hash)
             && alive
             && record.company_id == c
@@ -240,7 +240,7 @@ impl Store {
                 let data = serde_json::json!({ "deficiency_id": d.id, "building_id": d.building_id,
                     "report_id": d.report_id, "resolved_at": crate::clock::rfc3339(at) });
                 writes.push(
-                    super::webhooks::WebhookEvent::new(c, "deficiency.resolved", data, crate::clock::now()).create()?,
+                    super::webhooks::WebhookEvent::new(c, "deficiency.resolved", data, self.clock.now()).create()?,
                 );
             }
             match self.transact(writes).await {

@@ -36,7 +36,7 @@ impl Store {
     pub async fn create_inspection(&self, inspection: &mut Inspection, also: Vec<Write>) -> Result<(), StoreError> {
         let pointer = InspectionPointer { inspection_id: inspection.id, company_id: inspection.company_id };
         let mut listed = super::me::person_index_writes(inspection)?;
-        listed.extend(super::webhooks::inspection_event_writes(inspection)?);
+        listed.extend(super::webhooks::inspection_event_writes(inspection, self.clock().now())?);
         let mut writes = vec![
             Write::Create(inspection_record(inspection)?),
             Write::Create(Record::new(keys::inspection_pointer(inspection.id), "inspection_pointer", &pointer)?),
@@ -66,7 +66,7 @@ impl Store {
         let (listed_before, digest_before) = (inspection.me_listed.clone(), inspection.webhook_digest.clone());
         inspection.revision += 1;
         let derived = super::me::person_index_writes(inspection).and_then(|mut writes| {
-            writes.extend(super::webhooks::inspection_event_writes(inspection)?);
+            writes.extend(super::webhooks::inspection_event_writes(inspection, self.clock().now())?);
             Ok((inspection_record(inspection)?, writes))
         });
         let result = match derived {

@@ -16,6 +16,7 @@ pub mod payments;
 pub mod tokens;
 pub mod webhooks;
 
+use crate::clock::Clock;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -202,6 +203,8 @@ where
 pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// The time the store stamps what it writes with and judges link lifetimes by.
+    clock: crate::clock::Clock,
 }
 
 /// A page of a query and the opaque cursor to the next one.
@@ -217,7 +220,22 @@ impl Store {
             .interceptor(RoundTripCounter)
             .interceptor(crate::roundtrips::OperationRecorder)
             .build();
-        Store { client: aws_sdk_dynamodb::Client::from_conf(conf), table: table.into() }
+        Store { client: aws_sdk_dynamodb::Client::from_conf(conf), table: table.into(), clock: Clock::system() }
+    }
+
+    /// The store a function uses: its table, and its clock.
+    pub fn for_config(sdk: &aws_config::SdkConfig, config: &crate::Config) -> Self {
+        Store::new(sdk, config.table_name.clone()).with_clock(config.clock.clone())
+    }
+
+    /// The same store reading the time from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {

@@ -178,7 +178,7 @@ impl Store {
         let inspection: Inspection = serde_dynamo::from_item(i)?;
         let company: Company = serde_dynamo::from_item(c)?;
         // Every link has an absolute lifetime, whatever else happens to it.
-        let alive = record.created_at + company.settings.link_lifetime() > crate::clock::now();
+        let alive = record.created_at + company.settings.link_lifetime() > self.clock.now();
         let valid = hash.matches(&record.token_hash)
             && alive
             && record.company_id == company_id
@@ -197,6 +197,7 @@ mod tests {
     use crate::domain::company::{Company, NewCompany};
     use crate::domain::inspection::NewInspection;
 
+    /// An inspection on a deliberately historic date: nothing here depends on when it is.
     fn inspection() -> Inspection {
         let c = Company::create(NewCompany { name: "Acme".into(), staff_emails: vec![] }, crate::clock::now()).unwrap();
         let input: NewInspection = serde_json::from_str(

@@ -130,10 +130,9 @@ impl EventBatch {
 
 /// The events an inspection's save makes (one batch item), for its transaction; keeps the digest
 /// to compare with next time. Called by every save of an inspection.
-pub(crate) fn inspection_event_writes(i: &mut Inspection) -> Result<Vec<Write>, StoreError> {
+pub(crate) fn inspection_event_writes(i: &mut Inspection, now: OffsetDateTime) -> Result<Vec<Write>, StoreError> {
     let (events, digest) = crate::domain::webhooks::changes(i);
     i.webhook_digest = digest;
-    let now = crate::clock::now();
     let events = events.into_iter().map(|(kind, data)| WebhookEvent::new(i.company_id, kind, data, now)).collect();
     EventBatch::of(events).map(|b| b.create()).into_iter().collect()
 }
