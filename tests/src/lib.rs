@@ -269,9 +269,9 @@ impl TestApp {
     }
 
     /// Runs the every-minute job, now by this app's clock, until nothing it should do by now is
-    /// left (no email due in the outbox, no document due for publishing, as the table itself
-    /// says), and adds up the emails it sent. The job finds its work through indexes, which (as on
-    /// AWS) show a write a moment later; the schedule would pick it up on its next run.
+    /// left (see [`TestApp::due_work`]), and adds up the emails it sent. The job finds its work
+    /// through indexes, which (as on AWS) show a write a moment later; the schedule would pick it
+    /// up on its next run.
     pub async fn run_jobs(&self) -> portal_shared::outbox::DrainReport {
         let mut total = portal_shared::outbox::DrainReport::default();
         for _ in 0..400 {
@@ -289,8 +289,10 @@ impl TestApp {
         panic!("the job left due work in the table after 400 runs: {} items", self.due_work(self.clock.now()).await);
     }
 
-    /// Emails waiting to be sent and documents waiting to be published, due by `at`: read from the
-    /// table itself (a strongly consistent scan of this test's table), not the index the job uses.
+    /// What the every-minute job has to do by `at`: emails waiting to be sent, documents waiting
+    /// to be published, webhook events waiting to be fanned out and deliveries waiting to be sent.
+    /// Read from the table itself (a strongly consistent scan of this test's table), not from the
+    /// indexes the job uses, which may lag.
     pub async fn due_work(&self, at: OffsetDateTime) -> usize {
         use aws_sdk_dynamodb::types::AttributeValue;
         use portal_shared::store::keys;
@@ -312,8 +314,10 @@ impl TestApp {
                 .await
                 .expect("scan");
             for item in out.items() {
-                let email = item.get("entity").and_then(|v| v.as_s().ok()).is_some_and(|e| e == "email");
-                if (email && due(item, keys::GSI1SK)) || due(item, keys::DUE_SK) {
+                // The queues: their items carry a GSI1 sort key that starts with when they are due.
+                let entity = item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str);
+                let queued = matches!(entity, Some("email" | "webhook_events" | "webhook_delivery"));
+                if (queued && due(item, keys::GSI1SK)) || due(item, keys::DUE_SK) {
                     n += 1;
                 }
             }

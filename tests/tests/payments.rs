@@ -623,7 +623,8 @@ async fn the_stripe_adapter_creates_a_checkout_session_naming_company_inspection
         customer_email: Some("jane@example.com".into()),
         success_url: "https://portal.test/checkout/return?checkout=success".into(),
         cancel_url: "https://portal.test/checkout/return?checkout=canceled".into(),
-        expires_at: 1_900_000_000,
+        // An hour from now, as Pay Now asks (Stripe wants it 30 minutes to 24 hours ahead).
+        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() + 3600,
         idempotency_key: "ck_0123456789abcdef".into(),
     };
     // The key is read from Secrets Manager (moto), as on AWS.
@@ -662,7 +663,7 @@ async fn the_stripe_adapter_creates_a_checkout_session_naming_company_inspection
     assert_eq!(form["mode"], "payment");
     assert_eq!(form["line_items[0][price_data][unit_amount]"], "45000");
     assert_eq!(form["line_items[0][price_data][currency]"], "usd");
-    assert_eq!(form["expires_at"], "1900000000");
+    assert_eq!(form["expires_at"], req.expires_at.to_string());
     assert_eq!(form["metadata[inspection_id]"], req.inspection_id.to_string());
     assert_eq!(form["metadata[portal_checkout_id]"], "ck_0123456789abcdef");
     assert_eq!(form["payment_intent_data[metadata][company_id]"], req.company_id.to_string());
