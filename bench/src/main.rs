@@ -22,8 +22,8 @@ use portal_infra::functions::{Function, Functions};
 use portal_infra::gateway::{api_event, Gateway};
 use portal_infra::resources::{self, LocalNames};
 use portal_infra::template::Template;
-use portal_shared::apigw;
-use portal_shared::store::{keys, Record, Store, Write};
+use portal_shared::adapters::store::{keys, Record, Store, Write};
+use portal_shared::web::apigw;
 use portal_shared::Config;
 use serde_json::{json, Value};
 
@@ -82,7 +82,7 @@ fn env_config(names: &LocalNames, base: &str, secrets: &[(String, String)]) -> V
 }
 
 async fn setup() -> (Demo, Arc<Functions>, Store, tokio::task::JoinHandle<()>) {
-    let sdk = portal_shared::entry::aws_config().await;
+    let sdk = portal_shared::web::entry::aws_config().await;
     let id = ulid::Ulid::new().to_string().to_lowercase();
     let names = LocalNames { table: format!("bench-{id}"), bucket: format!("bench-{id}"), sender: SENDER.into() };
     resources::create_all(&sdk, &Template::repository().expect("template.yaml"), &names).await.expect("resources");
@@ -149,7 +149,8 @@ fn webhook_event(d: &Demo, n: usize) -> (String, String) {
     })
     .to_string();
     let t = time::OffsetDateTime::now_utc().unix_timestamp();
-    let sig = format!("t={t},v1={}", portal_shared::webhook::sign(WEBHOOK_SECRET, t, body.as_bytes()));
+    let sig =
+        format!("t={t},v1={}", portal_shared::adapters::stripe::signature::sign(WEBHOOK_SECRET, t, body.as_bytes()));
     (body, sig)
 }
 
@@ -440,13 +441,13 @@ async fn run() {
 
     // ---- the scheduled job ----
     eprintln!("scheduled job: 10,000 scheduled documents");
-    let company: portal_shared::ids::CompanyId = demo.company_id.parse().unwrap();
-    let inspection: portal_shared::ids::InspectionId = demo.inspection_id.parse().unwrap();
-    let far = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(30));
+    let company: portal_shared::foundation::ids::CompanyId = demo.company_id.parse().unwrap();
+    let inspection: portal_shared::foundation::ids::InspectionId = demo.inspection_id.parse().unwrap();
+    let far = portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(30));
     for _ in 0..100 {
         let writes: Vec<Write> = (0..100)
             .map(|_| {
-                let doc = portal_shared::ids::DocumentId::new();
+                let doc = portal_shared::foundation::ids::DocumentId::new();
                 let due = keys::due_sort(&far, company, inspection, doc);
                 Write::Put(
                     Record::new(keys::schedule(company, inspection, doc), "schedule", &json!({}))
@@ -461,11 +462,9 @@ async fn run() {
     let mut zero_trips = 0;
     for _ in 0..20 {
         let t = Instant::now();
-        let (r, trips) = portal_shared::roundtrips::measure(portal_shared::publishing::publish_due(
-            &store,
-            time::OffsetDateTime::now_utc(),
-            100,
-        ))
+        let (r, trips) = portal_shared::adapters::roundtrips::measure(
+            portal_shared::usecases::publishing::publish_due(&store, time::OffsetDateTime::now_utc(), 100),
+        )
         .await;
         zero.push(t.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(r.expect("job").due, 0);
@@ -601,7 +600,7 @@ async fn run() {
          invocation). Peak RSS is the process's VmHWM after the first invocation. Total bench time: {:.0} s.\n\n{table}",
         machine(),
         std::env::var("RUSTC_VERSION").unwrap_or_default(),
-        portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc()),
+        portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc()),
         started.elapsed().as_secs_f64()
     );
     println!("{doc}");
@@ -631,11 +630,12 @@ async fn ten_thousand_due(d: &Demo, store: &Store) -> (f64, u64, usize, usize) {
     const INSPECTIONS: usize = 500;
     const PER_INSPECTION: usize = 20;
     let http = reqwest::Client::new();
-    let company: portal_shared::ids::CompanyId = d.company_id.parse().unwrap();
+    let company: portal_shared::foundation::ids::CompanyId = d.company_id.parse().unwrap();
     let at = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
     // Inspected tomorrow, whatever day the bench runs.
-    let scheduled = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(1));
-    let created: Vec<portal_shared::ids::InspectionId> = stream::iter(0..INSPECTIONS)
+    let scheduled =
+        portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(1));
+    let created: Vec<portal_shared::foundation::ids::InspectionId> = stream::iter(0..INSPECTIONS)
         .map(|n| {
             let (http, scheduled) = (http.clone(), scheduled.clone());
             async move {
@@ -655,7 +655,7 @@ async fn ten_thousand_due(d: &Demo, store: &Store) -> (f64, u64, usize, usize) {
                     .json()
                     .await
                     .unwrap();
-                r["inspection_id"].as_str().unwrap().parse::<portal_shared::ids::InspectionId>().unwrap()
+                r["inspection_id"].as_str().unwrap().parse::<portal_shared::foundation::ids::InspectionId>().unwrap()
             }
         })
         .buffer_unordered(16)
@@ -680,7 +680,7 @@ async fn ten_thousand_due(d: &Demo, store: &Store) -> (f64, u64, usize, usize) {
                         doc.uploaded = true;
                         doc.file_version = 1;
                         doc.publish_at = Some(at);
-                        writes.push(portal_shared::publishing::schedule_write(insp, &doc).unwrap());
+                        writes.push(portal_shared::usecases::publishing::schedule_write(insp, &doc).unwrap());
                         insp.documents.push(doc);
                     }
                     Ok(((), writes))
@@ -693,8 +693,8 @@ async fn ten_thousand_due(d: &Demo, store: &Store) -> (f64, u64, usize, usize) {
         .await;
     let outbox_before = count_emails(store).await;
     let t = Instant::now();
-    let due = portal_shared::publishing::publish_due(store, at + time::Duration::seconds(1), 50_000);
-    let (r, trips) = portal_shared::roundtrips::measure(due).await;
+    let due = portal_shared::usecases::publishing::publish_due(store, at + time::Duration::seconds(1), 50_000);
+    let (r, trips) = portal_shared::adapters::roundtrips::measure(due).await;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     let r = r.expect("job");
     let queued = count_emails(store).await - outbox_before;
@@ -779,7 +779,8 @@ async fn count_emails(store: &Store) -> usize {
 
 async fn hundred_due(d: &Demo, store: &Store) -> (f64, u64, usize) {
     let http = reqwest::Client::new();
-    let scheduled = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(1));
+    let scheduled =
+        portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(1));
     let created: Value = http
         .post(format!("{}/staff/inspections", d.base))
         .bearer_auth(&d.staff_key)
@@ -792,7 +793,7 @@ async fn hundred_due(d: &Demo, store: &Store) -> (f64, u64, usize) {
         .await
         .unwrap();
     let inspection = created["inspection_id"].as_str().unwrap().to_owned();
-    let soon = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::seconds(20));
+    let soon = portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::seconds(20));
     for i in 0..100 {
         let doc: Value = http
             .post(format!("{}/staff/inspections/{inspection}/documents", d.base))
@@ -805,13 +806,15 @@ async fn hundred_due(d: &Demo, store: &Store) -> (f64, u64, usize) {
             .await
             .unwrap();
         let id = doc["document_id"].as_str().unwrap();
-        let pdf = portal_shared::render::text_pdf(&[format!("Photo set {i}")]);
+        let pdf = portal_shared::adapters::pdf::text_pdf(&[format!("Photo set {i}")]);
         portal_infra::uploads::post_file(&http, &doc["upload"], &pdf, "application/pdf").await.unwrap();
         http.post(format!("{}/staff/documents/{id}/uploaded", d.base)).bearer_auth(&d.staff_key).send().await.unwrap();
     }
     let at = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
     let t = Instant::now();
-    let (r, trips) = portal_shared::roundtrips::measure(portal_shared::publishing::publish_due(store, at, 200)).await;
+    let (r, trips) =
+        portal_shared::adapters::roundtrips::measure(portal_shared::usecases::publishing::publish_due(store, at, 200))
+            .await;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     (ms, trips, r.map(|r| r.published).unwrap_or(0))
 }

@@ -23,7 +23,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use portal_shared::money::{format as money, Cents, Currency};
+use portal_shared::foundation::money::{format as money, Cents, Currency};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
@@ -460,8 +460,8 @@ impl DevStripe {
 
 /// Stripe's header: the timestamp, the `v1` signature, and (in test mode) a `v0` entry.
 pub fn signature_header(secret: &str, t: i64, body: &[u8]) -> String {
-    let v1 = portal_shared::webhook::sign(secret, t, body);
-    let v0 = portal_shared::webhook::sign("v0-scheme-not-checked", t, body);
+    let v1 = portal_shared::adapters::stripe::signature::sign(secret, t, body);
+    let v0 = portal_shared::adapters::stripe::signature::sign("v0-scheme-not-checked", t, body);
     format!("t={t},v1={v1},v0={v0}")
 }
 

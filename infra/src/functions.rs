@@ -6,7 +6,7 @@ use portal_gate::Gate;
 use portal_link::Link;
 use portal_payment_webhook::PaymentWebhook;
 use portal_publish::Publish;
-use portal_shared::entry::HttpFunction;
+use portal_shared::web::entry::HttpFunction;
 use portal_shared::Config;
 use portal_staff_api::StaffApi;
 
@@ -45,7 +45,7 @@ impl Function {
 
 pub struct Functions {
     /// What these functions counted (each app's own, beside the process-wide counts).
-    pub metrics: portal_shared::metrics::Recorder,
+    pub metrics: portal_shared::foundation::metrics::Recorder,
     pub link: Link,
     pub gate: Gate,
     pub payment_webhook: PaymentWebhook,
@@ -70,7 +70,7 @@ impl Functions {
     pub async fn call(&self, function: Function, req: Request) -> Response<Body> {
         // The AWS operations each handler calls are recorded under its logical id (IAM test), and
         // what it counts in these functions' recorder.
-        let handled = portal_shared::roundtrips::as_function(function.logical_id(), async {
+        let handled = portal_shared::adapters::roundtrips::as_function(function.logical_id(), async {
             match function {
                 Function::Link => self.link.handle(req).await,
                 Function::Gate => self.gate.handle(req).await,

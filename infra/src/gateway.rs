@@ -17,7 +17,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use portal_shared::apigw;
+use portal_shared::web::apigw;
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -298,7 +298,7 @@ impl Gateway {
     ) -> Result<lambda_http::Response<lambda_http::Body>, Resp> {
         use lambda_http::RequestExt;
         let timeout = self.timeouts.get(&function).copied().unwrap_or(Duration::from_secs(3));
-        let limit = timeout.min(portal_shared::http::INTEGRATION_TIMEOUT);
+        let limit = timeout.min(portal_shared::web::http::INTEGRATION_TIMEOUT);
         let deadline = time::OffsetDateTime::now_utc() + limit;
         let mut context = lambda_http::lambda_runtime::Context::default();
         context.request_id = uuid_like();
@@ -312,7 +312,9 @@ impl Gateway {
                 tracing::error!(function = function.logical_id(), timeout_s = timeout.as_secs(), "Task timed out");
                 Err(plain(500, "Internal Server Error"))
             }
-            Ok(resp) => portal_shared::entry::as_lambda_result(resp).map_err(|_| plain(500, "Internal Server Error")),
+            Ok(resp) => {
+                portal_shared::web::entry::as_lambda_result(resp).map_err(|_| plain(500, "Internal Server Error"))
+            }
         }
     }
 

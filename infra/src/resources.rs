@@ -22,7 +22,7 @@ pub enum SetupError {
 }
 
 fn aws<E: std::error::Error + 'static>(what: &str, e: E) -> SetupError {
-    SetupError::Aws(format!("{what}: {}", portal_shared::problem::error_chain(&e)))
+    SetupError::Aws(format!("{what}: {}", portal_shared::foundation::problem::error_chain(&e)))
 }
 
 /// Local names for the template's resources.

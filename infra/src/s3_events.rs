@@ -101,7 +101,7 @@ fn record(bucket: &str, key: &str, version: &str, size: i64, etag: &str) -> Valu
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": "us-east-1",
-        "eventTime": portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc()),
+        "eventTime": portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc()),
         "eventName": "ObjectCreated:Put",
         "s3": {
             "s3SchemaVersion": "1.0",

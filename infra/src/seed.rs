@@ -71,7 +71,8 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
         }),
     )
     .await?;
-    let scheduled = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(3));
+    let scheduled =
+        portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(3));
     let inspection = call(
         &http,
         reqwest::Method::POST,
@@ -187,7 +188,7 @@ async fn seed_customer(
         .await?;
         buildings.push(b["id"].as_str().unwrap_or_default().to_owned());
     }
-    let when = portal_shared::clock::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::days(7));
+    let when = portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::days(7));
     let i = call(http, reqwest::Method::POST, format!("{base}/staff/buildings/{}/inspections", buildings[0]), key,
         json!({ "address": "100 Harbor Way", "scheduled_at": when, "services": [{ "name": "Annual fire alarm inspection", "price_cents": 90000 }] })).await?;
     let inspection = i["inspection_id"].as_str().unwrap_or_default();
@@ -237,5 +238,5 @@ async fn seed_customer(
 
 /// A small, valid one-page PDF showing `title`.
 pub fn demo_pdf(title: &str) -> Vec<u8> {
-    portal_shared::render::text_pdf(&[title.to_owned()])
+    portal_shared::adapters::pdf::text_pdf(&[title.to_owned()])
 }

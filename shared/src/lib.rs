@@ -1,49 +1,29 @@
-//! Domain, ports and AWS adapters shared by every function of the inspection portal.
+//! Everything the six functions of the inspection portal share, in layers that only import
+//! downwards (`scripts/module-graph` checks it on every `scripts/test`):
 //!
-//! Functions stay thin: they parse a request into the types defined here, call a domain function or
-//! the store, and map the result to a response with [`http`]. Everything that must behave the same
-//! in every function (keys, tokens, error mapping, round-trip counting) lives here exactly once.
+//! ```text
+//! web/         HTTP at the edge: Lambda entry, request plumbing, problem answers, pages, auth
+//!   | uses
+//! usecases/    what the product does over several parts: publishing, the outbox, notifications,
+//!   |          the customer portal, SES events, outbound webhook delivery, upload checks
+//! adapters/    the outside world: DynamoDB (store), S3, SES, Secrets Manager, Stripe, PDF
+//!   |
+//! domain/      the rules, pure: inspections, gating, payments, settings, templates, events
+//!   |
+//! foundation/  small types everything uses: ids, time, money, email addresses, credentials,
+//!              configuration, errors, logging, metrics
+//! ```
+//!
+//! Functions stay thin: they parse a request into the types defined here, call a domain function,
+//! a use case or the store, and answer through [`web`]. Everything that must behave the same in
+//! every function (keys, tokens, error mapping, round-trip counting) lives here exactly once.
+//! `docs/architecture.md` walks a request through the layers.
 
-pub mod apigw;
-pub mod auth;
-#[cfg(feature = "s3")]
-pub mod blobs;
-#[cfg(feature = "checkout")]
-pub mod checkout;
-pub mod clock;
-pub mod config;
-pub mod customer_portal;
-#[cfg(feature = "s3")]
-pub mod delivery;
+pub mod adapters;
 pub mod domain;
-pub mod email;
-#[cfg(feature = "ses")]
-pub mod email_events;
-pub mod entry;
-pub mod http;
-pub mod ids;
-pub mod localtime;
-pub mod logging;
-#[cfg(feature = "ses")]
-pub mod mailer;
-#[cfg(feature = "secrets-manager")]
-pub mod managed_secrets;
-pub mod metrics;
-pub mod money;
-#[cfg(feature = "ses")]
-pub mod notify;
-#[cfg(feature = "ses")]
-pub mod outbox;
-pub mod pages;
-pub mod problem;
-pub mod publishing;
-pub mod render;
-pub mod roundtrips;
-pub mod secrets;
-pub mod store;
-pub mod webhook;
-#[cfg(feature = "outbound-webhooks")]
-pub mod webhooks_out;
+pub mod foundation;
+pub mod usecases;
+pub mod web;
 
-pub use config::Config;
-pub use problem::ApiError;
+pub use foundation::config::Config;
+pub use foundation::problem::ApiError;

@@ -16,10 +16,10 @@ use portal_infra::gateway::Gateway;
 use portal_infra::mailbox::Mailbox;
 use portal_infra::resources::{self, LocalNames};
 use portal_infra::template::Template;
-use portal_shared::clock::Clock;
-use portal_shared::ids::{CompanyId, InspectionId};
-use portal_shared::metrics::Metric;
-use portal_shared::store::Store;
+use portal_shared::adapters::store::Store;
+use portal_shared::foundation::clock::Clock;
+use portal_shared::foundation::ids::{CompanyId, InspectionId};
+use portal_shared::foundation::metrics::Metric;
 use portal_shared::Config;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
@@ -76,7 +76,7 @@ fn require_stack() -> String {
 /// The AWS configuration the functions get, from the standard environment variables.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     require_stack();
-    portal_shared::entry::aws_config().await
+    portal_shared::web::entry::aws_config().await
 }
 
 /// A fresh, uniquely named table and bucket created from the template.
@@ -171,7 +171,9 @@ impl Reply {
     }
 
     pub fn round_trips(&self) -> u64 {
-        self.header(portal_shared::http::ROUND_TRIPS_HEADER).and_then(|v| v.parse().ok()).expect("round-trip header")
+        self.header(portal_shared::web::http::ROUND_TRIPS_HEADER)
+            .and_then(|v| v.parse().ok())
+            .expect("round-trip header")
     }
 
     /// Asserts an RFC 9457 problem with this status.
@@ -264,7 +266,8 @@ impl TestApp {
     /// One run of the every-minute job at `at`, as the publish function runs it (the AWS calls it
     /// makes are that function's; what it counts goes to this app's [`TestApp::metric`]).
     pub async fn job_at(&self, at: OffsetDateTime) -> portal_publish::JobReport {
-        let run = portal_shared::roundtrips::as_function("PublishFunction", self.functions.publish.run_at(at));
+        let run =
+            portal_shared::adapters::roundtrips::as_function("PublishFunction", self.functions.publish.run_at(at));
         self.functions.metrics.scope(run).await
     }
 
@@ -272,8 +275,8 @@ impl TestApp {
     /// left (see [`TestApp::due_work`]), and adds up the emails it sent. The job finds its work
     /// through indexes, which (as on AWS) show a write a moment later; the schedule would pick it
     /// up on its next run.
-    pub async fn run_jobs(&self) -> portal_shared::outbox::DrainReport {
-        let mut total = portal_shared::outbox::DrainReport::default();
+    pub async fn run_jobs(&self) -> portal_shared::usecases::outbox::DrainReport {
+        let mut total = portal_shared::usecases::outbox::DrainReport::default();
         for _ in 0..400 {
             let now = self.clock.now();
             let r = self.job_at(now).await.emails;
@@ -295,8 +298,8 @@ impl TestApp {
     /// indexes the job uses, which may lag.
     pub async fn due_work(&self, at: OffsetDateTime) -> usize {
         use aws_sdk_dynamodb::types::AttributeValue;
-        use portal_shared::store::keys;
-        let upto = format!("{}~", portal_shared::clock::rfc3339(at));
+        use portal_shared::adapters::store::keys;
+        let upto = format!("{}~", portal_shared::foundation::clock::rfc3339(at));
         let due = |item: &std::collections::HashMap<String, AttributeValue>, attr: &str| {
             item.get(attr).and_then(|v| v.as_s().ok()).is_some_and(|sk| *sk <= upto)
         };
@@ -355,7 +358,7 @@ impl TestApp {
 
 /// `d` from now, as the RFC 3339 string the API takes (UTC, milliseconds).
 pub fn from_now(d: Duration) -> String {
-    portal_shared::clock::rfc3339(OffsetDateTime::now_utc() + d)
+    portal_shared::foundation::clock::rfc3339(OffsetDateTime::now_utc() + d)
 }
 
 /// `n` days from now (negative: ago), for dates in request bodies: "upcoming" stays upcoming

@@ -2,7 +2,7 @@
 //! signed and delivered the way Stripe delivers them (pretty-printed, a stale `v1` first).
 
 use crate::{Fixture, Reply, WEBHOOK_SECRET};
-use portal_shared::webhook::sign;
+use portal_shared::adapters::stripe::signature::sign;
 use serde_json::{json, Value};
 
 pub fn now() -> i64 {

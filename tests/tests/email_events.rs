@@ -197,7 +197,7 @@ async fn an_email_that_keeps_failing_ends_failed_after_its_attempts() {
     let config =
         portal_shared::Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
     let job = portal_publish::Publish::new(&f.app.sdk, config);
-    let metrics = portal_shared::metrics::Recorder::default();
+    let metrics = portal_shared::foundation::metrics::Recorder::default();
     let job_at = |t| metrics.scope(job.run_at(t));
     let t = OffsetDateTime::now_utc();
     // The first attempt, once the outbox index shows both emails (a moment after the publish, as
@@ -212,21 +212,21 @@ async fn an_email_that_keeps_failing_ends_failed_after_its_attempts() {
     }
     assert_eq!(first_failed, 2, "both emails failed their first attempt");
     let mut failed_for_good = 0;
-    for attempt in 1..portal_shared::outbox::MAX_ATTEMPTS {
+    for attempt in 1..portal_shared::usecases::outbox::MAX_ATTEMPTS {
         // Each run comes after the previous attempt's backoff (at most 100 minutes).
         let r = job_at(t + Duration::hours(2) * attempt as i32).await;
         failed_for_good += r.emails.failed_permanently;
-        let expected_last = attempt + 1 == portal_shared::outbox::MAX_ATTEMPTS;
+        let expected_last = attempt + 1 == portal_shared::usecases::outbox::MAX_ATTEMPTS;
         assert_eq!(r.emails.failed_permanently > 0, expected_last, "attempt {attempt}: {r:?}");
     }
     assert_eq!(failed_for_good, 2, "the client's and the agent's email");
     let all = history(&f).await;
     assert!(
-        all.iter().all(|e| e["state"] == "failed" && e["attempts"] == portal_shared::outbox::MAX_ATTEMPTS),
+        all.iter().all(|e| e["state"] == "failed" && e["attempts"] == portal_shared::usecases::outbox::MAX_ATTEMPTS),
         "{all:?}"
     );
     let counted = |m| metrics.total(m);
-    use portal_shared::metrics::Metric::{EmailsFailed, EmailsFailedPermanently};
+    use portal_shared::foundation::metrics::Metric::{EmailsFailed, EmailsFailedPermanently};
     assert_eq!((counted(EmailsFailed), counted(EmailsFailedPermanently)), (14, 2), "for the alarms");
     // Out of the outbox for good.
     let later = job_at(t + Duration::days(2)).await;

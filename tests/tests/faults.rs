@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use portal_infra::template::Template;
-use portal_shared::webhook::sign;
+use portal_shared::adapters::stripe::signature::sign;
 use portal_tests::{fixture, inspection_body, Fixture, Reply, TEST_PDF, WEBHOOK_SECRET};
 use serde_json::{json, Value};
 
@@ -194,7 +194,7 @@ async fn paused_dynamodb_during_the_scheduled_job() {
     let mut docs = Vec::new();
     for n in 0..3 {
         let body = json!({ "kind": "invoice", "title": format!("Invoice {n}"),
-            "publish_at": portal_shared::clock::rfc3339(at) });
+            "publish_at": portal_shared::foundation::clock::rfc3339(at) });
         let (id, _) = f.app.put_document(&f.key, &f.inspection_id.to_string(), body, TEST_PDF, "application/pdf").await;
         assert_eq!(f.app.complete_upload(&f.key, &id).await.status, 200);
         docs.push(id);

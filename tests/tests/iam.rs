@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portal_shared::roundtrips::{as_function, calls};
+use portal_shared::adapters::roundtrips::{as_function, calls};
 use portal_tests::{fixture, TEST_PDF};
 use serde_json::json;
 
@@ -139,7 +139,7 @@ async fn journey() {
             "company_id": f.company_id.to_string(), "inspection_id": inspection } } } })
     .to_string();
     let t = time::OffsetDateTime::now_utc().unix_timestamp();
-    let sig = portal_shared::webhook::sign(portal_tests::WEBHOOK_SECRET, t, body.as_bytes());
+    let sig = portal_shared::adapters::stripe::signature::sign(portal_tests::WEBHOOK_SECRET, t, body.as_bytes());
     app.send(
         app.http.post(app.url("/webhooks/payments")).header("stripe-signature", format!("t={t},v1={sig}")).body(body),
     )

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use time::macros::datetime;
 use time::Duration;
 
-async fn run_jobs(app: &TestApp) -> portal_shared::outbox::DrainReport {
+async fn run_jobs(app: &TestApp) -> portal_shared::usecases::outbox::DrainReport {
     app.run_jobs().await
 }
 
@@ -38,7 +38,7 @@ async fn book(extra: Value) -> Booked {
 
 /// [`book`] in a given app (one whose clock the test has moved, say).
 async fn book_in(app: TestApp, extra: Value) -> Booked {
-    let scheduled_at = portal_shared::clock::rfc3339(app.clock.now() + Duration::days(10));
+    let scheduled_at = portal_shared::foundation::clock::rfc3339(app.clock.now() + Duration::days(10));
     let (_, key) = app.create_company("Prairie Home Inspections", &["ivan@prairie.test"]).await;
     let (client, agent, listing) = (unique("buyer"), unique("agent"), unique("listing"));
     let mut body = json!({

@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use portal_infra::gateway::ROUTES;
 use portal_infra::mailbox::Mailbox;
 use portal_infra::template::Template;
-use portal_shared::email::Email;
-use portal_shared::mailer::{Mailer, Outgoing};
+use portal_shared::adapters::ses::Mailer;
+use portal_shared::domain::mail::Outgoing;
+use portal_shared::foundation::email::Email;
 use portal_tests::{spawn_app, SENDER};
 
 #[test]
@@ -95,7 +96,7 @@ async fn the_dev_mailbox_lists_sent_emails_with_clickable_links() {
 
 #[tokio::test]
 async fn pdfs_go_up_and_down_through_short_lived_presigned_urls() {
-    use portal_shared::blobs::Blobs;
+    use portal_shared::adapters::s3::Blobs;
     use std::time::Duration;
 
     let app = spawn_app().await;

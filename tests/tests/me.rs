@@ -216,7 +216,9 @@ async fn sign_in_links_expire_are_single_use_and_refuse_other_origins_and_staff_
     assert!(r.header("set-cookie").is_none());
     let r = f.app.send(f.app.http.post(f.app.url(&format!("/me/{}/signin/msi_nope", f.company_id)))).await;
     r.assert_problem(404);
-    let unknown = portal_shared::secrets::MeSecret::generate(portal_shared::secrets::MeSecret::SIGN_IN);
+    let unknown = portal_shared::foundation::credentials::MeSecret::generate(
+        portal_shared::foundation::credentials::MeSecret::SIGN_IN,
+    );
     let r = f.app.send(f.app.http.post(f.app.url(&format!("/me/{}/signin/{}", f.company_id, unknown.reveal())))).await;
     assert_eq!(r.status, 410, "unknown and used look the same");
 

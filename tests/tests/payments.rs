@@ -6,8 +6,8 @@
 //! provider on its own origin.
 
 use futures::StreamExt;
-use portal_shared::metrics::Metric;
-use portal_shared::webhook::sign;
+use portal_shared::adapters::stripe::signature::sign;
+use portal_shared::foundation::metrics::Metric;
 use portal_tests::stripe::*;
 use portal_tests::{fixture, fixture_in, spawn_app_with, Fixture, STRIPE_KEY, WEBHOOK_SECRET};
 use serde_json::{json, Value};
@@ -611,14 +611,14 @@ async fn capture_one(status: u16, body: &'static str) -> (String, tokio::task::J
 
 #[tokio::test]
 async fn the_stripe_adapter_creates_a_checkout_session_naming_company_inspection_and_checkout() {
-    use portal_shared::checkout::{CheckoutRequest, Provider};
-    use portal_shared::config::StripeConfig;
+    use portal_shared::adapters::stripe::checkout::{CheckoutRequest, Provider};
+    use portal_shared::foundation::config::StripeConfig;
     let req = CheckoutRequest {
         checkout_id: "ck_0123456789abcdef".into(),
-        company_id: portal_shared::ids::CompanyId::new(),
-        inspection_id: portal_shared::ids::InspectionId::new(),
+        company_id: portal_shared::foundation::ids::CompanyId::new(),
+        inspection_id: portal_shared::foundation::ids::InspectionId::new(),
         amount_cents: 45000,
-        currency: portal_shared::money::Currency::USD,
+        currency: portal_shared::foundation::money::Currency::USD,
         description: "Inspection at 12 Elm St".into(),
         customer_email: Some("jane@example.com".into()),
         success_url: "https://portal.test/checkout/return?checkout=success".into(),
@@ -633,8 +633,10 @@ async fn the_stripe_adapter_creates_a_checkout_session_naming_company_inspection
     let arns = portal_infra::resources::put_secrets(&sdk, &prefix, &[("STRIPE_SECRET_KEY_SECRET", STRIPE_KEY.into())])
         .await
         .unwrap();
-    let secrets =
-        std::sync::Arc::new(portal_shared::managed_secrets::Secrets::new(&sdk, std::time::Duration::from_secs(60)));
+    let secrets = std::sync::Arc::new(portal_shared::adapters::secrets_manager::Secrets::new(
+        &sdk,
+        std::time::Duration::from_secs(60),
+    ));
     let stripe = |base: String| {
         Provider::new(
             StripeConfig {

@@ -314,7 +314,7 @@ async fn the_unknown_user_view_shows_basic_details_only() {
 }
 
 /// Runs the every-minute job (the outbox) now.
-async fn run_jobs(f: &Fixture) -> portal_shared::outbox::DrainReport {
+async fn run_jobs(f: &Fixture) -> portal_shared::usecases::outbox::DrainReport {
     f.app.run_jobs().await
 }
 

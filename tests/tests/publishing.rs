@@ -2,7 +2,7 @@
 //! the S3 event), auto-generated on submit, scheduled (the DUE index), payload rebuild, and the
 //! notification emails with their outbox.
 
-use portal_shared::metrics::Metric;
+use portal_shared::foundation::metrics::Metric;
 use portal_tests::{fixture, Fixture, Reply, TEST_PDF};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
@@ -165,8 +165,10 @@ async fn a_scheduled_document_is_published_exactly_once_by_concurrent_jobs_and_c
     let f = fixture(json!({})).await;
     let at = now() + Duration::hours(1);
     let (doc, _) =
-        upload(&f, "inspection_report", json!({ "publish_at": portal_shared::clock::rfc3339(at) }), true).await;
-    let (recalled, _) = upload(&f, "invoice", json!({ "publish_at": portal_shared::clock::rfc3339(at) }), true).await;
+        upload(&f, "inspection_report", json!({ "publish_at": portal_shared::foundation::clock::rfc3339(at) }), true)
+            .await;
+    let (recalled, _) =
+        upload(&f, "invoice", json!({ "publish_at": portal_shared::foundation::clock::rfc3339(at) }), true).await;
     assert_eq!(run(&f, now()).await.published, 0, "not due yet");
     let r = staff(&f, "PATCH", &format!("/staff/documents/{recalled}"), Some(json!({ "publish_at": null }))).await;
     assert!(r.json["publish_at"].is_null(), "{}", r.text);
@@ -322,7 +324,7 @@ async fn generated_report() {
 async fn a_scheduled_document_that_keeps_failing_is_parked_while_the_others_publish() {
     let f = fixture(json!({})).await;
     let at = now() + Duration::hours(1);
-    let when = |t: OffsetDateTime| json!({ "publish_at": portal_shared::clock::rfc3339(t) });
+    let when = |t: OffsetDateTime| json!({ "publish_at": portal_shared::foundation::clock::rfc3339(t) });
     let (good, _) = upload(&f, "inspection_report", when(at), true).await;
     let (later, _) = upload(&f, "invoice", when(at + Duration::minutes(5)), true).await;
     // Scheduled, but its PDF never arrives.
@@ -330,7 +332,7 @@ async fn a_scheduled_document_that_keeps_failing_is_parked_while_the_others_publ
         &f,
         "POST",
         &format!("/staff/inspections/{}/documents", f.inspection_id),
-        Some(json!({ "kind": "proposal", "title": "Never uploaded", "publish_at": portal_shared::clock::rfc3339(at) })),
+        Some(json!({ "kind": "proposal", "title": "Never uploaded", "publish_at": portal_shared::foundation::clock::rfc3339(at) })),
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -376,7 +378,8 @@ async fn forty_documents_of_one_inspection_due_at_once_fit_in_transactions_with_
     let f = fixture(json!({ "release_defaults": { "require_payment": false, "require_agreement": false } })).await;
     let at = now() + Duration::minutes(5);
     for _ in 0..40 {
-        upload(&f, "inspection_report", json!({ "publish_at": portal_shared::clock::rfc3339(at) }), true).await;
+        upload(&f, "inspection_report", json!({ "publish_at": portal_shared::foundation::clock::rfc3339(at) }), true)
+            .await;
     }
     // Three endpoints hear every publication: 120 deliveries from one save's events, more than
     // one transaction of fan-out holds.

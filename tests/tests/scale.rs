@@ -2,8 +2,8 @@
 //! binary of its own: the load it puts on DynamoDB Local (thousands of index entries) would slow
 //! the outbox index other tests wait on.
 
-use portal_shared::publishing;
-use portal_shared::store::{keys, Record, Write};
+use portal_shared::adapters::store::{keys, Record, Write};
+use portal_shared::usecases::publishing;
 use portal_tests::{fixture, Fixture, Reply, TEST_PDF};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
@@ -19,12 +19,12 @@ fn now() -> OffsetDateTime {
 #[tokio::test]
 async fn a_job_with_nothing_due_among_thousands_reads_only_the_index() {
     let f = fixture(json!({})).await;
-    let far = portal_shared::clock::rfc3339(now() + Duration::days(30));
+    let far = portal_shared::foundation::clock::rfc3339(now() + Duration::days(30));
     // 3,000 documents waiting far in the future, plus everything else in the table.
     for batch in 0..30 {
         let writes: Vec<Write> = (0..100)
             .map(|n| {
-                let d = portal_shared::ids::DocumentId::new();
+                let d = portal_shared::foundation::ids::DocumentId::new();
                 let key = keys::schedule(f.company_id, f.inspection_id, d);
                 let due = keys::due_sort(&far, f.company_id, f.inspection_id, d);
                 Write::Put(Record::new(key, "schedule", &json!({ "n": batch * 100 + n })).unwrap().with_due(due))
@@ -32,7 +32,8 @@ async fn a_job_with_nothing_due_among_thousands_reads_only_the_index() {
             .collect();
         f.app.store.transact(writes).await.unwrap();
     }
-    let (report, trips) = portal_shared::roundtrips::measure(publishing::publish_due(&f.app.store, now(), 100)).await;
+    let (report, trips) =
+        portal_shared::adapters::roundtrips::measure(publishing::publish_due(&f.app.store, now(), 100)).await;
     let report = report.unwrap();
     assert_eq!((report.due, report.published), (0, 0));
     assert_eq!(trips, 1, "one query of the DUE index, whatever the table holds");
@@ -58,7 +59,7 @@ async fn many_due() {
     for inspection in &inspections {
         for n in 0..3 {
             let body = json!({ "kind": "attachment", "title": format!("Photos {n}"),
-                "publish_at": portal_shared::clock::rfc3339(at) });
+                "publish_at": portal_shared::foundation::clock::rfc3339(at) });
             let (id, _) = f.app.put_document(&f.key, inspection, body, TEST_PDF, "application/pdf").await;
             assert_eq!(f.app.complete_upload(&f.key, &id).await.status, 200);
             docs.push(id);

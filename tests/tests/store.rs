@@ -2,16 +2,16 @@
 //! creates, optimistic concurrency, transaction atomicity, batched reads, cursors, and the
 //! round-trip counter the SPEC §6 budgets are asserted with.
 
-use portal_shared::clock::Clock;
+use portal_shared::adapters::roundtrips::measure;
+use portal_shared::adapters::store::companies::StaffKeyRecord;
+use portal_shared::adapters::store::keys;
+use portal_shared::adapters::store::tokens::TokenRecord;
+use portal_shared::adapters::store::{Store, StoreError};
 use portal_shared::domain::company::{Company, NewCompany};
 use portal_shared::domain::inspection::{Inspection, NewInspection};
-use portal_shared::ids::{InspectionId, KeyId, TokenId};
-use portal_shared::roundtrips::measure;
-use portal_shared::secrets::{StaffKey, Token, TokenScope};
-use portal_shared::store::companies::StaffKeyRecord;
-use portal_shared::store::keys;
-use portal_shared::store::tokens::TokenRecord;
-use portal_shared::store::{Store, StoreError};
+use portal_shared::foundation::clock::Clock;
+use portal_shared::foundation::credentials::{StaffKey, Token, TokenScope};
+use portal_shared::foundation::ids::{InspectionId, KeyId, TokenId};
 use portal_tests::{days_from_now, fresh_resources, sdk_config};
 use time::OffsetDateTime;
 

@@ -6,8 +6,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use portal_shared::secrets::Secret;
-use portal_shared::webhook::verify;
+use portal_shared::adapters::stripe::signature::verify;
+use portal_shared::foundation::credentials::Secret;
 use portal_tests::{fixture, Fixture, Reply};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
@@ -115,8 +115,8 @@ async fn staff(f: &Fixture, method: &str, path: &str, body: Option<Value>) -> Re
 }
 
 /// Runs the every-minute job at `at` until it has nothing left to fan out or send by then.
-async fn run(f: &Fixture, at: OffsetDateTime) -> portal_shared::webhooks_out::WebhookReport {
-    let mut total = portal_shared::webhooks_out::WebhookReport::default();
+async fn run(f: &Fixture, at: OffsetDateTime) -> portal_shared::usecases::outbound_webhooks::WebhookReport {
+    let mut total = portal_shared::usecases::outbound_webhooks::WebhookReport::default();
     for _ in 0..100 {
         let r = f.app.job_at(at).await.webhooks;
         total.events += r.events;

@@ -11,13 +11,13 @@
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use portal_shared::customer_portal::{self, FeedPage};
+use portal_shared::adapters::store::Store;
 use portal_shared::domain::customers::EnrollmentStatus;
-use portal_shared::entry::HttpFunction;
-use portal_shared::http::{json, page_limit, query_param, segments, serve, wants_json, ApiResult};
-use portal_shared::ids::BuildingId;
-use portal_shared::store::Store;
-use portal_shared::{by_method, pages, ApiError, Config};
+use portal_shared::foundation::ids::BuildingId;
+use portal_shared::usecases::customer_portal::{self, FeedPage};
+use portal_shared::web::entry::HttpFunction;
+use portal_shared::web::http::{json, page_limit, query_param, segments, serve, wants_json, ApiResult};
+use portal_shared::{by_method, web::pages, ApiError, Config};
 
 pub struct DeficiencyFeed {
     config: Config,

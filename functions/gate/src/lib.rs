@@ -7,17 +7,17 @@
 //! Two DynamoDB round trips in all. Customer-portal documents (`/c/...`) arrive with issue 7.
 
 use lambda_http::{Body, Request, Response};
-use portal_shared::blobs::Blobs;
-use portal_shared::customer_portal;
+use portal_shared::adapters::s3::Blobs;
+use portal_shared::adapters::store::Store;
 use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord, ContactAudit, Outcome};
 use portal_shared::domain::document::object_key;
 use portal_shared::domain::gate::{self, Access, Viewer};
-use portal_shared::entry::HttpFunction;
-use portal_shared::http::{segments, serve, ApiResult};
-use portal_shared::ids::DocumentId;
-use portal_shared::metrics::{self, Metric};
-use portal_shared::store::Store;
-use portal_shared::{by_method, delivery, ApiError, Config};
+use portal_shared::foundation::ids::DocumentId;
+use portal_shared::foundation::metrics::{self, Metric};
+use portal_shared::usecases::customer_portal;
+use portal_shared::web::entry::HttpFunction;
+use portal_shared::web::http::{segments, serve, ApiResult};
+use portal_shared::{by_method, web::delivery, ApiError, Config};
 
 pub struct Gate {
     config: Config,

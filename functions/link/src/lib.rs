@@ -8,29 +8,29 @@
 //!   fresh personal link to a matching client or agent, answering the same `202` either way.
 //!
 //! Unknown, revoked, re-issued-old and malformed tokens all get the same 404, malformed ones
-//! before any database read. Tokens never reach a log line ([`portal_shared::http::serve`]
+//! before any database read. Tokens never reach a log line ([`portal_shared::web::http::serve`]
 //! redacts paths).
 
 use http::header::{COOKIE, SET_COOKIE};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use portal_shared::checkout::{CheckoutError, CheckoutRequest, Provider};
+use portal_shared::adapters::secrets_manager::Secrets;
+use portal_shared::adapters::store::outbox::{EmailRecord, Prepared};
+use portal_shared::adapters::store::tokens::PortalContext;
+use portal_shared::adapters::store::{keys, Store, Write};
+use portal_shared::adapters::stripe::checkout::{CheckoutError, CheckoutRequest, Provider};
 use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord, Outcome};
 use portal_shared::domain::inspection::{QuoteRequest, Role, SignatureInput};
 use portal_shared::domain::payments::Checkout;
 use portal_shared::domain::portal::{payment_panel, PaymentAction, PaymentState, PortalView, ShareView};
-use portal_shared::email::Email;
-use portal_shared::entry::HttpFunction;
-use portal_shared::http::{
+use portal_shared::foundation::credentials::Token;
+use portal_shared::foundation::email::Email;
+use portal_shared::foundation::ids::{InspectionId, ServiceId};
+use portal_shared::web::entry::HttpFunction;
+use portal_shared::web::http::{
     client_info, form_or_json_body, is_form, json, query_param, segments, serve, wants_json, ApiResult,
 };
-use portal_shared::ids::{InspectionId, ServiceId};
-use portal_shared::managed_secrets::Secrets;
-use portal_shared::pages;
-use portal_shared::secrets::Token;
-use portal_shared::store::outbox::{EmailRecord, Prepared};
-use portal_shared::store::tokens::PortalContext;
-use portal_shared::store::{keys, Store, Write};
+use portal_shared::web::pages;
 use portal_shared::{by_method, ApiError, Config};
 use serde::Deserialize;
 use serde_json::json;

@@ -18,17 +18,17 @@
 use http::header::SET_COOKIE;
 use http::StatusCode;
 use lambda_http::Request;
+use portal_shared::adapters::store::me::Session;
+use portal_shared::adapters::store::outbox::EmailRecord;
+use portal_shared::adapters::store::tokens::{Issue, IssuedToken};
+use portal_shared::adapters::store::{keys, StoreError};
 use portal_shared::domain::company::Company;
 use portal_shared::domain::me::MeView;
-use portal_shared::email::Email;
-use portal_shared::http::{client_info, form_or_json_body, is_form, json, wants_json, ApiResult};
-use portal_shared::ids::{CompanyId, InspectionId};
-use portal_shared::pages;
-use portal_shared::secrets::MeSecret;
-use portal_shared::store::me::Session;
-use portal_shared::store::outbox::EmailRecord;
-use portal_shared::store::tokens::{Issue, IssuedToken};
-use portal_shared::store::{keys, StoreError};
+use portal_shared::foundation::credentials::MeSecret;
+use portal_shared::foundation::email::Email;
+use portal_shared::foundation::ids::{CompanyId, InspectionId};
+use portal_shared::web::http::{client_info, form_or_json_body, is_form, json, wants_json, ApiResult};
+use portal_shared::web::pages;
 use portal_shared::ApiError;
 use serde::Deserialize;
 use serde_json::json;
@@ -161,7 +161,7 @@ impl Link {
         };
         tracing::info!(company_id = %company, "me session started");
         let mut resp = pages::see_other(&format!("/me/{company}"))?;
-        let max_age = portal_shared::store::me::SESSION_LIFETIME.whole_seconds();
+        let max_age = portal_shared::adapters::store::me::SESSION_LIFETIME.whole_seconds();
         let cookie = self.session_cookie(company, session.reveal(), max_age);
         resp.headers_mut().append(SET_COOKIE, cookie.parse().map_err(ApiError::internal)?);
         Ok(resp)

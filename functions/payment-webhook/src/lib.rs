@@ -23,18 +23,18 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use portal_shared::adapters::store::outbox::EmailRecord;
+use portal_shared::adapters::store::payments::{self as records, EventRecord, MoneyPointer, WebhookRead};
+use portal_shared::adapters::store::{Store, StoreError, Write};
+use portal_shared::adapters::stripe::signature::{self, TOLERANCE_SECONDS};
 use portal_shared::domain::company::Company;
 use portal_shared::domain::gate::{self, Access, Viewer};
 use portal_shared::domain::inspection::{Inspection, Role};
 use portal_shared::domain::payments::{self, Applied, Mismatch, MoneyEvent, ParsedEvent};
-use portal_shared::entry::HttpFunction;
-use portal_shared::http::{body_bytes, json, segments, serve, ApiResult};
-use portal_shared::ids::{CompanyId, DocumentId, InspectionId};
-use portal_shared::metrics::{self, Metric};
-use portal_shared::store::outbox::EmailRecord;
-use portal_shared::store::payments::{self as records, EventRecord, MoneyPointer, WebhookRead};
-use portal_shared::store::{Store, StoreError, Write};
-use portal_shared::webhook::{self, TOLERANCE_SECONDS};
+use portal_shared::foundation::ids::{CompanyId, DocumentId, InspectionId};
+use portal_shared::foundation::metrics::{self, Metric};
+use portal_shared::web::entry::HttpFunction;
+use portal_shared::web::http::{body_bytes, json, segments, serve, ApiResult};
 use portal_shared::{by_method, ApiError, Config};
 use rand::Rng;
 use serde_json::json;
@@ -46,7 +46,7 @@ pub const RETRY_BUDGET: Duration = Duration::from_secs(8);
 pub struct PaymentWebhook {
     config: Config,
     store: Store,
-    secrets: portal_shared::managed_secrets::Secrets,
+    secrets: portal_shared::adapters::secrets_manager::Secrets,
 }
 
 /// One attempt's result: done with this status, or lost a race (read again).
@@ -64,7 +64,7 @@ impl PaymentWebhook {
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
         PaymentWebhook {
             store: Store::for_config(sdk, &config),
-            secrets: portal_shared::managed_secrets::Secrets::new(sdk, config.secrets_cache),
+            secrets: portal_shared::adapters::secrets_manager::Secrets::new(sdk, config.secrets_cache),
             config,
         }
     }
@@ -87,7 +87,7 @@ impl PaymentWebhook {
             (Some(id), Some(_)) => self.secrets.values(id).await?,
             _ => Default::default(),
         };
-        webhook::verify(header, body, &secrets, now.unix_timestamp(), TOLERANCE_SECONDS)
+        signature::verify(header, body, &secrets, now.unix_timestamp(), TOLERANCE_SECONDS)
             .map_err(|e| ApiError::bad_request(format!("webhook signature refused: {e}")))?;
         let event = match payments::parse(body).map_err(|e| ApiError::bad_request(e.to_string()))? {
             ParsedEvent::Ignored { id, kind } => {

@@ -19,18 +19,18 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::lambda_runtime;
 use lambda_http::RequestExt;
 use lambda_http::{Body, Request, Response};
-use portal_shared::blobs::Blobs;
+use portal_shared::adapters::s3::Blobs;
+use portal_shared::adapters::ses::Mailer;
+use portal_shared::adapters::store::documents::DocumentPointer;
+use portal_shared::adapters::store::Store;
 use portal_shared::domain::document::{publish_time, DocumentKind, NewDocument};
-use portal_shared::entry::HttpFunction;
-use portal_shared::http::{body_bytes, json, json_body, segments, serve, ApiResult};
-use portal_shared::ids::{CompanyId, DocumentId, InspectionId};
-use portal_shared::mailer::Mailer;
-use portal_shared::outbox::{self, DrainReport};
-use portal_shared::publishing::{self, DueReport};
-use portal_shared::store::documents::DocumentPointer;
-use portal_shared::store::Store;
-use portal_shared::webhooks_out::{Deliverer, Targets, WebhookReport};
-use portal_shared::{apigw, auth, by_method, clock, entry, ApiError, Config};
+use portal_shared::foundation::ids::{CompanyId, DocumentId, InspectionId};
+use portal_shared::usecases::outbound_webhooks::{Deliverer, Targets, WebhookReport};
+use portal_shared::usecases::outbox::{self, DrainReport};
+use portal_shared::usecases::publishing::{self, DueReport};
+use portal_shared::web::entry::HttpFunction;
+use portal_shared::web::http::{body_bytes, json, json_body, segments, serve, ApiResult};
+use portal_shared::{by_method, foundation::clock, web::apigw, web::auth, web::entry, ApiError, Config};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -79,7 +79,11 @@ impl Publish {
     /// queue; schedule: its dead-letter queue).
     pub async fn dispatch(&self, event: Value, context: Option<lambda_runtime::Context>) -> Result<Value, JobError> {
         let ids = context.as_ref().map(|c| {
-            portal_shared::logging::Invocation::new(Some(c.request_id.clone()), None, c.xray_trace_id.clone())
+            portal_shared::foundation::logging::Invocation::new(
+                Some(c.request_id.clone()),
+                None,
+                c.xray_trace_id.clone(),
+            )
         });
         if event.get("requestContext").is_some() && event.get("routeKey").is_some() {
             let request: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
@@ -92,7 +96,7 @@ impl Publish {
             return Ok(serde_json::to_value(apigw::response_to_event(response))?);
         }
         let job = async {
-            if let Some(events) = portal_shared::email_events::from_sns(&event) {
+            if let Some(events) = portal_shared::usecases::email_events::from_sns(&event) {
                 return Box::pin(self.email_events(&events)).await;
             }
             if let Some(records) = event.get("Records").and_then(Value::as_array) {
@@ -108,7 +112,7 @@ impl Publish {
             Box::pin(self.publish_due()).await
         };
         let report = match ids {
-            Some(ids) => portal_shared::logging::scope(ids, job).await,
+            Some(ids) => portal_shared::foundation::logging::scope(ids, job).await,
             None => job.await,
         };
         tracing::info!(report = %serde_json::to_string(&report)?, "job finished");
@@ -162,7 +166,10 @@ impl Publish {
         if changed {
             publishing::sync_deficiencies(&self.store, &inspection, id).await;
             if publish {
-                portal_shared::metrics::count(portal_shared::metrics::Metric::DocumentsPublished, 1);
+                portal_shared::foundation::metrics::count(
+                    portal_shared::foundation::metrics::Metric::DocumentsPublished,
+                    1,
+                );
             }
         }
         let doc = inspection.document(id).ok_or(ApiError::NotFound)?;
@@ -353,7 +360,7 @@ pub struct JobReport {
     pub published: usize,
     pub due: DueReport,
     pub emails: DrainReport,
-    pub email_events: portal_shared::email_events::EventReport,
+    pub email_events: portal_shared::usecases::email_events::EventReport,
     pub webhooks: WebhookReport,
     pub status: &'static str,
 }
@@ -365,7 +372,8 @@ impl Publish {
         let mut report = JobReport { status: "ok", ..JobReport::default() };
         let now = self.now();
         for event in events {
-            if let Err(e) = portal_shared::email_events::apply(&self.store, event, now, &mut report.email_events).await
+            if let Err(e) =
+                portal_shared::usecases::email_events::apply(&self.store, event, now, &mut report.email_events).await
             {
                 tracing::error!(error = %e, "an email event could not be recorded");
                 report.status = "error";

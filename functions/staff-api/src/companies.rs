@@ -3,12 +3,12 @@
 
 use http::StatusCode;
 use lambda_http::Request;
-use portal_shared::clock;
+use portal_shared::adapters::store::companies::StaffKeyRecord;
 use portal_shared::domain::company::{Company, NewCompany};
-use portal_shared::http::{json, json_body, ApiResult};
-use portal_shared::ids::{CompanyId, KeyId};
-use portal_shared::secrets::StaffKey;
-use portal_shared::store::companies::StaffKeyRecord;
+use portal_shared::foundation::clock;
+use portal_shared::foundation::credentials::StaffKey;
+use portal_shared::foundation::ids::{CompanyId, KeyId};
+use portal_shared::web::http::{json, json_body, ApiResult};
 use portal_shared::ApiError;
 use serde::Deserialize;
 use serde_json::json;
@@ -66,7 +66,7 @@ struct CompanyPatch {
 }
 
 pub async fn update(app: &StaffApi, req: &Request, id: &str) -> ApiResult {
-    let patch: CompanyPatch = portal_shared::http::json_patch_body(req, &[])?;
+    let patch: CompanyPatch = portal_shared::web::http::json_patch_body(req, &[])?;
     let mut company = load(app, id).await?;
     if let Some(v) = patch.deficiency_visibility {
         company.deficiency_visibility = v;

@@ -3,23 +3,23 @@
 
 use http::StatusCode;
 use lambda_http::Request;
-use portal_shared::auth::Staff;
-use portal_shared::customer_portal;
 use portal_shared::domain::audit::{AuditAction, ContactAudit, Outcome};
 use portal_shared::domain::customers::{
     Building, Contact, ContactInput, ContactPatch, Deficiency, EnrollmentStatus, NewBuilding, NewDeficiency,
 };
+use portal_shared::usecases::customer_portal;
+use portal_shared::web::auth::Staff;
 use time::OffsetDateTime;
 
+use portal_shared::adapters::store::tokens::{place_link, revoke_links, Issue, TokenRecord};
+use portal_shared::adapters::store::webhooks::WebhookEvent;
+use portal_shared::adapters::store::Write;
+use portal_shared::domain::mail::Outgoing;
 use portal_shared::domain::templates;
-use portal_shared::http::{json, json_body, page_limit, query_param, wants_json, ApiResult};
-use portal_shared::ids::{BuildingId, CompanyId, ContactId, DeficiencyId, TokenId};
-use portal_shared::mailer::Outgoing;
-use portal_shared::secrets::{Token, TokenScope};
-use portal_shared::store::tokens::{place_link, revoke_links, Issue, TokenRecord};
-use portal_shared::store::webhooks::WebhookEvent;
-use portal_shared::store::Write;
-use portal_shared::{clock, pages, ApiError};
+use portal_shared::foundation::credentials::{Token, TokenScope};
+use portal_shared::foundation::ids::{BuildingId, CompanyId, ContactId, DeficiencyId, TokenId};
+use portal_shared::web::http::{json, json_body, page_limit, query_param, wants_json, ApiResult};
+use portal_shared::{foundation::clock, web::pages, ApiError};
 use serde_json::json;
 
 use crate::settings::company;
@@ -135,7 +135,7 @@ pub async fn get_contact(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 }
 
 pub async fn update_contact(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
-    let patch: ContactPatch = portal_shared::http::json_patch_body(req, &[])?;
+    let patch: ContactPatch = portal_shared::web::http::json_patch_body(req, &[])?;
     let mut k = load_contact(app, staff, id).await?;
     k.apply(patch)?;
     check_buildings(app, staff, &k.building_ids).await?;
@@ -172,7 +172,7 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let rendered = templates::render_email(&company.settings, "contact_invite", &vars);
     let mailer =
         app.mailer.as_ref().ok_or_else(|| ApiError::conflict("no-sender", "SENDER_EMAIL is not configured"))?;
-    let tags = portal_shared::outbox::direct_send_tags(&app.store, company.id, &k.email).await?;
+    let tags = portal_shared::usecases::outbox::direct_send_tags(&app.store, company.id, &k.email).await?;
     let mail = Outgoing::from_company(&company, k.email.clone(), &rendered.subject, rendered.text);
     mailer.send_tagged(&mail, &tags).await.map_err(ApiError::internal)?;
     json(StatusCode::OK, &json!({ "contact": contact_view(&k), "url": url }))

@@ -3,18 +3,20 @@
 
 use http::StatusCode;
 use lambda_http::Request;
-use portal_shared::auth::Staff;
+use portal_shared::adapters::store::documents::DocumentPointer;
+use portal_shared::adapters::store::tokens::IssuedToken;
 use portal_shared::domain::audit::{AuditAction, AuditRecord, Outcome};
 use portal_shared::domain::document::{object_key, DocumentPatch, NewDocument};
 use portal_shared::domain::gate::{self, Access, Viewer};
 use portal_shared::domain::inspection::{Inspection, LedgerEntry, Role};
 use portal_shared::domain::portal::PortalView;
-use portal_shared::http::{json, json_body, page_limit, query_param, wants_json, ApiResult};
-use portal_shared::ids::{DocumentId, InspectionId, PersonId};
-use portal_shared::money::Cents;
-use portal_shared::store::documents::DocumentPointer;
-use portal_shared::store::tokens::IssuedToken;
-use portal_shared::{delivery, notify, pages, publishing, ApiError};
+use portal_shared::foundation::ids::{DocumentId, InspectionId, PersonId};
+use portal_shared::foundation::money::Cents;
+use portal_shared::usecases::{notifications, publishing, uploads};
+use portal_shared::web::auth::Staff;
+use portal_shared::web::http::{json, json_body, page_limit, query_param, wants_json, ApiResult};
+use portal_shared::web::{delivery, pages};
+use portal_shared::ApiError;
 use serde::Deserialize;
 use serde_json::json;
 use ulid::Ulid;
@@ -31,11 +33,11 @@ fn document_id(id: &str) -> Result<DocumentId, ApiError> {
 }
 
 /// A presigned POST for the document's PDF: S3 itself refuses anything but `application/pdf` of
-/// at most [`delivery::MAX_PDF_BYTES`], for 15 minutes, at this document's key only.
+/// at most [`uploads::MAX_PDF_BYTES`], for 15 minutes, at this document's key only.
 async fn upload_form(app: &StaffApi, i: &Inspection, doc: DocumentId) -> Result<serde_json::Value, ApiError> {
     let post = app
         .blobs
-        .presign_pdf_post(&object_key(i.company_id, i.id, doc), delivery::MAX_PDF_BYTES, delivery::UPLOAD_URL_TTL)
+        .presign_pdf_post(&object_key(i.company_id, i.id, doc), uploads::MAX_PDF_BYTES, uploads::UPLOAD_URL_TTL)
         .await
         .map_err(ApiError::internal)?;
     serde_json::to_value(post).map_err(ApiError::internal)
@@ -82,7 +84,7 @@ pub async fn get(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 }
 
 pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
-    let patch: DocumentPatch = portal_shared::http::json_patch_body(req, &["publish_at"])?;
+    let patch: DocumentPatch = portal_shared::web::http::json_patch_body(req, &["publish_at"])?;
     let doc = document_id(id)?;
     let (i, ()) = app
         .store
@@ -276,7 +278,7 @@ const MAX_ATTACHMENT_BYTES: i64 = 7 * 1024 * 1024;
 /// may). Each recipient's email also carries their own fresh portal link. Audited per recipient.
 pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: Resend =
-        if portal_shared::http::body_bytes(req).is_empty() { Resend::default() } else { json_body(req)? };
+        if portal_shared::web::http::body_bytes(req).is_empty() { Resend::default() } else { json_body(req)? };
     let doc = document_id(id)?;
     let now = app.now();
     let (i, (issued, company)) = app
@@ -297,7 +299,7 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
             let mut writes = Vec::new();
             let mut issued = Vec::new();
             for n in targets {
-                let (t, w) = IssuedToken::issue(i, n, now, portal_shared::store::tokens::Issue::Add)?;
+                let (t, w) = IssuedToken::issue(i, n, now, portal_shared::adapters::store::tokens::Issue::Add)?;
                 writes.extend(w);
                 issued.push((n, t));
             }
@@ -317,8 +319,10 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
     for (n, t) in issued {
         let p = &i.people[n];
         let base = &app.config.public_base_url;
-        let Some(mail) = notify::compose(base, &company, &i, p, &t.token, "report_resend", Some(d)) else { continue };
-        let tags = match portal_shared::outbox::direct_send_tags(&app.store, company.id, &mail.to).await {
+        let Some(mail) = notifications::compose(base, &company, &i, p, &t.token, "report_resend", Some(d)) else {
+            continue;
+        };
+        let tags = match portal_shared::usecases::outbox::direct_send_tags(&app.store, company.id, &mail.to).await {
             Ok(tags) => tags,
             Err(ApiError::Conflict { detail, .. }) => {
                 suppressed.push(json!({ "person_id": p.id, "email": p.email, "reason": detail }));

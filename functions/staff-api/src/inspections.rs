@@ -3,17 +3,17 @@
 
 use http::StatusCode;
 use lambda_http::Request;
-use portal_shared::clock;
+use portal_shared::adapters::store::outbox::EmailRecord;
+use portal_shared::adapters::store::tokens::{revoke_all, Issue, IssuedToken};
+use portal_shared::adapters::store::Write;
 use portal_shared::domain::audit::{AuditAction, AuditRecord, Outcome};
 use portal_shared::domain::company::Company;
 use portal_shared::domain::inspection::{
     Inspection, NewInspection, Person, PersonInput, RequirementsPatch, SchedulePatch, ServiceInput, ServiceKind,
 };
-use portal_shared::http::{json, json_body, page_limit, query_param, ApiResult};
-use portal_shared::ids::{BuildingId, InspectionId, PersonId};
-use portal_shared::store::outbox::EmailRecord;
-use portal_shared::store::tokens::{revoke_all, Issue, IssuedToken};
-use portal_shared::store::Write;
+use portal_shared::foundation::clock;
+use portal_shared::foundation::ids::{BuildingId, InspectionId, PersonId};
+use portal_shared::web::http::{json, json_body, page_limit, query_param, ApiResult};
 use portal_shared::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use crate::settings::company;
 use crate::StaffApi;
-use portal_shared::auth::Staff;
+use portal_shared::web::auth::Staff;
 
 fn share_url(app: &StaffApi, id: InspectionId) -> String {
     format!("{}/share/{id}", app.config.public_base_url)
@@ -143,7 +143,7 @@ pub async fn list(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     json(StatusCode::OK, &json!({ "items": items, "next_cursor": page.next_cursor }))
 }
 
-/// Read, change, save with the revision read (see [`portal_shared::store::Store::modify_inspection`]).
+/// Read, change, save with the revision read (see [`portal_shared::adapters::store::Store::modify_inspection`]).
 async fn modify<T>(
     app: &StaffApi,
     staff: &Staff,
@@ -155,7 +155,7 @@ async fn modify<T>(
 }
 
 pub async fn change_requirements(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
-    let patch: RequirementsPatch = portal_shared::http::json_patch_body(req, &[])?;
+    let patch: RequirementsPatch = portal_shared::web::http::json_patch_body(req, &[])?;
     let (inspection, ()) =
         modify(app, staff, id, |_, i| Ok((i.change_requirements(patch, app.now())?, vec![]))).await?;
     json(StatusCode::OK, &view(app, &inspection))
@@ -237,7 +237,7 @@ fn person_index(i: &Inspection, person: &str) -> Result<usize, ApiError> {
 /// Changes the date or address; each person with a link is told (`inspection_rescheduled`,
 /// once per change) unless `"notify": false`.
 pub async fn reschedule(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
-    let patch: SchedulePatch = portal_shared::http::json_patch_body(req, &[])?;
+    let patch: SchedulePatch = portal_shared::web::http::json_patch_body(req, &[])?;
     let now = app.now();
     let (inspection, changed) = modify(app, staff, id, |company, i| {
         if !i.reschedule(&patch, now)? || patch.notify == Some(false) {

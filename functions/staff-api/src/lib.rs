@@ -12,11 +12,11 @@ mod settings;
 mod webhooks;
 
 use lambda_http::{Body, Request, Response};
-use portal_shared::blobs::Blobs;
-use portal_shared::entry::HttpFunction;
-use portal_shared::http::{segments, serve, ApiResult};
-use portal_shared::mailer::Mailer;
-use portal_shared::store::Store;
+use portal_shared::adapters::s3::Blobs;
+use portal_shared::adapters::ses::Mailer;
+use portal_shared::adapters::store::Store;
+use portal_shared::web::entry::HttpFunction;
+use portal_shared::web::http::{segments, serve, ApiResult};
 use portal_shared::{by_method, ApiError, Config};
 
 pub struct StaffApi {
@@ -24,7 +24,7 @@ pub struct StaffApi {
     store: Store,
     blobs: Blobs,
     mailer: Option<Mailer>,
-    secrets: portal_shared::managed_secrets::Secrets,
+    secrets: portal_shared::adapters::secrets_manager::Secrets,
 }
 
 impl StaffApi {
@@ -38,7 +38,7 @@ impl StaffApi {
             store: Store::for_config(sdk, &config),
             blobs: Blobs::new(sdk, config.bucket_name.clone().unwrap_or_default(), config.s3_force_path_style),
             mailer: Mailer::from_config(sdk, &config),
-            secrets: portal_shared::managed_secrets::Secrets::new(sdk, config.secrets_cache),
+            secrets: portal_shared::adapters::secrets_manager::Secrets::new(sdk, config.secrets_cache),
             config,
         }
     }
@@ -48,7 +48,7 @@ impl StaffApi {
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         match segs.as_slice() {
             ["admin", rest @ ..] => {
-                portal_shared::auth::admin(&self.secrets, &self.config, &req).await?;
+                portal_shared::web::auth::admin(&self.secrets, &self.config, &req).await?;
                 match rest {
                     ["companies"] => by_method!(req; POST => companies::create(self, &req).await),
                     ["companies", id] => by_method!(req;
@@ -59,7 +59,7 @@ impl StaffApi {
                 }
             }
             ["staff", rest @ ..] => {
-                let staff = portal_shared::auth::staff(&self.store, &req).await?;
+                let staff = portal_shared::web::auth::staff(&self.store, &req).await?;
                 match rest {
                     ["settings"] => by_method!(req;
                         GET => settings::get(self, &staff).await,

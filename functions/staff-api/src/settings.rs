@@ -4,14 +4,14 @@ use http::StatusCode;
 use lambda_http::Request;
 use portal_shared::domain::company::Company;
 use portal_shared::domain::settings::SettingsPatch;
-use portal_shared::email::Email;
-use portal_shared::http::{json, json_body, ApiResult};
-use portal_shared::{clock, ApiError};
+use portal_shared::foundation::email::Email;
+use portal_shared::web::http::{json, json_body, ApiResult};
+use portal_shared::{foundation::clock, ApiError};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::StaffApi;
-use portal_shared::auth::Staff;
+use portal_shared::web::auth::Staff;
 
 pub async fn company(app: &StaffApi, staff: &Staff) -> Result<Company, ApiError> {
     // A key whose company vanished is as good as no key.
@@ -32,7 +32,7 @@ pub async fn get(app: &StaffApi, staff: &Staff) -> ApiResult {
 }
 
 pub async fn update(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
-    let patch: SettingsPatch = portal_shared::http::json_patch_body(req, &[])?;
+    let patch: SettingsPatch = portal_shared::web::http::json_patch_body(req, &[])?;
     let mut company = company(app, staff).await?;
     let was_enabled = company.settings.customer_portal_enabled;
     company.settings = company.settings.apply(patch)?;
@@ -78,9 +78,9 @@ pub async fn create_key(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResu
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::bad_request("name must be 1 to 100 characters"));
     }
-    let key = portal_shared::secrets::StaffKey::generate();
-    let record = portal_shared::store::companies::StaffKeyRecord {
-        key_id: portal_shared::ids::KeyId::new(),
+    let key = portal_shared::foundation::credentials::StaffKey::generate();
+    let record = portal_shared::adapters::store::companies::StaffKeyRecord {
+        key_id: portal_shared::foundation::ids::KeyId::new(),
         company_id: staff.company_id,
         name: Some(name.to_owned()),
         key_hash: key.hash().as_str().to_owned(),
@@ -92,7 +92,7 @@ pub async fn create_key(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResu
     json(StatusCode::CREATED, &serde_json::json!({ "id": record.key_id, "name": record.name, "key": key.reveal() }))
 }
 
-fn key_view(k: &portal_shared::store::companies::StaffKeyRecord) -> serde_json::Value {
+fn key_view(k: &portal_shared::adapters::store::companies::StaffKeyRecord) -> serde_json::Value {
     serde_json::json!({
         "id": k.key_id,
         "name": k.name,
@@ -109,7 +109,7 @@ pub async fn list_keys(app: &StaffApi, staff: &Staff) -> ApiResult {
 
 /// Revokes a key at once. The company's last key cannot be revoked (nobody could get back in).
 pub async fn revoke_key(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
-    let id: portal_shared::ids::KeyId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let id: portal_shared::foundation::ids::KeyId = id.parse().map_err(|_| ApiError::NotFound)?;
     let key = app.store.staff_key_by_id(staff.company_id, id).await?.ok_or(ApiError::NotFound)?;
     if app.store.staff_keys(staff.company_id).await?.iter().all(|k| k.key_id == id) {
         return Err(ApiError::conflict("last-key", "this is the company's last staff key; create another one first"));

@@ -3,14 +3,14 @@
 
 use http::StatusCode;
 use lambda_http::Request;
-use portal_shared::auth::Staff;
-use portal_shared::domain::webhooks::EVENT_TYPES;
-use portal_shared::http::{json, json_patch_body, page_limit, query_param, ApiResult};
-use portal_shared::store::webhooks::{
+use portal_shared::adapters::store::webhooks::{
     new_endpoint_id, new_secret, Delivery, DeliveryState, Endpoint, WebhookEvent, PREVIOUS_SECRET_LIFETIME,
 };
-use portal_shared::webhook::Targets;
-use portal_shared::{clock, ApiError};
+use portal_shared::domain::webhook_events::EVENT_TYPES;
+use portal_shared::domain::webhook_targets::Targets;
+use portal_shared::web::auth::Staff;
+use portal_shared::web::http::{json, json_patch_body, page_limit, query_param, ApiResult};
+use portal_shared::{foundation::clock, ApiError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -165,7 +165,7 @@ pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
     json(StatusCode::OK, &view(&e, app.now()))
 }
 
-fn conflict(e: portal_shared::store::StoreError) -> ApiError {
+fn conflict(e: portal_shared::adapters::store::StoreError) -> ApiError {
     if e.is_condition_failure() {
         ApiError::conflict("changed", "the endpoint changed meanwhile; read it again")
     } else {

@@ -20,7 +20,7 @@ use portal_infra::mailbox::Mailbox;
 use portal_infra::resources::{self, LocalNames};
 use portal_infra::seed;
 use portal_infra::template::Template;
-use portal_shared::{entry, Config};
+use portal_shared::{web::entry, Config};
 
 struct Args {
     port: u16,

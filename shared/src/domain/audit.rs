@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::gate::{Access, LockReason};
 use super::inspection::Role;
-use crate::ids::{AuditId, ContactId, DocumentId, InspectionId, KeyId, PersonId, TokenId};
+use crate::foundation::ids::{AuditId, ContactId, DocumentId, InspectionId, KeyId, PersonId, TokenId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -52,7 +52,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     pub id: AuditId,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub at: OffsetDateTime,
     pub inspection_id: InspectionId,
     pub action: AuditAction,
@@ -111,7 +111,7 @@ impl AuditRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactAudit {
     pub id: AuditId,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub at: OffsetDateTime,
     pub contact_id: ContactId,
     pub action: AuditAction,

@@ -5,14 +5,14 @@ use time::OffsetDateTime;
 
 use super::settings::Settings;
 use super::{text, DomainError};
-use crate::email::Email;
-use crate::ids::CompanyId;
+use crate::foundation::email::Email;
+use crate::foundation::ids::CompanyId;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Company {
     pub id: CompanyId,
     pub name: String,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
     /// Optimistic-concurrency counter: every save requires the revision it read.
     pub revision: u64,
@@ -88,7 +88,7 @@ mod tests {
                     Email::parse("b@x.com").unwrap(),
                 ],
             },
-            crate::clock::now(),
+            crate::foundation::clock::now(),
         )
         .unwrap();
         assert_eq!(c.name, "Acme Inspections");
@@ -99,6 +99,10 @@ mod tests {
 
     #[test]
     fn a_company_needs_a_name() {
-        assert!(Company::create(NewCompany { name: "  ".into(), staff_emails: vec![] }, crate::clock::now()).is_err());
+        assert!(Company::create(
+            NewCompany { name: "  ".into(), staff_emails: vec![] },
+            crate::foundation::clock::now()
+        )
+        .is_err());
     }
 }

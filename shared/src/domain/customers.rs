@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use super::document::DocumentKind;
 use super::inspection::TokenRef;
 use super::{optional_text, text, DomainError};
-use crate::email::Email;
-use crate::ids::{BuildingId, ContactId, DeficiencyId, DocumentId, InspectionId};
+use crate::foundation::email::Email;
+use crate::foundation::ids::{BuildingId, ContactId, DeficiencyId, DocumentId, InspectionId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Building {
@@ -16,7 +16,7 @@ pub struct Building {
     pub name: String,
     #[serde(default)]
     pub address: String,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
     pub revision: u64,
 }
@@ -83,7 +83,7 @@ pub struct Contact {
     pub status: EnrollmentStatus,
     #[serde(default)]
     pub tokens: Vec<TokenRef>,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
     pub revision: u64,
 }
@@ -180,11 +180,11 @@ pub struct Deficiency {
     #[serde(default)]
     pub location: String,
     pub status: DeficiencyStatus,
-    #[serde(default, with = "crate::clock::serde_rfc3339::option")]
+    #[serde(default, with = "crate::foundation::clock::serde_rfc3339::option")]
     pub resolved_at: Option<OffsetDateTime>,
     /// Mirrors whether its report is published: only then is it in the feed index.
     pub visible: bool,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
     pub revision: u64,
 }

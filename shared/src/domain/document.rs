@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{optional_text, text, DomainError};
-use crate::ids::{CompanyId, DocumentId, InspectionId};
+use crate::foundation::ids::{CompanyId, DocumentId, InspectionId};
 
 /// What staff send to register a document.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,7 +41,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 /// Parses a `publish_at`.
 pub fn publish_time(value: &str) -> Result<OffsetDateTime, DomainError> {
-    crate::clock::parse_rfc3339(value.trim())
+    crate::foundation::clock::parse_rfc3339(value.trim())
         .ok_or_else(|| DomainError::Invalid("publish_at must be an RFC 3339 date-time".into()))
 }
 
@@ -124,7 +124,7 @@ pub struct Document {
     pub template_name: Option<String>,
     #[serde(default)]
     pub published: bool,
-    #[serde(default, with = "crate::clock::serde_rfc3339::option")]
+    #[serde(default, with = "crate::foundation::clock::serde_rfc3339::option")]
     pub published_at: Option<OffsetDateTime>,
     /// WDI reports: the state form is complete (a WDI report stays locked until it is).
     #[serde(default)]
@@ -144,7 +144,7 @@ pub struct Document {
     #[serde(default)]
     pub auto_publish: bool,
     /// Publish automatically at this time (scheduled publishing, or a hold window after submit).
-    #[serde(default, with = "crate::clock::serde_rfc3339::option")]
+    #[serde(default, with = "crate::foundation::clock::serde_rfc3339::option")]
     pub publish_at: Option<OffsetDateTime>,
     /// File versions whose publication was already announced by email (never twice).
     #[serde(default)]
@@ -152,7 +152,7 @@ pub struct Document {
     /// Rendered by the product from the inspection's stored data (can be rebuilt), not uploaded.
     #[serde(default)]
     pub generated: bool,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
     /// Why the scheduled publication keeps failing, and whether the schedule gave up on it
     /// (`parked`: it left the due index; a new `publish_at` or a manual publish re-arms it).
@@ -160,13 +160,13 @@ pub struct Document {
     pub schedule_problem: Option<ScheduleProblem>,
 }
 
-/// A scheduled publication that failed (see [`crate::publishing::publish_due`]).
+/// A scheduled publication that failed (see [`crate::usecases::publishing::publish_due`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduleProblem {
     pub reason: String,
     pub attempts: u32,
     pub parked: bool,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub last_attempt_at: OffsetDateTime,
 }
 
@@ -222,19 +222,19 @@ impl Document {
             "display_name": self.display_name(),
             "template_name": self.template_name,
             "published": self.published,
-            "published_at": self.published_at.map(crate::clock::rfc3339),
+            "published_at": self.published_at.map(crate::foundation::clock::rfc3339),
             "form_complete": self.form_complete,
             "uploaded": self.uploaded,
             "file_version": self.file_version,
             "auto_publish": self.auto_publish,
-            "publish_at": self.publish_at.map(crate::clock::rfc3339),
+            "publish_at": self.publish_at.map(crate::foundation::clock::rfc3339),
             "generated": self.generated,
-            "created_at": crate::clock::rfc3339(self.created_at),
+            "created_at": crate::foundation::clock::rfc3339(self.created_at),
             "schedule_problem": self.schedule_problem.as_ref().map(|p| serde_json::json!({
                 "reason": p.reason,
                 "attempts": p.attempts,
                 "parked": p.parked,
-                "last_attempt_at": crate::clock::rfc3339(p.last_attempt_at),
+                "last_attempt_at": crate::foundation::clock::rfc3339(p.last_attempt_at),
             })),
         })
     }
@@ -279,7 +279,7 @@ mod tests {
             template_name: template.map(str::to_owned),
             publish_at: None,
         };
-        Document::create(input, crate::clock::now()).unwrap()
+        Document::create(input, crate::foundation::clock::now()).unwrap()
     }
 
     #[test]

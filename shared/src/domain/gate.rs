@@ -17,7 +17,7 @@ use super::company::Company;
 use super::document::{Document, DocumentKind};
 use super::inspection::{Inspection, Role};
 use super::settings::ReportAccess;
-use crate::money::Cents;
+use crate::foundation::money::Cents;
 
 /// Who is asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

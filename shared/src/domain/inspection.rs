@@ -15,9 +15,9 @@ use super::company::Company;
 use super::document::{Document, NewDocument};
 use super::settings::Addon;
 use super::{optional_text, text, DomainError};
-use crate::email::Email;
-use crate::ids::{CompanyId, DocumentId, InspectionId, PersonId, ServiceId, TokenId};
-use crate::money::{Cents, Currency};
+use crate::foundation::email::Email;
+use crate::foundation::ids::{CompanyId, DocumentId, InspectionId, PersonId, ServiceId, TokenId};
+use crate::foundation::money::{Cents, Currency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,7 +59,7 @@ pub struct Service {
     /// For add-ons taken from the company's catalog: which catalog entry (one of each at most).
     #[serde(default)]
     pub catalog_id: Option<ServiceId>,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub added_at: OffsetDateTime,
 }
 
@@ -75,7 +75,11 @@ pub struct TokenRef {
     /// The one link "all my inspections" (`/me`) keeps for this person (replaced by the next one).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub me: bool,
-    #[serde(default, with = "crate::clock::serde_rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::foundation::clock::serde_rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub issued_at: Option<OffsetDateTime>,
 }
 
@@ -113,7 +117,7 @@ pub struct Signature {
     pub person_id: PersonId,
     pub version: u32,
     pub typed_name: String,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub signed_at: OffsetDateTime,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -138,7 +142,7 @@ pub struct LedgerEntry {
     #[serde(default)]
     pub pending_cents: i64,
     pub kind: String,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub recorded_at: OffsetDateTime,
     /// The provider's event time (Unix seconds) for ordering; 0 for entries staff recorded.
     #[serde(default)]
@@ -150,7 +154,7 @@ pub struct Inspection {
     pub id: InspectionId,
     pub company_id: CompanyId,
     pub address: String,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub scheduled_at: OffsetDateTime,
     #[serde(default)]
     pub cover_photo_url: Option<String>,
@@ -170,28 +174,46 @@ pub struct Inspection {
     pub quotes: Vec<QuoteRequest>,
     /// When the inspector submitted the inspection (its report is then generated, if the company
     /// auto-generates reports).
-    #[serde(default, with = "crate::clock::serde_rfc3339::option")]
+    #[serde(default, with = "crate::foundation::clock::serde_rfc3339::option")]
     pub submitted_at: Option<OffsetDateTime>,
     /// Commercial inspections belong to a building: their published documents appear in its
     /// customer portal.
     #[serde(default)]
-    pub building_id: Option<crate::ids::BuildingId>,
+    pub building_id: Option<crate::foundation::ids::BuildingId>,
     /// The addresses (as key parts) whose "all my inspections" list holds this inspection as of
     /// the last save: the next save removes the entries of those no longer on it.
     #[serde(default)]
     pub me_listed: Vec<String>,
     /// What the last save looked like, for the outbound webhook events the next one makes.
     #[serde(default)]
-    pub webhook_digest: super::webhooks::Digest,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    pub webhook_digest: WebhookDigest,
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub updated_at: OffsetDateTime,
     /// Optimistic-concurrency counter: every save requires the revision it read.
     pub revision: u64,
 }
 
 // ---- requests ----
+
+/// What the last save of an inspection looked like, as far as outbound webhook events go: the
+/// next save's events are the differences ([`super::webhook_events::changes`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookDigest {
+    /// Set once the inspection's first save recorded `inspection.created`.
+    pub created: bool,
+    /// Address, date and services, as one string: a change is `inspection.updated`.
+    pub details: String,
+    pub published: Vec<DocumentId>,
+    /// Published documents the client could open.
+    pub unlocked: Vec<DocumentId>,
+    pub signatures: usize,
+    pub quotes: usize,
+    /// Ledger entry → amount (refunds are cumulative per charge, so an amount can change).
+    pub ledger: BTreeMap<String, i64>,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -244,7 +266,7 @@ pub struct QuoteRequest {
     pub offer_title: String,
     pub person_id: PersonId,
     pub person_name: String,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub requested_at: OffsetDateTime,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -368,7 +390,7 @@ fn forced_requirements(
 
 impl Inspection {
     pub fn create(input: NewInspection, company: &Company, now: OffsetDateTime) -> Result<Inspection, DomainError> {
-        let scheduled_at = crate::clock::parse_rfc3339(input.scheduled_at.trim()).ok_or_else(|| {
+        let scheduled_at = crate::foundation::clock::parse_rfc3339(input.scheduled_at.trim()).ok_or_else(|| {
             DomainError::Invalid("scheduled_at must be an RFC 3339 date-time, e.g. 2026-05-01T09:00:00-05:00".into())
         })?;
         if input.services.len() > MAX_SERVICES {
@@ -514,7 +536,7 @@ impl Inspection {
             self.address = a.to_owned();
         }
         if let Some(at) = &patch.scheduled_at {
-            let at = crate::clock::parse_rfc3339(at.trim()).ok_or_else(|| {
+            let at = crate::foundation::clock::parse_rfc3339(at.trim()).ok_or_else(|| {
                 DomainError::Invalid(
                     "scheduled_at must be an RFC 3339 date-time, e.g. 2026-05-01T09:00:00-05:00".into(),
                 )
@@ -661,16 +683,16 @@ impl Inspection {
         let _ = writeln!(
             t,
             "Scheduled: {}",
-            crate::localtime::date_time(self.scheduled_at, company.settings.time_zone.as_deref())
+            crate::foundation::local_time::date_time(self.scheduled_at, company.settings.time_zone.as_deref())
         );
         let clients: Vec<&str> =
             self.people.iter().filter(|p| p.role == Role::Client).map(|p| p.name.as_str()).collect();
         let _ = writeln!(t, "Client(s): {}", clients.join(", "));
         let _ = writeln!(t, "Services:");
         for s in &self.services {
-            let _ = writeln!(t, "  - {}: {}", s.name, crate::money::format(s.price_cents, self.currency));
+            let _ = writeln!(t, "  - {}: {}", s.name, crate::foundation::money::format(s.price_cents, self.currency));
         }
-        let _ = writeln!(t, "Total: {}", crate::money::format(self.invoice_total(), self.currency));
+        let _ = writeln!(t, "Total: {}", crate::foundation::money::format(self.invoice_total(), self.currency));
         let _ = writeln!(t);
         t.push_str(company.settings.agreement_terms());
         t
@@ -819,7 +841,7 @@ mod tests {
     fn company(patch: &str) -> Company {
         let mut c = Company::create(
             NewCompany { name: "Acme".into(), staff_emails: vec![Email::parse("inspector@acme.test").unwrap()] },
-            crate::clock::now(),
+            crate::foundation::clock::now(),
         )
         .unwrap();
         c.settings = c.settings.apply(serde_json::from_str::<SettingsPatch>(patch).unwrap()).unwrap();
@@ -842,7 +864,7 @@ mod tests {
     #[test]
     fn requirements_come_from_company_defaults_unless_given() {
         let c = company(r#"{"release_defaults": {"require_agreement": false, "allow_deferred_payment": true}}"#);
-        let i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
+        let i = Inspection::create(new_inspection(""), &c, crate::foundation::clock::now()).unwrap();
         assert_eq!(
             i.requirements,
             Requirements {
@@ -852,25 +874,27 @@ mod tests {
                 collect_payment_after_publish: false
             }
         );
-        let i = Inspection::create(new_inspection(r#", "require_payment": false"#), &c, crate::clock::now()).unwrap();
+        let i =
+            Inspection::create(new_inspection(r#", "require_payment": false"#), &c, crate::foundation::clock::now())
+                .unwrap();
         assert!(!i.requirements.require_payment);
     }
 
     #[test]
     fn collect_after_publish_forces_payment_and_blocks_deferral() {
         let c = company(r#"{"payments": "native", "collect_payment_after_publish": true}"#);
-        let i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
+        let i = Inspection::create(new_inspection(""), &c, crate::foundation::clock::now()).unwrap();
         assert!(i.requirements.collect_payment_after_publish && i.requirements.require_payment);
         assert!(!i.requirements.allow_deferred_payment);
         for bad in [r#", "require_payment": false"#, r#", "allow_deferred_payment": true"#] {
-            let err = Inspection::create(new_inspection(bad), &c, crate::clock::now()).unwrap_err();
+            let err = Inspection::create(new_inspection(bad), &c, crate::foundation::clock::now()).unwrap_err();
             assert!(matches!(err, DomainError::Rule { code: "requirement-locked", .. }), "{bad}: {err:?}");
         }
         // Saying what is forced anyway is fine.
         assert!(Inspection::create(
             new_inspection(r#", "require_payment": true, "allow_deferred_payment": false"#),
             &c,
-            crate::clock::now()
+            crate::foundation::clock::now()
         )
         .is_ok());
     }
@@ -878,8 +902,8 @@ mod tests {
     #[test]
     fn locked_requirements_cannot_be_changed_later_but_others_can() {
         let c = company(r#"{"collect_payment_after_publish": true}"#);
-        let mut i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
-        let now = crate::clock::now();
+        let mut i = Inspection::create(new_inspection(""), &c, crate::foundation::clock::now()).unwrap();
+        let now = crate::foundation::clock::now();
         assert!(i
             .change_requirements(RequirementsPatch { require_payment: Some(false), ..Default::default() }, now)
             .is_err());
@@ -892,7 +916,7 @@ mod tests {
         assert!(!i.requirements.require_agreement);
 
         let plain = company("{}");
-        let mut j = Inspection::create(new_inspection(""), &plain, crate::clock::now()).unwrap();
+        let mut j = Inspection::create(new_inspection(""), &plain, crate::foundation::clock::now()).unwrap();
         j.change_requirements(RequirementsPatch { allow_deferred_payment: Some(true), ..Default::default() }, now)
             .unwrap();
         assert!(j.requirements.allow_deferred_payment);
@@ -901,7 +925,7 @@ mod tests {
     #[test]
     fn staff_and_people_without_email_get_no_token() {
         let c = company("{}");
-        let i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
+        let i = Inspection::create(new_inspection(""), &c, crate::foundation::clock::now()).unwrap();
         let roles: Vec<Role> = i.people_needing_tokens(&c).into_iter().map(|n| i.people[n].role).collect();
         assert_eq!(roles, vec![Role::Client, Role::BuyerAgent]);
     }
@@ -919,11 +943,11 @@ mod tests {
                 r#"{{"address": "1 A St", "scheduled_at": "2026-05-01T09:00:00Z"{extra}}}"#
             ))
             .unwrap();
-            assert!(Inspection::create(input, &c, crate::clock::now()).is_err(), "{what}");
+            assert!(Inspection::create(input, &c, crate::foundation::clock::now()).is_err(), "{what}");
         }
         let mut bad_date = new_inspection("");
         bad_date.scheduled_at = "next tuesday".into();
-        assert!(Inspection::create(bad_date, &c, crate::clock::now()).is_err());
+        assert!(Inspection::create(bad_date, &c, crate::foundation::clock::now()).is_err());
         assert!(serde_json::from_str::<NewInspection>(
             r#"{"address": "x", "scheduled_at": "2026-05-01T09:00:00Z", "people": [{"role": "landlord", "name": "x"}]}"#
         )
@@ -933,8 +957,8 @@ mod tests {
     #[test]
     fn a_service_added_after_signing_needs_a_new_agreement_version() {
         let c = company("{}");
-        let mut i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
-        let now = crate::clock::now();
+        let mut i = Inspection::create(new_inspection(""), &c, crate::foundation::clock::now()).unwrap();
+        let now = crate::foundation::clock::now();
         i.add_service(
             ServiceInput { name: "Radon".into(), description: String::new(), price_cents: 15000 },
             ServiceKind::Addon,
@@ -967,9 +991,9 @@ mod tests {
     #[test]
     fn balance_derives_from_the_ledger() {
         let c = company("{}");
-        let mut i = Inspection::create(new_inspection(""), &c, crate::clock::now()).unwrap();
+        let mut i = Inspection::create(new_inspection(""), &c, crate::foundation::clock::now()).unwrap();
         assert_eq!(i.balance().get(), 45000);
-        let now = crate::clock::now();
+        let now = crate::foundation::clock::now();
         i.ledger.insert(
             "evt_1".into(),
             LedgerEntry {

@@ -9,13 +9,13 @@ use super::document::DocumentKind;
 use super::gate::{gate, Facts, Viewer};
 use super::inspection::{Requirements, Role};
 use super::portal::{DocumentCard, DocumentState};
-use crate::ids::{CompanyId, InspectionId, PersonId};
-use crate::money::{Cents, Currency};
+use crate::foundation::ids::{CompanyId, InspectionId, PersonId};
+use crate::foundation::money::{Cents, Currency};
 
 /// One published document as the list needs it (the gate's inputs, not its answer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeDocument {
-    pub id: crate::ids::DocumentId,
+    pub id: crate::foundation::ids::DocumentId,
     pub kind: DocumentKind,
     pub title: String,
     pub form_complete: bool,
@@ -28,7 +28,7 @@ pub struct MeEntry {
     pub person_id: PersonId,
     pub role: Role,
     pub address: String,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub scheduled_at: OffsetDateTime,
     pub currency: Currency,
     pub invoice_total_cents: Cents,
@@ -54,7 +54,7 @@ pub struct MeInspection {
     pub inspection_id: InspectionId,
     pub role: Role,
     pub address: String,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub scheduled_at: OffsetDateTime,
     pub upcoming: bool,
     /// Opens this inspection's own portal (a fresh link of this person's, through the gate).

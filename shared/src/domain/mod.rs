@@ -7,12 +7,15 @@ pub mod customers;
 pub mod document;
 pub mod gate;
 pub mod inspection;
+pub mod mail;
 pub mod me;
 pub mod payments;
 pub mod portal;
 pub mod settings;
+pub mod template_syntax;
 pub mod templates;
-pub mod webhooks;
+pub mod webhook_events;
+pub mod webhook_targets;
 
 /// A text field: trimmed, non-empty when required, at most `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, DomainError> {
@@ -66,14 +69,14 @@ impl From<DomainError> for crate::ApiError {
     }
 }
 
-impl From<crate::money::InvalidMoney> for DomainError {
-    fn from(e: crate::money::InvalidMoney) -> Self {
+impl From<crate::foundation::money::InvalidMoney> for DomainError {
+    fn from(e: crate::foundation::money::InvalidMoney) -> Self {
         DomainError::Invalid(e.to_string())
     }
 }
 
-impl From<crate::email::InvalidEmail> for DomainError {
-    fn from(e: crate::email::InvalidEmail) -> Self {
+impl From<crate::foundation::email::InvalidEmail> for DomainError {
+    fn from(e: crate::foundation::email::InvalidEmail) -> Self {
         DomainError::Invalid(e.to_string())
     }
 }

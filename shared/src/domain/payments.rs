@@ -11,8 +11,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::inspection::{Inspection, LedgerEntry};
-use crate::ids::{CompanyId, InspectionId, PersonId};
-use crate::money::Currency;
+use crate::foundation::ids::{CompanyId, InspectionId, PersonId};
+use crate::foundation::money::Currency;
 
 /// What a payment event does to money.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,7 +100,7 @@ fn optional_text(v: &Value, field: &str) -> Option<String> {
 fn amount(v: &Value, field: &str) -> Result<i64, MalformedEvent> {
     v.get(field)
         .and_then(Value::as_i64)
-        .filter(|a| (0..=crate::money::Cents::MAX_PRICE).contains(a))
+        .filter(|a| (0..=crate::foundation::money::Cents::MAX_PRICE).contains(a))
         .ok_or_else(|| MalformedEvent(format!("{field} must be a non-negative whole amount")))
 }
 
@@ -224,7 +224,7 @@ pub struct Checkout {
     /// Set by the first event that names it; never changed after.
     #[serde(default)]
     pub payment_intent: Option<String>,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -372,7 +372,7 @@ pub struct UnmatchedPayment {
     pub payment_intent: Option<String>,
     pub metadata: Value,
     pub reason: String,
-    #[serde(with = "crate::clock::serde_rfc3339")]
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub received_at: OffsetDateTime,
 }
 
@@ -413,14 +413,16 @@ mod tests {
 
     /// An inspection on a deliberately historic date: money does not depend on when it is.
     fn inspection() -> Inspection {
-        let c = Company::create(NewCompany { name: "Acme".into(), staff_emails: vec![] }, crate::clock::now()).unwrap();
+        let c =
+            Company::create(NewCompany { name: "Acme".into(), staff_emails: vec![] }, crate::foundation::clock::now())
+                .unwrap();
         let input: NewInspection = serde_json::from_value(serde_json::json!({
             "address": "1 A St", "scheduled_at": "2026-05-01T09:00:00Z",
             "services": [{"name": "Inspection", "price_cents": 40000}],
             "people": [{"role": "client", "name": "Jane", "email": "jane@example.com"}]
         }))
         .unwrap();
-        Inspection::create(input, &c, crate::clock::now()).unwrap()
+        Inspection::create(input, &c, crate::foundation::clock::now()).unwrap()
     }
 
     static CREATED: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_700_000_000);
@@ -438,7 +440,7 @@ mod tests {
     fn apply_all(events: &[MoneyEvent]) -> Inspection {
         let mut i = inspection();
         for e in events {
-            i.apply_money(e, crate::clock::now()).unwrap();
+            i.apply_money(e, crate::foundation::clock::now()).unwrap();
         }
         i
     }
@@ -518,15 +520,18 @@ mod tests {
 
     #[test]
     fn metadata_names_the_inspection_and_currency_must_match() {
-        let c = crate::ids::CompanyId::new();
-        let id = crate::ids::InspectionId::new();
+        let c = crate::foundation::ids::CompanyId::new();
+        let id = crate::foundation::ids::InspectionId::new();
         let e = ev(
             "payment_intent.succeeded",
             serde_json::json!({"id": "pi_3", "amount": 100, "currency": "cad",
                 "metadata": {"company_id": c.to_string(), "inspection_id": id.to_string()}}),
         );
         assert_eq!(e.target, Some((c, id)));
-        assert!(matches!(inspection().apply_money(&e, crate::clock::now()), Err(Mismatch::Currency { .. })));
+        assert!(matches!(
+            inspection().apply_money(&e, crate::foundation::clock::now()),
+            Err(Mismatch::Currency { .. })
+        ));
     }
 
     #[test]
@@ -587,24 +592,24 @@ mod tests {
         assert!(parse(no_intent.to_string().as_bytes()).is_err(), "a paid session names its payment intent");
     }
 
-    fn checkout(c: crate::ids::CompanyId, i: crate::ids::InspectionId) -> Checkout {
+    fn checkout(c: crate::foundation::ids::CompanyId, i: crate::foundation::ids::InspectionId) -> Checkout {
         Checkout {
             checkout_id: "ck_1".into(),
             session_id: "cs_test_1".into(),
             company_id: c,
             inspection_id: i,
-            person_id: crate::ids::PersonId::new(),
+            person_id: crate::foundation::ids::PersonId::new(),
             amount_cents: 45000,
             currency: Currency::USD,
             livemode: false,
             payment_intent: None,
-            created_at: crate::clock::now(),
+            created_at: crate::foundation::clock::now(),
         }
     }
 
     #[test]
     fn money_is_bound_to_the_checkout_this_server_created_or_to_metadata_in_the_expected_mode() {
-        let (c, i) = (crate::ids::CompanyId::new(), crate::ids::InspectionId::new());
+        let (c, i) = (crate::foundation::ids::CompanyId::new(), crate::foundation::ids::InspectionId::new());
         let meta = serde_json::json!({"company_id": c.to_string(), "inspection_id": i.to_string(), "portal_checkout_id": "ck_1"});
         let ParsedEvent::Money(e) = session_event("checkout.session.completed", "paid", meta) else { panic!() };
         let e = *e;
@@ -620,7 +625,7 @@ mod tests {
         refuse(&MoneyEvent { currency: Some(Currency::parse("cad").unwrap()), ..e.clone() }, &ck, "currency");
         refuse(&MoneyEvent { currency: None, ..e.clone() }, &ck, "currency");
         refuse(&MoneyEvent { session_id: Some("cs_other".into()), ..e.clone() }, &ck, "session");
-        let other = (crate::ids::CompanyId::new(), crate::ids::InspectionId::new());
+        let other = (crate::foundation::ids::CompanyId::new(), crate::foundation::ids::InspectionId::new());
         refuse(&MoneyEvent { target: Some(other), ..e.clone() }, &ck, "another inspection");
         let paid_with = Checkout { payment_intent: Some("pi_first".into()), ..ck.clone() };
         refuse(&e, &paid_with, "payment intent");
@@ -663,7 +668,7 @@ mod tests {
         for order in [[&processing, &failed], [&failed, &processing]] {
             let mut i = inspection();
             for e in order {
-                i.apply_money(e, crate::clock::now()).unwrap();
+                i.apply_money(e, crate::foundation::clock::now()).unwrap();
             }
             assert_eq!(i.pending().get(), 0, "{:?}", order.map(|e| &e.kind));
         }

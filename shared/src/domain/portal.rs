@@ -9,9 +9,9 @@ use super::document::{Document, DocumentKind};
 use super::gate::{self, Access, LockReason, Viewer};
 use super::inspection::{Inspection, Person, Role, ServiceKind};
 use super::settings::{ContactDetails, Contractor, PaymentsMode, SpecialOffer};
-use crate::email::Email;
-use crate::ids::{DocumentId, InspectionId, PersonId, ServiceId};
-use crate::money::{Cents, Currency};
+use crate::foundation::email::Email;
+use crate::foundation::ids::{DocumentId, InspectionId, PersonId, ServiceId};
+use crate::foundation::money::{Cents, Currency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -223,7 +223,7 @@ pub fn payment_panel(company: &Company, inspection: &Inspection, can_act: bool, 
         (PaymentState::Due, PaymentsMode::Disabled) => Some(PaymentAction::LearnMore),
         _ => None,
     };
-    let amount = crate::money::format(balance, inspection.currency);
+    let amount = crate::foundation::money::format(balance, inspection.currency);
     let message = match state {
         PaymentState::None => "No payment is due".to_owned(),
         PaymentState::Paid => "Paid".to_owned(),
@@ -307,7 +307,7 @@ impl PortalView {
             can_act,
             company: CompanyCard::of(company),
             address: inspection.address.clone(),
-            scheduled_at: crate::clock::rfc3339(inspection.scheduled_at),
+            scheduled_at: crate::foundation::clock::rfc3339(inspection.scheduled_at),
             cover_photo_url: inspection.cover_photo_url.clone(),
             addon_offers,
             offers_dismissed: inspection.offers_dismissed,
@@ -363,7 +363,7 @@ impl ShareView {
             notice: UNKNOWN_USER_NOTICE,
             company: CompanyCard::of(company),
             address: inspection.address.clone(),
-            scheduled_at: crate::clock::rfc3339(inspection.scheduled_at),
+            scheduled_at: crate::foundation::clock::rfc3339(inspection.scheduled_at),
             cover_photo_url: inspection.cover_photo_url.clone(),
         }
     }

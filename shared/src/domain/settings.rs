@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{optional_text, text, DomainError};
-use crate::email::Email;
-use crate::ids::ServiceId;
-use crate::money::{Cents, Currency};
+use crate::foundation::email::Email;
+use crate::foundation::ids::ServiceId;
+use crate::foundation::money::{Cents, Currency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -309,8 +309,8 @@ impl Settings {
                 }
                 let subject = text(&format!("email_templates.{key}.subject"), &t.subject, 200)?;
                 let body = text(&format!("email_templates.{key}.body"), &t.body, 20_000)?;
-                super::templates::check_subject(&format!("email_templates.{key}.subject"), &subject)?;
-                super::templates::check(&format!("email_templates.{key}.body"), &body)?;
+                super::template_syntax::check_subject(&format!("email_templates.{key}.subject"), &subject)?;
+                super::template_syntax::check(&format!("email_templates.{key}.body"), &body)?;
                 s.email_templates.insert(key, EmailTemplate { subject, body });
             }
         }
@@ -351,7 +351,7 @@ impl Settings {
         }
         if let Some(tz) = patch.time_zone {
             let tz = tz.trim();
-            crate::localtime::zone(tz).ok_or_else(|| {
+            crate::foundation::local_time::zone(tz).ok_or_else(|| {
                 DomainError::Invalid(format!("time_zone {tz:?} is not an IANA time zone such as America/Chicago"))
             })?;
             s.time_zone = Some(tz.to_owned());

@@ -1,4 +1,4 @@
-use portal_shared::{entry, Config};
+use portal_shared::{web::entry, Config};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

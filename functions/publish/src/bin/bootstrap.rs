@@ -3,7 +3,7 @@
 
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 use portal_publish::Publish;
-use portal_shared::{entry, Config};
+use portal_shared::{web::entry, Config};
 use serde_json::Value;
 
 #[tokio::main]

@@ -1,4 +1,4 @@
-use portal_shared::{entry, Config};
+use portal_shared::{web::entry, Config};
 use portal_staff_api::StaffApi;
 
 #[tokio::main]

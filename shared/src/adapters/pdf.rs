@@ -1,0 +1,282 @@
+//! Reports the product renders itself from an inspection's stored data (auto-generated on submit,
+//! and rebuilt on request — the "payload rebuild"): a JSON payload, and a multi-page PDF made from
+//! it (laid out here, written with lopdf).
+
+use serde_json::{json, Value};
+
+use crate::domain::company::Company;
+use crate::domain::customers::{Deficiency, DeficiencyStatus, Severity};
+use crate::domain::document::Document;
+use crate::domain::inspection::{Inspection, Role};
+
+/// The rendered payload: everything the report shows, from the stored data only: the property,
+/// the people, one section per service, and the findings (the deficiencies recorded against this
+/// report) with their severity, most severe first, plus photos by reference when there are any.
+pub fn payload(company: &Company, inspection: &Inspection, doc: &Document, findings: &[Deficiency]) -> Value {
+    let zone = company.settings.time_zone.as_deref();
+    let mut findings: Vec<&Deficiency> = findings.iter().collect();
+    findings.sort_by_key(|f| (std::cmp::Reverse(f.severity), f.id));
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    json!({
+        "title": doc.display_name(),
+        "company": company.name,
+        "address": inspection.address,
+        "scheduled_at": crate::foundation::clock::rfc3339(inspection.scheduled_at),
+        "scheduled_local": crate::foundation::local_time::date_time(inspection.scheduled_at, zone),
+        "submitted_at": inspection.submitted_at.map(crate::foundation::clock::rfc3339),
+        "inspectors": inspection.people.iter().filter(|p| p.role == Role::Inspector).map(|p| &p.name).collect::<Vec<_>>(),
+        "clients": inspection.people.iter().filter(|p| p.role == Role::Client).map(|p| &p.name).collect::<Vec<_>>(),
+        "services": inspection.services.iter().map(|s| json!({ "name": s.name, "description": s.description })).collect::<Vec<_>>(),
+        "summary": {
+            "findings": findings.len(),
+            "critical": count(Severity::Critical),
+            "high": count(Severity::High),
+            "medium": count(Severity::Medium),
+            "low": count(Severity::Low),
+            "unresolved": findings.iter().filter(|f| f.status == DeficiencyStatus::Unresolved).count(),
+        },
+        "findings": findings.iter().map(|f| json!({
+            "severity": f.severity,
+            "description": f.description,
+            "location": f.location,
+            "status": f.status,
+        })).collect::<Vec<_>>(),
+        "photos": inspection.cover_photo_url.iter().collect::<Vec<_>>(),
+    })
+}
+
+/// Lines of a report, each with its style.
+enum Line {
+    Title(String),
+    Heading(String),
+    Text(String),
+    Gap,
+}
+
+/// Wraps `text` at `width` characters on word boundaries.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = out.last_mut().expect("one line");
+        if !last.is_empty() && last.len() + 1 + word.len() > width {
+            out.push(word.to_owned());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    out
+}
+
+/// The PDF of a payload: a cover with the property and the people, a summary of the findings by
+/// severity, one section per service, and every finding; as many US Letter pages as it takes,
+/// numbered.
+pub fn pdf(payload: &Value) -> Vec<u8> {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let list = |v: &Value| {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x.as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut lines = vec![
+        Line::Title(s(&payload["title"])),
+        Line::Text(s(&payload["address"])),
+        Line::Text(format!("Prepared by {}", s(&payload["company"]))),
+        Line::Text(format!("Inspected: {}", s(&payload["scheduled_local"]))),
+        Line::Text(format!("Client(s): {}", list(&payload["clients"]))),
+        Line::Text(format!("Inspector(s): {}", list(&payload["inspectors"]))),
+        Line::Gap,
+        Line::Heading("Summary".into()),
+    ];
+    let sum = &payload["summary"];
+    let n = |k: &str| sum[k].as_u64().unwrap_or(0);
+    lines.push(Line::Text(format!(
+        "{} finding(s): {} critical, {} high, {} medium, {} low; {} unresolved.",
+        n("findings"),
+        n("critical"),
+        n("high"),
+        n("medium"),
+        n("low"),
+        n("unresolved")
+    )));
+    lines.push(Line::Gap);
+    lines.push(Line::Heading("Scope: services performed".into()));
+    for svc in payload["services"].as_array().into_iter().flatten() {
+        for (i, l) in wrap(&format!("{}: {}", s(&svc["name"]), s(&svc["description"])), 88).into_iter().enumerate() {
+            lines.push(Line::Text(if i == 0 { format!("- {l}") } else { format!("  {l}") }));
+        }
+    }
+    lines.push(Line::Gap);
+    lines.push(Line::Heading("Findings".into()));
+    let findings = payload["findings"].as_array().cloned().unwrap_or_default();
+    if findings.is_empty() {
+        lines.push(Line::Text("No deficiencies were recorded.".into()));
+    }
+    for (k, f) in findings.iter().enumerate() {
+        let head = format!("{}. [{}] {}", k + 1, s(&f["severity"]).to_uppercase(), s(&f["description"]));
+        for (i, l) in wrap(&head, 88).into_iter().enumerate() {
+            lines.push(Line::Text(if i == 0 { l } else { format!("    {l}") }));
+        }
+        let loc = s(&f["location"]);
+        lines.push(Line::Text(format!(
+            "    Location: {}   Status: {}",
+            if loc.is_empty() { "-".into() } else { loc },
+            s(&f["status"])
+        )));
+    }
+    let photos = payload["photos"].as_array().cloned().unwrap_or_default();
+    if !photos.is_empty() {
+        lines.push(Line::Gap);
+        lines.push(Line::Heading("Photos".into()));
+        for p in photos {
+            lines.push(Line::Text(s(&p)));
+        }
+    }
+    paged_pdf(&lines, &s(&payload["title"]))
+}
+
+/// Lays lines out on pages (a page break when one is full) and writes the PDF with lopdf.
+fn paged_pdf(lines: &[Line], title: &str) -> Vec<u8> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{dictionary, Document, Object, Stream};
+    const TOP: i64 = 740;
+    const BOTTOM: i64 = 72;
+    let mut pages: Vec<Vec<(&'static str, i64, i64, String)>> = vec![Vec::new()];
+    let mut y = TOP;
+    for line in lines {
+        let (font, size, step, text) = match line {
+            Line::Title(t) => ("F2", 20, 30, t.clone()),
+            Line::Heading(t) => ("F2", 14, 22, t.clone()),
+            Line::Text(t) => ("F1", 10, 14, t.clone()),
+            Line::Gap => ("F1", 10, 10, String::new()),
+        };
+        if y - step < BOTTOM {
+            pages.push(Vec::new());
+            y = TOP;
+        }
+        y -= step;
+        pages.last_mut().expect("a page").push((font, size, y, text));
+    }
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let regular = doc.add_object(dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" });
+    let bold = doc.add_object(dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica-Bold" });
+    let resources = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => regular, "F2" => bold } });
+    let total = pages.len();
+    let mut kids: Vec<Object> = Vec::new();
+    for (n, page) in pages.into_iter().enumerate() {
+        let mut ops = Vec::new();
+        for (font, size, y, text) in
+            page.iter().chain(std::iter::once(&("F1", 9, 40, format!("{title} - page {} of {total}", n + 1))))
+        {
+            if text.is_empty() {
+                continue;
+            }
+            let clean: String = text.chars().filter(|c| (' '..='~').contains(c)).collect();
+            ops.extend([
+                Operation::new("BT", vec![]),
+                Operation::new("Tf", vec![(*font).into(), (*size).into()]),
+                Operation::new("Td", vec![72.into(), (*y).into()]),
+                Operation::new("Tj", vec![Object::string_literal(clean)]),
+                Operation::new("ET", vec![]),
+            ]);
+        }
+        let content = Content { operations: ops }.encode().unwrap_or_default();
+        let content_id = doc.add_object(Stream::new(dictionary! {}, content));
+        let page_id = doc.add_object(dictionary! { "Type" => "Page", "Parent" => pages_id, "Contents" => content_id });
+        kids.push(page_id.into());
+    }
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages",
+            "Kids" => kids,
+            "Count" => total as i64,
+            "Resources" => resources,
+            "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+        }),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    if doc.save_to(&mut out).is_err() {
+        return text_pdf(&[title.to_owned()]);
+    }
+    out
+}
+
+/// A valid one-page PDF showing `lines` (byte offsets computed, so viewers open it). Characters
+/// outside printable ASCII are dropped.
+pub fn text_pdf(lines: &[String]) -> Vec<u8> {
+    let mut stream = String::from("BT /F1 12 Tf 72 740 Td 16 TL");
+    for line in lines {
+        let clean: String = line.chars().filter(|c| (' '..='~').contains(c) && !"()\\".contains(*c)).collect();
+        stream.push_str(&format!(" ({clean}) Tj T*"));
+    }
+    stream.push_str(" ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (n, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", n + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_reports_run_over_several_numbered_pages() {
+        let findings: Vec<Value> = (0..80)
+            .map(|i| json!({ "severity": "high", "description": format!("Finding number {i} with a long description that needs wrapping across more than one line of the page"), "location": "Basement", "status": "unresolved" }))
+            .collect();
+        let payload = json!({ "title": "Annual Fire Alarm Inspection Report", "address": "1 Main", "company": "Acme",
+            "scheduled_local": "Thursday", "clients": ["C"], "inspectors": ["I"], "services": [], "summary": { "findings": 80 },
+            "findings": findings, "photos": ["https://photos.test/1.jpg"] });
+        let pdf = pdf(&payload);
+        let doc = lopdf::Document::load_mem(&pdf).unwrap();
+        let pages = doc.get_pages().len();
+        assert!(pages >= 4, "{pages} pages");
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(text.contains(&format!("page {pages} of {pages}")));
+        assert!(text.contains("Finding number 79") && text.contains("https://photos.test/1.jpg"));
+    }
+
+    #[test]
+    fn pdfs_have_a_correct_cross_reference_table() {
+        let pdf = text_pdf(&["Hello (world)".to_owned(), "Caf\u{e9}".to_owned()]);
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(text.starts_with("%PDF-1.4") && text.ends_with("%%EOF\n"));
+        let startxref: usize = text.rsplit("startxref\n").next().unwrap().lines().next().unwrap().parse().unwrap();
+        assert!(text[startxref..].starts_with("xref"));
+        for (n, line) in text[startxref..].lines().skip(3).take(5).enumerate() {
+            let off: usize = line[..10].parse().unwrap();
+            assert!(text[off..].starts_with(&format!("{} 0 obj", n + 1)), "object {}", n + 1);
+        }
+        assert!(text.contains("(Hello world) Tj") && text.contains("(Caf) Tj"));
+    }
+}

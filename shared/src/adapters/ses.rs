@@ -1,0 +1,233 @@
+//! SES (v1 API) adapter: every email the product sends goes through here, from the verified sender
+//! identity, with the company's address as Reply-To.
+
+use aws_sdk_ses::primitives::Blob;
+use aws_sdk_ses::types::{Body, Content, Destination, Message, MessageTag, RawMessage};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::foundation::email::Email;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// SES refused this message for good (a rejected or suppressed address, an unverified
+    /// sender): sending it again will fail again.
+    #[error("SES rejected the email: {0}")]
+    Rejected(String),
+    /// SES did not answer in time, refused the connection or throttled: retry later.
+    #[error("SES unavailable: {0}")]
+    Unavailable(#[source] crate::foundation::problem::Transient),
+    #[error("sending email failed: {0}")]
+    Other(String),
+}
+
+impl MailError {
+    fn sdk<E>(e: &aws_sdk_ses::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> Self
+    where
+        E: aws_sdk_ses::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let chain = crate::foundation::problem::error_chain(e);
+        if crate::foundation::problem::is_transient(e) {
+            return MailError::Unavailable(crate::foundation::problem::Transient(chain));
+        }
+        // Only what is wrong with this message itself is permanent: a malformed address, or content
+        // SES refuses. A sender not verified (yet) or a paused account is the operator's to fix, and
+        // the email waits for it (up to the outbox's attempts).
+        let service = e.as_service_error();
+        let message = service.and_then(|s| s.message()).unwrap_or_default().to_ascii_lowercase();
+        match service.and_then(|s| s.code()) {
+            Some("InvalidParameterValue") => MailError::Rejected(chain),
+            Some("MessageRejected") if !message.contains("not verified") => MailError::Rejected(chain),
+            _ => MailError::Other(chain),
+        }
+    }
+
+    /// Whether sending the same email again cannot succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, MailError::Rejected(_))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Mailer {
+    client: aws_sdk_ses::Client,
+    sender: Email,
+    /// Every email is sent with this SES configuration set: its bounce, complaint and delivery
+    /// events come back (SNS → the publish function) and its reputation metrics feed the alarms.
+    configuration_set: Option<String>,
+}
+
+use crate::domain::mail::Outgoing;
+
+impl Mailer {
+    pub fn new(sdk: &aws_config::SdkConfig, sender: Email, configuration_set: Option<String>) -> Self {
+        // A send is not idempotent (SES has no idempotency key): an attempt that timed out may
+        // still be delivered, so the SDK must not repeat it on its own. The outbox retries later,
+        // with a backoff, and each of its attempts is one send.
+        // Its one attempt gets the whole operation budget.
+        let timeouts = aws_sdk_ses::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(crate::adapters::aws::CONNECT_TIMEOUT)
+            .operation_attempt_timeout(crate::adapters::aws::OPERATION_TIMEOUT)
+            .operation_timeout(crate::adapters::aws::OPERATION_TIMEOUT)
+            .build();
+        let conf = aws_sdk_ses::config::Builder::from(sdk)
+            .retry_config(aws_sdk_ses::config::retry::RetryConfig::standard().with_max_attempts(1))
+            .timeout_config(timeouts)
+            .interceptor(crate::adapters::roundtrips::OperationRecorder)
+            .build();
+        Mailer { client: aws_sdk_ses::Client::from_conf(conf), sender, configuration_set }
+    }
+
+    /// The mailer a function's configuration asks for (none without `SENDER_EMAIL`).
+    pub fn from_config(sdk: &aws_config::SdkConfig, config: &crate::Config) -> Option<Self> {
+        config.sender_email.clone().map(|s| Mailer::new(sdk, s, config.ses_configuration_set.clone()))
+    }
+
+    pub fn client(&self) -> &aws_sdk_ses::Client {
+        &self.client
+    }
+
+    /// Sends one email; returns the provider's message id.
+    fn sender_header(&self, mail: &Outgoing) -> String {
+        match &mail.from_name {
+            Some(name) => format!("\"{}\" <{}>", name.replace(['"', '\\', '\r', '\n'], ""), self.sender),
+            None => self.sender.to_string(),
+        }
+    }
+
+    /// Sends `mail` with one attachment (a raw MIME message: text and HTML alternatives, then the
+    /// file). Returns the SES message id.
+    pub async fn send_with_attachment(
+        &self,
+        mail: &Outgoing,
+        file_name: &str,
+        content_type: &str,
+        bytes: &[u8],
+        tags: &[(&str, String)],
+    ) -> Result<String, MailError> {
+        let raw = mime_message(&self.sender_header(mail), mail, file_name, content_type, bytes);
+        let out = self
+            .client
+            .send_raw_email()
+            .set_configuration_set_name(self.configuration_set.clone())
+            .set_tags((!tags.is_empty()).then(|| message_tags(tags)).transpose()?)
+            .source(self.sender.as_str())
+            .destinations(mail.to.as_str())
+            .raw_message(
+                RawMessage::builder().data(Blob::new(raw)).build().map_err(|e| MailError::Other(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(|e| MailError::sdk(&e))?;
+        Ok(out.message_id().to_owned())
+    }
+
+    pub async fn send(&self, mail: &Outgoing) -> Result<String, MailError> {
+        self.send_tagged(mail, &[]).await
+    }
+
+    /// Sends `mail` with SES message tags (they come back in its bounce, complaint and delivery
+    /// events); returns the SES message id.
+    pub async fn send_tagged(&self, mail: &Outgoing, tags: &[(&str, String)]) -> Result<String, MailError> {
+        let tags = message_tags(tags)?;
+        let utf8 =
+            |s: &str| Content::builder().data(s).charset("UTF-8").build().map_err(|e| MailError::Other(e.to_string()));
+        let from = match &mail.from_name {
+            // Quote the display name; strip characters that would break the header.
+            Some(name) => format!("\"{}\" <{}>", name.replace(['"', '\\', '\r', '\n'], ""), self.sender),
+            None => self.sender.to_string(),
+        };
+        let out = self
+            .client
+            .send_email()
+            .set_configuration_set_name(self.configuration_set.clone())
+            .set_tags((!tags.is_empty()).then_some(tags))
+            .source(from)
+            .destination(Destination::builder().to_addresses(mail.to.as_str()).build())
+            .set_reply_to_addresses(mail.reply_to.as_ref().map(|r| vec![r.to_string()]))
+            .message(
+                Message::builder()
+                    .subject(utf8(&mail.subject)?)
+                    .body(Body::builder().text(utf8(&mail.text)?).html(utf8(&mail.html)?).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| MailError::sdk(&e))?;
+        Ok(out.message_id().to_owned())
+    }
+}
+
+fn message_tags(tags: &[(&str, String)]) -> Result<Vec<MessageTag>, MailError> {
+    tags.iter()
+        .map(|(k, v)| MessageTag::builder().name(*k).value(v).build().map_err(|e| MailError::Other(e.to_string())))
+        .collect()
+}
+
+/// `=?UTF-8?B?…?=` for header values that may hold any text.
+fn encoded_word(s: &str) -> String {
+    format!("=?UTF-8?B?{}?=", STANDARD.encode(s.replace(['\r', '\n'], " ")))
+}
+
+/// Base64 in 76-character lines, as MIME wants.
+fn base64_lines(bytes: &[u8]) -> String {
+    let b64 = STANDARD.encode(bytes);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 76 * 2 + 2);
+    for chunk in b64.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push_str("\r\n");
+    }
+    out
+}
+
+fn mime_message(from: &str, mail: &Outgoing, file_name: &str, content_type: &str, bytes: &[u8]) -> Vec<u8> {
+    let boundary = format!("mixed-{}", ulid::Ulid::new());
+    let alt = format!("alt-{}", ulid::Ulid::new());
+    let safe_name: String = file_name.chars().filter(|c| !c.is_control() && *c != '"' && *c != '\\').collect();
+    let mut m = String::new();
+    m.push_str(&format!("From: {from}\r\nTo: {}\r\n", mail.to));
+    if let Some(r) = &mail.reply_to {
+        m.push_str(&format!("Reply-To: {r}\r\n"));
+    }
+    m.push_str(&format!("Subject: {}\r\nMIME-Version: 1.0\r\n", encoded_word(&mail.subject)));
+    m.push_str(&format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"));
+    m.push_str(&format!("--{boundary}\r\nContent-Type: multipart/alternative; boundary=\"{alt}\"\r\n\r\n"));
+    for (ct, body) in [("text/plain", &mail.text), ("text/html", &mail.html)] {
+        m.push_str(&format!(
+            "--{alt}\r\nContent-Type: {ct}; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+            base64_lines(body.as_bytes())
+        ));
+    }
+    m.push_str(&format!("--{alt}--\r\n"));
+    m.push_str(&format!(
+        "--{boundary}\r\nContent-Type: {content_type}; name=\"{safe_name}\"\r\n\
+         Content-Disposition: attachment; filename=\"{safe_name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+        base64_lines(bytes)
+    ));
+    m.push_str(&format!("--{boundary}--\r\n"));
+    m.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachments_are_base64_mime_parts() {
+        let mail = Outgoing {
+            to: Email::parse("jane@example.com").unwrap(),
+            from_name: None,
+            reply_to: None,
+            subject: "Your report\r\nBcc: x@y".into(),
+            text: "Hello".into(),
+            html: "<p>Hello</p>".into(),
+        };
+        let raw =
+            String::from_utf8(mime_message("a@b.test", &mail, "R\"eport.pdf", "application/pdf", b"%PDF-1.4")).unwrap();
+        assert!(raw.contains("Subject: =?UTF-8?B?"), "{raw}");
+        assert!(!raw.contains("Bcc:"), "no header injection through the subject");
+        assert!(raw.contains("filename=\"Report.pdf\""));
+        assert!(raw.contains(&STANDARD.encode(b"%PDF-1.4")));
+        assert!(raw.trim_end().ends_with("--"));
+    }
+}

@@ -1,0 +1,128 @@
+//! Companies and staff API keys.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{keys, Record, Store, StoreError, Write};
+use crate::domain::company::Company;
+use crate::foundation::credentials::SecretHash;
+use crate::foundation::ids::{CompanyId, KeyId};
+
+/// What a staff API key's hash resolves to. A second item under the company
+/// (`COMPANY#<c>#STAFFKEY#<id>`, on GSI1 for the list) holds the same record, so a key can be
+/// listed and revoked by its id; the key itself is never stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StaffKeyRecord {
+    pub key_id: KeyId,
+    pub company_id: CompanyId,
+    /// Whom the key was made for.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The SHA-256 the key is looked up by (hex), to revoke it by id.
+    #[serde(default)]
+    pub key_hash: String,
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(default, with = "crate::foundation::clock::serde_rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+impl StaffKeyRecord {
+    /// The key item and its listing item, both created (in one transaction with whatever else).
+    pub fn create(&self, hash: &SecretHash) -> Result<Vec<Write>, StoreError> {
+        Ok(vec![
+            Write::Create(Record::new(keys::staff_key(hash), "staff_key", self)?),
+            Write::Create(
+                Record::new(keys::staff_key_listing(self.company_id, self.key_id), "staff_key_listing", self)?
+                    .with_gsi1(keys::staff_keys_of(self.company_id), self.key_id.to_string()),
+            ),
+        ])
+    }
+}
+
+impl Store {
+    /// Creates a company and its first staff key atomically.
+    pub async fn create_company(
+        &self,
+        company: &Company,
+        key_hash: &SecretHash,
+        key: &StaffKeyRecord,
+    ) -> Result<(), StoreError> {
+        let mut writes = vec![Write::Create(Record::new(keys::company(company.id), "company", company)?)];
+        writes.extend(key.create(key_hash)?);
+        self.transact(writes).await
+    }
+
+    pub async fn company(&self, id: CompanyId) -> Result<Option<Company>, StoreError> {
+        self.get(&keys::company(id)).await
+    }
+
+    /// Saves a company read at `company.revision`, bumping it; fails if someone saved in between.
+    pub async fn save_company(&self, company: &mut Company) -> Result<(), StoreError> {
+        let expected = company.revision;
+        company.revision += 1;
+        let result = self
+            .write(Write::Replace {
+                record: Record::new(keys::company(company.id), "company", &*company)?,
+                expected_revision: expected,
+            })
+            .await;
+        if result.is_err() {
+            company.revision = expected;
+        }
+        result
+    }
+
+    pub async fn staff_key(&self, hash: &SecretHash) -> Result<Option<StaffKeyRecord>, StoreError> {
+        self.get(&keys::staff_key(hash)).await
+    }
+
+    /// Records that a key was used (at most once per [`crate::web::auth::LAST_USED_RESOLUTION`]); a
+    /// key revoked meanwhile is not brought back.
+    pub async fn touch_staff_key(&self, hash: &SecretHash, at: OffsetDateTime) -> Result<(), StoreError> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, aws_sdk_dynamodb::types::AttributeValue::S(keys::staff_key(hash).pk))
+            .key(keys::SK, aws_sdk_dynamodb::types::AttributeValue::S(keys::staff_key(hash).sk))
+            .update_expression("SET last_used_at = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(
+                ":at",
+                aws_sdk_dynamodb::types::AttributeValue::S(crate::foundation::clock::rfc3339(at)),
+            )
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(StoreError::Sdk(crate::foundation::problem::error_chain(&e))),
+        }
+    }
+
+    /// A company's keys (listing items; `last_used_at` comes from the key items, one batch read).
+    pub async fn staff_keys(&self, company: CompanyId) -> Result<Vec<StaffKeyRecord>, StoreError> {
+        let listed: Vec<StaffKeyRecord> = self.query_gsi1(&keys::staff_keys_of(company), 100, None, false).await?.items;
+        let wanted: Vec<super::Key> = listed.iter().map(|k| keys::staff_key_by_stored_hash(&k.key_hash)).collect();
+        if wanted.is_empty() {
+            return Ok(listed);
+        }
+        let found = self.batch_get(&wanted).await?;
+        Ok(found.into_iter().flatten().map(serde_dynamo::from_item).collect::<Result<Vec<StaffKeyRecord>, _>>()?)
+    }
+
+    /// The listing item of one key (strongly consistent).
+    pub async fn staff_key_by_id(&self, company: CompanyId, id: KeyId) -> Result<Option<StaffKeyRecord>, StoreError> {
+        self.get(&keys::staff_key_listing(company, id)).await
+    }
+
+    /// Revokes a key at once: both its items go in one transaction.
+    pub async fn revoke_staff_key(&self, k: &StaffKeyRecord) -> Result<(), StoreError> {
+        self.transact(vec![
+            Write::Delete(keys::staff_key_by_stored_hash(&k.key_hash)),
+            Write::Delete(keys::staff_key_listing(k.company_id, k.key_id)),
+        ])
+        .await
+    }
+}

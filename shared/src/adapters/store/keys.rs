@@ -1,0 +1,251 @@
+//! Every key of the single table is built here and nowhere else (see docs/data-model.md).
+//!
+//! Tenant data lives under `COMPANY#<id>` prefixes, so a key built from one company's id can
+//! never reach another company's items. Secrets are looked up by their SHA-256 only.
+
+use crate::foundation::credentials::SecretHash;
+use crate::foundation::ids::{
+    AuditId, BuildingId, CompanyId, ContactId, DeficiencyId, DocumentId, InspectionId, KeyId,
+};
+
+/// Table primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: String, sk: &str) -> Key {
+        Key { pk, sk: sk.to_owned() }
+    }
+}
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+pub const DUE_INDEX: &str = "DUE";
+pub const DUE_PK: &str = "DuePK";
+pub const DUE_SK: &str = "DueSK";
+/// The one partition of the `DUE` index.
+pub const DUE: &str = "DUE";
+
+pub fn company(c: CompanyId) -> Key {
+    Key::new(format!("COMPANY#{c}"), "COMPANY")
+}
+
+pub fn staff_key(hash: &SecretHash) -> Key {
+    staff_key_by_stored_hash(hash.as_str())
+}
+
+/// The same key item, from the hash hex a listing item keeps.
+pub fn staff_key_by_stored_hash(hex: &str) -> Key {
+    Key::new(format!("STAFFKEY#{hex}"), "STAFFKEY")
+}
+
+/// A company's listing item for one of its staff keys (by id, never the key).
+pub fn staff_key_listing(c: CompanyId, k: KeyId) -> Key {
+    Key::new(format!("COMPANY#{c}#STAFFKEY#{k}"), "STAFFKEY")
+}
+
+/// GSI1 partition listing a company's staff keys.
+pub fn staff_keys_of(c: CompanyId) -> String {
+    format!("COMPANY#{c}#STAFFKEYS")
+}
+
+pub fn inspection(c: CompanyId, i: InspectionId) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), "INSPECTION")
+}
+
+/// Which company an inspection belongs to (share links carry only the inspection id).
+pub fn inspection_pointer(i: InspectionId) -> Key {
+    Key::new(format!("INSPECTION#{i}"), "INSPECTION")
+}
+
+pub fn token(hash: &SecretHash) -> Key {
+    token_by_stored_hash(hash.as_str())
+}
+
+pub fn token_by_stored_hash(hex: &str) -> Key {
+    Key::new(format!("TOKEN#{hex}"), "TOKEN")
+}
+
+/// `/staff/documents/<d>` routes carry only the document id: this says which inspection.
+pub fn document_pointer(c: CompanyId, d: DocumentId) -> Key {
+    Key::new(format!("COMPANY#{c}#DOCUMENT#{d}"), "DOCUMENT")
+}
+
+pub fn audit(c: CompanyId, i: InspectionId, a: AuditId) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), &format!("{AUDIT_PREFIX}{a}"))
+}
+
+pub const AUDIT_PREFIX: &str = "AUDIT#";
+
+/// A payment webhook event already applied (the provider's event id is the idempotency key).
+pub fn payment_event(event_id: &str) -> Key {
+    Key::new(format!("EVENT#{event_id}"), "EVENT")
+}
+
+/// Which inspection a provider payment intent (`pi_…`) or charge (`ch_…`) paid, for refunds and
+/// disputes whose object has no metadata; before the payment arrives, what waits for it.
+pub fn money_pointer(provider_id: &str) -> Key {
+    Key::new(format!("MONEY#{provider_id}"), "MONEY")
+}
+
+/// A checkout session this server created (Pay Now), by the id it put in the session's metadata.
+pub fn checkout(checkout_id: &str) -> Key {
+    Key::new(format!("CHECKOUT#{checkout_id}"), "CHECKOUT")
+}
+
+/// Money kept for staff review, under its company (or `UNKNOWN` when it names none).
+pub fn unmatched_payment(c: Option<CompanyId>, event_id: &str) -> Key {
+    Key::new(unmatched_partition(c), &format!("{UNMATCHED_PREFIX}{event_id}"))
+}
+
+pub fn unmatched_partition(c: Option<CompanyId>) -> String {
+    match c {
+        Some(c) => format!("COMPANY#{c}#UNMATCHED"),
+        None => "COMPANY#UNKNOWN#UNMATCHED".to_owned(),
+    }
+}
+
+pub const UNMATCHED_PREFIX: &str = "PAYMENT#";
+
+/// One email to one person, keyed by what it is about (its dedupe key).
+pub fn email(c: CompanyId, i: InspectionId, dedupe: &str) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), &format!("{EMAIL_PREFIX}{dedupe}"))
+}
+
+pub const EMAIL_PREFIX: &str = "EMAIL#";
+
+/// An address the company's email must not go to any more (a hard bounce or a complaint).
+pub fn suppression(c: CompanyId, address: &str) -> Key {
+    Key::new(format!("COMPANY#{c}#SUPPRESSED"), &address.to_ascii_lowercase())
+}
+
+/// GSI1 partition of emails waiting to be sent (sparse: sent ones leave it).
+pub const OUTBOX: &str = "OUTBOX";
+
+/// A document waiting for its `publish_at` (carries the DUE index keys).
+pub fn schedule(c: CompanyId, i: InspectionId, d: DocumentId) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), &format!("SCHEDULE#{d}"))
+}
+
+/// `DueSK`: when, then which document (so a due key names everything the job needs).
+pub fn due_sort(publish_at: &str, c: CompanyId, i: InspectionId, d: DocumentId) -> String {
+    format!("{publish_at}#{c}#{i}#{d}")
+}
+
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+
+pub fn building(c: CompanyId, b: BuildingId) -> Key {
+    Key::new(format!("COMPANY#{c}#BUILDING#{b}"), "BUILDING")
+}
+
+pub fn buildings_of(c: CompanyId) -> String {
+    format!("COMPANY#{c}#BUILDINGS")
+}
+
+/// A published document of a building (what its contacts may see), written on publish.
+pub fn building_document(c: CompanyId, b: BuildingId, d: DocumentId) -> Key {
+    Key::new(format!("COMPANY#{c}#BUILDING#{b}"), &format!("{BUILDING_DOC_PREFIX}{d}"))
+}
+
+pub const BUILDING_DOC_PREFIX: &str = "DOC#";
+
+pub fn contact(c: CompanyId, k: ContactId) -> Key {
+    Key::new(format!("COMPANY#{c}#CONTACT#{k}"), "CONTACT")
+}
+
+pub fn contacts_of(c: CompanyId) -> String {
+    format!("COMPANY#{c}#CONTACTS")
+}
+
+pub fn contact_audit(c: CompanyId, k: ContactId, a: AuditId) -> Key {
+    Key::new(format!("COMPANY#{c}#CONTACT#{k}"), &format!("{AUDIT_PREFIX}{a}"))
+}
+
+pub fn deficiency(c: CompanyId, b: BuildingId, f: DeficiencyId) -> Key {
+    Key::new(format!("COMPANY#{c}#BUILDING#{b}"), &format!("DEFICIENCY#{f}"))
+}
+
+/// GSI1 partition of a report's deficiencies (to show or hide them when it is (un)published).
+pub fn report_deficiencies(c: CompanyId, d: DocumentId) -> String {
+    format!("COMPANY#{c}#REPORT#{d}#DEFICIENCIES")
+}
+
+/// GSI2 partition: a building's visible deficiencies; sort `U#<id>` (unresolved) or `R#<id>`.
+pub fn deficiency_feed(c: CompanyId, b: BuildingId) -> String {
+    format!("COMPANY#{c}#BUILDING#{b}#FEED")
+}
+
+/// A fixed rate-limit window of anything else, by what it limits (an opaque name: hashes, not
+/// addresses) and the window's start.
+pub fn rate_window(what: &str, window_start: i64) -> Key {
+    Key::new(format!("RATE#{what}"), &format!("W#{window_start}"))
+}
+
+/// A fixed rate-limit window ("Get Full Access" per inspection), keyed by its start.
+pub fn full_access_window(i: InspectionId, window_start: i64) -> Key {
+    Key::new(format!("RATE#FULLACCESS#{i}#{window_start}"), "RATE")
+}
+
+/// GSI1 partition listing a company's inspections, sorted by scheduled time.
+pub fn inspections_of(c: CompanyId) -> String {
+    format!("COMPANY#{c}#INSPECTIONS")
+}
+
+pub fn inspection_sort(scheduled_at: &str, i: InspectionId) -> String {
+    format!("{scheduled_at}#{i}")
+}
+
+// ---- "all my inspections" (/me) ----
+
+/// An address as a key part: its SHA-256 (the address itself is not in any key).
+pub fn email_part(email: &crate::foundation::email::Email) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(email.as_str().as_bytes())[..16])
+}
+
+/// The inspections where an address holds a link, one item each (`INSPECTION#<id>`).
+pub fn person_inspections(c: CompanyId, email_part: &str) -> String {
+    format!("COMPANY#{c}#PERSON#{email_part}")
+}
+
+pub fn person_inspection(c: CompanyId, email_part: &str, i: InspectionId) -> Key {
+    Key::new(person_inspections(c, email_part), &format!("INSPECTION#{i}"))
+}
+
+pub fn me_sign_in(hash: &SecretHash) -> Key {
+    Key::new(format!("MESIGNIN#{}", hash.as_str()), "MESIGNIN")
+}
+
+pub fn me_session(hash: &SecretHash) -> Key {
+    me_session_by_stored_hash(hash.as_str())
+}
+
+pub fn me_session_by_stored_hash(hex: &str) -> Key {
+    Key::new(format!("MESESSION#{hex}"), "MESESSION")
+}
+
+/// GSI1 partition of an address's sessions with a company (staff end them all at once).
+pub fn me_sessions_of(c: CompanyId, email_part: &str) -> String {
+    format!("COMPANY#{c}#MESESSIONS#{email_part}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_keys_embed_the_company() {
+        let (a, b) = (CompanyId::new(), CompanyId::new());
+        let i = InspectionId::new();
+        assert_ne!(inspection(a, i), inspection(b, i));
+        assert!(inspection(a, i).pk.starts_with(&company(a).pk));
+    }
+}

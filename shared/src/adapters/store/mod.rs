@@ -1,0 +1,576 @@
+//! DynamoDB store: the single table behind every function (docs/data-model.md).
+//!
+//! Records are serde structs (via `serde_dynamo`) plus their key attributes. Writes that must not
+//! race are conditional: creates require the key to be free, saves require the revision they read,
+//! and multi-item changes go through one transaction. The client counts its round trips
+//! ([`crate::adapters::roundtrips`]).
+
+pub mod companies;
+pub mod customers;
+pub mod documents;
+pub mod inspections;
+pub mod keys;
+pub mod me;
+pub mod outbox;
+pub mod payments;
+pub mod tokens;
+pub mod webhooks;
+
+use crate::foundation::clock::Clock;
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use keys::Key;
+
+use crate::adapters::roundtrips::RoundTripCounter;
+use crate::foundation::problem::{error_chain, ApiError};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found the item not in the expected state (already exists, revision
+    /// moved on, missing).
+    #[error("conditional check failed")]
+    ConditionFailed,
+    /// A transaction was cancelled; one reason code per item, in order ("None" when that item
+    /// was fine).
+    #[error("transaction cancelled: {0:?}")]
+    TransactionCanceled(Vec<String>),
+    #[error("stored item could not be converted: {0}")]
+    Serde(#[from] serde_dynamo::Error),
+    #[error("DynamoDB request failed: {0}")]
+    Sdk(String),
+    /// DynamoDB did not answer in time, refused the connection or throttled: retry later.
+    #[error("DynamoDB unavailable: {0}")]
+    Unavailable(#[source] crate::foundation::problem::Transient),
+    #[error("invalid pagination cursor")]
+    BadCursor,
+}
+
+impl StoreError {
+    fn sdk<E>(
+        e: &aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        if crate::foundation::problem::is_transient(e) {
+            StoreError::Unavailable(crate::foundation::problem::Transient(error_chain(e)))
+        } else {
+            StoreError::Sdk(error_chain(e))
+        }
+    }
+
+    fn build<E: std::error::Error + 'static>(e: &E) -> Self {
+        StoreError::Sdk(error_chain(e))
+    }
+
+    /// True when a conditional write or transaction lost to its condition (not a throttle).
+    pub fn is_condition_failure(&self) -> bool {
+        match self {
+            StoreError::ConditionFailed => true,
+            StoreError::TransactionCanceled(reasons) => reasons.iter().any(|r| r == "ConditionalCheckFailed"),
+            _ => false,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::BadCursor => ApiError::bad_request("the cursor is not valid for this list"),
+            e if e.is_condition_failure() => ApiError::conflict(
+                "concurrent-update",
+                "the resource changed while this request was processed; retry it",
+            ),
+            StoreError::TransactionCanceled(r) if r.iter().any(|r| r == "TransactionConflict") => ApiError::conflict(
+                "concurrent-update",
+                "the resource changed while this request was processed; retry it",
+            ),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// A record ready to write: its key, optional GSI1 key, and its attributes.
+#[derive(Debug, Clone)]
+pub struct Record {
+    key: Key,
+    item: Item,
+}
+
+impl Record {
+    pub fn new<T: Serialize>(key: Key, entity: &str, data: &T) -> Result<Self, StoreError> {
+        let mut item: Item = serde_dynamo::to_item(data)?;
+        item.insert(keys::PK.into(), AttributeValue::S(key.pk.clone()));
+        item.insert(keys::SK.into(), AttributeValue::S(key.sk.clone()));
+        item.insert("entity".into(), AttributeValue::S(entity.into()));
+        Ok(Record { key, item })
+    }
+
+    pub fn with_gsi1(mut self, pk: String, sk: String) -> Self {
+        self.item.insert(keys::GSI1PK.into(), AttributeValue::S(pk));
+        self.item.insert(keys::GSI1SK.into(), AttributeValue::S(sk));
+        self
+    }
+
+    pub fn with_gsi2(mut self, pk: String, sk: String) -> Self {
+        self.item.insert(keys::GSI2PK.into(), AttributeValue::S(pk));
+        self.item.insert(keys::GSI2SK.into(), AttributeValue::S(sk));
+        self
+    }
+
+    /// Key attributes of the sparse `DUE` index (only scheduled documents carry them).
+    pub fn with_due(mut self, sk: String) -> Self {
+        self.item.insert(keys::DUE_PK.into(), AttributeValue::S(keys::DUE.into()));
+        self.item.insert(keys::DUE_SK.into(), AttributeValue::S(sk));
+        self
+    }
+
+    /// Time-to-live (epoch seconds): DynamoDB deletes the item some time after this.
+    pub fn expires_at(mut self, epoch_seconds: i64) -> Self {
+        self.item.insert("expires_at".into(), AttributeValue::N(epoch_seconds.to_string()));
+        self
+    }
+
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Put that fails if the key is taken.
+    Create(Record),
+    /// Put that fails unless the stored `revision` is the one read.
+    Replace { record: Record, expected_revision: u64 },
+    /// Delete that fails if the item is already gone.
+    DeleteExisting(Key),
+    /// Delete whether or not the item is there (revoking what may already be revoked).
+    Delete(Key),
+    /// Put whatever is there (idempotent records such as lookup pointers).
+    Put(Record),
+    /// Put that fails unless `condition` (with `values`) holds for what is stored: for records
+    /// whose safe transition is more than "absent" or "same revision".
+    PutIf { record: Record, condition: &'static str, values: Item },
+}
+
+impl Write {
+    /// The condition that makes this write safe to race, in one place for single and
+    /// transactional writes.
+    fn condition(&self) -> (Option<&'static str>, Option<Item>) {
+        match self {
+            Write::Create(_) => (Some("attribute_not_exists(PK)"), None),
+            Write::Replace { expected_revision, .. } => (
+                Some("revision = :rev"),
+                Some(HashMap::from([(":rev".to_owned(), AttributeValue::N(expected_revision.to_string()))])),
+            ),
+            Write::DeleteExisting(_) => (Some("attribute_exists(PK)"), None),
+            Write::PutIf { condition, values, .. } => (Some(*condition), (!values.is_empty()).then(|| values.clone())),
+            Write::Delete(_) | Write::Put(_) => (None, None),
+        }
+    }
+}
+
+fn key_attrs(key: &Key) -> Item {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (keys::SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+fn write_error<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if e.code() == Some("ConditionalCheckFailedException") {
+        StoreError::ConditionFailed
+    } else {
+        StoreError::sdk(&e)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    /// The time the store stamps what it writes with and judges link lifetimes by.
+    clock: crate::foundation::clock::Clock,
+}
+
+/// A page of a query and the opaque cursor to the next one.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl Store {
+    pub fn new(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(RoundTripCounter)
+            .interceptor(crate::adapters::roundtrips::OperationRecorder)
+            .build();
+        Store { client: aws_sdk_dynamodb::Client::from_conf(conf), table: table.into(), clock: Clock::system() }
+    }
+
+    /// The store a function uses: its table, and its clock.
+    pub fn for_config(sdk: &aws_config::SdkConfig, config: &crate::Config) -> Self {
+        Store::new(sdk, config.table_name.clone()).with_clock(config.clock.clone())
+    }
+
+    /// The same store reading the time from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Strongly consistent read of one item.
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        out.item.map(serde_dynamo::from_item).transpose().map_err(StoreError::from)
+    }
+
+    /// Strongly consistent read of several items in one round trip (more only if DynamoDB returns
+    /// unprocessed keys). Results are in the order of `keys`.
+    pub async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut found: HashMap<Key, Item> = HashMap::new();
+        let mut pending: Vec<Item> = keys.iter().map(key_attrs).collect();
+        pending.dedup();
+        for _attempt in 0..5 {
+            if pending.is_empty() {
+                break;
+            }
+            let ka = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::build(&e))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, ka)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk(&e))?;
+            for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                    (item.get(keys::PK), item.get(keys::SK))
+                {
+                    found.insert(Key { pk: pk.clone(), sk: sk.clone() }, item);
+                }
+            }
+            if let Some(mut un) = out.unprocessed_keys {
+                if let Some(ka) = un.remove(&self.table) {
+                    pending = ka.keys;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Sdk("batch read left unprocessed keys after retries".into()));
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
+    pub async fn write(&self, write: Write) -> Result<(), StoreError> {
+        let (condition, values) = write.condition();
+        match write {
+            Write::Create(record)
+            | Write::Replace { record, .. }
+            | Write::Put(record)
+            | Write::PutIf { record, .. } => self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(record.item))
+                .set_condition_expression(condition.map(str::to_owned))
+                .set_expression_attribute_values(values)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(write_error),
+            Write::DeleteExisting(key) | Write::Delete(key) => self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attrs(&key)))
+                .set_condition_expression(condition.map(str::to_owned))
+                .set_expression_attribute_values(values)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(write_error),
+        }
+    }
+
+    /// All writes or none, in one round trip (at most 100).
+    pub async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.len() == 1 {
+            return self.write(writes.into_iter().next().expect("one write")).await;
+        }
+        let items = writes.into_iter().map(|w| self.transact_item(w)).collect::<Result<Vec<_>, _>>()?;
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
+                    Err(StoreError::TransactionCanceled(
+                        tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect(),
+                    ))
+                }
+                _ => Err(StoreError::sdk(&e)),
+            },
+        }
+    }
+
+    fn transact_item(&self, w: Write) -> Result<TransactWriteItem, StoreError> {
+        let (condition, values) = w.condition();
+        let b = TransactWriteItem::builder();
+        let item = match w {
+            Write::Create(record)
+            | Write::Replace { record, .. }
+            | Write::Put(record)
+            | Write::PutIf { record, .. } => b.put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(record.item))
+                    .set_condition_expression(condition.map(str::to_owned))
+                    .set_expression_attribute_values(values)
+                    .build()
+                    .map_err(|e| StoreError::build(&e))?,
+            ),
+            Write::DeleteExisting(key) | Write::Delete(key) => b.delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attrs(&key)))
+                    .set_condition_expression(condition.map(str::to_owned))
+                    .set_expression_attribute_values(values)
+                    .build()
+                    .map_err(|e| StoreError::build(&e))?,
+            ),
+        };
+        Ok(item.build())
+    }
+
+    /// Counts one hit in each of several fixed windows at once, all or none: true when every one
+    /// is within its limit (a refused hit counts nowhere, so one flooded window cannot use up the
+    /// others). One round trip.
+    pub async fn within_limits(&self, windows: &[(Key, u32)], expires_at: i64) -> Result<bool, StoreError> {
+        let items = windows
+            .iter()
+            .map(|(key, limit)| {
+                let update = aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attrs(key)))
+                    .update_expression("ADD n :one SET expires_at = :exp, entity = :entity")
+                    .condition_expression("attribute_not_exists(n) OR n < :limit")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+                    .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()))
+                    .expression_attribute_values(":entity", AttributeValue::S("rate_window".into()))
+                    .build()
+                    .map_err(|e| StoreError::build(&e))?;
+                Ok(TransactWriteItem::builder().update(update).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(tc))
+                    if tc.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(false)
+                }
+                _ => Err(StoreError::sdk(&e)),
+            },
+        }
+    }
+
+    /// One page of the items of partition `pk` whose sort key starts with `prefix`. One round trip.
+    pub async fn query_prefix<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+        limit: i32,
+        cursor: Option<&str>,
+        descending: bool,
+    ) -> Result<Page<T>, StoreError> {
+        let start = cursor.map(|c| decode_cursor(c, keys::PK, pk, &[keys::PK, keys::SK])).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .scan_index_forward(!descending)
+            .limit(limit)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        page(out)
+    }
+
+    /// GSI1 items of partition `pk` whose sort key is at most `upto`, ascending. One round trip.
+    pub async fn query_gsi1_upto<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        upto: &str,
+        limit: i32,
+    ) -> Result<Vec<T>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk AND GSI1SK <= :upto")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":upto", AttributeValue::S(upto.to_owned()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        Ok(page::<T>(out)?.items)
+    }
+
+    /// One page of keys in the `DUE` index up to `upto` (KEYS_ONLY: the table and index keys),
+    /// from `start` (the previous page's last key), and the last key when more may follow. One
+    /// round trip; it reads only scheduled documents that are due.
+    pub async fn due_keys(
+        &self,
+        upto: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::DUE_INDEX)
+            .key_condition_expression("DuePK = :due AND DueSK <= :upto")
+            .expression_attribute_values(":due", AttributeValue::S(keys::DUE.into()))
+            .expression_attribute_values(":upto", AttributeValue::S(upto.to_owned()))
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    }
+
+    /// One page of a GSI1 partition, newest sort key first when `descending`. One round trip.
+    pub async fn query_gsi1<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        limit: i32,
+        cursor: Option<&str>,
+        descending: bool,
+    ) -> Result<Page<T>, StoreError> {
+        let start = cursor
+            .map(|c| decode_cursor(c, keys::GSI1PK, pk, &[keys::PK, keys::SK, keys::GSI1PK, keys::GSI1SK]))
+            .transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .scan_index_forward(!descending)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        page(out)
+    }
+}
+
+/// A query's items as records, and the cursor to the next page.
+fn page<T: DeserializeOwned>(out: aws_sdk_dynamodb::operation::query::QueryOutput) -> Result<Page<T>, StoreError> {
+    let items =
+        out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?;
+    Ok(Page { items, next_cursor: out.last_evaluated_key.map(|k| encode_cursor(&k)) })
+}
+
+/// Cursors are the query's last evaluated key (string attributes), base64url JSON: opaque to
+/// clients, and checked on the way back in so one list's cursor cannot start another list.
+fn encode_cursor(key: &Item) -> String {
+    let plain: std::collections::BTreeMap<&str, &str> =
+        key.iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str()))).collect();
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&plain).unwrap_or_default())
+}
+
+/// A cursor back into a key, refused unless it names exactly the query's key attributes (`names`)
+/// and its partition: nothing a client makes up reaches DynamoDB.
+fn decode_cursor(
+    cursor: &str,
+    partition_attr: &str,
+    expected_partition: &str,
+    names: &[&str],
+) -> Result<Item, StoreError> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| StoreError::BadCursor)?;
+    let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| StoreError::BadCursor)?;
+    let exact = plain.len() == names.len() && names.iter().all(|n| plain.contains_key(*n));
+    if plain.get(partition_attr).map(String::as_str) != Some(expected_partition) || !exact {
+        return Err(StoreError::BadCursor);
+    }
+    Ok(plain.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_are_bound_to_their_list() {
+        let key: Item = HashMap::from([
+            ("GSI1PK".to_owned(), AttributeValue::S("COMPANY#A#INSPECTIONS".into())),
+            ("GSI1SK".to_owned(), AttributeValue::S("2026#X".into())),
+            ("PK".to_owned(), AttributeValue::S("p".into())),
+            ("SK".to_owned(), AttributeValue::S("s".into())),
+        ]);
+        let c = encode_cursor(&key);
+        let names = ["PK", "SK", "GSI1PK", "GSI1SK"];
+        assert_eq!(decode_cursor(&c, "GSI1PK", "COMPANY#A#INSPECTIONS", &names).unwrap(), key);
+        assert!(matches!(decode_cursor(&c, "GSI1PK", "COMPANY#B#INSPECTIONS", &names), Err(StoreError::BadCursor)));
+        assert!(matches!(decode_cursor("!!", "GSI1PK", "x", &names), Err(StoreError::BadCursor)));
+        // The right partition but other attribute names: refused, never sent to DynamoDB.
+        let odd: Item = HashMap::from([
+            ("GSI1PK".to_owned(), AttributeValue::S("COMPANY#A#INSPECTIONS".into())),
+            ("nope".to_owned(), AttributeValue::S("x".into())),
+        ]);
+        let odd = encode_cursor(&odd);
+        assert!(matches!(decode_cursor(&odd, "GSI1PK", "COMPANY#A#INSPECTIONS", &names), Err(StoreError::BadCursor)));
+    }
+}

@@ -1,0 +1,270 @@
+//! Emails as records: one per recipient per reason (the dedupe key), created in the same
+//! transaction as what caused them, and sent from the outbox (a sparse GSI1 partition holding only
+//! unsent ones) by whoever claims them first.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{keys, Page, Record, Store, StoreError, Write};
+use crate::foundation::email::Email;
+use crate::foundation::ids::{CompanyId, DocumentId, InspectionId, PersonId};
+
+/// The subject and text of an email written when it was queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prepared {
+    pub subject: String,
+    pub text: String,
+}
+
+/// The template (and record kind) of "Get Full Access" emails.
+pub const FULL_ACCESS: &str = "full_access";
+/// A request for an "all my inspections" sign-in link (`/me/{company}`): company-wide, so it is
+/// kept under the nil inspection id.
+pub const ME_SIGN_IN: &str = "me_sign_in";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailState {
+    /// Waiting in the outbox (new, or a failed attempt to retry at `next_attempt_at`).
+    Pending,
+    /// Claimed by a sender until `next_attempt_at` (a lease); back to pending if it fails.
+    Sending,
+    Sent,
+    /// Nobody to send to any more (person removed, or now a staff user).
+    Abandoned,
+    /// Not sent: staff revoked the person's links (no email may carry a new one).
+    Skipped,
+    /// Not sent: the address bounced for good or complained before ([`Suppression`]).
+    Suppressed,
+    /// Will never be delivered: SES rejected it, it bounced for good, its recipient complained,
+    /// or it failed [`crate::usecases::outbox::MAX_ATTEMPTS`] times. `last_error` says which.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailRecord {
+    pub dedupe: String,
+    pub company_id: CompanyId,
+    pub inspection_id: InspectionId,
+    /// The recipient; None for a "Get Full Access" request until the job matches its email.
+    pub person_id: Option<PersonId>,
+    /// A "Get Full Access" request: the address asked for, matched by the job (never by the
+    /// request, so a match and a miss cost the requester the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_email: Option<Email>,
+    /// An email to someone outside the inspection (a partner's quote request): sent to this
+    /// address as prepared, with no portal link in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_to: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepared: Option<Prepared>,
+    pub template_key: String,
+    #[serde(default)]
+    pub document_id: Option<DocumentId>,
+    pub state: EmailState,
+    pub attempts: u32,
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(default, with = "crate::foundation::clock::serde_rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+    /// SES's id of the sent message (its events name it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// When SES reported the message delivered to the recipient's mail server.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::foundation::clock::serde_rfc3339::option"
+    )]
+    pub delivered_at: Option<OffsetDateTime>,
+    pub revision: u64,
+}
+
+/// An address that must not be emailed again by this company, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub address: String,
+    /// `bounce` or `complaint`.
+    pub kind: String,
+    pub reason: String,
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl EmailRecord {
+    pub fn new(
+        company_id: CompanyId,
+        inspection_id: InspectionId,
+        person_id: PersonId,
+        template_key: &str,
+        document_id: Option<DocumentId>,
+        dedupe: String,
+        now: OffsetDateTime,
+    ) -> Self {
+        EmailRecord {
+            dedupe,
+            company_id,
+            inspection_id,
+            person_id: Some(person_id),
+            request_email: None,
+            send_to: None,
+            prepared: None,
+            template_key: template_key.to_owned(),
+            document_id,
+            state: EmailState::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            to: None,
+            subject: None,
+            created_at: now,
+            sent_at: None,
+            message_id: None,
+            delivered_at: None,
+            revision: 0,
+        }
+    }
+
+    /// A "Get Full Access" request for `email`, to be matched and answered by the outbox job.
+    pub fn full_access_request(
+        company_id: CompanyId,
+        inspection_id: InspectionId,
+        email: Email,
+        now: OffsetDateTime,
+    ) -> Self {
+        let dedupe = format!("full_access#{}", ulid::Ulid::new());
+        let mut r = EmailRecord::new(company_id, inspection_id, PersonId::new(), FULL_ACCESS, None, dedupe, now);
+        r.person_id = None;
+        r.request_email = Some(email);
+        r
+    }
+
+    /// A request for an "all my inspections" sign-in link for `email`: the job looks the address
+    /// up and sends a link only when some inspection of the company lists it (the request costs
+    /// the same either way).
+    pub fn me_sign_in_request(company_id: CompanyId, email: Email, now: OffsetDateTime) -> Self {
+        let dedupe = format!("me_sign_in#{}", ulid::Ulid::new());
+        let nil = InspectionId::from_ulid(ulid::Ulid::nil());
+        let mut r = EmailRecord::new(company_id, nil, PersonId::new(), ME_SIGN_IN, None, dedupe, now);
+        r.person_id = None;
+        r.request_email = Some(email);
+        r
+    }
+
+    /// An email to `to`, outside the inspection, written now and sent by the outbox as it is.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepared(
+        company_id: CompanyId,
+        inspection_id: InspectionId,
+        about: PersonId,
+        template_key: &str,
+        dedupe: String,
+        to: Email,
+        content: Prepared,
+        now: OffsetDateTime,
+    ) -> Self {
+        let mut r = EmailRecord::new(company_id, inspection_id, about, template_key, None, dedupe, now);
+        r.send_to = Some(to);
+        r.prepared = Some(content);
+        r
+    }
+
+    fn record(&self) -> Result<Record, StoreError> {
+        let r = Record::new(keys::email(self.company_id, self.inspection_id, &self.dedupe), "email", self)?;
+        Ok(match self.state {
+            EmailState::Pending | EmailState::Sending => r.with_gsi1(
+                keys::OUTBOX.to_owned(),
+                format!(
+                    "{}#{}#{}#{}",
+                    crate::foundation::clock::rfc3339(self.next_attempt_at),
+                    self.company_id,
+                    self.inspection_id,
+                    self.dedupe
+                ),
+            ),
+            EmailState::Sent
+            | EmailState::Abandoned
+            | EmailState::Skipped
+            | EmailState::Suppressed
+            | EmailState::Failed => r,
+        })
+    }
+
+    /// Creates it; fails if an email with the same dedupe key exists (that is the point).
+    pub fn create(&self) -> Result<Write, StoreError> {
+        Ok(Write::Create(self.record()?))
+    }
+
+    /// The tags an email carries through SES (its events come back with them): which record it is.
+    /// Tag values allow letters, digits, `_` and `-`, so the dedupe key travels base64url-encoded.
+    pub fn tags(&self) -> Vec<(&'static str, String)> {
+        use base64::Engine;
+        vec![
+            ("company_id", self.company_id.to_string()),
+            ("inspection_id", self.inspection_id.to_string()),
+            ("email", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.dedupe.as_bytes())),
+        ]
+    }
+
+    /// The record a set of SES tags names (see [`EmailRecord::tags`]).
+    pub fn from_tags(company: &str, inspection: &str, email: &str) -> Option<(CompanyId, InspectionId, String)> {
+        use base64::Engine;
+        let dedupe = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(email).ok()?;
+        Some((company.parse().ok()?, inspection.parse().ok()?, String::from_utf8(dedupe).ok()?))
+    }
+
+    /// Saves the next state of a record read at `self.revision - 1`.
+    pub fn replace(&self) -> Result<Write, StoreError> {
+        Ok(Write::Replace { record: self.record()?, expected_revision: self.revision - 1 })
+    }
+
+    /// The same record one revision on (what [`EmailRecord::replace`] then saves).
+    pub fn next(&self) -> EmailRecord {
+        EmailRecord { revision: self.revision + 1, ..self.clone() }
+    }
+}
+
+impl Store {
+    /// Emails due now, oldest first (one round trip; reads only unsent emails).
+    pub async fn due_emails(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<EmailRecord>, StoreError> {
+        let upto = format!("{}~", crate::foundation::clock::rfc3339(now));
+        self.query_gsi1_upto(keys::OUTBOX, &upto, limit).await
+    }
+
+    pub async fn email(&self, c: CompanyId, i: InspectionId, dedupe: &str) -> Result<Option<EmailRecord>, StoreError> {
+        self.get(&keys::email(c, i, dedupe)).await
+    }
+
+    /// Whether (and why) the company may not email `address` any more.
+    pub async fn suppression(&self, c: CompanyId, address: &str) -> Result<Option<Suppression>, StoreError> {
+        self.get(&keys::suppression(c, address)).await
+    }
+
+    /// Stops the company's email to `address` (the first reason is kept).
+    pub async fn suppress(&self, c: CompanyId, s: &Suppression) -> Result<(), StoreError> {
+        let record = Record::new(keys::suppression(c, &s.address), "suppression", s)?;
+        match self.write(Write::Create(record)).await {
+            Err(e) if e.is_condition_failure() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// An inspection's emails (sent, waiting, abandoned), newest first.
+    pub async fn email_history(
+        &self,
+        c: CompanyId,
+        i: InspectionId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<EmailRecord>, StoreError> {
+        self.query_prefix(&keys::inspection(c, i).pk, keys::EMAIL_PREFIX, limit, cursor, true).await
+    }
+}
