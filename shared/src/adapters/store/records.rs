@@ -1,0 +1,179 @@
+//! What the store reads and writes: an item, a record (an entity with its key and index
+//! attributes), a write (put, create, replace at a revision, delete, conditional), and the one
+//! error type with its mapping to HTTP.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+
+use super::keys::{self, Key};
+use crate::foundation::problem::{error_chain, ApiError};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found the item not in the expected state (already exists, revision
+    /// moved on, missing).
+    #[error("conditional check failed")]
+    ConditionFailed,
+    /// A transaction was cancelled; one reason code per item, in order ("None" when that item
+    /// was fine).
+    #[error("transaction cancelled: {0:?}")]
+    TransactionCanceled(Vec<String>),
+    #[error("stored item could not be converted: {0}")]
+    Serde(#[from] serde_dynamo::Error),
+    #[error("DynamoDB request failed: {0}")]
+    Sdk(String),
+    /// DynamoDB did not answer in time, refused the connection or throttled: retry later.
+    #[error("DynamoDB unavailable: {0}")]
+    Unavailable(#[source] crate::foundation::problem::Transient),
+    #[error("invalid pagination cursor")]
+    BadCursor,
+}
+
+impl StoreError {
+    pub(super) fn sdk<E>(
+        e: &aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        if crate::foundation::problem::is_transient(e) {
+            StoreError::Unavailable(crate::foundation::problem::Transient(error_chain(e)))
+        } else {
+            StoreError::Sdk(error_chain(e))
+        }
+    }
+
+    pub(super) fn build<E: std::error::Error + 'static>(e: &E) -> Self {
+        StoreError::Sdk(error_chain(e))
+    }
+
+    /// True when a conditional write or transaction lost to its condition (not a throttle).
+    pub fn is_condition_failure(&self) -> bool {
+        match self {
+            StoreError::ConditionFailed => true,
+            StoreError::TransactionCanceled(reasons) => reasons.iter().any(|r| r == "ConditionalCheckFailed"),
+            _ => false,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::BadCursor => ApiError::bad_request("the cursor is not valid for this list"),
+            e if e.is_condition_failure() => ApiError::conflict(
+                "concurrent-update",
+                "the resource changed while this request was processed; retry it",
+            ),
+            StoreError::TransactionCanceled(r) if r.iter().any(|r| r == "TransactionConflict") => ApiError::conflict(
+                "concurrent-update",
+                "the resource changed while this request was processed; retry it",
+            ),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// A record ready to write: its key, optional GSI1 key, and its attributes.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub(super) key: Key,
+    pub(super) item: Item,
+}
+
+impl Record {
+    pub fn new<T: Serialize>(key: Key, entity: &str, data: &T) -> Result<Self, StoreError> {
+        let mut item: Item = serde_dynamo::to_item(data)?;
+        item.insert(keys::PK.into(), AttributeValue::S(key.pk.clone()));
+        item.insert(keys::SK.into(), AttributeValue::S(key.sk.clone()));
+        item.insert("entity".into(), AttributeValue::S(entity.into()));
+        Ok(Record { key, item })
+    }
+
+    pub fn with_gsi1(mut self, pk: String, sk: String) -> Self {
+        self.item.insert(keys::GSI1PK.into(), AttributeValue::S(pk));
+        self.item.insert(keys::GSI1SK.into(), AttributeValue::S(sk));
+        self
+    }
+
+    pub fn with_gsi2(mut self, pk: String, sk: String) -> Self {
+        self.item.insert(keys::GSI2PK.into(), AttributeValue::S(pk));
+        self.item.insert(keys::GSI2SK.into(), AttributeValue::S(sk));
+        self
+    }
+
+    /// Key attributes of the sparse `DUE` index (only scheduled documents carry them).
+    pub fn with_due(mut self, sk: String) -> Self {
+        self.item.insert(keys::DUE_PK.into(), AttributeValue::S(keys::DUE.into()));
+        self.item.insert(keys::DUE_SK.into(), AttributeValue::S(sk));
+        self
+    }
+
+    /// Time-to-live (epoch seconds): DynamoDB deletes the item some time after this.
+    pub fn expires_at(mut self, epoch_seconds: i64) -> Self {
+        self.item.insert("expires_at".into(), AttributeValue::N(epoch_seconds.to_string()));
+        self
+    }
+
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Put that fails if the key is taken.
+    Create(Record),
+    /// Put that fails unless the stored `revision` is the one read.
+    Replace { record: Record, expected_revision: u64 },
+    /// Delete that fails if the item is already gone.
+    DeleteExisting(Key),
+    /// Delete whether or not the item is there (revoking what may already be revoked).
+    Delete(Key),
+    /// Put whatever is there (idempotent records such as lookup pointers).
+    Put(Record),
+    /// Put that fails unless `condition` (with `values`) holds for what is stored: for records
+    /// whose safe transition is more than "absent" or "same revision".
+    PutIf { record: Record, condition: &'static str, values: Item },
+}
+
+impl Write {
+    /// The condition that makes this write safe to race, in one place for single and
+    /// transactional writes.
+    pub(super) fn condition(&self) -> (Option<&'static str>, Option<Item>) {
+        match self {
+            Write::Create(_) => (Some("attribute_not_exists(PK)"), None),
+            Write::Replace { expected_revision, .. } => (
+                Some("revision = :rev"),
+                Some(HashMap::from([(":rev".to_owned(), AttributeValue::N(expected_revision.to_string()))])),
+            ),
+            Write::DeleteExisting(_) => (Some("attribute_exists(PK)"), None),
+            Write::PutIf { condition, values, .. } => (Some(*condition), (!values.is_empty()).then(|| values.clone())),
+            Write::Delete(_) | Write::Put(_) => (None, None),
+        }
+    }
+}
+
+pub(super) fn key_attrs(key: &Key) -> Item {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (keys::SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+pub(super) fn write_error<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if e.code() == Some("ConditionalCheckFailedException") {
+        StoreError::ConditionFailed
+    } else {
+        StoreError::sdk(&e)
+    }
+}

@@ -1,0 +1,259 @@
+//! The client portal of one inspection (`/p/{token}`): dashboard, order details, documents,
+//! contractors, special offers, contact — one function per panel.
+
+use maud::{html, Markup};
+
+use super::{date, layout, lock_reason_text, role_label};
+use crate::domain::inspection::ServiceKind;
+use crate::domain::portal::{
+    AgreementPanel, AgreementState, DocumentCard, DocumentState, PaymentAction, PaymentPanel, PaymentState, PortalView,
+};
+use crate::foundation::money::{format as money, Currency};
+
+fn document_rows(docs: &[DocumentCard], base: &str, currency: Currency) -> Markup {
+    html! {
+        @if docs.is_empty() {
+            p.muted { "Nothing here yet." }
+        } @else {
+            table {
+                @for d in docs {
+                    tr {
+                        td { (d.title) }
+                        td {
+                            @match d.state {
+                                DocumentState::Available => {
+                                    a.button href={ (base) "/documents/" (d.id) } { "View" }
+                                }
+                                DocumentState::Locked => {
+                                    span.locked { "Locked" }
+                                    ul { @for r in &d.lock_reasons { li { (lock_reason_text(r, currency)) } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A note at the top of the portal, e.g. after returning from the payment provider; with
+/// `refresh` (a meta refresh value such as `3;url=?checkout=success&n=2`) the page reloads itself.
+pub struct Notice<'a> {
+    pub text: &'a str,
+    pub refresh: Option<String>,
+}
+
+fn portal_nav(v: &PortalView) -> Markup {
+    html! {
+        nav {
+            a href="#dashboard" { "Dashboard" }
+            a href="#order" { "Order Details" }
+            a href="#documents" { "Documents" }
+            @if v.contractors.is_some() { a href="#contractors" { "Contractors" } }
+            a href="#offers" { "Special Offers" }
+            a href="#contact" { "Contact Us" }
+        }
+    }
+}
+
+fn addons_panel(v: &PortalView, base: &str) -> Markup {
+    let cur = v.payment.currency;
+    html! {
+        h2 { "Add-on services" }
+        form method="post" action={ (base) "/addons" } {
+            table {
+                @for a in &v.addon_offers {
+                    tr {
+                        td {
+                            label { input type="checkbox" name="addon_ids" value=(a.id); " " strong { (a.name) } }
+                            br;
+                            span.muted { (a.description) }
+                        }
+                        td.money { (money(a.price_cents, cur)) }
+                    }
+                }
+            }
+            p { button type="submit" { "Add selected services" } }
+        }
+        form method="post" action={ (base) "/offers/dismiss" } { button.secondary type="submit" { "No thanks" } }
+    }
+}
+
+fn payment_panel(p: &PaymentPanel, base: &str, act: bool) -> Markup {
+    let class = match p.state {
+        PaymentState::Paid | PaymentState::None => "ok",
+        PaymentState::Due => "due",
+        _ => "muted",
+    };
+    html! {
+        h2 { "Payment" }
+        p class=(class) { (p.message) }
+        @match p.action {
+            Some(PaymentAction::PayNow) if act => {
+                form method="post" action={ (base) "/pay" } { button type="submit" { "Pay Now" } }
+            }
+            Some(PaymentAction::LearnMore) => {
+                p { a.button href="#contact" { "Learn More" } }
+                p.muted { "Online payment is not available; contact the inspection company to pay." }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn agreement_panel(a: &AgreementPanel, base: &str, act: bool) -> Markup {
+    html! {
+        h2 { "Inspection agreement (version " (a.version) ")" }
+        @if a.state == AgreementState::Signed {
+            p.ok { "Signed by every client" }
+        } @else if a.signed_by_you {
+            p.muted { "You signed; waiting for the other client(s)." }
+        } @else {
+            p.due { "Not signed yet" }
+        }
+        @if a.can_sign && act {
+            pre { (a.text) }
+            form method="post" action={ (base) "/agreement" } {
+                input type="hidden" name="version" value=(a.version);
+                label {
+                    "Type your full name to sign: "
+                    input type="text" name="typed_name" required maxlength="200" autocomplete="name";
+                }
+                " "
+                button type="submit" { "Sign" }
+            }
+        }
+    }
+}
+
+fn order_panel(v: &PortalView) -> Markup {
+    let cur = v.payment.currency;
+    html! {
+        section #order {
+            h2 { "Order details" }
+            p {
+                strong { "Address:" } " " (v.address) br;
+                strong { "Date and time:" } " " (date(&v.scheduled_at, &v.company.time_zone))
+            }
+            h2 { "Services" }
+            table {
+                @for s in &v.services {
+                    tr {
+                        td {
+                            strong { (s.name) }
+                            @if s.kind == ServiceKind::Addon { " (add-on)" }
+                            br;
+                            span.muted { (s.description) }
+                        }
+                        td.money { (money(s.price_cents, cur)) }
+                    }
+                }
+                tr { th { "Total" } th { (money(v.payment.invoice_total_cents, cur)) } }
+            }
+            h2 { "People" }
+            table.people {
+                @for person in &v.people {
+                    tr {
+                        td { (person.name) }
+                        td { (role_label(person.role)) }
+                        td.email { (person.email.as_ref().map(|e| e.as_str()).unwrap_or("")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn offers_panel(v: &PortalView, base: &str, act: bool) -> Markup {
+    html! {
+        section #offers {
+            h2 { "Special offers" }
+            @if v.special_offers.is_empty() { p.muted { "No offers right now." } }
+            @for o in &v.special_offers {
+                div.offer {
+                    p { strong { (o.title) } " from " (o.partner) br; span.muted { (o.description) } }
+                    @if o.quote_requested {
+                        p.ok { "Quote requested: " (o.partner) " will contact you." }
+                    } @else if o.can_request_quote && act {
+                        form method="post" action={ (base) "/offers/" (o.id) "/quote" } {
+                            p { label { input type="checkbox" name="consent" value="on" required; " " (o.consent_text) } }
+                            p { label { "Message (optional):" br; textarea name="message" maxlength="2000" rows="2" {} } }
+                            p { button type="submit" { "Ask " (o.partner) " for a quote" } }
+                        }
+                    }
+                }
+            }
+            p.muted { "Nothing about you is shared with a partner unless you ask them for a quote." }
+        }
+    }
+}
+
+fn contact_panel(v: &PortalView) -> Markup {
+    let c = &v.company.contact;
+    html! {
+        section #contact {
+            h2 { "Contact us" }
+            @for i in &v.inspectors {
+                p {
+                    strong { (i.name) } " (inspector)" br;
+                    (i.email.as_ref().map(|e| e.as_str()).unwrap_or("")) " " (i.phone.as_deref().unwrap_or(""))
+                }
+            }
+            p {
+                strong { (v.company.name) } br;
+                (c.phone.as_deref().unwrap_or("")) br;
+                (c.email.as_ref().map(|e| e.as_str()).unwrap_or("")) br;
+                (c.website.as_deref().unwrap_or("")) br;
+                (c.address.as_deref().unwrap_or(""))
+            }
+        }
+    }
+}
+
+/// The client portal. `base` is the page's own path (`/p/<token>`); forms post under it. With
+/// `read_only` (staff previews), no forms are rendered.
+pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice>) -> String {
+    let cur = v.payment.currency;
+    let act = v.can_act && !read_only;
+    let main = html! {
+        @if let Some(n) = &notice { div.notice role="status" { (n.text) } }
+        @if read_only {
+            div.notice { "Staff preview: exactly what " (v.viewer.name) " (" (role_label(v.viewer.role)) ") sees. Read-only." }
+        }
+        section #dashboard {
+            @if let Some(url) = &v.cover_photo_url { img.cover src=(url) alt="Property photo"; }
+            h2 { (v.address) }
+            p { (date(&v.scheduled_at, &v.company.time_zone)) }
+            @if !v.addon_offers.is_empty() && act { (addons_panel(v, base)) }
+            (payment_panel(&v.payment, base, act))
+            (agreement_panel(&v.agreement, base, act))
+            h2 { "Steps" }
+            ul.steps { @for s in &v.steps { li { (if s.done { "\u{2713}" } else { "\u{25cb}" }) " " (s.label) } } }
+            h2 { "Reports" }
+            (document_rows(&v.reports, base, cur))
+        }
+        (order_panel(v))
+        section #documents { h2 { "Documents" } (document_rows(&v.documents, base, cur)) }
+        @if let Some(list) = &v.contractors {
+            section #contractors {
+                h2 { "Recommended contractors" }
+                table {
+                    @for c in list {
+                        tr {
+                            td { strong { (c.name) } br; span.muted { (c.trade.as_deref().unwrap_or("")) } }
+                            td { (c.phone.as_deref().unwrap_or("")) }
+                            td.email { (c.email.as_ref().map(|e| e.as_str()).unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+        (offers_panel(v, base, act))
+        (contact_panel(v))
+    };
+    let sub = format!("{} \u{2014} {}", v.company.name, role_label(v.viewer.role));
+    let refresh = notice.and_then(|n| n.refresh);
+    let title = format!("{} \u{2014} {}", v.address, v.company.name);
+    layout(&title, &v.address, &sub, Some(portal_nav(v)), main, refresh.as_deref())
+}
