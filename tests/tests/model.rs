@@ -2,9 +2,9 @@
 //! paid, refunded and disputed through signed Stripe webhooks, documents published and
 //! unpublished, links revoked and re-issued, Get Full Access) driven through the local gateway,
 //! and after every step every viewer's access to every document checked over HTTP against a
-//! reference model written from SPEC §3–4 — not against the gate module.
+//! reference model written from docs/product.md §2–5 — not against the gate module.
 //!
-//! The model, from SPEC: the invoice is the sum of the services; the balance is the invoice less
+//! The model, from docs/product.md: the invoice is the sum of the services; the balance is the invoice less
 //! the money kept (payments, less refunds, less disputed money while a dispute is open or lost);
 //! changing the services needs a new agreement version, so a signature no longer counts; a
 //! client or buyer's agent opens a report or attachment only when it is published, the payment

@@ -1,6 +1,6 @@
 //! The DynamoDB store against DynamoDB Local, each test on its own fresh table: conditional
 //! creates, optimistic concurrency, transaction atomicity, batched reads, cursors, and the
-//! round-trip counter the SPEC §6 budgets are asserted with.
+//! round-trip counter the budgets of docs/product.md §8 are asserted with.
 
 use portal_shared::adapters::roundtrips::measure;
 use portal_shared::adapters::store::companies::StaffKeyRecord;

@@ -1,5 +1,5 @@
 //! Counts DynamoDB round trips, per request and per process, with an SDK interceptor: every
-//! attempt the SDK puts on the wire (retries included) counts once. SPEC §6 budgets are asserted
+//! attempt the SDK puts on the wire (retries included) counts once. The budgets of docs/product.md §8 are asserted
 //! on these numbers by the tests and reported by the benchmark.
 
 use std::future::Future;

@@ -1,4 +1,4 @@
-//! Commercial customers (SPEC §3, §4 "Customer portal and deficiency feed"): buildings, contacts
+//! Commercial customers (docs/product.md §7): buildings, contacts
 //! with per-type view permissions and building associations, and deficiencies found in reports.
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! Report gating: whether a viewer may open a document, as a pure function of state, evaluated
-//! on every request and never stored (SPEC §4 "Report gating").
+//! on every request and never stored (docs/product.md §4).
 //!
 //! - Staff always pass.
 //! - Listing agents and additional people see order details only (no documents) unless the company
@@ -218,7 +218,7 @@ mod tests {
         assert!(counts.iter().all(|&c| c > 1000), "every outcome is exercised: {counts:?}");
     }
 
-    /// Cases written out one by one from SPEC §4 "Report gating" (and, for which kinds are
+    /// Cases written out one by one from docs/product.md §4 (and, for which kinds are
     /// gated, the product rule that an invoice, a proposal or the agreement itself must stay
     /// readable so the client can act on it). Each row: what changes from "a published inspection
     /// report, everything required and met, opened by the client" and what must come out.

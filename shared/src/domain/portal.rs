@@ -1,5 +1,5 @@
 //! What a person sees in the client portal, computed from the company and the inspection alone
-//! (SPEC §4 "Portal view"). The link function renders it as HTML or JSON; staff previews render
+//! (docs/product.md §2). The link function renders it as HTML or JSON; staff previews render
 //! the same value, so a preview is exactly what that person sees.
 
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! Company settings and the rules for changing them (SPEC §3).
+//! Company settings and the rules for changing them (docs/product.md).
 //!
 //! - `collect_payment_after_publish` is refused while `payments` is `third_party` (and `payments`
 //!   cannot become `third_party` while it is on).

@@ -1,4 +1,4 @@
-//! What a building contact sees (SPEC §4 "Customer portal and deficiency feed"), shared by the
+//! What a building contact sees (docs/product.md §7), shared by the
 //! deficiency-feed function and the staff "login as customer" preview.
 //!
 //! Deficiencies show only when all four hold: the company's `deficiency_visibility` flag, the
