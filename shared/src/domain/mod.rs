@@ -1,5 +1,8 @@
 //! Pure domain rules: no I/O, so they can be tested exhaustively. Handlers parse requests into
 //! these types, call these functions, and hand the results to the store.
+//!
+//! Only `foundation` is below this folder: nothing here may reach an adapter, a use case or the
+//! web layer, and the time always comes in as an argument.
 
 pub mod audit;
 pub mod company;
