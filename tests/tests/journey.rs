@@ -343,3 +343,50 @@ async fn a_quote_shares_the_client_s_details_only_with_consent_and_records_it() 
     let page = f.app.send(f.app.http.get(f.app.url(&f.client))).await.text;
     assert!(page.contains("Quote requested"), "the offers tab says so");
 }
+
+/// The display name of an RFC 2047 `From` header, decoded as a mail client shows it.
+fn display_name(from: &str) -> String {
+    use base64::Engine;
+    let (words, _) = from.rsplit_once(' ').expect("a display name and an address");
+    words
+        .split_whitespace()
+        .map(|w| {
+            let b64 = w.strip_prefix("=?UTF-8?B?").and_then(|w| w.strip_suffix("?=")).expect("an encoded word");
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_company_with_an_accented_name_sends_its_mail_with_the_name_as_written() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Québec Inspections", &[]).await;
+    let client = unique("client");
+    let body = json!({ "address": "12 rue Saint-Jean, Québec", "scheduled_at": days_from_now(5),
+        "people": [{ "role": "client", "name": "Amélie Côté", "email": client }] });
+    let r = app.request("POST", "/staff/inspections", Some(&key), Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let report = run_jobs(&app).await;
+    assert_eq!((report.sent, report.failed, report.failed_permanently), (1, 0, 0), "{report:?}");
+    let mail = &app.emails_to(&client).await[0];
+    assert!(mail.from.is_ascii(), "SES takes no raw UTF-8 in From: {}", mail.from);
+    assert_eq!(display_name(&mail.from), "Québec Inspections");
+    assert!(mail.from.ends_with(&format!("<{}>", portal_tests::SENDER)), "{}", mail.from);
+
+    // A sender name of its own, in another script.
+    let r = app
+        .request("PATCH", "/staff/settings", Some(&key), Some(json!({ "sender_name": "Müller Prüfdienst · Ελλάδα" })))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let path = format!("/staff/inspections/{}", only_inspection(&app, &key).await);
+    app.request("PATCH", &path, Some(&key), Some(json!({ "scheduled_at": days_from_now(6) }))).await;
+    assert_eq!(run_jobs(&app).await.sent, 1);
+    let mails = app.emails_to(&client).await;
+    assert_eq!(display_name(&mails[1].from), "Müller Prüfdienst · Ελλάδα");
+}
+
+/// The one inspection of the company whose staff key is `key`.
+async fn only_inspection(app: &TestApp, key: &str) -> String {
+    let r = app.request("GET", "/staff/inspections", Some(key), None).await;
+    r.json["items"][0]["inspection_id"].as_str().unwrap().to_owned()
+}

@@ -88,11 +88,10 @@ impl Mailer {
     }
 
     /// Sends one email; returns the provider's message id.
+    /// `From`: the company's display name (RFC 2047 when it is not plain ASCII: SES refuses raw
+    /// UTF-8 in an address header) and the verified sender address.
     fn sender_header(&self, mail: &Outgoing) -> String {
-        match &mail.from_name {
-            Some(name) => format!("\"{}\" <{}>", name.replace(['"', '\\', '\r', '\n'], ""), self.sender),
-            None => self.sender.to_string(),
-        }
+        mailbox(mail.from_name.as_deref(), self.sender.as_str())
     }
 
     /// Sends `mail` with one attachment (a raw MIME message: text and HTML alternatives, then the
@@ -132,11 +131,7 @@ impl Mailer {
         let tags = message_tags(tags)?;
         let utf8 =
             |s: &str| Content::builder().data(s).charset("UTF-8").build().map_err(|e| MailError::Other(e.to_string()));
-        let from = match &mail.from_name {
-            // Quote the display name; strip characters that would break the header.
-            Some(name) => format!("\"{}\" <{}>", name.replace(['"', '\\', '\r', '\n'], ""), self.sender),
-            None => self.sender.to_string(),
-        };
+        let from = self.sender_header(mail);
         let out = self
             .client
             .send_email()
@@ -164,9 +159,56 @@ fn message_tags(tags: &[(&str, String)]) -> Result<Vec<MessageTag>, MailError> {
         .collect()
 }
 
-/// `=?UTF-8?B?…?=` for header values that may hold any text.
-fn encoded_word(s: &str) -> String {
-    format!("=?UTF-8?B?{}?=", STANDARD.encode(s.replace(['\r', '\n'], " ")))
+/// A header's mailbox: `"Name" <address>` when the name is printable ASCII, otherwise the name as
+/// RFC 2047 encoded words (`=?UTF-8?B?…?= <address>`), so "Québec Inspections" or "Müller
+/// Prüfdienst" arrive as written. Line breaks, quotes and backslashes never reach the header.
+pub fn mailbox(name: Option<&str>, address: &str) -> String {
+    let name = name.map(|n| n.replace(['\r', '\n', '"', '\\'], " ").trim().to_owned()).filter(|n| !n.is_empty());
+    match name {
+        None => address.to_owned(),
+        Some(n) if n.chars().all(|c| (' '..='~').contains(&c)) => format!("\"{n}\" <{address}>"),
+        Some(n) => format!("{} <{address}>", encoded_words(&n, " ")),
+    }
+}
+
+/// RFC 2047 `=?UTF-8?B?…?=` encoded words for header text that may hold any character: each word
+/// at most 75 characters and made of whole characters (45 bytes → 60 base64 characters), joined
+/// by `separator` (a space, or a folded line in a raw message).
+pub fn encoded_words(text: &str, separator: &str) -> String {
+    let text = text.replace(['\r', '\n'], " ");
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(format!("=?UTF-8?B?{}?=", STANDARD.encode(&chunk)));
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() || words.is_empty() {
+        words.push(format!("=?UTF-8?B?{}?=", STANDARD.encode(&chunk)));
+    }
+    words.join(separator)
+}
+
+/// An attachment's file name as MIME parameters: an ASCII `filename="…"` every client reads, and
+/// the exact name as RFC 2231 `filename*=UTF-8''…` when it is not plain ASCII.
+fn file_name_params(param: &str, name: &str) -> String {
+    let ascii: String =
+        name.chars().map(|c| if (' '..='~').contains(&c) && c != '"' && c != '\\' { c } else { '_' }).collect();
+    if ascii == name {
+        return format!("{param}=\"{ascii}\"");
+    }
+    let exact: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'!' | b'#' | b'$' | b'&' | b'+' | b'-' | b'.' | b'^' | b'_' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("{param}=\"{ascii}\"; {param}*=UTF-8''{exact}")
 }
 
 /// Base64 in 76-character lines, as MIME wants.
@@ -183,13 +225,13 @@ fn base64_lines(bytes: &[u8]) -> String {
 fn mime_message(from: &str, mail: &Outgoing, file_name: &str, content_type: &str, bytes: &[u8]) -> Vec<u8> {
     let boundary = format!("mixed-{}", ulid::Ulid::new());
     let alt = format!("alt-{}", ulid::Ulid::new());
-    let safe_name: String = file_name.chars().filter(|c| !c.is_control() && *c != '"' && *c != '\\').collect();
+    let file_name: String = file_name.chars().filter(|c| !c.is_control()).collect();
     let mut m = String::new();
     m.push_str(&format!("From: {from}\r\nTo: {}\r\n", mail.to));
     if let Some(r) = &mail.reply_to {
         m.push_str(&format!("Reply-To: {r}\r\n"));
     }
-    m.push_str(&format!("Subject: {}\r\nMIME-Version: 1.0\r\n", encoded_word(&mail.subject)));
+    m.push_str(&format!("Subject: {}\r\nMIME-Version: 1.0\r\n", encoded_words(&mail.subject, "\r\n ")));
     m.push_str(&format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"));
     m.push_str(&format!("--{boundary}\r\nContent-Type: multipart/alternative; boundary=\"{alt}\"\r\n\r\n"));
     for (ct, body) in [("text/plain", &mail.text), ("text/html", &mail.html)] {
@@ -200,8 +242,10 @@ fn mime_message(from: &str, mail: &Outgoing, file_name: &str, content_type: &str
     }
     m.push_str(&format!("--{alt}--\r\n"));
     m.push_str(&format!(
-        "--{boundary}\r\nContent-Type: {content_type}; name=\"{safe_name}\"\r\n\
-         Content-Disposition: attachment; filename=\"{safe_name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+        "--{boundary}\r\nContent-Type: {content_type}; {}\r\n\
+         Content-Disposition: attachment; {}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+        file_name_params("name", &file_name),
+        file_name_params("filename", &file_name),
         base64_lines(bytes)
     ));
     m.push_str(&format!("--{boundary}--\r\n"));
@@ -226,8 +270,60 @@ mod tests {
             String::from_utf8(mime_message("a@b.test", &mail, "R\"eport.pdf", "application/pdf", b"%PDF-1.4")).unwrap();
         assert!(raw.contains("Subject: =?UTF-8?B?"), "{raw}");
         assert!(!raw.contains("Bcc:"), "no header injection through the subject");
-        assert!(raw.contains("filename=\"Report.pdf\""));
+        assert!(raw.contains("filename=\"R_eport.pdf\""), "{raw}");
         assert!(raw.contains(&STANDARD.encode(b"%PDF-1.4")));
         assert!(raw.trim_end().ends_with("--"));
+    }
+
+    /// The words of an RFC 2047 header value, decoded (what a mail client shows).
+    fn decoded(header: &str) -> String {
+        header
+            .split_whitespace()
+            .map(|w| {
+                let b64 = w.strip_prefix("=?UTF-8?B?").and_then(|w| w.strip_suffix("?=")).expect("an encoded word");
+                assert!(w.len() <= 75, "encoded words are at most 75 characters: {w}");
+                String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn accented_display_names_are_rfc_2047_encoded_and_plain_ones_quoted() {
+        for name in ["Québec Inspections", "Müller Prüfdienst GmbH", "Ελληνικές Επιθεωρήσεις", "Инспекция 🏠"]
+        {
+            let header = mailbox(Some(name), "portal@inspection-portal.test");
+            assert!(header.is_ascii(), "SES refuses raw UTF-8 in an address header: {header}");
+            let (words, address) = header.rsplit_once(' ').unwrap();
+            assert_eq!(address, "<portal@inspection-portal.test>");
+            assert_eq!(decoded(words), name);
+        }
+        let long = "Société d'Inspection Générale du Québec et des Îles-de-la-Madeleine";
+        assert_eq!(decoded(mailbox(Some(long), "a@b.test").rsplit_once(' ').unwrap().0), long, "split on characters");
+        assert_eq!(mailbox(Some("Acme \"Home\"\r\nBcc: x@y"), "a@b.test"), "\"Acme  Home   Bcc: x@y\" <a@b.test>");
+        assert_eq!(mailbox(None, "a@b.test"), "a@b.test");
+        assert_eq!(mailbox(Some("  "), "a@b.test"), "a@b.test");
+    }
+
+    #[test]
+    fn accented_file_names_keep_an_ascii_fallback_and_the_exact_name() {
+        assert_eq!(file_name_params("filename", "Report.pdf"), "filename=\"Report.pdf\"");
+        assert_eq!(
+            file_name_params("filename", "Rapport – Québec.pdf"),
+            "filename=\"Rapport _ Qu_bec.pdf\"; filename*=UTF-8''Rapport%20%E2%80%93%20Qu%C3%A9bec.pdf"
+        );
+        let mail = Outgoing {
+            to: Email::parse("jane@example.com").unwrap(),
+            from_name: None,
+            reply_to: None,
+            subject: "Ihr Prüfbericht für Müllerstraße 12, Grünwald – bitte lesen und unterschreiben".into(),
+            text: "Hallo".into(),
+            html: "<p>Hallo</p>".into(),
+        };
+        let raw =
+            String::from_utf8(mime_message("a@b.test", &mail, "Prüfbericht.pdf", "application/pdf", b"%PDF-")).unwrap();
+        assert!(raw.is_ascii(), "a raw message is 7-bit: {raw}");
+        let subject = raw.split("Subject: ").nth(1).unwrap().split("\r\nMIME-Version").next().unwrap();
+        assert_eq!(decoded(subject), mail.subject, "a long subject folds into several words");
+        assert!(raw.contains("filename*=UTF-8''Pr%C3%BCfbericht.pdf"), "{raw}");
     }
 }
