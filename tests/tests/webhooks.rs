@@ -457,3 +457,73 @@ async fn a_storm_of_changes_is_one_delivery_each_even_with_runs_racing() {
     ids.dedup();
     assert_eq!(ids.len(), 100, "no event delivered twice");
 }
+
+/// A raw HTTP server on 127.0.0.1 that answers every request with `answer` (it may never finish);
+/// its base URL.
+async fn raw_server(answer: fn(tokio::net::TcpStream) -> futures::future::BoxFuture<'static, ()>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // The request's head and body (small), then the answer.
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = tokio::time::timeout(std::time::Duration::from_millis(300), socket.read(&mut buf)).await;
+                answer(socket).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_endpoint_that_streams_without_end_costs_a_kilobyte_and_an_attempt_counts_before_it_ends() {
+    let f = fixture(json!({})).await;
+    // 200, then zeros for ever.
+    let endless = raw_server(|mut s| {
+        Box::pin(async move {
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n").await;
+            let chunk = format!("{:x}\r\n{}\r\n", 8192, "0".repeat(8192));
+            while s.write_all(chunk.as_bytes()).await.is_ok() {}
+        })
+    })
+    .await;
+    let (id, _) = endpoint(&f, &format!("{endless}/hook"), json!(["*"])).await;
+    assert_eq!(staff(&f, "POST", &format!("/staff/webhooks/{id}/test"), None).await.status, 202);
+    let started = std::time::Instant::now();
+    let r = run(&f, OffsetDateTime::now_utc()).await;
+    assert_eq!(r.delivered, 1, "a 200 is a delivery, whatever follows it: {r:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(8), "not read to the 10 s timeout");
+    let log = staff(&f, "GET", &format!("/staff/webhooks/{id}/deliveries"), None).await;
+    let kept = log.json["items"][0]["response_body"].as_str().unwrap().len();
+    assert_eq!(kept, 1024, "the first kilobyte is kept, nothing more is read: {kept}");
+
+    // An endpoint that accepts and never answers: while the POST hangs, the attempt is already
+    // recorded, so a function stopped mid-delivery still moves toward giving up.
+    let hole = raw_server(|s| {
+        Box::pin(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            drop(s);
+        })
+    })
+    .await;
+    let (id, _) = endpoint(&f, &format!("{hole}/hook"), json!(["*"])).await;
+    assert_eq!(staff(&f, "POST", &format!("/staff/webhooks/{id}/test"), None).await.status, 202);
+    let app = &f.app;
+    let job = app.job_at(OffsetDateTime::now_utc());
+    let watch = async {
+        for _ in 0..80 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let log = staff(&f, "GET", &format!("/staff/webhooks/{id}/deliveries"), None).await;
+            let item = &log.json["items"][0];
+            if item["attempts"] == 1 {
+                return item["status"].as_str().map(str::to_owned);
+            }
+        }
+        None
+    };
+    let (report, seen) = tokio::join!(job, watch);
+    assert_eq!(seen.as_deref(), Some("pending"), "attempt 1 recorded while the POST was still waiting");
+    assert_eq!(report.webhooks.failed_attempts, 1, "then the 10 s timeout: {:?}", report.webhooks);
+}

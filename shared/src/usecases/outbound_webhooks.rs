@@ -106,9 +106,12 @@ impl Deliverer {
         now: OffsetDateTime,
         report: &mut WebhookReport,
     ) -> Result<(), StoreError> {
-        // Claim it: push its next attempt past this one's timeout, conditional on its revision.
+        // Claim it: push its next attempt past this one's timeout, conditional on its revision, and
+        // count the attempt now, so one that never finishes (the function stopped mid-POST) still
+        // counts toward giving up.
         let first_attempt = d.retry_from.unwrap_or(d.created_at);
         d.next_attempt_at = now + Duration::seconds(60);
+        d.attempts += 1;
         if let Err(e) = store.save_delivery(&mut d).await {
             return if e.is_condition_failure() { Ok(()) } else { Err(e) };
         }
@@ -118,7 +121,6 @@ impl Deliverer {
             d.last_error = Some("the endpoint is disabled or deleted".into());
             return store.save_delivery(&mut d).await;
         };
-        d.attempts += 1;
         match self.post(&endpoint, &d, now).await {
             Outcome::Delivered { status, latency_ms, body } => {
                 d.state = DeliveryState::Delivered;
@@ -169,8 +171,7 @@ impl Deliverer {
             },
             Ok(resp) => {
                 let status = resp.status();
-                let bytes = resp.bytes().await.unwrap_or_default();
-                let body = String::from_utf8_lossy(&bytes[..bytes.len().min(RESPONSE_KEPT)]).into_owned();
+                let body = first_bytes(resp, RESPONSE_KEPT).await;
                 if status.is_success() {
                     Outcome::Delivered { status: status.as_u16(), latency_ms, body }
                 } else {
@@ -207,6 +208,19 @@ impl Deliverer {
         };
         builder.build().map_err(|_| "could not build the HTTP client".into())
     }
+}
+
+/// The first `limit` bytes of an answer, as text; the rest is never read (the connection is
+/// dropped), so an endpoint streaming without end costs a kilobyte, not the function's memory.
+async fn first_bytes(mut resp: reqwest::Response, limit: usize) -> String {
+    let mut kept = Vec::with_capacity(limit);
+    while kept.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => kept.extend_from_slice(&chunk[..chunk.len().min(limit - kept.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
 }
 
 /// Three days of failures: the delivery fails, the endpoint is disabled and the company's staff
