@@ -24,7 +24,6 @@ use portal_infra::resources::{self, LocalNames};
 use portal_infra::template::Template;
 use portal_shared::adapters::store::{keys, Record, Store, Write};
 use portal_shared::web::apigw;
-use portal_shared::Config;
 use serde_json::{json, Value};
 
 const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef0123456789";
@@ -94,9 +93,13 @@ async fn setup() -> (Demo, Arc<Functions>, Store, tokio::task::JoinHandle<()>) {
     ];
     let secrets = resources::put_secrets(&sdk, &names.table, &values).await.expect("secrets");
     let vars = env_config(&names, &base, &secrets);
-    let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).expect("config");
-    let functions = Arc::new(Functions::new(&sdk, &config));
-    let gateway = Arc::new(Gateway::new(functions.clone(), None, &Template::repository().expect("template.yaml")));
+    let template = Template::repository().expect("template.yaml");
+    let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let functions = Arc::new(
+        Functions::from_template(&sdk, &template, lookup, portal_shared::foundation::clock::Clock::system())
+            .expect("config"),
+    );
+    let gateway = Arc::new(Gateway::new(functions.clone(), None, &template));
     let server = gateway.serve(listener);
     let demo = portal_infra::seed::seed(&base, ADMIN_KEY).await.expect("seed");
     let strip = |l: &str| l.strip_prefix(&base).unwrap_or(l).to_owned();

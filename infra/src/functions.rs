@@ -6,8 +6,12 @@ use portal_gate::Gate;
 use portal_link::Link;
 use portal_payment_webhook::PaymentWebhook;
 use portal_publish::Publish;
+use portal_shared::foundation::clock::Clock;
+use portal_shared::foundation::config::ConfigError;
 use portal_shared::web::entry::HttpFunction;
 use portal_shared::Config;
+
+use crate::template::Template;
 use portal_staff_api::StaffApi;
 
 /// A function of the template, by logical id.
@@ -55,16 +59,34 @@ pub struct Functions {
 }
 
 impl Functions {
-    pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
-        Functions {
+    /// The six functions, each built as its Lambda is: with only the environment its template
+    /// resource declares (`Globals` and its own). A variable the template sets on another function
+    /// is missing here as it is on AWS, so a function that reads what it is not given fails
+    /// locally too; a variable the template never sets (a local knob such as
+    /// `S3_FORCE_PATH_STYLE`) reaches every function. All read the time from `clock`.
+    pub fn from_template(
+        sdk: &aws_config::SdkConfig,
+        template: &Template,
+        lookup: impl Fn(&str) -> Option<String>,
+        clock: Clock,
+    ) -> Result<Self, ConfigError> {
+        let declared = template.declared_environment();
+        let config = |f: Function| {
+            let own = template.environment(f.logical_id());
+            let mut c =
+                Config::from_lookup(|k| if declared.contains(k) && !own.contains(k) { None } else { lookup(k) })?;
+            c.clock = clock.clone();
+            Ok::<_, ConfigError>(c)
+        };
+        Ok(Functions {
             metrics: Default::default(),
-            link: Link::new(sdk, config.clone()),
-            gate: Gate::new(sdk, config.clone()),
-            payment_webhook: PaymentWebhook::new(sdk, config.clone()),
-            publish: Publish::new(sdk, config.clone()),
-            deficiency_feed: DeficiencyFeed::new(sdk, config.clone()),
-            staff_api: StaffApi::new(sdk, config.clone()),
-        }
+            link: Link::new(sdk, config(Function::Link)?),
+            gate: Gate::new(sdk, config(Function::Gate)?),
+            payment_webhook: PaymentWebhook::new(sdk, config(Function::PaymentWebhook)?),
+            publish: Publish::new(sdk, config(Function::Publish)?),
+            deficiency_feed: DeficiencyFeed::new(sdk, config(Function::DeficiencyFeed)?),
+            staff_api: StaffApi::new(sdk, config(Function::StaffApi)?),
+        })
     }
 
     pub async fn call(&self, function: Function, req: Request) -> Response<Body> {

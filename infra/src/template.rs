@@ -115,4 +115,26 @@ impl Template {
             .map(|m| m.values().filter_map(|e| e.get("Type")?.as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     }
+
+    /// The environment variables a function gets on AWS: the `Globals` ones and its own.
+    pub fn environment(&self, function: &str) -> std::collections::BTreeSet<String> {
+        let names = |v: Option<&Value>| -> Vec<String> {
+            v.and_then(|v| v.get("Environment")?.get("Variables")?.as_mapping().cloned())
+                .map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        };
+        let own = self.resources().find(|(id, _)| *id == function).and_then(|(_, r)| r.get("Properties"));
+        let global = self.root.get("Globals").and_then(|g| g.get("Function"));
+        names(global).into_iter().chain(names(own)).collect()
+    }
+
+    /// Every variable the template sets on any function.
+    pub fn declared_environment(&self) -> std::collections::BTreeSet<String> {
+        let functions: Vec<String> = self
+            .resources()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+            .map(|(id, _)| id.to_owned())
+            .collect();
+        functions.iter().flat_map(|f| self.environment(f)).collect()
+    }
 }

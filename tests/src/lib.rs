@@ -20,7 +20,6 @@ use portal_shared::adapters::store::Store;
 use portal_shared::foundation::clock::Clock;
 use portal_shared::foundation::ids::{CompanyId, InspectionId};
 use portal_shared::foundation::metrics::Metric;
-use portal_shared::Config;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
@@ -134,12 +133,10 @@ pub async fn spawn_app_with(payments: bool) -> TestApp {
         ("STRIPE_API_BASE", provider_origin.clone()),
         ("STRIPE_CHECKOUT_ORIGIN", provider_origin.clone()),
     ];
-    let mut config =
-        Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
     let clock = Clock::adjustable();
-    config.clock = clock.clone();
-    let functions = Arc::new(Functions::new(&sdk, &config));
     let template = Template::repository().expect("template.yaml");
+    let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+    let functions = Arc::new(Functions::from_template(&sdk, &template, lookup, clock.clone()).expect("config"));
     let gateway = Arc::new(Gateway::new(functions.clone(), Some(Mailbox::new(moto_url.clone())), &template));
     let server = gateway.serve(listener);
     TestApp {

@@ -240,7 +240,9 @@ async fn a_wdi_report_waits_for_its_form() {
 
 #[tokio::test]
 async fn staff_preview_exactly_what_a_person_sees_and_every_open_is_audited() {
-    let f = setup(json!({})).await;
+    // Clients pay in the portal: the preview must offer what the client is offered (Pay Now),
+    // which the staff API knows only from the variables the template gives it.
+    let f = setup(json!({ "payments": "native" })).await;
     let doc = published_report(&f).await;
     let people = f.inspection().await.people;
     let (client, listing) = (people[0].id, people[2].id);
@@ -257,6 +259,7 @@ async fn staff_preview_exactly_what_a_person_sees_and_every_open_is_audited() {
                 .header("accept", "application/json"),
         )
         .await;
+    assert_eq!(own["payment"]["action"], "pay_now", "{own}");
     assert_eq!(seen.json, own, "the preview is the client's own view");
     let html = f.app.send(f.app.http.get(f.app.url(&format!("{preview}/{client}"))).bearer_auth(&f.key)).await;
     assert!(html.text.contains("Staff preview") && !html.text.contains("<form"), "read-only");

@@ -20,6 +20,7 @@ use portal_infra::mailbox::Mailbox;
 use portal_infra::resources::{self, LocalNames};
 use portal_infra::seed;
 use portal_infra::template::Template;
+use portal_shared::foundation::clock::Clock;
 use portal_shared::{web::entry, Config};
 
 struct Args {
@@ -111,7 +112,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let config = Config::from_lookup(|k| env.get(k).cloned())?;
-    let functions = Arc::new(Functions::new(&sdk, &config));
+    let template = Template::load(&args.template)?;
+    let functions = Arc::new(Functions::from_template(&sdk, &template, |k| env.get(k).cloned(), Clock::system())?);
     let mailbox = std::env::var("MOTO_URL").ok().map(Mailbox::new);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     let addr = listener.local_addr()?;
