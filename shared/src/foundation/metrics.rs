@@ -80,16 +80,31 @@ impl Recorder {
     }
 }
 
-/// Where the lines go, read once per process: `Some(stage)` when they are written.
-fn emf_stage() -> Option<&'static str> {
-    static STAGE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    STAGE
+/// Where the lines go, read once per process: `Some((stage, level))` when they are written.
+fn emf_target() -> Option<(&'static str, &'static str)> {
+    static TARGET: std::sync::OnceLock<Option<(String, &'static str)>> = std::sync::OnceLock::new();
+    TARGET
         .get_or_init(|| {
             let on = std::env::var("AWS_LAMBDA_FUNCTION_NAME").is_ok()
                 || std::env::var("METRICS_EMF").is_ok_and(|v| v == "true");
-            on.then(|| std::env::var("STAGE").unwrap_or_else(|_| "local".into()))
+            let level = line_level(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref());
+            on.then(|| (std::env::var("STAGE").unwrap_or_else(|_| "local".into()), level))
         })
-        .as_deref()
+        .as_ref()
+        .map(|(stage, level)| (stage.as_str(), *level))
+}
+
+/// The `level` a metric line carries. With the JSON log format Lambda filters application lines
+/// by their `level` (a line without one counts as INFO), so at an application log level of WARN or
+/// ERROR a plain metric line would be dropped and its alarm go blind. Metrics are not application
+/// logs: each line carries exactly the configured level, the least severe one that still passes.
+fn line_level(configured: Option<&str>) -> &'static str {
+    match configured.map(str::to_ascii_uppercase).as_deref() {
+        Some("WARN") => "WARN",
+        Some("ERROR") => "ERROR",
+        Some("FATAL") => "FATAL",
+        _ => "INFO",
+    }
 }
 
 /// Counts `n` occurrences of `metric` (nothing is written for 0).
@@ -101,11 +116,11 @@ pub fn count(metric: Metric, n: u64) {
         *c.entry(metric).or_default() += n;
     }
     let _ = RECORDER.try_with(|r| r.add(metric, n));
-    if let Some(stage) = emf_stage() {
-        println!(
-            "{}",
-            emf_line(metric, n, stage, crate::foundation::logging::service(), time::OffsetDateTime::now_utc())
-        );
+    if let Some((stage, level)) = emf_target() {
+        let mut line =
+            emf_line(metric, n, stage, crate::foundation::logging::service(), time::OffsetDateTime::now_utc());
+        line["level"] = json!(level);
+        println!("{line}");
     }
 }
 
@@ -155,6 +170,28 @@ mod tests {
         assert_eq!(directive["Metrics"][0]["Name"], "DocumentsParked");
         assert_eq!(l["DocumentsParked"], 3);
         assert_eq!(l["Stage"], "prod");
+    }
+
+    /// Lambda's application log-level filter, as documented: a JSON line is sent when its `level`
+    /// (INFO when missing or unknown) is at least as severe as the configured one.
+    fn lambda_sends(line: &Value, configured: &str) -> bool {
+        const ORDER: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+        let rank = |l: &str| ORDER.iter().position(|o| o.eq_ignore_ascii_case(l));
+        let level = line["level"].as_str().and_then(rank).unwrap_or(2);
+        level >= rank(configured).unwrap()
+    }
+
+    #[test]
+    fn no_application_log_level_silences_a_metric_line() {
+        let at = time::macros::datetime!(2026-11-23 12:00 UTC);
+        let plain = emf_line(Metric::PaymentsApplied, 1, "prod", "payment-webhook", at);
+        assert!(!lambda_sends(&plain, "WARN"), "without a level, the line counts as INFO and is dropped");
+        for configured in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "warn"] {
+            let mut line = plain.clone();
+            line["level"] = json!(line_level(Some(configured)));
+            assert!(lambda_sends(&line, configured), "dropped at {configured}: {line}");
+        }
+        assert_eq!(line_level(None), "INFO", "no filter configured: an ordinary INFO line");
     }
 
     #[tokio::test]
