@@ -75,6 +75,7 @@ fn env_config(names: &LocalNames, base: &str, secrets: &[(String, String)]) -> V
         ("PAYMENT_PROVIDER".into(), "none".into()),
         ("SES_CONFIGURATION_SET".into(), names.configuration_set()),
         ("S3_FORCE_PATH_STYLE".into(), "true".into()),
+        ("ROUND_TRIPS_HEADER".into(), "true".into()),
     ]);
     vars.extend(secrets.iter().cloned());
     vars

@@ -132,6 +132,7 @@ pub async fn spawn_app_with(payments: bool) -> TestApp {
         ("PAYMENT_PROVIDER", provider_env.to_owned()),
         ("STRIPE_API_BASE", provider_origin.clone()),
         ("STRIPE_CHECKOUT_ORIGIN", provider_origin.clone()),
+        ("ROUND_TRIPS_HEADER", "true".to_owned()),
     ];
     let clock = Clock::adjustable();
     let template = Template::repository().expect("template.yaml");

@@ -89,6 +89,6 @@ fn feed(page: FeedPage) -> ApiResult {
 
 impl HttpFunction for DeficiencyFeed {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve(req, self.config.max_body_bytes, |req| self.route(req)).await
+        serve(req, &self.config, |req| self.route(req)).await
     }
 }

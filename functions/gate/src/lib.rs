@@ -103,6 +103,6 @@ impl Gate {
 
 impl HttpFunction for Gate {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve(req, self.config.max_body_bytes, |req| self.route(req)).await
+        serve(req, &self.config, |req| self.route(req)).await
     }
 }

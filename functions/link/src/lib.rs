@@ -526,6 +526,6 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32
 
 impl HttpFunction for Link {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve(req, self.config.max_body_bytes, |req| self.route(req)).await
+        serve(req, &self.config, |req| self.route(req)).await
     }
 }

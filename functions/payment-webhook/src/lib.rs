@@ -291,6 +291,6 @@ fn ack(status: &str) -> ApiResult {
 
 impl HttpFunction for PaymentWebhook {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve(req, self.config.max_body_bytes, |req| self.route(req)).await
+        serve(req, &self.config, |req| self.route(req)).await
     }
 }

@@ -349,7 +349,7 @@ pub fn parse_object_key(key: &str) -> Option<(CompanyId, InspectionId, DocumentI
 
 impl HttpFunction for Publish {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve(req, self.config.max_body_bytes, |req| self.route(req)).await
+        serve(req, &self.config, |req| self.route(req)).await
     }
 }
 

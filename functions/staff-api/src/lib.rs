@@ -176,6 +176,6 @@ impl StaffApi {
 
 impl HttpFunction for StaffApi {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve(req, self.config.max_body_bytes, |req| self.route(req)).await
+        serve(req, &self.config, |req| self.route(req)).await
     }
 }

@@ -37,6 +37,10 @@ pub struct Config {
     pub payment_livemode: bool,
     /// Path-style S3 addressing (`S3_FORCE_PATH_STYLE=true`) for emulators without virtual hosts.
     pub s3_force_path_style: bool,
+    /// Whether every response carries `x-dynamodb-round-trips` (`ROUND_TRIPS_HEADER=true`): the
+    /// local stack, the tests and the bench assert budgets on it; on AWS it tells the world nothing
+    /// it needs, so it is off unless asked for.
+    pub round_trips_header: bool,
     /// Where the functions read the time: the system clock, always, from the environment; a test
     /// gives its app an adjustable one.
     pub clock: crate::foundation::clock::Clock,
@@ -136,6 +140,7 @@ impl Config {
             stripe,
             payment_livemode,
             s3_force_path_style: non_empty("S3_FORCE_PATH_STYLE").is_some_and(|v| v == "true"),
+            round_trips_header: non_empty("ROUND_TRIPS_HEADER").is_some_and(|v| v == "true"),
             clock: crate::foundation::clock::Clock::system(),
         })
     }

@@ -67,16 +67,17 @@ fn invocation_ids(req: &Request) -> crate::foundation::logging::Invocation {
 /// `Retry-After` when a dependency keeps it from finishing), round-trip counting, error mapping and
 /// one log line carrying the invocation's ids. The path is logged with tokens redacted; bodies,
 /// headers and query strings are never logged.
-pub async fn serve<F, Fut>(req: Request, max_body: usize, handler: F) -> Response<Body>
+pub async fn serve<F, Fut>(req: Request, config: &crate::Config, handler: F) -> Response<Body>
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = ApiResult>,
 {
     let ids = invocation_ids(&req);
-    crate::foundation::logging::scope(ids, Box::pin(serve_inner(req, max_body, handler))).await
+    let inner = serve_inner(req, config.max_body_bytes, config.round_trips_header, handler);
+    crate::foundation::logging::scope(ids, Box::pin(inner)).await
 }
 
-async fn serve_inner<F, Fut>(req: Request, max_body: usize, handler: F) -> Response<Body>
+async fn serve_inner<F, Fut>(req: Request, max_body: usize, round_trips_header: bool, handler: F) -> Response<Body>
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = ApiResult>,
@@ -106,7 +107,9 @@ where
     })
     .await;
     let mut resp = result.unwrap_or_else(ApiError::into_response);
-    resp.headers_mut().insert(ROUND_TRIPS_HEADER, HeaderValue::from(trips));
+    if round_trips_header {
+        resp.headers_mut().insert(ROUND_TRIPS_HEADER, HeaderValue::from(trips));
+    }
     match resp.status() {
         StatusCode::SERVICE_UNAVAILABLE => {
             crate::foundation::metrics::count(crate::foundation::metrics::Metric::DependencyUnavailable, 1)
@@ -410,11 +413,26 @@ mod tests {
         assert_eq!(bearer(&r), None);
     }
 
+    fn config(vars: &[(&str, &str)]) -> crate::Config {
+        crate::Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap()
+    }
+
     #[tokio::test]
     async fn oversized_bodies_get_413_without_running_the_handler() {
-        let req = req_with(&"x".repeat(101), None);
-        let resp = serve(req, 100, |_| async { panic!("handler must not run") }).await;
+        let c = config(&[("TABLE_NAME", "t"), ("MAX_BODY_BYTES", "100"), ("ROUND_TRIPS_HEADER", "true")]);
+        let resp = serve(req_with(&"x".repeat(101), None), &c, |_| async { panic!("handler must not run") }).await;
         assert_eq!(resp.status(), 413);
         assert_eq!(resp.headers()[ROUND_TRIPS_HEADER], "0");
+    }
+
+    #[tokio::test]
+    async fn the_round_trip_header_is_sent_only_where_the_deployment_asks_for_it() {
+        let ok = || async { Ok(http::Response::builder().status(204).body(Body::Empty).unwrap()) };
+        let aws = config(&[("TABLE_NAME", "t")]);
+        let resp = serve(req_with("", None), &aws, |_| ok()).await;
+        assert_eq!(resp.status(), 204);
+        assert!(resp.headers().get(ROUND_TRIPS_HEADER).is_none(), "off by default (AWS)");
+        let local = config(&[("TABLE_NAME", "t"), ("ROUND_TRIPS_HEADER", "true")]);
+        assert_eq!(serve(req_with("", None), &local, |_| ok()).await.headers()[ROUND_TRIPS_HEADER], "0");
     }
 }
