@@ -111,7 +111,13 @@ async fn journey() {
     assert_eq!(app.complete_upload(&f.key, &doc).await.status, 200);
     app.request("GET", &format!("/staff/documents/{doc}/download"), Some(&f.key), None).await;
     app.request("POST", &format!("/staff/documents/{doc}/resend"), Some(&f.key), Some(json!({}))).await;
-    app.request("POST", &format!("/staff/inspections/{inspection}/submit"), Some(&f.key), Some(json!({}))).await;
+    app.request(
+        "POST",
+        &format!("/staff/inspections/{inspection}/submit"),
+        Some(&f.key),
+        Some(json!({ "findings": [] })),
+    )
+    .await;
     let generated = f.inspection().await.documents.iter().find(|d| d.generated).map(|d| d.id.to_string());
     if let Some(g) = generated {
         app.request("POST", &format!("/staff/documents/{g}/rebuild"), Some(&f.key), None).await;

@@ -113,7 +113,23 @@ async fn submitting_generates_and_publishes_the_report_which_a_rebuild_refreshes
         "release_defaults": { "require_payment": false, "require_agreement": false } }))
     .await;
     let submit = format!("/staff/inspections/{}/submit", f.inspection_id);
+    // Nobody recorded findings: no report that would read as a clean house.
     let r = staff(&f, "POST", &submit, Some(json!({ "template_name": "Residential Inspection" }))).await;
+    r.assert_problem(400);
+    assert!(r.json["detail"].as_str().unwrap().contains("findings"), "names the field: {}", r.text);
+    assert!(
+        f.inspection().await.documents.is_empty() && f.inspection().await.submitted_at.is_none(),
+        "nothing written"
+    );
+    let findings = json!([
+        { "severity": "high", "title": "Active roof leak above the kitchen", "location": "Attic",
+          "description": "Water staining on the decking, damp insulation.", "recommendation": "Have a licensed roofer repair it",
+          "photos": ["https://photos.example.com/roof-1.jpg"] },
+        { "severity": "low", "title": "Loose handrail", "location": "Basement stairs" }
+    ]);
+    let r =
+        staff(&f, "POST", &submit, Some(json!({ "template_name": "Residential Inspection", "findings": findings })))
+            .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["report"]["published"], true, "{}", r.text);
     assert_eq!(r.json["report"]["display_name"], "Residential Inspection Report");
@@ -127,7 +143,21 @@ async fn submitting_generates_and_publishes_the_report_which_a_rebuild_refreshes
 
     let first = open_pdf(&f, &doc).await;
     assert!(first.contains("12 Elm Street") && first.contains("Residential Inspection"), "{first}");
-    assert!(!first.contains("Radon"));
+    for shown in [
+        "2 finding(s): 0 critical, 1 high, 0 medium, 1 low",
+        "1. [HIGH] Active roof leak above the kitchen",
+        "Recommendation: Have a licensed roofer repair it",
+        "Photo: https://photos.example.com/roof-1.jpg",
+        "2. [LOW] Loose handrail",
+    ] {
+        assert!(first.contains(shown), "{shown} in {first}");
+    }
+    assert!(!first.contains("no deficiencies") && !first.contains("Radon"));
+    let recorded = staff(&f, "GET", &format!("/staff/inspections/{}/findings", f.inspection_id), None).await;
+    assert_eq!(
+        (recorded.json["recorded"].as_bool(), recorded.json["items"].as_array().map(Vec::len)),
+        (Some(true), Some(2))
+    );
 
     staff(
         &f,
@@ -402,4 +432,47 @@ async fn forty_documents_of_one_inspection_due_at_once_fit_in_transactions_with_
     }
     assert_eq!(events, 81, "document.published and report.unlocked for each, and the inspection's creation");
     assert_eq!(deliveries, 120, "each publication to each of the three endpoints, once");
+}
+
+#[tokio::test]
+async fn a_report_says_there_are_no_deficiencies_only_when_staff_said_so_and_shows_recorded_findings() {
+    let settings = json!({ "auto_generate_inspection_reports": true,
+        "release_defaults": { "require_payment": false, "require_agreement": false } });
+    // Staff say: nothing found.
+    let f = fixture(settings.clone()).await;
+    let submit = format!("/staff/inspections/{}/submit", f.inspection_id);
+    let r = staff(&f, "POST", &submit, Some(json!({ "findings": [] }))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let doc = r.json["report"]["document_id"].as_str().unwrap().to_owned();
+    let pdf = staff_pdf(&f, &doc).await;
+    assert!(pdf.contains("The inspector recorded no deficiencies.") && pdf.contains("0 finding(s)"), "{pdf}");
+
+    // Findings recorded one by one before submitting; one removed again.
+    let g = fixture(settings).await;
+    let path = format!("/staff/inspections/{}/findings", g.inspection_id);
+    let empty = staff(&g, "GET", &path, None).await;
+    assert_eq!((empty.json["recorded"].as_bool(), empty.json["items"].clone()), (Some(false), json!([])));
+    let r =
+        staff(&g, "POST", &path, Some(json!({ "severity": "critical", "title": "Gas smell at the furnace" }))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mistake = staff(&g, "POST", &path, Some(json!({ "severity": "low", "title": "Typo" }))).await;
+    staff(&g, "POST", &path, Some(json!({ "severity": "low", "title": "x", "photos": ["http://plain.test/a.jpg"] })))
+        .await
+        .assert_problem(400);
+    staff(&g, "POST", &path, Some(json!({ "severity": "dire", "title": "x" }))).await.assert_problem(400);
+    let gone = format!("{path}/{}", mistake.json["id"].as_str().unwrap());
+    assert_eq!(staff(&g, "DELETE", &gone, None).await.status, 204);
+    staff(&g, "DELETE", &gone, None).await.assert_problem(404);
+    let r = staff(&g, "POST", &format!("/staff/inspections/{}/submit", g.inspection_id), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let pdf = staff_pdf(&g, r.json["report"]["document_id"].as_str().unwrap()).await;
+    assert!(pdf.contains("1. [CRITICAL] Gas smell at the furnace") && !pdf.contains("Typo"), "{pdf}");
+}
+
+/// A document's PDF as staff download it, as text.
+async fn staff_pdf(f: &Fixture, doc: &str) -> String {
+    let r = f.app.request("GET", &format!("/staff/documents/{doc}/download"), Some(&f.key), None).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let bytes = f.app.http.get(r.header("location").unwrap()).send().await.unwrap().bytes().await.unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
 }

@@ -24,6 +24,7 @@ use portal_shared::adapters::ses::Mailer;
 use portal_shared::adapters::store::documents::DocumentPointer;
 use portal_shared::adapters::store::Store;
 use portal_shared::domain::document::{publish_time, DocumentKind, NewDocument};
+use portal_shared::domain::inspection::FindingInput;
 use portal_shared::foundation::ids::{CompanyId, DocumentId, InspectionId};
 use portal_shared::usecases::outbound_webhooks::{Deliverer, Targets, WebhookReport};
 use portal_shared::usecases::outbox::{self, DrainReport};
@@ -225,6 +226,10 @@ impl Publish {
             template_name: Option<String>,
             #[serde(default)]
             publish_at: Option<String>,
+            /// What the inspector found; `[]` says there is nothing (only then does a report
+            /// say so).
+            #[serde(default)]
+            findings: Option<Vec<FindingInput>>,
         }
         let staff = auth::staff(&self.store, req).await?;
         let input: Submit = if body_bytes(req).is_empty() { Submit::default() } else { json_body(req)? };
@@ -233,7 +238,25 @@ impl Publish {
         let company = self.store.company(staff.company_id).await?.ok_or(ApiError::Unauthorized)?;
         let generate = company.settings.auto_generate_inspection_reports;
         let existing = self.store.inspection(company.id, id).await?.ok_or(ApiError::NotFound)?;
+        // The findings given now replace what was recorded before; without them, the recorded
+        // ones stand (and a report needs some: at least an explicit []).
+        let mut submitted = existing.clone();
+        let given = match input.findings {
+            Some(inputs) => {
+                submitted.set_findings(inputs, self.now())?;
+                submitted.findings.clone()
+            }
+            None => None,
+        };
         let mut report = existing.documents.iter().find(|d| d.generated).map(|d| d.id);
+        // A building's (commercial) report shows the deficiencies recorded against it afterwards.
+        let residential = existing.building_id.is_none();
+        if generate && report.is_none() && residential && submitted.findings.is_none() {
+            return Err(ApiError::bad_request(
+                "findings is required to generate the report: give the inspection's findings, or [] when \
+                 there are none (or record them first with POST /staff/inspections/{id}/findings)",
+            ));
+        }
         if generate && report.is_none() {
             // Render first (under a fresh id), then record the document: a failed render leaves
             // nothing half-made behind.
@@ -246,7 +269,6 @@ impl Publish {
                 },
                 self.now(),
             )?;
-            let mut submitted = existing.clone();
             submitted.submitted_at.get_or_insert(self.now());
             doc.verified_version =
                 publishing::render_and_store(&self.store, &self.blobs, &company, &submitted, &doc).await?;
@@ -264,6 +286,9 @@ impl Publish {
                         return Ok((false, vec![])); // a concurrent submit won
                     }
                     i.submitted_at.get_or_insert(now);
+                    if given.is_some() {
+                        i.findings.clone_from(&given);
+                    }
                     i.documents.push(doc.clone());
                     let mut writes = vec![DocumentPointer::write(company.id, doc.id, i.id)?];
                     writes.push(publishing::schedule_write(i, &doc)?);
@@ -280,7 +305,11 @@ impl Publish {
             .modify_inspection(company.id, id, |_, i| {
                 let first = i.submitted_at.is_none();
                 i.submitted_at.get_or_insert(self.now());
-                Ok((first, vec![]))
+                let changed = first || given.as_ref().is_some_and(|g| i.findings.as_ref() != Some(g));
+                if given.is_some() {
+                    i.findings.clone_from(&given);
+                }
+                Ok((changed, vec![]))
             })
             .await?;
         submitted_view(&inspection, report, changed)

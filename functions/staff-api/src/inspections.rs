@@ -9,10 +9,11 @@ use portal_shared::adapters::store::Write;
 use portal_shared::domain::audit::{AuditAction, AuditRecord, Outcome};
 use portal_shared::domain::company::Company;
 use portal_shared::domain::inspection::{
-    Inspection, NewInspection, Person, PersonInput, RequirementsPatch, SchedulePatch, ServiceInput, ServiceKind,
+    FindingInput, Inspection, NewInspection, Person, PersonInput, RequirementsPatch, SchedulePatch, ServiceInput,
+    ServiceKind,
 };
 use portal_shared::foundation::clock;
-use portal_shared::foundation::ids::{BuildingId, InspectionId, PersonId};
+use portal_shared::foundation::ids::{BuildingId, FindingId, InspectionId, PersonId};
 use portal_shared::web::http::{json, json_body, page_limit, query_param, ApiResult};
 use portal_shared::ApiError;
 use serde::{Deserialize, Serialize};
@@ -286,6 +287,31 @@ fn audit(
 
 fn no_content() -> ApiResult {
     http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
+}
+
+/// The findings recorded for the report: `recorded` false while nobody recorded any (nor said
+/// there are none).
+pub async fn findings(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let i = load(app, staff, id).await?;
+    json(StatusCode::OK, &json!({ "recorded": i.findings.is_some(), "items": i.findings.unwrap_or_default() }))
+}
+
+/// Records one finding for the report.
+pub async fn record_finding(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let input: FindingInput = json_body(req)?;
+    let (_, finding) =
+        modify(app, staff, id, |_, i| Ok((i.record_finding(input.clone(), app.now())?.clone(), vec![]))).await?;
+    json(StatusCode::CREATED, &finding)
+}
+
+/// Removes a recorded finding (a report already rendered keeps what it showed until rebuilt).
+pub async fn remove_finding(app: &StaffApi, staff: &Staff, id: &str, finding: &str) -> ApiResult {
+    let finding: FindingId = finding.parse().map_err(|_| ApiError::NotFound)?;
+    let (_, removed) = modify(app, staff, id, |_, i| Ok((i.remove_finding(finding, app.now()), vec![]))).await?;
+    if !removed {
+        return Err(ApiError::NotFound);
+    }
+    no_content()
 }
 
 /// The quotes clients asked partners for, each with the consent it was given with.

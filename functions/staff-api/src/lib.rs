@@ -102,6 +102,11 @@ impl StaffApi {
                     ["inspections", id, "quotes"] => {
                         by_method!(req; GET => inspections::quotes(self, &staff, id).await)
                     }
+                    ["inspections", id, "findings"] => by_method!(req;
+                        GET => inspections::findings(self, &staff, id).await,
+                        POST => inspections::record_finding(self, &staff, &req, id).await),
+                    ["inspections", id, "findings", finding] => by_method!(req;
+                        DELETE => inspections::remove_finding(self, &staff, id, finding).await),
                     ["inspections", id, "people"] => by_method!(req;
                         POST => inspections::add_person(self, &staff, &req, id).await),
                     ["inspections", id, "people", person] => by_method!(req;

@@ -9,13 +9,49 @@ use crate::domain::customers::{Deficiency, DeficiencyStatus, Severity};
 use crate::domain::document::Document;
 use crate::domain::inspection::{Inspection, Role};
 
+/// One finding as the report shows it: the inspector's (residential) or a deficiency recorded
+/// against the report (commercial).
+struct Entry<'a> {
+    severity: Severity,
+    title: &'a str,
+    description: &'a str,
+    location: Option<&'a str>,
+    recommendation: Option<&'a str>,
+    status: Option<DeficiencyStatus>,
+    photos: &'a [String],
+}
+
 /// The rendered payload: everything the report shows, from the stored data only: the property,
-/// the people, one section per service, and the findings (the deficiencies recorded against this
-/// report) with their severity, most severe first, plus photos by reference when there are any.
-pub fn payload(company: &Company, inspection: &Inspection, doc: &Document, findings: &[Deficiency]) -> Value {
+/// the people, one section per service, and the findings — the inspector's recorded findings and
+/// the deficiencies recorded against this report — most severe first, with their photos.
+/// `findings_recorded` says whether anyone recorded findings at all: a report says "no
+/// deficiencies" only when someone said so, never because nothing was recorded.
+pub fn payload(company: &Company, inspection: &Inspection, doc: &Document, deficiencies: &[Deficiency]) -> Value {
     let zone = company.settings.time_zone.as_deref();
-    let mut findings: Vec<&Deficiency> = findings.iter().collect();
-    findings.sort_by_key(|f| (std::cmp::Reverse(f.severity), f.id));
+    let mut findings: Vec<Entry> = inspection
+        .findings
+        .iter()
+        .flatten()
+        .map(|f| Entry {
+            severity: f.severity,
+            title: &f.title,
+            description: &f.description,
+            location: f.location.as_deref(),
+            recommendation: f.recommendation.as_deref(),
+            status: None,
+            photos: &f.photos,
+        })
+        .chain(deficiencies.iter().map(|d| Entry {
+            severity: d.severity,
+            title: &d.description,
+            description: "",
+            location: Some(d.location.as_str()).filter(|l| !l.is_empty()),
+            recommendation: None,
+            status: Some(d.status),
+            photos: &[],
+        }))
+        .collect();
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
     json!({
         "title": doc.display_name(),
@@ -27,19 +63,23 @@ pub fn payload(company: &Company, inspection: &Inspection, doc: &Document, findi
         "inspectors": inspection.people.iter().filter(|p| p.role == Role::Inspector).map(|p| &p.name).collect::<Vec<_>>(),
         "clients": inspection.people.iter().filter(|p| p.role == Role::Client).map(|p| &p.name).collect::<Vec<_>>(),
         "services": inspection.services.iter().map(|s| json!({ "name": s.name, "description": s.description })).collect::<Vec<_>>(),
+        "findings_recorded": inspection.findings.is_some() || !deficiencies.is_empty(),
         "summary": {
             "findings": findings.len(),
             "critical": count(Severity::Critical),
             "high": count(Severity::High),
             "medium": count(Severity::Medium),
             "low": count(Severity::Low),
-            "unresolved": findings.iter().filter(|f| f.status == DeficiencyStatus::Unresolved).count(),
+            "unresolved": findings.iter().filter(|f| f.status == Some(DeficiencyStatus::Unresolved)).count(),
         },
         "findings": findings.iter().map(|f| json!({
             "severity": f.severity,
+            "title": f.title,
             "description": f.description,
             "location": f.location,
+            "recommendation": f.recommendation,
             "status": f.status,
+            "photos": f.photos,
         })).collect::<Vec<_>>(),
         "photos": inspection.cover_photo_url.iter().collect::<Vec<_>>(),
     })
@@ -95,15 +135,19 @@ pub fn pdf(payload: &Value) -> Vec<u8> {
     ];
     let sum = &payload["summary"];
     let n = |k: &str| sum[k].as_u64().unwrap_or(0);
-    lines.push(Line::Text(format!(
-        "{} finding(s): {} critical, {} high, {} medium, {} low; {} unresolved.",
-        n("findings"),
-        n("critical"),
-        n("high"),
-        n("medium"),
-        n("low"),
-        n("unresolved")
-    )));
+    let recorded = payload["findings_recorded"].as_bool().unwrap_or(false);
+    lines.push(Line::Text(if recorded {
+        format!(
+            "{} finding(s): {} critical, {} high, {} medium, {} low.",
+            n("findings"),
+            n("critical"),
+            n("high"),
+            n("medium"),
+            n("low")
+        )
+    } else {
+        "Findings were not recorded with this report.".into()
+    }));
     lines.push(Line::Gap);
     lines.push(Line::Heading("Scope: services performed".into()));
     for svc in payload["services"].as_array().into_iter().flatten() {
@@ -115,19 +159,40 @@ pub fn pdf(payload: &Value) -> Vec<u8> {
     lines.push(Line::Heading("Findings".into()));
     let findings = payload["findings"].as_array().cloned().unwrap_or_default();
     if findings.is_empty() {
-        lines.push(Line::Text("No deficiencies were recorded.".into()));
+        lines.push(Line::Text(
+            if recorded {
+                "The inspector recorded no deficiencies."
+            } else {
+                "No findings were recorded with this report; ask the inspection company for them."
+            }
+            .into(),
+        ));
     }
+    let indented = |lines: &mut Vec<Line>, label: &str, text: String| {
+        if !text.is_empty() {
+            for l in wrap(&format!("{label}{text}"), 84) {
+                lines.push(Line::Text(format!("    {l}")));
+            }
+        }
+    };
     for (k, f) in findings.iter().enumerate() {
-        let head = format!("{}. [{}] {}", k + 1, s(&f["severity"]).to_uppercase(), s(&f["description"]));
+        let head = format!("{}. [{}] {}", k + 1, s(&f["severity"]).to_uppercase(), s(&f["title"]));
         for (i, l) in wrap(&head, 88).into_iter().enumerate() {
             lines.push(Line::Text(if i == 0 { l } else { format!("    {l}") }));
         }
+        indented(&mut lines, "", s(&f["description"]));
+        let status = s(&f["status"]);
         let loc = s(&f["location"]);
-        lines.push(Line::Text(format!(
-            "    Location: {}   Status: {}",
-            if loc.is_empty() { "-".into() } else { loc },
-            s(&f["status"])
-        )));
+        let place = if loc.is_empty() { "-".to_owned() } else { loc };
+        lines.push(Line::Text(if status.is_empty() {
+            format!("    Location: {place}")
+        } else {
+            format!("    Location: {place}   Status: {status}")
+        }));
+        indented(&mut lines, "Recommendation: ", s(&f["recommendation"]));
+        for p in f["photos"].as_array().into_iter().flatten() {
+            indented(&mut lines, "Photo: ", s(p));
+        }
     }
     let photos = payload["photos"].as_array().cloned().unwrap_or_default();
     if !photos.is_empty() {
@@ -252,10 +317,10 @@ mod tests {
     #[test]
     fn long_reports_run_over_several_numbered_pages() {
         let findings: Vec<Value> = (0..80)
-            .map(|i| json!({ "severity": "high", "description": format!("Finding number {i} with a long description that needs wrapping across more than one line of the page"), "location": "Basement", "status": "unresolved" }))
+            .map(|i| json!({ "severity": "high", "title": format!("Finding number {i} with a long description that needs wrapping across more than one line of the page"), "location": "Basement", "status": "unresolved" }))
             .collect();
         let payload = json!({ "title": "Annual Fire Alarm Inspection Report", "address": "1 Main", "company": "Acme",
-            "scheduled_local": "Thursday", "clients": ["C"], "inspectors": ["I"], "services": [], "summary": { "findings": 80 },
+            "scheduled_local": "Thursday", "clients": ["C"], "inspectors": ["I"], "services": [], "summary": { "findings": 80 }, "findings_recorded": true,
             "findings": findings, "photos": ["https://photos.test/1.jpg"] });
         let pdf = pdf(&payload);
         let doc = lopdf::Document::load_mem(&pdf).unwrap();

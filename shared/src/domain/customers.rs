@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::document::DocumentKind;
+pub use super::inspection::Severity;
 use super::inspection::TokenRef;
 use super::{optional_text, text, DomainError};
 use crate::foundation::email::Email;
@@ -156,16 +157,6 @@ impl Contact {
 pub enum DeficiencyStatus {
     Unresolved,
     Resolved,
-}
-
-/// Ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -94,6 +94,8 @@ ulid_id!(
     BuildingId,
     ContactId,
     DeficiencyId,
+    /// A finding of a residential inspection, recorded for its report.
+    FindingId,
     AuditId,
 );
 

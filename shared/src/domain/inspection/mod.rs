@@ -12,12 +12,14 @@ use time::OffsetDateTime;
 
 mod agreement;
 mod documents;
+mod findings;
 mod people;
 mod quotes;
 mod services;
 
 pub use agreement::{Agreement, Signature, SignatureInput};
 pub use documents::MAX_DOCUMENTS;
+pub use findings::{Finding, FindingInput, Severity, MAX_FINDINGS};
 pub use people::{Person, PersonInput, TokenRef, MAX_LINKS_PER_PERSON, MAX_PEOPLE};
 pub use quotes::{quote_consent_text, QuoteRequest, SharedDetails};
 pub use services::{LedgerEntry, Service, ServiceInput, ServiceKind, MAX_SERVICES};
@@ -81,6 +83,10 @@ pub struct Inspection {
     /// Quotes clients asked partners for, each with the consent they gave.
     #[serde(default)]
     pub quotes: Vec<QuoteRequest>,
+    /// What the inspector found, for the report; `None` until someone records findings (or says
+    /// there are none with an empty list).
+    #[serde(default)]
+    pub findings: Option<Vec<Finding>>,
     /// When the inspector submitted the inspection (its report is then generated, if the company
     /// auto-generates reports).
     #[serde(default, with = "crate::foundation::clock::serde_rfc3339::option")]
@@ -240,6 +246,7 @@ impl Inspection {
             documents: Vec::new(),
             offers_dismissed: false,
             quotes: Vec::new(),
+            findings: None,
             submitted_at: None,
             building_id: None,
             me_listed: Vec::new(),
@@ -312,13 +319,13 @@ impl Inspection {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::company::NewCompany;
     use crate::domain::settings::SettingsPatch;
     use crate::foundation::email::Email;
 
-    fn company(patch: &str) -> Company {
+    pub(super) fn company(patch: &str) -> Company {
         let mut c = Company::create(
             NewCompany { name: "Acme".into(), staff_emails: vec![Email::parse("inspector@acme.test").unwrap()] },
             crate::foundation::clock::now(),
@@ -329,7 +336,7 @@ mod tests {
     }
 
     /// An inspection on a deliberately historic date: these rules do not depend on when it is.
-    fn new_inspection(extra: &str) -> NewInspection {
+    pub(super) fn new_inspection(extra: &str) -> NewInspection {
         serde_json::from_str(&format!(
             r#"{{"address": "12 Elm St", "scheduled_at": "2026-05-01T09:00:00-05:00",
                 "services": [{{"name": "Home inspection", "price_cents": 45000}}],
