@@ -219,6 +219,38 @@ fn production_data_survives_and_money_has_room() {
         functions(&t).into_iter().find(|(n, _)| n == name).unwrap().1["Properties"]["ReservedConcurrentExecutions"]
             .clone()
     };
-    assert!(matches!(reserved("PaymentWebhookFunction"), Value::Tagged(_)), "the webhook's concurrency is reserved");
-    assert!(matches!(reserved("PublishFunction"), Value::Tagged(_)), "the publish function's concurrency is capped");
+    assert!(
+        matches!(reserved("PaymentWebhookFunction"), Value::Tagged(_)),
+        "the webhook's concurrency can be reserved"
+    );
+    assert!(
+        matches!(reserved("PublishFunction"), Value::Tagged(_)),
+        "the publish function's concurrency can be capped"
+    );
+    // Off by default: a reservation fails to deploy on an account whose quota is still 10, and a
+    // cap on the publish function would throttle staff publishing behind the every-minute job.
+    for p in ["WebhookReservedConcurrency", "PublishMaxConcurrency"] {
+        assert_eq!(t["Parameters"][p]["Default"], 0, "{p}");
+    }
+}
+
+#[test]
+fn sam_deploy_asks_nothing_every_parameter_without_a_default_is_in_samconfig() {
+    let t = template();
+    let required: Vec<String> = t["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p.get("Default").is_none())
+        .map(|(k, _)| k.as_str().unwrap().to_owned())
+        .collect();
+    assert!(required.contains(&"PublicBaseUrl".to_owned()) && required.contains(&"SenderEmail".to_owned()));
+    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../samconfig.toml")).unwrap();
+    let overrides: Vec<&str> = config.lines().filter_map(|l| l.trim().strip_prefix("parameter_overrides = ")).collect();
+    assert_eq!(overrides.len(), 2, "prod and staging");
+    for o in overrides {
+        for p in &required {
+            assert!(o.contains(&format!("{p}=")), "{p} missing from {o}");
+        }
+    }
 }
