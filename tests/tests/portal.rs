@@ -2,7 +2,7 @@
 //! client actions, the unknown-user view and "Get Full Access".
 
 use portal_tests::{fixture, unique, Fixture, Reply};
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::Digest;
 
 /// A document registered, uploaded and verified through the staff routes, published or not;
@@ -448,4 +448,33 @@ async fn people_added_later_get_their_own_link_unless_they_are_staff() {
         .request("POST", &people, Some(&f.key), Some(json!({ "role": "landlord", "name": "X" })))
         .await
         .assert_problem(400);
+}
+
+#[tokio::test]
+async fn agents_see_other_participants_contact_details_only_where_the_company_shows_them() {
+    let f = fixture(json!({})).await;
+    let contacts = |v: &Value, name: &str| {
+        let p = v["people"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap().clone();
+        (p["email"].as_str().map(str::to_owned), p["phone"].as_str().map(str::to_owned))
+    };
+    // The client sees everyone's.
+    let client = f.view(&f.client).await.json;
+    assert_eq!(contacts(&client, "Bob Agent").0.as_deref(), Some(f.agent_email.as_str()));
+    assert!(contacts(&client, "Lisa Lister").0.is_some());
+    // The buyer's agent: their own and the inspector's, not the client's or the listing agent's.
+    let agent = f.view(&f.agent).await.json;
+    assert_eq!(contacts(&agent, "Jane Client"), (None, None), "{agent}");
+    assert_eq!(contacts(&agent, "Lisa Lister"), (None, None));
+    assert_eq!(contacts(&agent, "Bob Agent").0.as_deref(), Some(f.agent_email.as_str()), "their own");
+    assert_eq!(contacts(&agent, "Ivan Inspector").1.as_deref(), Some("555-0100"), "the inspector's");
+    let page = f.app.send(f.app.http.get(f.app.url(&f.agent))).await.text;
+    assert!(page.contains("Jane Client") && !page.contains(&f.client_email), "nor on the page");
+    // Unless the company shows them.
+    let r = f
+        .app
+        .request("PATCH", "/staff/settings", Some(&f.key), Some(json!({ "show_participant_contacts": true })))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let agent = f.view(&f.agent).await.json;
+    assert_eq!(contacts(&agent, "Jane Client").0.as_deref(), Some(f.client_email.as_str()));
 }

@@ -93,6 +93,18 @@ impl From<&Person> for PersonLine {
     }
 }
 
+impl PersonLine {
+    /// `p` as `viewer` may see them: a client sees everyone's contact details; anyone else sees
+    /// their own and the inspector's, and other participants' only where the company shows them.
+    fn seen_by(p: &Person, viewer: &Person, show_contacts: bool) -> PersonLine {
+        let line = PersonLine::from(p);
+        if viewer.role == Role::Client || show_contacts || p.id == viewer.id || p.role == Role::Inspector {
+            return line;
+        }
+        PersonLine { email: None, phone: None, ..line }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentState {
@@ -326,7 +338,11 @@ impl PortalView {
                     kind: s.kind,
                 })
                 .collect(),
-            people: inspection.people.iter().map(PersonLine::from).collect(),
+            people: inspection
+                .people
+                .iter()
+                .map(|p| PersonLine::seen_by(p, person, settings.show_participant_contacts))
+                .collect(),
             documents,
             contractors: settings.recommended_contractors_enabled.then(|| settings.recommended_contractors.clone()),
             special_offers: settings

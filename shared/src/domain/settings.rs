@@ -153,6 +153,10 @@ pub struct Settings {
     pub report_access: ReportAccess,
     pub recommended_contractors_enabled: bool,
     pub recommended_contractors: Vec<Contractor>,
+    /// Whether agents and other participants see each other's email addresses and phone numbers
+    /// in the portal (clients always see everyone's; everyone sees the inspector's and the
+    /// company's). Off by default: an agent's portal is not a contact list.
+    pub show_participant_contacts: bool,
     pub contact: ContactDetails,
     /// Display name on outgoing mail; the address is always the platform's verified sender.
     pub sender_name: Option<String>,
@@ -185,6 +189,7 @@ pub struct SettingsPatch {
     pub report_access: Option<ReportAccessPatch>,
     pub recommended_contractors_enabled: Option<bool>,
     pub recommended_contractors: Option<Vec<Contractor>>,
+    pub show_participant_contacts: Option<bool>,
     pub contact: Option<ContactDetails>,
     pub sender_name: Option<String>,
     pub reply_to: Option<Email>,
@@ -282,6 +287,7 @@ impl Settings {
             set(&mut s.report_access.additional, p.additional);
         }
         set(&mut s.recommended_contractors_enabled, patch.recommended_contractors_enabled);
+        set(&mut s.show_participant_contacts, patch.show_participant_contacts);
         if let Some(list) = patch.recommended_contractors {
             s.recommended_contractors = list.into_iter().map(validate_contractor).collect::<Result<_, _>>()?;
         }
