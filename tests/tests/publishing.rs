@@ -96,15 +96,28 @@ async fn auto_publish_follows_the_setting_per_type_and_never_for_attachments() {
     let (_, att) = upload(&g, "attachment", json!({}), true).await;
     assert_eq!(att.json["published"], false, "attachments are always manual");
 
-    // The bucket's object-created event completes a document the same way.
+    // The bucket's object-created event completes a document the same way; an event the
+    // function does not know is refused, never taken for a scheduled run.
     let (doc, _) = upload(&g, "inspection_report", json!({}), false).await;
     let key = format!("companies/{}/inspections/{}/documents/{doc}.pdf", g.company_id, g.inspection_id);
     let event = json!({ "Records": [{ "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
         "s3": { "bucket": { "name": g.app.names.bucket }, "object": { "key": key, "size": TEST_PDF.len() } } }] });
-    let report = g.app.functions.publish.dispatch(event, None).await.unwrap();
+    let unknown =
+        json!({ "detail-type": "Object Created", "source": "aws.s3", "detail": { "object": { "key": key } } });
+    let err = g.app.functions.publish.dispatch(unknown, None).await.expect_err("not an event it runs");
+    assert!(err.to_string().contains("unrecognised event"), "{err}");
+    assert_eq!(staff(&g, "GET", &format!("/staff/documents/{doc}"), None).await.json["uploaded"], false);
+    // The same S3 event as it lands in the failed-events queue (Lambda's on-failure record, as
+    // the queue message's body), replayed.
+    let failed = json!({ "version": "1.0", "requestContext": { "requestId": "r-1", "condition": "RetriesExhausted",
+        "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:publish", "approximateInvokeCount": 3 },
+        "requestPayload": event, "responseContext": { "statusCode": 200, "functionError": "Unhandled" } });
+    let report = g.app.functions.publish.dispatch(json!({ "replay": failed.to_string() }), None).await.unwrap();
     assert_eq!((report["completed"].as_u64(), report["published"].as_u64()), (Some(1), Some(1)), "{report}");
     let d = staff(&g, "GET", &format!("/staff/documents/{doc}"), None).await;
     assert_eq!((d.json["uploaded"].as_bool(), d.json["published"].as_bool()), (Some(true), Some(true)));
+    let junk = g.app.functions.publish.dispatch(json!({ "replay": "{\"surprise\": 1}" }), None).await;
+    assert!(junk.is_err(), "a replay of something it does not run is refused");
 }
 
 #[tokio::test]

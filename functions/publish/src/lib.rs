@@ -96,21 +96,34 @@ impl Publish {
                 .map_err(|e| JobError::Failed(e.to_string()))?;
             return Ok(serde_json::to_value(apigw::response_to_event(response))?);
         }
+        // A message from the failed-events queue, handed back to be run again.
+        if let Some(message) = event.get("replay") {
+            let failed = failed_event(message)
+                .ok_or_else(|| JobError::Unrecognized("the replay holds no event this function runs".into()))?;
+            tracing::info!("replaying a failed event");
+            return Box::pin(self.dispatch(failed, context)).await;
+        }
+        let kind = job_kind(&event).ok_or_else(|| JobError::Unrecognized(shape(&event)))?;
         let job = async {
-            if let Some(events) = portal_shared::usecases::email_events::from_sns(&event) {
-                return Box::pin(self.email_events(&events)).await;
+            match kind {
+                Job::EmailEvents => {
+                    let events = portal_shared::usecases::email_events::from_sns(&event).unwrap_or_default();
+                    Box::pin(self.email_events(&events)).await
+                }
+                Job::Uploads => {
+                    let keys: Vec<String> = event["Records"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r["s3"]["object"]["key"].as_str())
+                        .map(|k| {
+                            percent_encoding::percent_decode_str(&k.replace('+', " ")).decode_utf8_lossy().into_owned()
+                        })
+                        .collect();
+                    Box::pin(self.uploads_completed(&keys)).await
+                }
+                Job::Scheduled => Box::pin(self.publish_due()).await,
             }
-            if let Some(records) = event.get("Records").and_then(Value::as_array) {
-                let keys: Vec<String> = records
-                    .iter()
-                    .filter_map(|r| r["s3"]["object"]["key"].as_str())
-                    .map(|k| {
-                        percent_encoding::percent_decode_str(&k.replace('+', " ")).decode_utf8_lossy().into_owned()
-                    })
-                    .collect();
-                return Box::pin(self.uploads_completed(&keys)).await;
-            }
-            Box::pin(self.publish_due()).await
         };
         let report = match ids {
             Some(ids) => portal_shared::foundation::logging::scope(ids, job).await,
@@ -478,6 +491,113 @@ impl Publish {
 pub enum JobError {
     #[error("{0}")]
     Failed(String),
+    /// Not an event this function runs: refused, never taken for a scheduled run.
+    #[error("unrecognised event: {0}")]
+    Unrecognized(String),
     #[error("event: {0}")]
     Event(#[from] serde_json::Error),
+}
+
+/// The kinds of event the publish function runs (besides HTTP requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    /// The every-minute schedule: its input (`{"job": "publish-due"}`), or `{}`.
+    Scheduled,
+    /// S3 object-created records.
+    Uploads,
+    /// SES events through SNS.
+    EmailEvents,
+}
+
+fn job_kind(event: &Value) -> Option<Job> {
+    if event == &serde_json::json!({}) || event == &serde_json::json!({ "job": "publish-due" }) {
+        return Some(Job::Scheduled);
+    }
+    if portal_shared::usecases::email_events::from_sns(event).is_some() {
+        return Some(Job::EmailEvents);
+    }
+    let records = event.get("Records")?.as_array()?;
+    (!records.is_empty() && records.iter().all(|r| r["eventSource"] == "aws:s3")).then_some(Job::Uploads)
+}
+
+/// The top-level keys of an event, for the log and the error (never its values).
+fn shape(event: &Value) -> String {
+    match event.as_object() {
+        Some(o) => format!("an object with {:?}", o.keys().collect::<Vec<_>>()),
+        None => "not a JSON object".into(),
+    }
+}
+
+/// The event a failed-events queue message stands for: Lambda's on-failure record of an
+/// asynchronous invocation (the event is its `requestPayload`: S3 and SNS events, and schedule
+/// runs that failed in the function), an SNS notification its subscription could not deliver (the
+/// function receives it as one SNS record), or the schedule's own input (what EventBridge
+/// Scheduler parks when it cannot invoke). `None` for anything else.
+pub fn failed_event(message: &Value) -> Option<Value> {
+    let message = match message.as_str() {
+        // The message body as SQS holds it: a JSON text.
+        Some(text) => serde_json::from_str(text).ok()?,
+        None => message.clone(),
+    };
+    let event = if let Some(payload) = message.get("requestPayload") {
+        payload.clone()
+    } else if message["Type"] == "Notification" && message.get("TopicArn").is_some() {
+        serde_json::json!({ "Records": [{ "EventSource": "aws:sns", "EventVersion": "1.0", "Sns": message }] })
+    } else {
+        message
+    };
+    job_kind(&event).map(|_| event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn s3_event() -> Value {
+        json!({ "Records": [{ "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "s3": { "bucket": { "name": "b" }, "object": { "key": "companies/x/inspections/y/documents/z.pdf" } } }] })
+    }
+
+    #[test]
+    fn only_the_events_this_function_runs_are_recognised() {
+        assert_eq!(job_kind(&json!({})), Some(Job::Scheduled));
+        assert_eq!(job_kind(&json!({ "job": "publish-due" })), Some(Job::Scheduled));
+        assert_eq!(job_kind(&s3_event()), Some(Job::Uploads));
+        let sns = json!({ "Records": [{ "EventSource": "aws:sns", "Sns": { "Message": "{}" } }] });
+        assert_eq!(job_kind(&sns), Some(Job::EmailEvents));
+        for other in [
+            json!({ "job": "drop-tables" }),
+            json!({ "Records": [] }),
+            json!({ "Records": [{ "eventSource": "aws:sqs", "body": "{}" }] }),
+            json!({ "detail-type": "Scheduled Event", "source": "aws.events" }),
+            json!([1, 2]),
+        ] {
+            assert_eq!(job_kind(&other), None, "{other}");
+        }
+        assert_eq!(shape(&json!({ "detail-type": 1 })), "an object with [\"detail-type\"]");
+    }
+
+    #[test]
+    fn failed_events_queue_messages_unwrap_to_the_event_that_failed() {
+        // Lambda's on-failure destination record (asynchronous invocation), as a message body.
+        let record = json!({ "version": "1.0", "timestamp": "2019-11-14T18:16:05.568Z",
+            "requestContext": { "requestId": "e4b46cbf", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:publish:$LATEST",
+                "condition": "RetriesExhausted", "approximateInvokeCount": 3 },
+            "requestPayload": s3_event(),
+            "responseContext": { "statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled" },
+            "responsePayload": { "errorMessage": "the job finished with status error" } });
+        assert_eq!(failed_event(&Value::String(record.to_string())), Some(s3_event()));
+        // An SNS notification its subscription could not deliver.
+        let notification = json!({ "Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:us-east-1:1:email-events",
+            "Message": "{\"eventType\":\"Delivery\"}", "Timestamp": "2026-01-01T00:00:00.000Z" });
+        let unwrapped = failed_event(&notification).unwrap();
+        assert_eq!(job_kind(&unwrapped), Some(Job::EmailEvents));
+        assert_eq!(unwrapped["Records"][0]["Sns"]["Message"], "{\"eventType\":\"Delivery\"}");
+        // The schedule's input, parked by EventBridge Scheduler.
+        assert_eq!(failed_event(&json!({ "job": "publish-due" })), Some(json!({ "job": "publish-due" })));
+        // Anything else is not replayed.
+        assert_eq!(failed_event(&json!({ "requestPayload": { "surprise": true } })), None);
+        assert_eq!(failed_event(&Value::String("not json".into())), None);
+    }
 }
