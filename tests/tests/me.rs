@@ -205,7 +205,9 @@ async fn sign_in_links_expire_are_single_use_and_refuse_other_origins_and_staff_
     assert_eq!((r.status, &r.json["ended"]), (200, &json!(1)), "{}", r.text);
     list(&f, &cookie).await.assert_problem(401);
 
-    // A link used 15 minutes after it was sent starts nothing; malformed ones neither.
+    // A link used 15 minutes after it was sent starts nothing; malformed ones neither. (A new
+    // ask five minutes on: repeats within five minutes collapse into the first.)
+    f.app.clock.advance(Duration::minutes(5));
     ask(&f, &jane).await;
     let links = sign_in_links(&f, &jane).await;
     assert_eq!(links.len(), 2, "a second sign-in link");
@@ -273,4 +275,30 @@ async fn a_session_ends_after_a_week_idle_and_after_thirty_days_whatever_its_use
     assert_eq!(r.status, 200, "idle for less than a week: {}", r.text);
     f.app.clock.advance(Duration::days(7) + Duration::minutes(1));
     list(&f, &cookie).await.assert_problem(401);
+}
+
+#[tokio::test]
+async fn a_stranger_asking_for_someone_s_address_never_locks_them_out() {
+    let f = fixture(json!({})).await;
+    let jane = f.client_email.clone();
+    // A stranger (127.0.0.1) asks for Jane's link again and again.
+    for _ in 0..8 {
+        assert_eq!(ask(&f, &jane).await.status, 202);
+    }
+    // Jane, from her own address, still gets an answer, and one email for all of it.
+    let own =
+        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let url = f.app.url(&format!("/me/{}", f.company_id));
+    assert_eq!(f.app.send(own.post(&url).json(&json!({ "email": jane }))).await.status, 202);
+    assert_eq!(sign_in_links(&f, &jane).await.len(), 1, "repeats within five minutes collapse into one email");
+    f.app.clock.advance(time::Duration::minutes(6));
+    assert_eq!(f.app.send(own.post(&url).json(&json!({ "email": jane }))).await.status, 202);
+    assert_eq!(sign_in_links(&f, &jane).await.len(), 2, "a new link five minutes on");
+    // Only a flood from one source is refused.
+    let mut refused = 0;
+    for n in 0..portal_link::ME_PER_IP + 5 {
+        let r = ask(&f, &unique(&format!("x{n}"))).await;
+        refused += usize::from(r.status == 429);
+    }
+    assert!(refused >= 5, "the flooding source is refused: {refused}");
 }

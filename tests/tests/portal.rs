@@ -370,7 +370,8 @@ async fn get_full_access_answers_alike_and_emails_only_a_matching_person() {
         .iter()
         .map(|e| (e["template_key"].as_str().unwrap(), e["state"].as_str().unwrap()))
         .collect();
-    assert_eq!(states.iter().filter(|s| **s == ("full_access", "skipped")).count(), 3, "{states:?}");
+    // The repeats came within five minutes: they are the first request, not three more.
+    assert_eq!(states.iter().filter(|s| s.0 == "full_access" && s.1 != "abandoned").count(), 1, "{states:?}");
     assert_eq!(states.iter().filter(|s| **s == ("full_access", "abandoned")).count(), 1, "the stranger: {states:?}");
 
     // An agent may ask too; an HTML form gets a page.
@@ -399,14 +400,19 @@ async fn a_flood_from_one_address_does_not_lock_the_client_out() {
         reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
     let r = f.app.send(other.post(f.app.url(&url)).json(&json!({ "email": f.client_email }))).await;
     assert_eq!(r.status, 202, "{}", r.text);
-    // One address asking again and again for one person is limited too.
-    for _ in 1..portal_link::FULL_ACCESS_PER_EMAIL {
+    // Asking again and again for one person is never refused (a stranger could not lock them
+    // out that way): the repeats collapse into one email per few minutes.
+    for _ in 0..8 {
         assert_eq!(f.app.send(other.post(f.app.url(&url)).json(&json!({ "email": f.client_email }))).await.status, 202);
     }
-    let r = f.app.send(other.post(f.app.url(&url)).json(&json!({ "email": f.client_email }))).await;
-    r.assert_problem(429);
     run_jobs(&f).await;
     assert_eq!(f.app.emails_to(&f.client_email).await.len(), 1);
+    // Five minutes later, asking again sends a new link.
+    f.app.clock.advance(time::Duration::minutes(11));
+    let r = f.app.send(other.post(f.app.url(&url)).json(&json!({ "email": f.client_email }))).await;
+    assert_eq!(r.status, 202);
+    run_jobs(&f).await;
+    assert_eq!(f.app.emails_to(&f.client_email).await.len(), 2);
 }
 
 #[tokio::test]

@@ -36,6 +36,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 mod me;
+pub use me::ME_PER_IP;
 
 /// How often the portal reloads itself while it waits for a payment's webhook (every 3 s).
 pub const CONFIRM_RELOADS: u32 = 20;
@@ -110,11 +111,9 @@ fn checkout_id(parts: &[&str]) -> String {
     format!("ck_{}", &hex::encode(digest)[..32])
 }
 
-/// "Get Full Access" requests allowed per window: per inspection, per (inspection, address) and
-/// per source address. A refused request counts in none of them, so one flooding source cannot
-/// use up the inspection's allowance for the real client.
-pub const FULL_ACCESS_LIMIT: u32 = 60;
-pub const FULL_ACCESS_PER_EMAIL: u32 = 5;
+/// "Get Full Access" requests one source address may make per hour. Only a flood from one source
+/// is refused: repeats for one address collapse into one email instead (a stranger asking for
+/// someone's address never locks them out).
 pub const FULL_ACCESS_PER_IP: u32 = 20;
 pub const FULL_ACCESS_WINDOW_SECONDS: i64 = 3600;
 
@@ -406,16 +405,20 @@ impl Link {
         Ok(resp)
     }
 
-    /// The allowances of a request that makes the portal email someone (Get Full Access, the
-    /// /me sign-in), for the current hour: counted together, and a refused request counts in
-    /// none of them (429 with the seconds left).
-    async fn within_hourly_limits(
+    /// The hourly allowance of one source address for requests that make the portal email
+    /// someone (Get Full Access, the /me sign-in): `kind` names the allowance; a refused request
+    /// does not count (429 with the seconds left).
+    async fn within_source_limit(
         &self,
+        req: &Request,
+        kind: &str,
+        limit: u32,
         now: time::OffsetDateTime,
-        windows: impl FnOnce(i64) -> [(keys::Key, u32); 3],
     ) -> Result<(), ApiError> {
+        let (ip, _) = client_info(req);
         let window = now.unix_timestamp() / FULL_ACCESS_WINDOW_SECONDS * FULL_ACCESS_WINDOW_SECONDS;
-        if !self.store.within_limits(&windows(window), window + 2 * FULL_ACCESS_WINDOW_SECONDS).await? {
+        let key = keys::rate_window(&format!("{kind}#{}", hashed(ip.as_deref().unwrap_or("unknown"))), window);
+        if !self.store.within_limits(&[(key, limit)], window + 2 * FULL_ACCESS_WINDOW_SECONDS).await? {
             let retry_after_seconds = window + FULL_ACCESS_WINDOW_SECONDS - now.unix_timestamp();
             return Err(ApiError::TooManyRequests { retry_after_seconds });
         }
@@ -478,24 +481,10 @@ impl Link {
         let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let pointer = self.store.inspection_pointer(id).await?.ok_or(ApiError::NotFound)?;
         let now = self.now();
-        let (ip, _) = client_info(req);
-        self.within_hourly_limits(now, |window| {
-            [
-                (keys::full_access_window(id, window), FULL_ACCESS_LIMIT),
-                (
-                    keys::rate_window(&format!("FULLACCESS#{id}#{}", hashed(email.as_str())), window),
-                    FULL_ACCESS_PER_EMAIL,
-                ),
-                (
-                    keys::rate_window(&format!("IP#{}", hashed(ip.as_deref().unwrap_or("unknown"))), window),
-                    FULL_ACCESS_PER_IP,
-                ),
-            ]
-        })
-        .await?;
-        // The same write whether or not the address matches: the outbox job matches and sends.
-        let request = EmailRecord::full_access_request(pointer.company_id, id, email, now);
-        self.store.write(request.create()?).await?;
+        self.within_source_limit(req, "IP", FULL_ACCESS_PER_IP, now).await?;
+        // The same write whether or not the address matches (or asked a moment ago): the outbox
+        // job matches and sends.
+        self.store.request_email(&EmailRecord::full_access_request(pointer.company_id, id, email, now)).await?;
         let message = "If that email is on this inspection, a personal link is on its way to it.";
         if is_form(req) && !wants_json(req) {
             pages::html(

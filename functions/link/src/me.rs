@@ -21,13 +21,13 @@ use lambda_http::Request;
 use portal_shared::adapters::store::me::Session;
 use portal_shared::adapters::store::outbox::EmailRecord;
 use portal_shared::adapters::store::tokens::{Issue, IssuedToken};
-use portal_shared::adapters::store::{keys, StoreError};
+use portal_shared::adapters::store::StoreError;
 use portal_shared::domain::company::Company;
 use portal_shared::domain::me::MeView;
 use portal_shared::foundation::credentials::MeSecret;
 use portal_shared::foundation::email::Email;
 use portal_shared::foundation::ids::{CompanyId, InspectionId};
-use portal_shared::web::http::{client_info, form_or_json_body, is_form, json, wants_json, ApiResult};
+use portal_shared::web::http::{form_or_json_body, is_form, json, wants_json, ApiResult};
 use portal_shared::web::pages;
 use portal_shared::ApiError;
 use serde::Deserialize;
@@ -36,10 +36,8 @@ use serde_json::json;
 use crate::{cookie, Link};
 
 pub const SESSION_COOKIE: &str = "portal_me";
-/// Sign-in requests allowed per hour (the same windows as Get Full Access): per company, per
-/// address and per source address.
-pub const ME_LIMIT: u32 = 120;
-pub const ME_PER_EMAIL: u32 = 5;
+/// Sign-in requests one source address may make per hour; repeats for one address collapse into
+/// one email per few minutes instead of being refused (as for Get Full Access).
 pub const ME_PER_IP: u32 = 20;
 
 impl Link {
@@ -101,20 +99,10 @@ impl Link {
         let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
         let c = self.store.company(company).await?.ok_or(ApiError::NotFound)?;
         let now = self.now();
-        let (ip, _) = client_info(req);
-        self.within_hourly_limits(now, |window| {
-            [
-                (keys::rate_window(&format!("ME#{company}"), window), ME_LIMIT),
-                (keys::rate_window(&format!("ME#{company}#{}", keys::email_part(&email)), window), ME_PER_EMAIL),
-                (
-                    keys::rate_window(&format!("MEIP#{}", crate::hashed(ip.as_deref().unwrap_or("unknown"))), window),
-                    ME_PER_IP,
-                ),
-            ]
-        })
-        .await?;
-        // The same write whether or not the address is on an inspection: the job looks it up.
-        self.store.write(EmailRecord::me_sign_in_request(company, email, now).create()?).await?;
+        self.within_source_limit(req, "MEIP", ME_PER_IP, now).await?;
+        // The same write whether or not the address is on an inspection (or asked a moment ago):
+        // the job looks it up.
+        self.store.request_email(&EmailRecord::me_sign_in_request(company, email, now)).await?;
         if is_form(req) && !wants_json(req) {
             return pages::html_own_origin(
                 StatusCode::ACCEPTED,

@@ -189,11 +189,6 @@ pub fn rate_window(what: &str, window_start: i64) -> Key {
     Key::new(format!("RATE#{what}"), &format!("W#{window_start}"))
 }
 
-/// A fixed rate-limit window ("Get Full Access" per inspection), keyed by its start.
-pub fn full_access_window(i: InspectionId, window_start: i64) -> Key {
-    Key::new(format!("RATE#FULLACCESS#{i}#{window_start}"), "RATE")
-}
-
 /// GSI1 partition listing a company's inspections, sorted by scheduled time.
 pub fn inspections_of(c: CompanyId) -> String {
     format!("COMPANY#{c}#INSPECTIONS")

@@ -140,7 +140,8 @@ impl EmailRecord {
         email: Email,
         now: OffsetDateTime,
     ) -> Self {
-        let dedupe = format!("full_access#{}", ulid::Ulid::new());
+        // Repeats within a few minutes are one request (one email at most), whoever sends them.
+        let dedupe = format!("full_access#{}#{}", keys::email_part(&email), repeat_window(now));
         let mut r = EmailRecord::new(company_id, inspection_id, PersonId::new(), FULL_ACCESS, None, dedupe, now);
         r.person_id = None;
         r.request_email = Some(email);
@@ -151,7 +152,7 @@ impl EmailRecord {
     /// up and sends a link only when some inspection of the company lists it (the request costs
     /// the same either way).
     pub fn me_sign_in_request(company_id: CompanyId, email: Email, now: OffsetDateTime) -> Self {
-        let dedupe = format!("me_sign_in#{}", ulid::Ulid::new());
+        let dedupe = format!("me_sign_in#{}#{}", keys::email_part(&email), repeat_window(now));
         let nil = InspectionId::from_ulid(ulid::Ulid::nil());
         let mut r = EmailRecord::new(company_id, nil, PersonId::new(), ME_SIGN_IN, None, dedupe, now);
         r.person_id = None;
@@ -232,7 +233,24 @@ impl EmailRecord {
     }
 }
 
+/// How long requests for the same address collapse into one (Get Full Access, a /me sign-in):
+/// asking again within it sends nothing more, and nobody else's asking locks the person out.
+pub const REPEAT_WINDOW_SECONDS: i64 = 300;
+
+fn repeat_window(now: OffsetDateTime) -> i64 {
+    now.unix_timestamp() / REPEAT_WINDOW_SECONDS
+}
+
 impl Store {
+    /// Writes a Get Full Access or sign-in request; a repeat within the same few minutes is
+    /// already there and changes nothing (the same one write either way).
+    pub async fn request_email(&self, request: &EmailRecord) -> Result<(), StoreError> {
+        match self.write(request.create()?).await {
+            Err(e) if e.is_condition_failure() => Ok(()),
+            other => other,
+        }
+    }
+
     /// Emails due now, oldest first (one round trip; reads only unsent emails).
     pub async fn due_emails(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<EmailRecord>, StoreError> {
         let upto = format!("{}~", crate::foundation::clock::rfc3339(now));
