@@ -355,6 +355,12 @@ async fn get_full_access_answers_alike_and_emails_only_a_matching_person() {
     assert_eq!(f.view(&f.client).await.status, 200, "earlier links keep working");
     assert_eq!(f.view(&f.agent).await.status, 200, "other people's links are untouched");
 
+    // Asking again for each: the same work whether the first request found someone or not.
+    let (again_hit, again_miss) =
+        (f.post(&url, json!({ "email": f.client_email })).await, f.post(&url, json!({ "email": stranger })).await);
+    assert_eq!((again_hit.status, again_miss.status), (202, 202));
+    assert_eq!(again_hit.round_trips(), again_miss.round_trips(), "a repeat says nothing about the address");
+
     // A repeat within ten minutes gives no second link; nor do many (no link is pushed out).
     for _ in 0..3 {
         assert_eq!(f.post(&url, json!({ "email": f.client_email })).await.status, 202);

@@ -120,6 +120,11 @@ pub fn email(c: CompanyId, i: InspectionId, dedupe: &str) -> Key {
 
 pub const EMAIL_PREFIX: &str = "EMAIL#";
 
+/// A marker that a request email was asked for again within its window (expires in an hour).
+pub fn email_repeat(c: CompanyId, i: InspectionId, dedupe: &str) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), &format!("REPEAT#{dedupe}"))
+}
+
 /// An address the company's email must not go to any more (a hard bounce or a complaint).
 pub fn suppression(c: CompanyId, address: &str) -> Key {
     Key::new(format!("COMPANY#{c}#SUPPRESSED"), &address.to_ascii_lowercase())

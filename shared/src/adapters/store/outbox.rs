@@ -242,11 +242,30 @@ fn repeat_window(now: OffsetDateTime) -> i64 {
 }
 
 impl Store {
-    /// Writes a Get Full Access or sign-in request; a repeat within the same few minutes is
-    /// already there and changes nothing (the same one write either way).
+    /// Writes a Get Full Access or sign-in request. A repeat within the same few minutes is the
+    /// first request (one email at most), unless that one was settled without an email (the
+    /// address was on no inspection then, or the person's links were revoked): then it is asked
+    /// again. A repeat costs the same three round trips whatever became of the first request
+    /// (its read, then either the renewed request or a marker of the repeat), so the time it
+    /// takes says nothing about the address.
     pub async fn request_email(&self, request: &EmailRecord) -> Result<(), StoreError> {
         match self.write(request.create()?).await {
-            Err(e) if e.is_condition_failure() => Ok(()),
+            Err(e) if e.is_condition_failure() => {}
+            other => return other,
+        }
+        let existing = self.email(request.company_id, request.inspection_id, &request.dedupe).await?;
+        let write = match existing {
+            Some(first) if !matches!(first.state, EmailState::Pending | EmailState::Sending | EmailState::Sent) => {
+                EmailRecord { revision: first.revision + 1, ..request.clone() }.replace()?
+            }
+            _ => {
+                let key = keys::email_repeat(request.company_id, request.inspection_id, &request.dedupe);
+                let at = serde_json::json!({ "at": crate::foundation::clock::rfc3339(request.created_at) });
+                Write::Put(Record::new(key, "repeat", &at)?.expires_at(request.created_at.unix_timestamp() + 3600))
+            }
+        };
+        match self.write(write).await {
+            Err(e) if e.is_condition_failure() => Ok(()), // another repeat renewed it first
             other => other,
         }
     }
