@@ -454,3 +454,35 @@ async fn each_person_gets_their_own_staff_key_which_can_be_revoked_at_once() {
     let r = app.request("DELETE", &format!("/staff/keys/{first_id}"), Some(&first), None).await;
     r.assert_problem(409);
 }
+
+#[tokio::test]
+async fn a_key_made_before_keys_were_listed_is_listed_at_its_first_use_and_can_be_revoked() {
+    use portal_shared::adapters::store::{keys, Record, Write};
+    let app = spawn_app().await;
+    let (company, first) = app.create_company("Acme", &[]).await;
+    // A key as the first rounds stored it: the key item only, no hash, no listing item.
+    let old = portal_shared::foundation::credentials::StaffKey::generate();
+    let old_id = portal_shared::foundation::ids::KeyId::new();
+    let legacy = json!({ "key_id": old_id, "company_id": company, "created_at": "2026-01-05T10:00:00.000Z" });
+    let item = Record::new(keys::staff_key(&old.hash()), "staff_key", &legacy).unwrap();
+    app.store.write(Write::Put(item)).await.unwrap();
+    let listed =
+        |r: &portal_tests::Reply| r.json["items"].as_array().unwrap().iter().any(|k| k["id"] == old_id.to_string());
+    assert!(!listed(&app.request("GET", "/staff/keys", Some(&first), None).await), "unlisted: nobody could revoke it");
+
+    // Its first use lists it (and it works), so staff can see and revoke it.
+    assert_eq!(app.request("GET", "/staff/settings", Some(old.reveal()), None).await.status, 200);
+    assert_eq!(app.request("GET", "/staff/settings", Some(old.reveal()), None).await.status, 200, "idempotent");
+    // (The list is an index: it shows the new listing a moment later, as on AWS.)
+    let mut shown = false;
+    for _ in 0..40 {
+        shown = listed(&app.request("GET", "/staff/keys", Some(&first), None).await);
+        if shown {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(shown, "listed after its first use");
+    assert_eq!(app.request("DELETE", &format!("/staff/keys/{old_id}"), Some(&first), None).await.status, 204);
+    app.request("GET", "/staff/settings", Some(old.reveal()), None).await.assert_problem(401);
+}

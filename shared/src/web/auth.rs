@@ -52,6 +52,11 @@ pub async fn staff(store: &Store, req: &Request) -> Result<Staff, ApiError> {
     let key = bearer(req).and_then(StaffKey::parse).ok_or(ApiError::Unauthorized)?;
     let hash = key.hash();
     let record = store.staff_key(&hash).await?.ok_or(ApiError::Unauthorized)?;
+    if record.is_unlisted() {
+        // A key from before keys were listed: list it now, so it can be seen and revoked.
+        store.list_unlisted_staff_key(&hash, &record).await?;
+        tracing::info!(key_id = %record.key_id, company_id = %record.company_id, "unlisted staff key listed");
+    }
     tracing::debug!(key_id = %record.key_id, company_id = %record.company_id, "staff key accepted");
     let now = store.clock().now();
     if record.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION) {

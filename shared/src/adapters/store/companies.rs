@@ -30,13 +30,18 @@ pub struct StaffKeyRecord {
 impl StaffKeyRecord {
     /// The key item and its listing item, both created (in one transaction with whatever else).
     pub fn create(&self, hash: &SecretHash) -> Result<Vec<Write>, StoreError> {
-        Ok(vec![
-            Write::Create(Record::new(keys::staff_key(hash), "staff_key", self)?),
-            Write::Create(
-                Record::new(keys::staff_key_listing(self.company_id, self.key_id), "staff_key_listing", self)?
-                    .with_gsi1(keys::staff_keys_of(self.company_id), self.key_id.to_string()),
-            ),
-        ])
+        Ok(vec![Write::Create(Record::new(keys::staff_key(hash), "staff_key", self)?), Write::Create(self.listing()?)])
+    }
+
+    fn listing(&self) -> Result<Record, StoreError> {
+        Ok(Record::new(keys::staff_key_listing(self.company_id, self.key_id), "staff_key_listing", self)?
+            .with_gsi1(keys::staff_keys_of(self.company_id), self.key_id.to_string()))
+    }
+
+    /// Whether this is a key made before keys were listed (its record knows no hash and no
+    /// listing item exists): unlisted, so nobody could see or revoke it.
+    pub fn is_unlisted(&self) -> bool {
+        self.key_hash.is_empty()
     }
 }
 
@@ -115,6 +120,30 @@ impl Store {
     /// The listing item of one key (strongly consistent).
     pub async fn staff_key_by_id(&self, company: CompanyId, id: KeyId) -> Result<Option<StaffKeyRecord>, StoreError> {
         self.get(&keys::staff_key_listing(company, id)).await
+    }
+
+    /// Lists a key made before keys were listed, at its first use: the key item learns its hash
+    /// and the listing item is written, in one transaction that holds only while the key item is
+    /// still the unlisted one (a revocation or another migration in between wins). From then on
+    /// staff see the key in `GET /staff/keys` and can revoke it; idempotent.
+    pub async fn list_unlisted_staff_key(&self, hash: &SecretHash, k: &StaffKeyRecord) -> Result<(), StoreError> {
+        let listed = StaffKeyRecord { key_hash: hash.as_str().to_owned(), ..k.clone() };
+        let values =
+            super::Item::from([(":none".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(String::new()))]);
+        let result = self
+            .transact(vec![
+                Write::PutIf {
+                    record: Record::new(keys::staff_key(hash), "staff_key", &listed)?,
+                    condition: "attribute_exists(PK) AND (attribute_not_exists(key_hash) OR key_hash = :none)",
+                    values,
+                },
+                Write::Put(listed.listing()?),
+            ])
+            .await;
+        match result {
+            Err(e) if e.is_condition_failure() => Ok(()),
+            other => other,
+        }
     }
 
     /// Revokes a key at once: both its items go in one transaction.
