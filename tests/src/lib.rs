@@ -354,6 +354,21 @@ impl TestApp {
     }
 }
 
+/// The text of a PDF as a reader extracts it (poppler's `pdftotext`, installed by the scripts).
+pub fn pdf_text(pdf: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("pdftotext")
+        .args(["-layout", "-", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("pdftotext (poppler-utils)");
+    child.stdin.take().expect("stdin").write_all(pdf).expect("write the PDF");
+    let out = child.wait_with_output().expect("pdftotext");
+    assert!(out.status.success(), "not a PDF pdftotext can read");
+    String::from_utf8(out.stdout).expect("UTF-8 text")
+}
+
 /// `d` from now, as the RFC 3339 string the API takes (UTC, milliseconds).
 pub fn from_now(d: Duration) -> String {
     portal_shared::foundation::clock::rfc3339(OffsetDateTime::now_utc() + d)

@@ -200,7 +200,8 @@ async fn open_pdf(f: &Fixture, doc: &str) -> String {
         .send(f.app.http.get(f.app.url(&format!("{}/documents/{doc}", f.client))).header("accept", "application/json"))
         .await;
     assert_eq!(r.status, 303, "{}", r.text);
-    reqwest::get(r.header("location").unwrap()).await.unwrap().text().await.unwrap()
+    let bytes = reqwest::get(r.header("location").unwrap()).await.unwrap().bytes().await.unwrap();
+    portal_tests::pdf_text(&bytes)
 }
 
 #[tokio::test]
@@ -328,7 +329,7 @@ async fn generated_report() {
     assert_eq!(rebuilt.status, 200, "{}", rebuilt.text);
     let r = f.app.request("GET", &format!("/staff/documents/{doc}/download"), Some(&f.key), None).await;
     let pdf = f.app.http.get(r.header("location").unwrap()).send().await.unwrap().bytes().await.unwrap().to_vec();
-    let text = String::from_utf8_lossy(&pdf).to_string();
+    let text = portal_tests::pdf_text(&pdf);
     assert!(
         text.contains("Deficiency 69") && text.contains("[CRITICAL]") && text.contains("Summary"),
         "findings listed"
@@ -465,8 +466,8 @@ async fn a_report_says_there_are_no_deficiencies_only_when_staff_said_so_and_sho
     let path = format!("/staff/inspections/{}/findings", g.inspection_id);
     let empty = staff(&g, "GET", &path, None).await;
     assert_eq!((empty.json["recorded"].as_bool(), empty.json["items"].clone()), (Some(false), json!([])));
-    let r =
-        staff(&g, "POST", &path, Some(json!({ "severity": "critical", "title": "Gas smell at the furnace" }))).await;
+    let gas = json!({ "severity": "critical", "title": "Odeur de gaz près de la chaudière (Ελλάδα, Россия)" });
+    let r = staff(&g, "POST", &path, Some(gas)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let mistake = staff(&g, "POST", &path, Some(json!({ "severity": "low", "title": "Typo" }))).await;
     staff(&g, "POST", &path, Some(json!({ "severity": "low", "title": "x", "photos": ["http://plain.test/a.jpg"] })))
@@ -479,7 +480,8 @@ async fn a_report_says_there_are_no_deficiencies_only_when_staff_said_so_and_sho
     let r = staff(&g, "POST", &format!("/staff/inspections/{}/submit", g.inspection_id), None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let pdf = staff_pdf(&g, r.json["report"]["document_id"].as_str().unwrap()).await;
-    assert!(pdf.contains("1. [CRITICAL] Gas smell at the furnace") && !pdf.contains("Typo"), "{pdf}");
+    assert!(pdf.contains("1. [CRITICAL] Odeur de gaz près de la chaudière (Ελλάδα, Россия)"), "as written: {pdf}");
+    assert!(!pdf.contains("Typo"), "{pdf}");
 }
 
 /// A document's PDF as staff download it, as text.
@@ -487,5 +489,5 @@ async fn staff_pdf(f: &Fixture, doc: &str) -> String {
     let r = f.app.request("GET", &format!("/staff/documents/{doc}/download"), Some(&f.key), None).await;
     assert_eq!(r.status, 303, "{}", r.text);
     let bytes = f.app.http.get(r.header("location").unwrap()).send().await.unwrap().bytes().await.unwrap();
-    String::from_utf8_lossy(&bytes).into_owned()
+    portal_tests::pdf_text(&bytes)
 }
