@@ -217,7 +217,7 @@ await check("a client signs in by email to all their inspections and opens one",
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: `${shots}/me-list-390.png`, fullPage: true });
   await page.setViewportSize({ width: 1200, height: 900 });
-  await page.getByRole("link", { name: "Open" }).first().click();
+  await page.getByRole("button", { name: "Open" }).first().click();
   await page.waitForURL(/\/p\//);
   await page.getByText("Signed by every client").waitFor();
   await page.goto(demo.me_link);

@@ -126,8 +126,12 @@ async fn one_sign_in_link_shows_every_inspection_where_the_address_holds_a_link(
     let html = f.app.send(f.app.http.get(f.app.url(&format!("/me/{}", f.company_id))).header("cookie", &cookie)).await;
     assert!(html.text.contains("12 Elm Street") && html.text.contains("Oak Avenue") && html.text.contains("Sign out"));
 
-    // Each entry opens that inspection's own portal, as Bob in his role there.
-    let open = f.app.send(f.app.http.get(first["portal_url"].as_str().unwrap()).header("cookie", &cookie)).await;
+    // Each entry opens that inspection's own portal, as Bob in his role there: a POST from the
+    // list (a GET, as a prefetch or a scanner makes, issues nothing).
+    let open_url = first["portal_url"].as_str().unwrap().to_owned();
+    let got = f.app.send(f.app.http.get(&open_url).header("cookie", &cookie)).await;
+    assert_eq!(got.status, 405, "{}", got.text);
+    let open = f.app.send(f.app.http.post(&open_url).header("cookie", &cookie).header("origin", &f.app.base)).await;
     assert_eq!(open.status, 303, "{}", open.text);
     let portal = open.header("location").unwrap().to_owned();
     assert!(portal.starts_with("/p/"), "{portal}");
@@ -135,7 +139,7 @@ async fn one_sign_in_link_shows_every_inspection_where_the_address_holds_a_link(
     assert_eq!(view.status, 200, "{}", view.text);
     assert_eq!(view.json["viewer"]["role"], "buyer_agent");
     // Opening again replaces that link only; the emailed one still works.
-    let again = f.app.send(f.app.http.get(first["portal_url"].as_str().unwrap()).header("cookie", &cookie)).await;
+    let again = f.app.send(f.app.http.post(&open_url).header("cookie", &cookie).header("origin", &f.app.base)).await;
     assert_eq!(f.view(&portal).await.status, 404, "the previous /me link is replaced");
     assert_eq!(f.view(again.header("location").unwrap()).await.status, 200);
     assert_eq!(f.view(&f.agent).await.status, 200, "the emailed link is untouched");
@@ -149,7 +153,8 @@ async fn one_sign_in_link_shows_every_inspection_where_the_address_holds_a_link(
     staff(&f, "DELETE", &format!("/staff/inspections/{later}/people/{bob_there}/token"), None).await;
     assert_eq!(listed(&list(&f, &cookie).await), vec![(f.inspection_id.to_string(), "buyer_agent".to_owned())]);
     let gone = format!("/me/{}/inspections/{later}", f.company_id);
-    assert_eq!(f.app.send(f.app.http.get(f.app.url(&gone)).header("cookie", &cookie)).await.status, 404);
+    let gone = f.app.http.post(f.app.url(&gone)).header("cookie", &cookie).header("origin", &f.app.base);
+    assert_eq!(f.app.send(gone).await.status, 404);
 
     // The cookie is for this company only: another company's list does not know it.
     let (other, _) = f.app.create_company("Other Inspections", &[]).await;
@@ -200,18 +205,36 @@ async fn sign_in_links_expire_are_single_use_and_refuse_other_origins_and_staff_
     let cookie = session_cookie(&sign_in(&f, &link).await);
     assert_eq!(list(&f, &cookie).await.status, 200);
 
-    // Staff end every session of an address.
+    // Staff end every session of an address: the sessions, the sign-in links not used yet, and
+    // the portal links /me opened (the emailed ones stay).
+    let open_url = list(&f, &cookie).await.json["inspections"][0]["portal_url"].as_str().unwrap().to_owned();
+    let opened = f.app.send(f.app.http.post(&open_url).header("cookie", &cookie).header("origin", &f.app.base)).await;
+    let me_link = opened.header("location").unwrap().to_owned();
+    assert_eq!(f.view(&me_link).await.status, 200);
+    f.app.clock.advance(Duration::minutes(5));
+    ask(&f, &jane).await;
+    let unused = sign_in_links(&f, &jane).await.into_iter().find(|l| !l.ends_with(&link)).unwrap();
     let r = staff(&f, "POST", "/staff/sessions/end", Some(json!({ "email": jane }))).await;
-    assert_eq!((r.status, &r.json["ended"]), (200, &json!(1)), "{}", r.text);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (&r.json["ended"], &r.json["sign_in_links_ended"], &r.json["links_revoked"]),
+        (&json!(1), &json!(1), &json!(1)),
+        "{}",
+        r.text
+    );
     list(&f, &cookie).await.assert_problem(401);
+    assert_eq!(f.view(&me_link).await.status, 404, "the link /me opened is revoked");
+    assert_eq!(f.view(&f.client).await.status, 200, "the emailed link is not");
+    let r = f.app.send(f.app.http.post(&unused).header("origin", &f.app.base)).await;
+    assert_eq!(r.status, 410, "the unused sign-in link is ended too: {}", r.text);
 
     // A link used 15 minutes after it was sent starts nothing; malformed ones neither. (A new
     // ask five minutes on: repeats within five minutes collapse into the first.)
     f.app.clock.advance(Duration::minutes(5));
     ask(&f, &jane).await;
     let links = sign_in_links(&f, &jane).await;
-    assert_eq!(links.len(), 2, "a second sign-in link");
-    let expired = path(&f, links.iter().find(|l| !l.ends_with(&link)).unwrap());
+    assert_eq!(links.len(), 3, "a third sign-in link");
+    let expired = path(&f, links.last().unwrap());
     f.app.clock.advance(Duration::minutes(15) + Duration::seconds(1));
     let r = f.app.send(f.app.http.post(f.app.url(&expired)).header("origin", &f.app.base)).await;
     assert_eq!(r.status, 410, "{}", r.text);

@@ -151,7 +151,7 @@ impl Link {
             ["me", c, "signin", code] => {
                 by_method!(req; GET => self.me_sign_in_page(c, code).await, POST => self.me_sign_in(&req, c, code).await)
             }
-            ["me", c, "inspections", i] => by_method!(req; GET => self.me_open(&req, c, i).await),
+            ["me", c, "inspections", i] => by_method!(req; POST => self.me_open(&req, c, i).await),
             ["me", c, "logout"] => by_method!(req; POST => self.me_logout(&req, c).await),
             _ => Err(ApiError::NotFound),
         }

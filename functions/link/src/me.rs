@@ -155,8 +155,11 @@ impl Link {
         Ok(resp)
     }
 
+    /// Opens one inspection of the list: a POST from the list's page, since it issues a link (a
+    /// GET, which a mail scanner or a prefetch may make, never writes).
     pub(crate) async fn me_open(&self, req: &Request, company: &str, inspection: &str) -> ApiResult {
         let company = Self::me_company(company)?;
+        self.same_origin(req)?;
         let inspection: InspectionId = inspection.parse().map_err(|_| ApiError::NotFound)?;
         let (_, session) = self.me_context(req, company).await?;
         let Some(session) = session else { return pages::see_other(&format!("/me/{company}")) };

@@ -120,7 +120,8 @@ pub async fn revoke_key(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
 }
 
 /// Ends every "all my inspections" session an address has with the company (a lost phone, a
-/// shared computer); `{"ended": n}`. Their links to each inspection are untouched.
+/// shared computer), the sign-in links it has not used yet, and the portal links `/me` gave it
+/// (the ones emailed to it stay): `{"ended", "sign_in_links_ended", "links_revoked"}`.
 pub async fn end_me_sessions(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -129,7 +130,8 @@ pub async fn end_me_sessions(app: &StaffApi, staff: &Staff, req: &Request) -> Ap
     }
     let body: End = json_body(req)?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let ended = app.store.end_sessions(staff.company_id, &email).await?;
-    tracing::info!(company_id = %staff.company_id, ended, by = %staff.key_id, "me sessions ended");
-    json(StatusCode::OK, &json!({ "ended": ended }))
+    let (ended, codes) = app.store.end_sessions(staff.company_id, &email).await?;
+    let links = app.store.revoke_me_links(staff.company_id, &email).await?;
+    tracing::info!(company_id = %staff.company_id, ended, codes, links, by = %staff.key_id, "me sessions ended");
+    json(StatusCode::OK, &json!({ "ended": ended, "sign_in_links_ended": codes, "links_revoked": links }))
 }

@@ -221,7 +221,17 @@ pub fn person_inspection(c: CompanyId, email_part: &str, i: InspectionId) -> Key
 }
 
 pub fn me_sign_in(hash: &SecretHash) -> Key {
-    Key::new(format!("MESIGNIN#{}", hash.as_str()), "MESIGNIN")
+    me_sign_in_by_stored_hash(hash.as_str())
+}
+
+pub fn me_sign_in_by_stored_hash(hex: &str) -> Key {
+    Key::new(format!("MESIGNIN#{hex}"), "MESIGNIN")
+}
+
+/// GSI1 partition of an address's unused sign-in links with a company (staff end them with its
+/// sessions).
+pub fn me_sign_ins_of(c: CompanyId, email_part: &str) -> String {
+    format!("COMPANY#{c}#MESIGNINS#{email_part}")
 }
 
 pub fn me_session(hash: &SecretHash) -> Key {

@@ -77,6 +77,9 @@ pub(crate) fn person_index_writes(i: &mut Inspection) -> Result<Vec<Write>, Stor
 pub struct SignIn {
     pub company_id: CompanyId,
     pub email: Email,
+    /// The code's hash (the key), so staff can end it by address.
+    #[serde(default)]
+    pub code_hash: String,
     #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub valid_until: OffsetDateTime,
     #[serde(default)]
@@ -134,9 +137,17 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<MeSecret, StoreError> {
         let code = MeSecret::generate(MeSecret::SIGN_IN);
-        let record =
-            SignIn { company_id: company, email: email.clone(), valid_until: now + SIGN_IN_LIFETIME, used: false };
+        let record = SignIn {
+            company_id: company,
+            email: email.clone(),
+            code_hash: code.hash().as_str().to_owned(),
+            valid_until: now + SIGN_IN_LIFETIME,
+            used: false,
+        };
+        // Listed by address until used (the use rewrites it without the index keys).
+        let by_address = keys::me_sign_ins_of(company, &keys::email_part(email));
         let record = Record::new(keys::me_sign_in(&code.hash()), "me_sign_in", &record)?
+            .with_gsi1(by_address, crate::foundation::clock::rfc3339(now))
             .expires_at((now + SIGN_IN_LIFETIME + time::Duration::days(1)).unix_timestamp());
         self.write(Write::Create(record)).await?;
         Ok(code)
@@ -214,21 +225,61 @@ impl Store {
         self.write(Write::Delete(keys::me_session(&secret.hash()))).await
     }
 
-    /// Ends every session of `email` with `company`; how many there were.
-    pub async fn end_sessions(&self, company: CompanyId, email: &Email) -> Result<usize, StoreError> {
-        let pk = keys::me_sessions_of(company, &keys::email_part(email));
-        let mut ended = 0;
-        let mut cursor = None;
+    /// Ends every session of `email` with `company` and every sign-in link it has not used yet;
+    /// how many of each there were.
+    pub async fn end_sessions(&self, company: CompanyId, email: &Email) -> Result<(usize, usize), StoreError> {
+        let part = keys::email_part(email);
+        let sessions = self
+            .delete_listed::<Session>(&keys::me_sessions_of(company, &part), |s| {
+                keys::me_session_by_stored_hash(&s.session_hash)
+            })
+            .await?;
+        let codes = self
+            .delete_listed::<SignIn>(&keys::me_sign_ins_of(company, &part), |s| {
+                keys::me_sign_in_by_stored_hash(&s.code_hash)
+            })
+            .await?;
+        Ok((sessions, codes))
+    }
+
+    /// Deletes every item a GSI1 partition lists (by the key `key` names); how many.
+    async fn delete_listed<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        key: impl Fn(&T) -> keys::Key,
+    ) -> Result<usize, StoreError> {
+        let (mut deleted, mut cursor) = (0, None);
         loop {
-            let page = self.query_gsi1::<Session>(&pk, 100, cursor.as_deref(), false).await?;
-            for s in &page.items {
-                self.write(Write::Delete(keys::me_session_by_stored_hash(&s.session_hash))).await?;
-                ended += 1;
+            let page = self.query_gsi1::<T>(pk, 100, cursor.as_deref(), false).await?;
+            for item in &page.items {
+                self.write(Write::Delete(key(item))).await?;
+                deleted += 1;
             }
             match page.next_cursor {
                 Some(c) => cursor = Some(c),
-                None => return Ok(ended),
+                None => return Ok(deleted),
             }
         }
+    }
+
+    /// Revokes the portal links "all my inspections" gave `email` on each of its inspections
+    /// (emailed links stay); how many.
+    pub async fn revoke_me_links(&self, company: CompanyId, email: &Email) -> Result<usize, crate::ApiError> {
+        let mut revoked = 0;
+        for entry in self.my_inspections(company, email).await? {
+            let result = self
+                .modify_inspection(company, entry.inspection_id, |_, i| {
+                    let idx = i.people.iter().position(|p| p.id == entry.person_id && p.email.as_ref() == Some(email));
+                    let writes = idx.map(|idx| super::tokens::revoke_me_link(i, idx)).unwrap_or_default();
+                    Ok::<_, crate::ApiError>((writes.len(), writes))
+                })
+                .await;
+            match result {
+                Ok((_, n)) => revoked += n,
+                Err(crate::ApiError::NotFound) => {} // the inspection is gone
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(revoked)
     }
 }

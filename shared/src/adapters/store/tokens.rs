@@ -125,6 +125,15 @@ pub fn revoke_all(inspection: &mut Inspection, idx: usize) -> Vec<Write> {
     revoke_links(&mut inspection.people[idx].tokens)
 }
 
+/// Revokes the link "all my inspections" gave the person at `idx` (never an emailed one);
+/// returns the deletes (none when there is no such link).
+pub fn revoke_me_link(inspection: &mut Inspection, idx: usize) -> Vec<Write> {
+    let tokens = &mut inspection.people[idx].tokens;
+    let (me, kept): (Vec<TokenRef>, Vec<TokenRef>) = tokens.drain(..).partition(|t| t.me);
+    *tokens = kept;
+    revoke(me.into_iter()).collect()
+}
+
 /// Revokes every link in `tokens` (a person's or a contact's); returns the deletes.
 pub fn revoke_links(tokens: &mut Vec<TokenRef>) -> Vec<Write> {
     revoke(tokens.drain(..)).collect()

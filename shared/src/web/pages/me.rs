@@ -74,7 +74,7 @@ pub fn me_list(v: &crate::domain::me::MeView, logout_action: &str) -> String {
                         }
                     }
                 }
-                p { a.button href=(i.portal_url) { "Open" } }
+                form method="post" action=(i.portal_url) { button type="submit" { "Open" } }
             }
         }
     };
