@@ -106,15 +106,26 @@ impl Store {
         }
     }
 
-    /// A company's keys (listing items; `last_used_at` comes from the key items, one batch read).
+    /// All of a company's keys (listing items, every page; `last_used_at` comes from the key
+    /// items, batch reads of at most 100 keys each).
     pub async fn staff_keys(&self, company: CompanyId) -> Result<Vec<StaffKeyRecord>, StoreError> {
-        let listed: Vec<StaffKeyRecord> = self.query_gsi1(&keys::staff_keys_of(company), 100, None, false).await?.items;
-        let wanted: Vec<super::Key> = listed.iter().map(|k| keys::staff_key_by_stored_hash(&k.key_hash)).collect();
-        if wanted.is_empty() {
-            return Ok(listed);
+        let (mut keys_found, mut cursor) = (Vec::new(), None);
+        let listing = keys::staff_keys_of(company);
+        loop {
+            let page = self.query_gsi1::<StaffKeyRecord>(&listing, 100, cursor.as_deref(), false).await?;
+            let wanted: Vec<super::Key> =
+                page.items.iter().map(|k| keys::staff_key_by_stored_hash(&k.key_hash)).collect();
+            if !wanted.is_empty() {
+                let found = self.batch_get(&wanted).await?;
+                for item in found.into_iter().flatten() {
+                    keys_found.push(serde_dynamo::from_item::<_, StaffKeyRecord>(item)?);
+                }
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(keys_found),
+            }
         }
-        let found = self.batch_get(&wanted).await?;
-        Ok(found.into_iter().flatten().map(serde_dynamo::from_item).collect::<Result<Vec<StaffKeyRecord>, _>>()?)
     }
 
     /// The listing item of one key (strongly consistent).
