@@ -463,6 +463,8 @@ async fn a_key_made_before_keys_were_listed_is_listed_at_its_first_use_and_can_b
     // A key as the first rounds stored it: the key item only, no hash, no listing item.
     let old = portal_shared::foundation::credentials::StaffKey::generate();
     let old_id = portal_shared::foundation::ids::KeyId::new();
+    // A deliberately historic creation date: such keys are from before listing; nothing here
+    // depends on how long ago it was.
     let legacy = json!({ "key_id": old_id, "company_id": company, "created_at": "2026-01-05T10:00:00.000Z" });
     let item = Record::new(keys::staff_key(&old.hash()), "staff_key", &legacy).unwrap();
     app.store.write(Write::Put(item)).await.unwrap();
