@@ -103,7 +103,7 @@ async fn an_inspection_and_its_tokens_are_written_atomically() {
     let c = company();
     let mut i = inspection(&c, "1 A St", &days_from_now(7));
     let t = token_for(&i);
-    store.create_inspection(&mut i, vec![t.write().unwrap()]).await.unwrap();
+    store.create_inspection(&mut i, &c, vec![t.write().unwrap()]).await.unwrap();
     let got: TokenRecord = store.get(&keys::token_by_stored_hash(&t.token_hash)).await.unwrap().unwrap();
     assert_eq!(got, t);
     assert_eq!(store.inspection_pointer(i.id).await.unwrap().unwrap().company_id, c.id);
@@ -112,7 +112,7 @@ async fn an_inspection_and_its_tokens_are_written_atomically() {
     let mut j = inspection(&c, "2 B St", &days_from_now(8));
     let mut clash = token_for(&j);
     clash.token_hash = t.token_hash.clone();
-    let err = store.create_inspection(&mut j, vec![clash.write().unwrap()]).await.unwrap_err();
+    let err = store.create_inspection(&mut j, &c, vec![clash.write().unwrap()]).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::TransactionCanceled(r) if r.last().map(String::as_str) == Some("ConditionalCheckFailed")),
         "{err:?}"
@@ -127,7 +127,7 @@ async fn round_trips_are_counted_per_request() {
     let c = company();
     let mut i = inspection(&c, "1 A St", &days_from_now(7));
     let token = token_for(&i).write().unwrap();
-    let (r, n) = measure(store.create_inspection(&mut i, vec![token])).await;
+    let (r, n) = measure(store.create_inspection(&mut i, &c, vec![token])).await;
     r.unwrap();
     assert_eq!(n, 1, "one transaction");
     let (got, n) = measure(store.inspection(c.id, i.id)).await;
@@ -153,9 +153,9 @@ async fn the_inspection_list_is_a_query_on_the_index_with_cursors() {
     let other = company();
     for day in 1..=5 {
         let mut i = inspection(&c, &format!("{day} Main St"), &days_from_now(day));
-        store.create_inspection(&mut i, vec![]).await.unwrap();
+        store.create_inspection(&mut i, &c, vec![]).await.unwrap();
     }
-    store.create_inspection(&mut inspection(&other, "Elsewhere", &days_from_now(1)), vec![]).await.unwrap();
+    store.create_inspection(&mut inspection(&other, "Elsewhere", &days_from_now(1)), &other, vec![]).await.unwrap();
     let first = store.list_inspections(c.id, 3, None).await.unwrap();
     assert_eq!(
         first.items.iter().map(|i| i.address.as_str()).collect::<Vec<_>>(),

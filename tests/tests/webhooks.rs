@@ -527,3 +527,156 @@ async fn an_endpoint_that_streams_without_end_costs_a_kilobyte_and_an_attempt_co
     assert_eq!(seen.as_deref(), Some("pending"), "attempt 1 recorded while the POST was still waiting");
     assert_eq!(report.webhooks.failed_attempts, 1, "then the 10 s timeout: {:?}", report.webhooks);
 }
+
+/// A server on 127.0.0.1 that accepts connections and never answers (a black-holed endpoint:
+/// every delivery waits out the 10 s timeout); its base URL and how many connections it took.
+async fn black_hole() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = taken.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                drop(socket);
+            });
+        }
+    });
+    (url, taken)
+}
+
+/// One tenant's dead endpoints cannot starve another's (issue 23 item 5, measured on the local
+/// stack as 1,581 overdue deliveries and a new company's healthy endpoint receiving nothing for
+/// 150 s). Three companies each have 1,500 deliveries waiting, half for a black-holed endpoint
+/// (accepts, never answers) and half for one that refuses them (503); a fourth company's event
+/// is written with them. Within two runs of the job the fourth company's endpoint has it, and
+/// each dead endpoint was tried once per run, not once per delivery: backoff is per endpoint.
+#[tokio::test]
+async fn dead_endpoints_of_three_companies_do_not_hold_up_a_fourth() {
+    use portal_shared::adapters::store::webhooks::{EventBatch, WebhookEvent};
+    use portal_shared::foundation::ids::CompanyId;
+    let app = portal_tests::spawn_app().await;
+    let (hole, hole_connections) = black_hole().await;
+    let refusing = receiver(&[503; 10_000]).await;
+    let create = |key: String, url: String| {
+        let app = &app;
+        async move {
+            let r =
+                app.request("POST", "/staff/webhooks", Some(&key), Some(json!({ "url": url, "events": ["*"] }))).await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.json["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let mut dead = Vec::new();
+    for n in 0..3 {
+        let (company, key) = app.create_company(&format!("Dead Hooks {n}"), &[]).await;
+        create(key.clone(), format!("{hole}/hooks/{n}")).await;
+        create(key.clone(), format!("{}/{n}", refusing.url)).await;
+        let company: CompanyId = company.parse().unwrap();
+        // 750 events, each for both endpoints: 1,500 deliveries, fanned out as the job would.
+        let events =
+            (0..750).map(|i| WebhookEvent::new(company, "webhook.test", json!({ "n": i }), app.clock.now())).collect();
+        let batch = EventBatch::of(events).unwrap();
+        app.store.write(batch.create().unwrap()).await.unwrap();
+        let endpoints = app.store.endpoints(company).await.unwrap();
+        assert_eq!(app.store.fan_out(&batch, &endpoints).await.unwrap(), (750, 1500));
+        dead.push(company);
+    }
+    let healthy = receiver(&[]).await;
+    let (fourth, key) = app.create_company("Healthy Hooks", &[]).await;
+    create(key, healthy.url.clone()).await;
+    let fourth: CompanyId = fourth.parse().unwrap();
+    let event = WebhookEvent::new(fourth, "webhook.test", json!({ "hello": "fourth" }), app.clock.now());
+    app.store.write(event.create().unwrap()).await.unwrap();
+
+    let now = app.clock.now();
+    for run in 0..2 {
+        app.job_at(now + Duration::minutes(run)).await;
+        if !healthy.got.lock().unwrap().is_empty() {
+            break;
+        }
+    }
+    let got = healthy.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "the fourth company's delivery arrives within two runs");
+    assert_eq!(got[0].json()["data"]["hello"], "fourth");
+    // Each dead endpoint: at most one try per run (two runs at most, three companies).
+    let (holes, refused) =
+        (hole_connections.load(std::sync::atomic::Ordering::SeqCst), refusing.got.lock().unwrap().len());
+    assert!((1..=6).contains(&holes), "black-holed endpoints were tried {holes} times");
+    assert!((1..=6).contains(&refused), "refusing endpoints were tried {refused} times");
+    // Nothing was lost: every dead delivery still waits, for when its endpoint comes back.
+    for company in dead {
+        for e in app.store.endpoints(company).await.unwrap() {
+            let waiting = app.store.queued_deliveries(company, &e.id, 1000).await.unwrap().len();
+            assert_eq!(waiting, 750, "{}", e.url);
+        }
+    }
+}
+
+/// Tests and redeliveries are staff's way to make a backing-off endpoint try now, so each
+/// endpoint has an allowance per 10 minutes; past it, 429 with Retry-After.
+#[tokio::test]
+async fn tests_of_an_endpoint_are_rate_limited() {
+    let f = fixture(json!({})).await;
+    let (id, _) = endpoint(&f, "https://hooks.example.com/portal", json!(["*"])).await;
+    let (other, _) = endpoint(&f, "https://hooks.example.com/other", json!(["*"])).await;
+    for _ in 0..10 {
+        assert_eq!(staff(&f, "POST", &format!("/staff/webhooks/{id}/test"), None).await.status, 202);
+    }
+    let r = staff(&f, "POST", &format!("/staff/webhooks/{id}/test"), None).await;
+    r.assert_problem(429);
+    let wait: i64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=600).contains(&wait), "{wait}");
+    // Per endpoint: another one of the company's is not held back.
+    assert_eq!(staff(&f, "POST", &format!("/staff/webhooks/{other}/test"), None).await.status, 202);
+}
+
+/// The event types this app's changes wrote, in the order written.
+async fn written_events(f: &Fixture) -> Vec<String> {
+    use portal_shared::adapters::store::webhooks::EventBatch;
+    let mut batches: Vec<EventBatch> = f
+        .app
+        .all_items()
+        .await
+        .into_iter()
+        .filter(|i| i.get("entity").and_then(|v| v.as_s().ok()).is_some_and(|e| e == "webhook_events"))
+        .map(|i| serde_dynamo::from_item(i).unwrap())
+        .collect();
+    batches.sort_by(|a, b| a.id.cmp(&b.id));
+    batches.into_iter().flat_map(|b| b.events).map(|e| e.event_type).collect()
+}
+
+/// Changes write only the events some endpoint of the company wants: a company without webhooks
+/// leaves no backlog of events for the job to wade through (issue 23 item 5).
+#[tokio::test]
+async fn a_company_writes_only_the_events_an_endpoint_wants() {
+    let f = fixture(json!({ "release_defaults": { "require_payment": false, "require_agreement": false } })).await;
+    let pay = |n: u32| json!({ "amount_cents": 100, "method": "check", "reference": format!("#{n}") });
+    let payments = format!("/staff/inspections/{}/payments", f.inspection_id);
+    published_report(&f).await;
+    assert_eq!(staff(&f, "POST", &payments, Some(pay(1))).await.status, 201);
+    assert_eq!(written_events(&f).await, Vec::<String>::new(), "no endpoint, no events");
+
+    let (id, _) = endpoint(&f, "https://hooks.example.com/portal", json!(["payment.succeeded"])).await;
+    published_report(&f).await;
+    assert_eq!(staff(&f, "POST", &payments, Some(pay(2))).await.status, 201);
+    assert_eq!(written_events(&f).await, vec!["payment.succeeded"], "only what the endpoint wants");
+
+    // Disabled, it wants nothing; enabled for everything, everything is written.
+    let path = format!("/staff/webhooks/{id}");
+    let patch = |body: Value| staff(&f, "PATCH", &path, Some(body));
+    assert_eq!(patch(json!({ "enabled": false })).await.status, 200);
+    assert_eq!(staff(&f, "POST", &payments, Some(pay(3))).await.status, 201);
+    assert_eq!(written_events(&f).await.len(), 1);
+    assert_eq!(patch(json!({ "enabled": true, "events": ["*"] })).await.status, 200);
+    published_report(&f).await;
+    let all = written_events(&f).await;
+    assert!(all.len() > 2 && all.iter().any(|t| t == "document.published"), "{all:?}");
+
+    // Deleted: nothing again.
+    assert_eq!(staff(&f, "DELETE", &format!("/staff/webhooks/{id}"), None).await.status, 204);
+    assert_eq!(staff(&f, "POST", &payments, Some(pay(4))).await.status, 201);
+    assert_eq!(written_events(&f).await, all);
+}

@@ -60,7 +60,7 @@ impl Gate {
         let actor = Actor::Person { person_id: person.id, role: person.role, token_id: ctx.token.token_id };
         let audit = AuditRecord::document(ctx.inspection.id, AuditAction::DocumentOpen, actor, id, &access, self.now());
         // Nothing is delivered unrecorded: a failed audit write fails the request.
-        self.store.record_audit(ctx.company.id, &audit).await?;
+        self.store.record_person_audit(&ctx.company, &audit).await?;
         tracing::info!(
             inspection_id = %ctx.inspection.id,
             document_id = %id,

@@ -17,7 +17,7 @@ use lambda_http::{Body, Request, Response};
 use portal_shared::adapters::secrets_manager::Secrets;
 use portal_shared::adapters::store::outbox::{EmailRecord, Prepared};
 use portal_shared::adapters::store::tokens::PortalContext;
-use portal_shared::adapters::store::{keys, Store, Write};
+use portal_shared::adapters::store::{Store, Write};
 use portal_shared::adapters::stripe::checkout::{CheckoutError, CheckoutRequest, Provider};
 use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord, Outcome};
 use portal_shared::domain::inspection::{QuoteRequest, Role, SignatureInput};
@@ -217,7 +217,7 @@ impl Link {
                 return Err(ApiError::Forbidden(format!("only a client on this inspection can {what}")));
             }
             let also = change(&mut ctx)?;
-            match self.store.save_inspection_with(&mut ctx.inspection, also).await {
+            match self.store.save_inspection_with(&mut ctx.inspection, &ctx.company, also).await {
                 Ok(()) => {
                     tracing::info!(
                         inspection_id = %ctx.inspection.id,
@@ -416,13 +416,8 @@ impl Link {
         now: time::OffsetDateTime,
     ) -> Result<(), ApiError> {
         let (ip, _) = client_info(req);
-        let window = now.unix_timestamp() / FULL_ACCESS_WINDOW_SECONDS * FULL_ACCESS_WINDOW_SECONDS;
-        let key = keys::rate_window(&format!("{kind}#{}", hashed(ip.as_deref().unwrap_or("unknown"))), window);
-        if !self.store.within_limits(&[(key, limit)], window + 2 * FULL_ACCESS_WINDOW_SECONDS).await? {
-            let retry_after_seconds = window + FULL_ACCESS_WINDOW_SECONDS - now.unix_timestamp();
-            return Err(ApiError::TooManyRequests { retry_after_seconds });
-        }
-        Ok(())
+        let what = format!("{kind}#{}", hashed(ip.as_deref().unwrap_or("unknown")));
+        self.store.within_window(&what, limit, FULL_ACCESS_WINDOW_SECONDS, now).await
     }
 
     fn secure_cookies(&self) -> bool {

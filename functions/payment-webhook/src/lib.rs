@@ -213,7 +213,7 @@ impl PaymentWebhook {
             writes.extend(report_ready_emails(&company, &inspection, &before, e, now)?);
         }
         let result = if changed {
-            self.store.save_inspection_with(&mut inspection, writes).await
+            self.store.save_inspection_with(&mut inspection, &company, writes).await
         } else {
             self.store.transact(writes).await
         };

@@ -159,9 +159,10 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
         k.status = EnrollmentStatus::Invited;
     }
     let mut writes = writes;
-    let data = serde_json::json!({ "contact_id": k.id, "building_ids": k.building_ids });
-    let event = WebhookEvent::new(company.id, "contact.invited", data, app.now());
-    writes.push(event.create()?);
+    if company.hears("contact.invited") {
+        let data = serde_json::json!({ "contact_id": k.id, "building_ids": k.building_ids });
+        writes.push(WebhookEvent::new(company.id, "contact.invited", data, app.now()).create()?);
+    }
     app.store.save_contact(company.id, &mut k, writes).await?;
     let url = format!("{}/c/{}", app.config.public_base_url, token.reveal());
     let vars = std::collections::BTreeMap::from([

@@ -108,7 +108,7 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request, building: Opti
             holders.into_iter().filter(|&n| person_notify.get(n).copied().flatten() != Some(false)).collect();
         writes.extend(confirmations(&inspection, &wanted, now)?);
     }
-    app.store.create_inspection(&mut inspection, writes).await?;
+    app.store.create_inspection(&mut inspection, &company, writes).await?;
     tracing::info!(company_id = %company.id, inspection_id = %inspection.id, links = links.len(), "inspection created");
     let body = json!({
         "inspection_id": inspection.id,

@@ -99,9 +99,6 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     check_url(app, &body.url)?;
     check_events(&body.events)?;
     check_description(&body.description)?;
-    if app.store.endpoints(staff.company_id).await?.len() >= MAX_ENDPOINTS {
-        return Err(ApiError::conflict("too-many-endpoints", format!("at most {MAX_ENDPOINTS} endpoints")));
-    }
     let endpoint = Endpoint {
         id: new_endpoint_id(),
         company_id: staff.company_id,
@@ -116,7 +113,14 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
         created_at: app.now(),
         revision: 0,
     };
-    app.store.create_endpoint(&endpoint).await?;
+    let endpoint = commit(app, staff, None, |_, all| {
+        if all.len() >= MAX_ENDPOINTS {
+            return Err(ApiError::conflict("too-many-endpoints", format!("at most {MAX_ENDPOINTS} endpoints")));
+        }
+        Ok(Some(endpoint.clone()))
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
     tracing::info!(company_id = %staff.company_id, endpoint = %endpoint.id, "webhook endpoint created");
     let mut out = view(&endpoint, app.now());
     out["secret"] = json!(endpoint.secret);
@@ -142,27 +146,75 @@ pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
         description: Option<String>,
     }
     let patch: Patch = json_patch_body(req, &[])?;
-    let mut e = load(app, staff, id).await?;
-    if let Some(url) = patch.url {
-        check_url(app, &url)?;
-        e.url = url;
+    if let Some(url) = &patch.url {
+        check_url(app, url)?;
     }
-    if let Some(events) = patch.events {
-        check_events(&events)?;
-        e.events = events;
+    if let Some(events) = &patch.events {
+        check_events(events)?;
     }
     if patch.description.is_some() {
         check_description(&patch.description)?;
-        e.description = patch.description;
     }
-    if let Some(enabled) = patch.enabled {
-        e.enabled = enabled;
-        if enabled {
-            e.disabled_reason = None;
+    let e = commit(app, staff, Some(id), |e, _| {
+        let mut e = e.ok_or(ApiError::NotFound)?;
+        if let Some(url) = &patch.url {
+            e.url = url.clone();
+        }
+        if let Some(events) = &patch.events {
+            e.events = events.clone();
+        }
+        if patch.description.is_some() {
+            e.description = patch.description.clone();
+        }
+        if let Some(enabled) = patch.enabled {
+            e.enabled = enabled;
+            if enabled {
+                e.disabled_reason = None;
+            }
+        }
+        Ok(Some(e))
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    json(StatusCode::OK, &view(&e, app.now()))
+}
+
+/// Changes one endpoint (`id`; None: a new one) with the company's list of the event types its
+/// endpoints want, in one transaction (see `Store::save_endpoint_with_company`): `change` gets
+/// the endpoint as stored (None if there is none) and all of the company's, and returns it as it
+/// should be (None: deleted). Everything is read again and the change made again when the
+/// company or the endpoint changed meanwhile; the endpoint as saved.
+async fn commit(
+    app: &StaffApi,
+    staff: &Staff,
+    id: Option<&str>,
+    mut change: impl FnMut(Option<Endpoint>, &[Endpoint]) -> Result<Option<Endpoint>, ApiError>,
+) -> Result<Option<Endpoint>, ApiError> {
+    let c = staff.company_id;
+    for attempt in 0..3 {
+        let (company, all, current) = tokio::try_join!(app.store.company(c), app.store.endpoints(c), async {
+            match id {
+                Some(id) => app.store.endpoint(c, id).await,
+                None => Ok(None),
+            }
+        })?;
+        let mut company = company.ok_or(ApiError::NotFound)?;
+        if id.is_some() && current.is_none() {
+            return Err(ApiError::NotFound);
+        }
+        let mut after = change(current.clone(), &all)?;
+        let mut all_after: Vec<Endpoint> = all
+            .into_iter()
+            .filter(|e| Some(e.id.as_str()) != id && after.as_ref().is_none_or(|a| a.id != e.id))
+            .collect();
+        all_after.extend(after.clone());
+        match app.store.save_endpoint_with_company(&mut company, current.as_ref(), after.as_mut(), &all_after).await {
+            Ok(()) => return Ok(after),
+            Err(e) if e.is_condition_failure() && attempt < 2 => continue,
+            Err(e) => return Err(conflict(e)),
         }
     }
-    app.store.save_endpoint(&mut e).await.map_err(conflict)?;
-    json(StatusCode::OK, &view(&e, app.now()))
+    Err(ApiError::conflict("changed", "the endpoint changed meanwhile; read it again"))
 }
 
 fn conflict(e: portal_shared::adapters::store::StoreError) -> ApiError {
@@ -175,13 +227,7 @@ fn conflict(e: portal_shared::adapters::store::StoreError) -> ApiError {
 
 pub async fn delete(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     load(app, staff, id).await?;
-    app.store.delete_endpoint(staff.company_id, id).await.map_err(|e| {
-        if e.is_condition_failure() {
-            ApiError::NotFound
-        } else {
-            e.into()
-        }
-    })?;
+    commit(app, staff, Some(id), |_, _| Ok(None)).await?;
     http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
 }
 
@@ -198,12 +244,22 @@ pub async fn rotate(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     json(StatusCode::OK, &out)
 }
 
-/// A `webhook.test` event for this endpoint only, delivered by the next run like any other.
+/// Tests an endpoint may be sent per window ([`STAFF_WINDOW_SECONDS`]).
+pub const TESTS_PER_WINDOW: u32 = 10;
+/// Redeliveries an endpoint may be sent per window (enough to redeliver an outage's backlog by
+/// hand, not to flood the endpoint or the job).
+pub const REDELIVERIES_PER_WINDOW: u32 = 300;
+pub const STAFF_WINDOW_SECONDS: i64 = 600;
+
+/// A `webhook.test` event for this endpoint only, delivered by the next run before the
+/// endpoint's other waiting deliveries' backoff (staff are checking it is fixed).
 pub async fn test(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let e = load(app, staff, id).await?;
     let now = app.now();
+    app.store.within_window(&format!("webhook-test#{}", e.id), TESTS_PER_WINDOW, STAFF_WINDOW_SECONDS, now).await?;
     let event = WebhookEvent::new(staff.company_id, "webhook.test", json!({ "endpoint_id": e.id }), now);
     let delivery = Delivery::new(&event, &e.id, now);
+    app.store.enqueue(staff.company_id, &e.id, 1, now, true).await?;
     app.store.write(delivery.create()?).await?;
     json(StatusCode::ACCEPTED, &json!({ "event_id": event.id, "status": "queued" }))
 }
@@ -222,10 +278,15 @@ pub async fn redeliver(app: &StaffApi, staff: &Staff, id: &str, event: &str) -> 
     let e = load(app, staff, id).await?;
     let mut d = app.store.delivery(staff.company_id, &e.id, event).await?.ok_or(ApiError::NotFound)?;
     let now = app.now();
+    let what = format!("webhook-redeliver#{}", e.id);
+    app.store.within_window(&what, REDELIVERIES_PER_WINDOW, STAFF_WINDOW_SECONDS, now).await?;
+    let was_pending = d.state == DeliveryState::Pending;
     d.state = DeliveryState::Pending;
     d.next_attempt_at = now;
     // A fresh three days to succeed in.
     d.retry_from = Some(now);
+    // Counted into the queue (unless it still waits there) and due at the next run.
+    app.store.enqueue(staff.company_id, &e.id, usize::from(!was_pending), now, true).await?;
     app.store.save_delivery(&mut d).await.map_err(conflict)?;
     json(StatusCode::ACCEPTED, &delivery_view(&d))
 }

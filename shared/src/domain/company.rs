@@ -24,6 +24,12 @@ pub struct Company {
     /// Emails of the company's staff users: people with these emails get no portal token.
     #[serde(default)]
     pub staff_emails: Vec<Email>,
+    /// The webhook event types the company's enabled endpoints subscribe to (`*`: all), kept
+    /// with every change of an endpoint: changes write only the events someone will receive.
+    /// None for companies from before it was kept, until their next endpoint change: they
+    /// write every event (the job drops what no endpoint wants).
+    #[serde(default)]
+    pub webhook_events: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,7 +58,16 @@ impl Company {
             settings: Settings::default(),
             deficiency_visibility: false,
             staff_emails,
+            webhook_events: Some(Vec::new()),
         })
+    }
+
+    /// Whether a change should write a webhook event of `event_type` (an endpoint wants it).
+    pub fn hears(&self, event_type: &str) -> bool {
+        match &self.webhook_events {
+            None => true,
+            Some(types) => types.iter().any(|t| t == event_type || t == "*"),
+        }
     }
 
     pub fn is_staff_email(&self, email: &Email) -> bool {

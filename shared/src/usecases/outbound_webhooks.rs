@@ -17,7 +17,7 @@ use std::time::Instant;
 use time::{Duration, OffsetDateTime};
 
 use crate::adapters::store::outbox::{EmailRecord, Prepared};
-use crate::adapters::store::webhooks::{Delivery, DeliveryState, Endpoint};
+use crate::adapters::store::webhooks::{Delivery, DeliveryState, Endpoint, EndpointQueue};
 use crate::adapters::store::{Store, StoreError, Write};
 pub use crate::domain::webhook_targets::{is_public, Targets};
 
@@ -34,6 +34,55 @@ pub struct WebhookReport {
     pub delivered: usize,
     pub failed_attempts: usize,
     pub given_up: usize,
+}
+
+impl WebhookReport {
+    pub fn add(&mut self, other: &WebhookReport) {
+        self.events += other.events;
+        self.deliveries_created += other.deliveries_created;
+        self.delivered += other.delivered;
+        self.failed_attempts += other.failed_attempts;
+        self.given_up += other.given_up;
+    }
+}
+
+/// Endpoints served at once, across all companies (each endpoint one delivery at a time).
+pub const CONCURRENCY: usize = 16;
+/// Deliveries an answering endpoint is sent per look at its queue.
+const PAGE: usize = 25;
+/// Deliveries failed per turn of a disabled or deleted endpoint.
+const DISABLED_PAGE: i32 = 100;
+/// How long a run holds an endpoint's queue (past the job's timeout, so a stopped run's queue
+/// comes back).
+const LEASE: Duration = Duration::seconds(120);
+
+/// The due queues, reordered so that every company's first comes before any company's second.
+fn round_robin(queues: Vec<EndpointQueue>) -> Vec<EndpointQueue> {
+    let mut by_company: Vec<std::collections::VecDeque<EndpointQueue>> = Vec::new();
+    for q in queues {
+        match by_company.iter_mut().find(|c| c.front().is_some_and(|f| f.company_id == q.company_id)) {
+            Some(c) => c.push_back(q),
+            None => by_company.push(std::collections::VecDeque::from([q])),
+        }
+    }
+    let mut out = Vec::new();
+    while by_company.iter().any(|c| !c.is_empty()) {
+        out.extend(by_company.iter_mut().filter_map(std::collections::VecDeque::pop_front));
+    }
+    out
+}
+
+/// Moves deliveries left pending in the shared partition of earlier versions into their
+/// endpoint's queue (a page per run; none once they are moved).
+async fn requeue_legacy(store: &Store) -> Result<(), StoreError> {
+    for mut d in store.legacy_pending_deliveries(100).await? {
+        store.enqueue(d.company_id, &d.endpoint_id, 1, d.next_attempt_at, false).await?;
+        match store.save_delivery(&mut d).await {
+            Err(e) if !e.is_condition_failure() => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The next try after `attempts` failures: 30 s doubling, at most 6 h, with full jitter.
@@ -57,6 +106,18 @@ pub struct Deliverer {
     targets: Targets,
 }
 
+/// What one attempt came to.
+enum Attempt {
+    /// Another run took it first.
+    Lost,
+    Delivered,
+    /// Not delivered; `gave_up` when it has failed for good (its own three days are over).
+    Failed {
+        delivery: Box<Delivery>,
+        gave_up: bool,
+    },
+}
+
 enum Outcome {
     Delivered { status: u16, latency_ms: u64, body: String },
     Failed { status: Option<u16>, latency_ms: u64, body: Option<String>, error: String },
@@ -67,7 +128,10 @@ impl Deliverer {
         Deliverer { targets }
     }
 
-    /// Fans out pending events, then sends due deliveries, until `deadline`.
+    /// Fans out pending events, then serves the endpoints that are due, until `deadline`:
+    /// round-robin across companies (each company's soonest-due endpoint first, then each
+    /// one's second, …), at most [`CONCURRENCY`] at once. `limit` bounds the events and the
+    /// endpoints one run takes.
     pub async fn run(
         &self,
         store: &Store,
@@ -75,6 +139,7 @@ impl Deliverer {
         limit: i32,
         deadline: Instant,
     ) -> Result<WebhookReport, StoreError> {
+        use futures::StreamExt;
         let mut report = WebhookReport::default();
         for event in store.pending_events(now, limit).await? {
             if Instant::now() >= deadline {
@@ -86,26 +151,130 @@ impl Deliverer {
                     report.events += events;
                     report.deliveries_created += deliveries;
                 }
-                Err(e) if e.is_condition_failure() => {} // another run did it
+                Err(e) if e.is_condition_failure() || e.is_conflict() => {} // another run is at it
                 Err(e) => return Err(e),
             }
         }
-        for d in store.due_deliveries(now, limit).await? {
-            if Instant::now() >= deadline {
-                break;
+        requeue_legacy(store).await?;
+        let queues = round_robin(store.due_queues(now, limit).await?);
+        let served: Vec<Result<WebhookReport, StoreError>> = futures::stream::iter(queues)
+            .map(|q| self.serve(store, q, now, deadline))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut first_error = None;
+        for r in served {
+            match r {
+                Ok(r) => report.add(&r),
+                Err(e) => {
+                    tracing::error!(error = %e, "serving a webhook endpoint failed");
+                    first_error.get_or_insert(e);
+                }
             }
-            Box::pin(self.deliver(store, d, now, &mut report)).await?;
         }
+        first_error.map_or(Ok(report), Err)
+    }
+
+    /// One endpoint's turn in a run: its due deliveries in order, one at a time (an endpoint
+    /// never has two of ours open). While it answers, up to the run's deadline; once it fails,
+    /// it waits out a backoff step (30 s doubling to 6 h, for the endpoint, not per delivery)
+    /// and then is tried with one delivery. Three days without a 2xx disable it. What waits
+    /// for a disabled or deleted endpoint fails.
+    async fn serve(
+        &self,
+        store: &Store,
+        seen: EndpointQueue,
+        now: OffsetDateTime,
+        deadline: Instant,
+    ) -> Result<WebhookReport, StoreError> {
+        let mut report = WebhookReport::default();
+        let Some(mut q) = store.claim_queue(&seen, now + LEASE).await? else {
+            return Ok(report); // another run has it
+        };
+        let mut done = 0;
+        let next = match store.endpoint(q.company_id, &q.endpoint_id).await?.filter(|e| e.enabled) {
+            None => {
+                let waiting = store.queued_deliveries(q.company_id, &q.endpoint_id, DISABLED_PAGE).await?;
+                for mut d in waiting.iter().cloned() {
+                    d.state = DeliveryState::Failed;
+                    d.last_error = Some("the endpoint is disabled or deleted".into());
+                    match store.save_delivery(&mut d).await {
+                        Ok(()) => done += 1,
+                        Err(e) if e.is_condition_failure() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                (waiting.len() == DISABLED_PAGE as usize).then_some(now)
+            }
+            Some(endpoint) => self.drain(store, &mut q, endpoint, now, deadline, &mut done, &mut report).await?,
+        };
+        store.release_queue(&q, done, next, now).await?;
         Ok(report)
     }
 
+    /// Sends an enabled endpoint's due deliveries; returns when the queue is next due (None:
+    /// nothing waits).
+    #[allow(clippy::too_many_arguments)]
+    async fn drain(
+        &self,
+        store: &Store,
+        q: &mut EndpointQueue,
+        endpoint: Endpoint,
+        now: OffsetDateTime,
+        deadline: Instant,
+        done: &mut usize,
+        report: &mut WebhookReport,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        loop {
+            // Answering: a page at a time. Failing: one, to see whether it is back.
+            let take = if q.failures == 0 { PAGE } else { 1 };
+            let waiting = store.queued_deliveries(q.company_id, &q.endpoint_id, take as i32 + 1).await?;
+            let due: Vec<Delivery> = waiting.iter().filter(|d| d.next_attempt_at <= now).take(take).cloned().collect();
+            if due.is_empty() {
+                return Ok(waiting.first().map(|d| d.next_attempt_at));
+            }
+            let full = due.len() == take;
+            for d in due {
+                if Instant::now() >= deadline {
+                    return Ok(Some(now));
+                }
+                match Box::pin(self.deliver(store, d, &endpoint, now)).await? {
+                    Attempt::Lost => {}
+                    Attempt::Delivered => {
+                        report.delivered += 1;
+                        *done += 1;
+                        (q.failures, q.failing_since) = (0, None);
+                    }
+                    Attempt::Failed { delivery, gave_up } => {
+                        report.failed_attempts += 1;
+                        *done += usize::from(gave_up);
+                        q.failures += 1;
+                        let since = *q.failing_since.get_or_insert(now);
+                        if now - since >= GIVE_UP_AFTER {
+                            report.given_up += 1;
+                            Box::pin(give_up(store, *delivery, endpoint, now)).await?;
+                            *done += usize::from(!gave_up);
+                            (q.failures, q.failing_since) = (0, None);
+                            return Ok(Some(now)); // what else waits fails, in the next turns
+                        }
+                        return Ok(Some(now + backoff(q.failures)));
+                    }
+                }
+            }
+            if !full {
+                return Ok(Some(now)); // look again: what is left (if anything) says when
+            }
+        }
+    }
+
+    /// One attempt at one delivery.
     async fn deliver(
         &self,
         store: &Store,
         mut d: Delivery,
+        endpoint: &Endpoint,
         now: OffsetDateTime,
-        report: &mut WebhookReport,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Attempt, StoreError> {
         // Claim it: push its next attempt past this one's timeout, conditional on its revision, and
         // count the attempt now, so one that never finishes (the function stopped mid-POST) still
         // counts toward giving up.
@@ -113,33 +282,29 @@ impl Deliverer {
         d.next_attempt_at = now + Duration::seconds(60);
         d.attempts += 1;
         if let Err(e) = store.save_delivery(&mut d).await {
-            return if e.is_condition_failure() { Ok(()) } else { Err(e) };
+            return if e.is_condition_failure() { Ok(Attempt::Lost) } else { Err(e) };
         }
-        let endpoint = store.endpoint(d.company_id, &d.endpoint_id).await?;
-        let Some(endpoint) = endpoint.filter(|e| e.enabled) else {
-            d.state = DeliveryState::Failed;
-            d.last_error = Some("the endpoint is disabled or deleted".into());
-            return store.save_delivery(&mut d).await;
-        };
-        match self.post(&endpoint, &d, now).await {
+        match self.post(endpoint, &d, now).await {
             Outcome::Delivered { status, latency_ms, body } => {
                 d.state = DeliveryState::Delivered;
                 d.delivered_at = Some(now);
                 (d.response_status, d.latency_ms, d.response_body, d.last_error) =
                     (Some(status), Some(latency_ms), Some(body), None);
-                report.delivered += 1;
-                store.save_delivery(&mut d).await
+                store.save_delivery(&mut d).await?;
+                Ok(Attempt::Delivered)
             }
             Outcome::Failed { status, latency_ms, body, error } => {
                 (d.response_status, d.latency_ms, d.response_body, d.last_error) =
                     (status, Some(latency_ms), body, Some(error));
-                report.failed_attempts += 1;
-                if now - first_attempt >= GIVE_UP_AFTER {
-                    report.given_up += 1;
-                    return Box::pin(give_up(store, d, endpoint, now)).await;
+                // Three days of tries for this one (an endpoint answering others but never this).
+                let gave_up = now - first_attempt >= GIVE_UP_AFTER;
+                if gave_up {
+                    d.state = DeliveryState::Failed;
+                } else {
+                    d.next_attempt_at = now + backoff(d.attempts);
                 }
-                d.next_attempt_at = now + backoff(d.attempts);
-                store.save_delivery(&mut d).await
+                store.save_delivery(&mut d).await?;
+                Ok(Attempt::Failed { delivery: Box::new(d), gave_up })
             }
         }
     }

@@ -118,7 +118,7 @@ async fn claim(store: &Store, rec: &EmailRecord, now: OffsetDateTime) -> Result<
         claimed.attempts += 1;
         claimed.next_attempt_at = now + LEASE;
         writes.push(claimed.replace()?);
-        match store.save_inspection_with(&mut inspection, writes).await {
+        match store.save_inspection_with(&mut inspection, &company, writes).await {
             Ok(()) => return Ok(Claim::Claimed(Box::new(Claimed { claimed, inspection, company, issued }))),
             Err(e) if e.is_condition_failure() => {
                 // Someone else claimed it (its revision moved), or the inspection changed: retry.

@@ -348,7 +348,7 @@ async fn publish_inspection_due(
         if chunk.is_empty() {
             continue;
         }
-        match store.save_inspection_with(&mut inspection, writes).await {
+        match store.save_inspection_with(&mut inspection, &company, writes).await {
             Ok(()) => {
                 for (d, outcome) in chunk {
                     if matches!(outcome, Scheduled::Published) {

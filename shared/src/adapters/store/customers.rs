@@ -217,7 +217,9 @@ impl Store {
         self.get(&keys::deficiency(c, b, f)).await
     }
 
-    /// Read, change, save with the revision read (retrying a few times on a concurrent change).
+    /// Read (with the company, in the same round trip: whether its endpoints want the event a
+    /// resolution makes), change, save with the revision read (retrying a few times on a
+    /// concurrent change).
     pub async fn modify_deficiency(
         &self,
         c: CompanyId,
@@ -226,7 +228,12 @@ impl Store {
         change: impl Fn(&mut Deficiency) -> bool,
     ) -> Result<Option<Deficiency>, StoreError> {
         for _ in 0..5 {
-            let Some(mut d) = self.deficiency(c, b, f).await? else { return Ok(None) };
+            let mut found = self.batch_get(&[keys::company(c), keys::deficiency(c, b, f)]).await?.into_iter();
+            let (Some(company), Some(item)) = (found.next().flatten(), found.next().flatten()) else {
+                return Ok(None);
+            };
+            let company: crate::domain::company::Company = serde_dynamo::from_item(company)?;
+            let mut d: Deficiency = serde_dynamo::from_item(item)?;
             let was_resolved = d.status == crate::domain::customers::DeficiencyStatus::Resolved;
             if !change(&mut d) {
                 return Ok(Some(d));
@@ -236,7 +243,8 @@ impl Store {
             let mut writes = vec![Write::Replace { record: deficiency_record(c, &d)?, expected_revision: expected }];
             // Resolving one is news for integrators, in the same transaction.
             let resolved = d.status == crate::domain::customers::DeficiencyStatus::Resolved;
-            if let Some(at) = d.resolved_at.filter(|_| resolved && !was_resolved) {
+            let news = resolved && !was_resolved && company.hears("deficiency.resolved");
+            if let Some(at) = d.resolved_at.filter(|_| news) {
                 let data = serde_json::json!({ "deficiency_id": d.id, "building_id": d.building_id,
                     "report_id": d.report_id, "resolved_at": crate::foundation::clock::rfc3339(at) });
                 writes.push(

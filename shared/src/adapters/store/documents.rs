@@ -60,18 +60,30 @@ impl Store {
         .await
     }
 
-    /// Records an audit entry; a document a person opened also makes a `document.opened`
-    /// webhook event, in the same transaction (staff previews are not openings).
+    /// Records an audit entry.
     pub async fn record_audit(&self, company: CompanyId, record: &AuditRecord) -> Result<(), StoreError> {
+        self.write(record.write(company)?).await
+    }
+
+    /// Records what a person did through the portal; a document they opened also makes a
+    /// `document.opened` webhook event (when an endpoint of `company` wants it), in the same
+    /// transaction (staff previews are not openings).
+    pub async fn record_person_audit(
+        &self,
+        company: &crate::domain::company::Company,
+        record: &AuditRecord,
+    ) -> Result<(), StoreError> {
         use crate::domain::audit::{Actor, AuditAction, Outcome};
         match (&record.action, &record.outcome, &record.actor, record.document_id) {
-            (AuditAction::DocumentOpen, Outcome::Allowed, Actor::Person { person_id, role, .. }, Some(d)) => {
+            (AuditAction::DocumentOpen, Outcome::Allowed, Actor::Person { person_id, role, .. }, Some(d))
+                if company.hears("document.opened") =>
+            {
                 let data = serde_json::json!({ "inspection_id": record.inspection_id, "document_id": d,
                     "person_id": person_id, "role": role });
-                let event = super::webhooks::WebhookEvent::new(company, "document.opened", data, record.at);
-                self.transact(vec![record.write(company)?, event.create()?]).await
+                let event = super::webhooks::WebhookEvent::new(company.id, "document.opened", data, record.at);
+                self.transact(vec![record.write(company.id)?, event.create()?]).await
             }
-            _ => self.write(record.write(company)?).await,
+            _ => self.write(record.write(company.id)?).await,
         }
     }
 

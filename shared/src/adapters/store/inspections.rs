@@ -33,10 +33,15 @@ pub struct InspectionSummary {
 impl Store {
     /// Creates an inspection, its pointer and its people's tokens (`also`) in one transaction.
     /// (The list entries and events it makes are written with it, and recorded on `inspection`.)
-    pub async fn create_inspection(&self, inspection: &mut Inspection, also: Vec<Write>) -> Result<(), StoreError> {
+    pub async fn create_inspection(
+        &self,
+        inspection: &mut Inspection,
+        company: &Company,
+        also: Vec<Write>,
+    ) -> Result<(), StoreError> {
         let pointer = InspectionPointer { inspection_id: inspection.id, company_id: inspection.company_id };
         let mut listed = super::me::person_index_writes(inspection)?;
-        listed.extend(super::webhooks::inspection_event_writes(inspection, self.clock().now())?);
+        listed.extend(super::webhooks::inspection_event_writes(inspection, company, self.clock().now())?);
         let mut writes = vec![
             Write::Create(inspection_record(inspection)?),
             Write::Create(Record::new(keys::inspection_pointer(inspection.id), "inspection_pointer", &pointer)?),
@@ -56,17 +61,23 @@ impl Store {
 
     /// Saves an inspection read at `inspection.revision`, bumping it; fails if someone saved in
     /// between (the caller re-reads and retries, or reports a conflict).
-    pub async fn save_inspection(&self, inspection: &mut Inspection) -> Result<(), StoreError> {
-        self.save_inspection_with(inspection, Vec::new()).await
+    pub async fn save_inspection(&self, inspection: &mut Inspection, company: &Company) -> Result<(), StoreError> {
+        self.save_inspection_with(inspection, company, Vec::new()).await
     }
 
-    /// Saves the inspection and `also` in one transaction (all or nothing).
-    pub async fn save_inspection_with(&self, inspection: &mut Inspection, also: Vec<Write>) -> Result<(), StoreError> {
+    /// Saves the inspection and `also` in one transaction (all or nothing), with the webhook
+    /// events it makes that `company`'s endpoints want.
+    pub async fn save_inspection_with(
+        &self,
+        inspection: &mut Inspection,
+        company: &Company,
+        also: Vec<Write>,
+    ) -> Result<(), StoreError> {
         let expected = inspection.revision;
         let (listed_before, digest_before) = (inspection.me_listed.clone(), inspection.webhook_digest.clone());
         inspection.revision += 1;
         let derived = super::me::person_index_writes(inspection).and_then(|mut writes| {
-            writes.extend(super::webhooks::inspection_event_writes(inspection, self.clock().now())?);
+            writes.extend(super::webhooks::inspection_event_writes(inspection, company, self.clock().now())?);
             Ok((inspection_record(inspection)?, writes))
         });
         let result = match derived {
@@ -101,7 +112,7 @@ impl Store {
             let (owner, mut inspection) =
                 self.company_and_inspection(company, id).await?.ok_or(crate::ApiError::NotFound)?;
             let (out, also) = change(&owner, &mut inspection)?;
-            match self.save_inspection_with(&mut inspection, also).await {
+            match self.save_inspection_with(&mut inspection, &owner, also).await {
                 Ok(()) => return Ok((inspection, out)),
                 Err(e) if e.is_condition_failure() && attempts < 3 => attempts += 1,
                 Err(e) => return Err(e.into()),

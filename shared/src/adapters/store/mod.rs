@@ -213,6 +213,25 @@ impl Store {
         Ok(item.build())
     }
 
+    /// One hit in the fixed window of `seconds` that `now` falls in, for `what` (an opaque name:
+    /// hashes and ids, never addresses): past `limit` it is refused (429 with the seconds left
+    /// in the window) and does not count.
+    pub async fn within_window(
+        &self,
+        what: &str,
+        limit: u32,
+        seconds: i64,
+        now: time::OffsetDateTime,
+    ) -> Result<(), crate::ApiError> {
+        let window = now.unix_timestamp() / seconds * seconds;
+        if !self.within_limits(&[(keys::rate_window(what, window), limit)], window + 2 * seconds).await? {
+            return Err(crate::ApiError::TooManyRequests {
+                retry_after_seconds: window + seconds - now.unix_timestamp(),
+            });
+        }
+        Ok(())
+    }
+
     /// Counts one hit in each of several fixed windows at once, all or none: true when every one
     /// is within its limit (a refused hit counts nowhere, so one flooded window cannot use up the
     /// others). One round trip.

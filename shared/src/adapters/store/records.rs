@@ -60,6 +60,12 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// A transaction that met another one on the same item (neither wrote; trying again later
+    /// is safe).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::TransactionCanceled(reasons) if reasons.iter().any(|r| r == "TransactionConflict"))
+    }
 }
 
 impl From<StoreError> for ApiError {
