@@ -54,7 +54,13 @@ async fn customer(n: usize) -> Customer {
     assert_eq!(c.json["status"], "not_enrolled");
     let contact = c.json["contact_id"].as_str().unwrap().to_owned();
     let inv = staff(&app, &key, "POST", &format!("/staff/contacts/{contact}/invite"), None).await;
-    assert_eq!(inv.json["contact"]["status"], "invited");
+    assert_eq!((inv.status, inv.json["contact"]["status"].as_str()), (202, Some("invited")), "{}", inv.text);
+    assert_eq!(inv.json["email"]["status"], "queued");
+    assert!(inv.json["url"].is_null(), "the link is made when the email is sent, and only the email carries it");
+    // A second click minutes later is the same invitation: one email.
+    let again = staff(&app, &key, "POST", &format!("/staff/contacts/{contact}/invite"), None).await;
+    assert_eq!((again.status, again.json["email"]["status"].as_str()), (202, Some("already_queued")));
+    app.run_jobs().await;
     let mails = app.emails_to(&email).await;
     assert_eq!(mails.len(), 1);
     let link = mails[0].links.iter().find(|l| l.contains("/c/")).unwrap().strip_prefix(&app.base).unwrap().to_owned();
@@ -391,10 +397,15 @@ async fn staff_can_log_in_as_a_customer_read_only_and_audited() {
 async fn contact_links_are_capped_revocable_and_reissuable() {
     let c = customer(1).await;
     assert_eq!(c.get(&c.link).await.status, 200);
-    // Many invitations keep at most 20 links live.
+    // Many invitations (each a quarter of an hour after the last: not repeats) keep at most 20
+    // links live.
     for _ in 0..25 {
-        staff(&c.app, &c.key, "POST", &format!("/staff/contacts/{}/invite", c.contact), None).await;
+        c.app.clock.advance(time::Duration::minutes(15));
+        let r = staff(&c.app, &c.key, "POST", &format!("/staff/contacts/{}/invite", c.contact), None).await;
+        assert_eq!(r.json["email"]["status"], "queued", "{}", r.text);
     }
+    c.app.run_jobs().await;
+    assert_eq!(c.app.emails_to(&c.email).await.len(), 26, "the first invitation and 25 more");
     let k = c.app.request("GET", &format!("/staff/contacts/{}", c.contact), Some(&c.key), None).await;
     let items = c.app.all_items().await;
     let live =
@@ -434,8 +445,11 @@ async fn turning_the_customer_portal_on_later_shows_what_was_already_published()
         )
         .await;
         let id = c.json["contact_id"].as_str().unwrap();
-        let inv = staff(&app, &key, "POST", &format!("/staff/contacts/{id}/invite"), None).await;
-        links.push(inv.json["url"].as_str().unwrap().strip_prefix(&app.base).unwrap().to_owned());
+        assert_eq!(staff(&app, &key, "POST", &format!("/staff/contacts/{id}/invite"), None).await.status, 202);
+        app.run_jobs().await;
+        let mails = app.emails_to(&email).await;
+        let link = mails[0].links.iter().find(|l| l.contains("/c/")).expect("the invitation's link");
+        links.push(link.strip_prefix(&app.base).unwrap().to_owned());
     }
     let view = |link: String| {
         let app = &app;

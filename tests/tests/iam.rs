@@ -173,8 +173,18 @@ async fn journey() {
         )
         .await;
     let contact = c.json["contact_id"].as_str().unwrap().to_owned();
-    let inv = app.request("POST", &format!("/staff/contacts/{contact}/invite"), Some(&f.key), None).await;
-    let link = inv.json["url"].as_str().unwrap().strip_prefix(&app.base).unwrap().to_owned();
+    let address = c.json["email"].as_str().unwrap().to_owned();
+    app.request("POST", &format!("/staff/contacts/{contact}/invite"), Some(&f.key), None).await;
+    app.run_jobs().await;
+    let mails = app.emails_to(&address).await;
+    let link = mails[0]
+        .links
+        .iter()
+        .find(|l| l.contains("/c/"))
+        .expect("an invitation")
+        .strip_prefix(&app.base)
+        .unwrap()
+        .to_owned();
     for p in [link.clone(), format!("{link}/deficiencies"), format!("{link}/buildings/{building}/deficiencies")] {
         app.send(app.http.get(app.url(&p)).header("accept", "application/json")).await;
     }

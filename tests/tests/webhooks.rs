@@ -356,7 +356,7 @@ async fn openings_invitations_and_resolved_deficiencies_are_events_too() {
     .await;
     assert_eq!(contact.status, 201, "{}", contact.text);
     let id = contact.json["contact_id"].as_str().unwrap();
-    assert_eq!(staff(&f, "POST", &format!("/staff/contacts/{id}/invite"), None).await.status, 200);
+    assert_eq!(staff(&f, "POST", &format!("/staff/contacts/{id}/invite"), None).await.status, 202);
     // A finding of the building's own inspection report.
     let i =
         staff(&f, "POST", &format!("/staff/buildings/{building}/inspections"), Some(portal_tests::inspection_body()))

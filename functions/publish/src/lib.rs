@@ -458,6 +458,7 @@ impl Publish {
                 let drain = outbox::drain(
                     &self.store,
                     mailer,
+                    &self.blobs,
                     &self.config.public_base_url,
                     now,
                     MAX_EMAILS_PER_RUN,

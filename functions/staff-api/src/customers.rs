@@ -9,15 +9,11 @@ use portal_shared::domain::customers::{
 };
 use portal_shared::usecases::customer_portal;
 use portal_shared::web::auth::Staff;
-use time::OffsetDateTime;
 
-use portal_shared::adapters::store::tokens::{place_link, revoke_links, Issue, TokenRecord};
+use portal_shared::adapters::store::outbox::EmailRecord;
+use portal_shared::adapters::store::tokens::{issue_contact_link, revoke_links, Issue};
 use portal_shared::adapters::store::webhooks::WebhookEvent;
-use portal_shared::adapters::store::Write;
-use portal_shared::domain::mail::Outgoing;
-use portal_shared::domain::templates;
-use portal_shared::foundation::credentials::{Token, TokenScope};
-use portal_shared::foundation::ids::{BuildingId, CompanyId, ContactId, DeficiencyId, TokenId};
+use portal_shared::foundation::ids::{BuildingId, ContactId, DeficiencyId};
 use portal_shared::web::http::{json, json_body, page_limit, query_param, wants_json, ApiResult};
 use portal_shared::{foundation::clock, web::pages, ApiError};
 use serde_json::json;
@@ -143,8 +139,10 @@ pub async fn update_contact(app: &StaffApi, staff: &Staff, req: &Request, id: &s
     json(StatusCode::OK, &contact_view(&k))
 }
 
-/// Emails the contact their own customer-portal link (a fresh one each time; earlier ones keep
-/// working) and marks them invited.
+/// Queues the contact's invitation to the customer portal (sent by the outbox like every
+/// email: deduplicated — repeats within 10 minutes are one email —, retried, suppressed, with
+/// history; its link is made when it is sent) and marks them invited, with the
+/// `contact.invited` event, in one transaction. `202`: the email is on its way.
 pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let company = company(app, staff).await?;
     if !company.settings.customer_portal_enabled {
@@ -154,61 +152,42 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
         ));
     }
     let mut k = load_contact(app, staff, id).await?;
-    let (token, writes) = issue_contact_link(company.id, &mut k, false, app.now())?;
+    // An address that bounced or complained gets nothing: said now, not found later.
+    if let Some(s) = app.store.suppression(company.id, k.email.as_str()).await? {
+        return Err(ApiError::conflict(
+            "address-suppressed",
+            format!("{} gets no more email from this company: {}", k.email, s.reason),
+        ));
+    }
+    let now = app.now();
+    let email = EmailRecord::contact_invite(company.id, k.id, now);
+    if app.store.email(company.id, email.inspection_id, &email.dedupe).await?.is_some() {
+        let view = json!({ "contact": contact_view(&k), "email": { "status": "already_queued" } });
+        return json(StatusCode::ACCEPTED, &view);
+    }
     if k.status == EnrollmentStatus::NotEnrolled {
         k.status = EnrollmentStatus::Invited;
     }
-    let mut writes = writes;
+    let mut writes = vec![email.create()?];
     if company.hears("contact.invited") {
         let data = serde_json::json!({ "contact_id": k.id, "building_ids": k.building_ids });
-        writes.push(WebhookEvent::new(company.id, "contact.invited", data, app.now()).create()?);
+        writes.push(WebhookEvent::new(company.id, "contact.invited", data, now).create()?);
     }
-    app.store.save_contact(company.id, &mut k, writes).await?;
-    let url = format!("{}/c/{}", app.config.public_base_url, token.reveal());
-    let vars = std::collections::BTreeMap::from([
-        ("recipient_name", k.name.clone()),
-        ("company_name", company.name.clone()),
-        ("inspection_details_link", url.clone()),
-    ]);
-    let rendered = templates::render_email(&company.settings, "contact_invite", &vars);
-    let mailer =
-        app.mailer.as_ref().ok_or_else(|| ApiError::conflict("no-sender", "SENDER_EMAIL is not configured"))?;
-    let tags = portal_shared::usecases::outbox::direct_send_tags(&app.store, company.id, &k.email).await?;
-    let mail = Outgoing::from_company(&company, k.email.clone(), &rendered.subject, rendered.text);
-    mailer.send_tagged(&mail, &tags).await.map_err(ApiError::internal)?;
-    json(StatusCode::OK, &json!({ "contact": contact_view(&k), "url": url }))
-}
-
-/// A new link for a contact: stored by hash, capped like a person's links (the oldest goes), or,
-/// with `replace_all`, the only one (a staff re-issue). Returns the token and the writes
-/// for the contact's save.
-fn issue_contact_link(
-    company: CompanyId,
-    k: &mut Contact,
-    replace_all: bool,
-    now: OffsetDateTime,
-) -> Result<(Token, Vec<Write>), ApiError> {
-    let token = Token::generate(company, TokenScope::Contact(k.id));
-    let record = TokenRecord {
-        token_id: TokenId::new(),
-        company_id: company,
-        inspection_id: None,
-        person_id: None,
-        role: None,
-        contact_id: Some(k.id),
-        token_hash: token.hash().as_str().to_owned(),
-        created_at: now,
-    };
-    let mut writes = vec![record.write()?];
-    writes.extend(place_link(&mut k.tokens, &record, if replace_all { Issue::ReplaceAll } else { Issue::Add }));
-    Ok((token, writes))
+    match app.store.save_contact(company.id, &mut k, writes).await {
+        Ok(()) => {}
+        Err(e) if e.is_condition_failure() => {
+            return Err(ApiError::conflict("changed", "the contact changed or was just invited; try again"))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    json(StatusCode::ACCEPTED, &json!({ "contact": contact_view(&k), "email": { "status": "queued" } }))
 }
 
 /// Re-issues a contact's link: every earlier one stops working in the same write.
 pub async fn reissue_contact_link(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     let company = company(app, staff).await?;
     let mut k = load_contact(app, staff, id).await?;
-    let (token, writes) = issue_contact_link(company.id, &mut k, true, app.now())?;
+    let (token, writes) = issue_contact_link(company.id, &mut k, Issue::ReplaceAll, app.now())?;
     app.store.save_contact(company.id, &mut k, writes).await?;
     tracing::info!(contact_id = %k.id, "contact link re-issued");
     json(StatusCode::CREATED, &json!({ "url": format!("{}/c/{}", app.config.public_base_url, token.reveal()) }))

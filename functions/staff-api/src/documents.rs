@@ -4,7 +4,7 @@
 use http::StatusCode;
 use lambda_http::Request;
 use portal_shared::adapters::store::documents::DocumentPointer;
-use portal_shared::adapters::store::tokens::IssuedToken;
+use portal_shared::adapters::store::outbox::EmailRecord;
 use portal_shared::domain::audit::{AuditAction, AuditRecord, Outcome};
 use portal_shared::domain::document::{object_key, DocumentPatch, NewDocument};
 use portal_shared::domain::gate::{self, Access, Viewer};
@@ -12,7 +12,7 @@ use portal_shared::domain::inspection::{Inspection, LedgerEntry, Role};
 use portal_shared::domain::portal::PortalView;
 use portal_shared::foundation::ids::{DocumentId, InspectionId, PersonId};
 use portal_shared::foundation::money::Cents;
-use portal_shared::usecases::{notifications, publishing, uploads};
+use portal_shared::usecases::{outbox, publishing, uploads};
 use portal_shared::web::auth::Staff;
 use portal_shared::web::http::{json, json_body, page_limit, query_param, wants_json, ApiResult};
 use portal_shared::web::{delivery, pages};
@@ -271,76 +271,68 @@ pub struct Resend {
     person_id: Option<PersonId>,
 }
 
-/// Largest PDF sent as an attachment (SES messages are at most 10 MB after base64).
-const MAX_ATTACHMENT_BYTES: i64 = 7 * 1024 * 1024;
-
-/// Emails the PDF itself to the client(s), an explicit staff action (it bypasses the gate, as staff
-/// may). Each recipient's email also carries their own fresh portal link. Audited per recipient.
+/// Queues the PDF itself for the client(s), an explicit staff action (it bypasses the gate, as
+/// staff may): one outbox email per recipient — deduplicated (repeats within 10 minutes are one
+/// email), retried, suppressed, with history — carrying the PDF, read when it is sent, and the
+/// recipient's own fresh portal link, made then. Audited per recipient. `202`.
 pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: Resend =
         if portal_shared::web::http::body_bytes(req).is_empty() { Resend::default() } else { json_body(req)? };
     let doc = document_id(id)?;
     let now = app.now();
-    let (i, (issued, company)) = app
+    let (company, i) = app
         .store
-        .modify_document(staff.company_id, doc, |company, i| {
-            let d = i.document(doc).ok_or(ApiError::NotFound)?;
-            if !d.uploaded {
-                return Err(ApiError::conflict("not-uploaded", "this document has no PDF yet"));
-            }
-            let targets: Vec<usize> = match input.person_id {
-                Some(p) => vec![i.person_index(p).ok_or_else(|| ApiError::bad_request("no such person"))?],
-                None => (0..i.people.len()).filter(|&n| i.people[n].role == Role::Client).collect(),
-            };
-            let targets: Vec<usize> = targets.into_iter().filter(|&n| i.needs_token(n, company)).collect();
-            if targets.is_empty() {
-                return Err(ApiError::conflict("no-recipient", "nobody to send to: no client with an email address"));
-            }
-            let mut writes = Vec::new();
-            let mut issued = Vec::new();
-            for n in targets {
-                let (t, w) = IssuedToken::issue(i, n, now, portal_shared::adapters::store::tokens::Issue::Add)?;
-                writes.extend(w);
-                issued.push((n, t));
-            }
-            Ok(((issued, company.clone()), writes))
-        })
-        .await?;
+        .company_and_inspection(
+            staff.company_id,
+            app.store.document_pointer(staff.company_id, doc).await?.ok_or(ApiError::NotFound)?.inspection_id,
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let d = i.document(doc).ok_or(ApiError::NotFound)?;
+    if !d.uploaded {
+        return Err(ApiError::conflict("not-uploaded", "this document has no PDF yet"));
+    }
+    // Said now rather than found by the job: a PDF too large to attach.
     let key = object_key(i.company_id, i.id, doc);
     let info = app.blobs.head(&key).await.map_err(ApiError::internal)?;
-    if info.is_none_or(|o| o.size > MAX_ATTACHMENT_BYTES) {
+    if info.is_none_or(|o| o.size > outbox::MAX_ATTACHMENT_BYTES) {
         return Err(ApiError::conflict("too-large-to-email", "the PDF is missing or too large to attach (7 MiB)"));
     }
-    let pdf = app.blobs.read(&key, d.verified_version.as_deref()).await.map_err(ApiError::internal)?;
-    let mailer =
-        app.mailer.as_ref().ok_or_else(|| ApiError::conflict("no-sender", "SENDER_EMAIL is not configured"))?;
-    let (mut sent, mut suppressed) = (Vec::new(), Vec::new());
-    for (n, t) in issued {
-        let p = &i.people[n];
-        let base = &app.config.public_base_url;
-        let Some(mail) = notifications::compose(base, &company, &i, p, &t.token, "report_resend", Some(d)) else {
-            continue;
-        };
-        let tags = match portal_shared::usecases::outbox::direct_send_tags(&app.store, company.id, &mail.to).await {
-            Ok(tags) => tags,
-            Err(ApiError::Conflict { detail, .. }) => {
-                suppressed.push(json!({ "person_id": p.id, "email": p.email, "reason": detail }));
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        mailer
-            .send_with_attachment(&mail, &d.file_name(), "application/pdf", &pdf, &tags)
-            .await
-            .map_err(ApiError::internal)?;
-        let actor = staff.actor(Some(p.id));
-        let mut audit = AuditRecord::new(i.id, AuditAction::DocumentResend, actor, Outcome::Sent, app.now());
-        audit.document_id = Some(doc);
-        app.store.record_audit(staff.company_id, &audit).await?;
-        sent.push(json!({ "person_id": p.id, "email": p.email }));
+    let targets: Vec<usize> = match input.person_id {
+        Some(p) => vec![i.person_index(p).ok_or_else(|| ApiError::bad_request("no such person"))?],
+        None => (0..i.people.len()).filter(|&n| i.people[n].role == Role::Client).collect(),
+    };
+    let targets: Vec<usize> = targets.into_iter().filter(|&n| i.needs_token(n, &company)).collect();
+    if targets.is_empty() {
+        return Err(ApiError::conflict("no-recipient", "nobody to send to: no client with an email address"));
     }
-    json(StatusCode::OK, &json!({ "sent": sent, "suppressed": suppressed }))
+    let (mut queued, mut suppressed, mut writes) = (Vec::new(), Vec::new(), Vec::new());
+    for n in targets {
+        let p = &i.people[n];
+        let Some(address) = &p.email else { continue };
+        if let Some(s) = app.store.suppression(company.id, address.as_str()).await? {
+            suppressed.push(json!({ "person_id": p.id, "email": p.email, "reason": s.reason }));
+            continue;
+        }
+        let email = EmailRecord::resend(company.id, i.id, p.id, doc, now);
+        // A repeat of a request minutes ago is that request.
+        if app.store.email(company.id, i.id, &email.dedupe).await?.is_none() {
+            writes.push(email.create()?);
+            let mut audit =
+                AuditRecord::new(i.id, AuditAction::DocumentResend, staff.actor(Some(p.id)), Outcome::Sent, now);
+            audit.document_id = Some(doc);
+            writes.push(audit.write(company.id)?);
+        }
+        queued.push(json!({ "person_id": p.id, "email": p.email }));
+    }
+    match if writes.is_empty() { Ok(()) } else { app.store.transact(writes).await } {
+        Ok(()) => {}
+        Err(e) if e.is_condition_failure() => {
+            return Err(ApiError::conflict("already-queued", "the same resend was just queued"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    json(StatusCode::ACCEPTED, &json!({ "queued": queued, "suppressed": suppressed }))
 }
 
 /// The inspection's audit trail, newest first, paginated.

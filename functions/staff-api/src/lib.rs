@@ -13,7 +13,6 @@ mod webhooks;
 
 use lambda_http::{Body, Request, Response};
 use portal_shared::adapters::s3::Blobs;
-use portal_shared::adapters::ses::Mailer;
 use portal_shared::adapters::store::Store;
 use portal_shared::web::entry::HttpFunction;
 use portal_shared::web::http::{segments, serve, ApiResult};
@@ -23,7 +22,6 @@ pub struct StaffApi {
     config: Config,
     store: Store,
     blobs: Blobs,
-    mailer: Option<Mailer>,
     secrets: portal_shared::adapters::secrets_manager::Secrets,
 }
 
@@ -37,7 +35,6 @@ impl StaffApi {
         StaffApi {
             store: Store::for_config(sdk, &config),
             blobs: Blobs::new(sdk, config.bucket_name.clone().unwrap_or_default(), config.s3_force_path_style),
-            mailer: Mailer::from_config(sdk, &config),
             secrets: portal_shared::adapters::secrets_manager::Secrets::new(sdk, config.secrets_cache),
             config,
         }

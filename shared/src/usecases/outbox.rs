@@ -6,9 +6,10 @@
 
 use time::{Duration, OffsetDateTime};
 
+use crate::adapters::s3::Blobs;
 use crate::adapters::ses::Mailer;
-use crate::adapters::store::outbox::{EmailRecord, EmailState, FULL_ACCESS, ME_SIGN_IN};
-use crate::adapters::store::tokens::{Issue, IssuedToken};
+use crate::adapters::store::outbox::{EmailRecord, EmailState, CONTACT_INVITE, FULL_ACCESS, ME_SIGN_IN, REPORT_RESEND};
+use crate::adapters::store::tokens::{issue_contact_link, Issue, IssuedToken};
 use crate::adapters::store::{Store, StoreError};
 use crate::domain::inspection::Inspection;
 use crate::domain::inspection::Role;
@@ -133,23 +134,6 @@ async fn claim(store: &Store, rec: &EmailRecord, now: OffsetDateTime) -> Result<
     Ok(Claim::Lost)
 }
 
-/// For email staff send at once (not through the outbox): refuses an address the company may not
-/// email any more (`409 address-suppressed`, with the reason), and gives the tags that let its
-/// bounce or complaint reach the company's suppression list.
-pub async fn direct_send_tags(
-    store: &Store,
-    company: crate::foundation::ids::CompanyId,
-    to: &crate::foundation::email::Email,
-) -> Result<Vec<(&'static str, String)>, crate::ApiError> {
-    if let Some(s) = store.suppression(company, to.as_str()).await? {
-        return Err(crate::ApiError::conflict(
-            "address-suppressed",
-            format!("{to} gets no more email from this company: {}", s.reason),
-        ));
-    }
-    Ok(vec![("company_id", company.to_string())])
-}
-
 /// How often "Get Full Access" may give one person a new link.
 pub const FULL_ACCESS_INTERVAL: Duration = Duration::minutes(10);
 
@@ -272,6 +256,79 @@ async fn send_sign_in(
     send_and_record(store, mailer, &claimed, &mail, now, report).await
 }
 
+/// Sends a building contact's invitation with a link made now: stored hashed in the same
+/// transaction as the claim and the contact (a retry makes another; none is kept in the clear).
+async fn send_contact_invite(
+    store: &Store,
+    mailer: &Mailer,
+    public_base_url: &str,
+    rec: &EmailRecord,
+    now: OffsetDateTime,
+    report: &mut DrainReport,
+) -> Result<(), StoreError> {
+    let contact = match rec.contact_id {
+        Some(k) => store.contact(rec.company_id, k).await?,
+        None => None,
+    };
+    let (Some(company), Some(mut contact)) = (store.company(rec.company_id).await?, contact) else {
+        settle_unsent(store, rec, EmailState::Abandoned, "the contact is gone").await?;
+        report.skipped += 1;
+        return Ok(());
+    };
+    if !company.settings.customer_portal_enabled {
+        settle_unsent(store, rec, EmailState::Abandoned, "the customer portal is off").await?;
+        report.skipped += 1;
+        return Ok(());
+    }
+    if suppressed(store, rec, &contact.email, report).await? {
+        return Ok(());
+    }
+    let mut claimed = rec.next();
+    claimed.state = EmailState::Sending;
+    claimed.attempts += 1;
+    claimed.next_attempt_at = now + LEASE;
+    let (token, mut writes) = issue_contact_link(company.id, &mut contact, Issue::Add, now)?;
+    writes.push(claimed.replace()?);
+    match store.save_contact(company.id, &mut contact, writes).await {
+        // Another sender has it, or the contact changed: the next run looks again.
+        Err(e) if e.is_condition_failure() => {
+            report.skipped += 1;
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+        Ok(()) => {}
+    }
+    let url = format!("{public_base_url}/c/{}", token.reveal());
+    let vars = std::collections::BTreeMap::from([
+        ("recipient_name", contact.name.clone()),
+        ("company_name", company.name.clone()),
+        ("inspection_details_link", url),
+    ]);
+    let rendered = crate::domain::templates::render_email(&company.settings, CONTACT_INVITE, &vars);
+    let mail = crate::domain::mail::Outgoing::from_company(&company, contact.email, &rendered.subject, rendered.text);
+    send_and_record(store, mailer, &claimed, &mail, now, report).await
+}
+
+/// Largest PDF sent as an attachment (SES messages are at most 10 MB after base64).
+pub const MAX_ATTACHMENT_BYTES: i64 = 7 * 1024 * 1024;
+
+/// A document's PDF (the verified version) to attach, or why it cannot be.
+pub async fn attachment(
+    blobs: &Blobs,
+    inspection: &Inspection,
+    doc: &crate::domain::document::Document,
+) -> Result<(String, Vec<u8>), String> {
+    let key = crate::domain::document::object_key(inspection.company_id, inspection.id, doc.id);
+    match blobs.head(&key).await {
+        Ok(Some(o)) if o.size <= MAX_ATTACHMENT_BYTES => {}
+        Ok(_) => return Err("the PDF is missing or too large to attach (7 MiB)".into()),
+        Err(e) => return Err(format!("could not read the PDF: {e}")),
+    }
+    let bytes =
+        blobs.read(&key, doc.verified_version.as_deref()).await.map_err(|e| format!("could not read the PDF: {e}"))?;
+    Ok((doc.file_name(), bytes))
+}
+
 /// Whether the company may no longer email `to` (recorded on the email, counted).
 async fn suppressed(
     store: &Store,
@@ -341,6 +398,7 @@ async fn settle_unsent(store: &Store, rec: &EmailRecord, state: EmailState, why:
 pub async fn drain(
     store: &Store,
     mailer: &Mailer,
+    blobs: &Blobs,
     public_base_url: &str,
     now: OffsetDateTime,
     limit: i32,
@@ -357,6 +415,10 @@ pub async fn drain(
         }
         if rec.template_key == ME_SIGN_IN {
             Box::pin(send_sign_in(store, mailer, public_base_url, &rec, now, &mut report)).await?;
+            continue;
+        }
+        if rec.template_key == CONTACT_INVITE {
+            Box::pin(send_contact_invite(store, mailer, public_base_url, &rec, now, &mut report)).await?;
             continue;
         }
         if let (Some(to), Some(content)) = (rec.send_to.clone(), rec.prepared.clone()) {
@@ -409,12 +471,38 @@ pub async fn drain(
                     doc,
                 );
                 let mut next = claimed.next();
-                match mail {
-                    None => next.state = EmailState::Abandoned,
-                    Some(mail) => match Box::pin(mailer.send_tagged(&mail, &claimed.tags())).await {
-                        Ok(id) => after_send(&mut next, &mail, id, store.clock().now(), &mut report),
-                        Err(e) => after_failure(&mut next, &e, now, &mut report),
-                    },
+                // A resend carries the PDF itself, read now.
+                let attached = match (claimed.template_key == REPORT_RESEND, doc) {
+                    (false, _) => Ok(None),
+                    (true, Some(d)) => attachment(blobs, &inspection, d).await.map(Some),
+                    (true, None) => Err("the document is gone".to_owned()),
+                };
+                match (mail, attached) {
+                    (None, _) => next.state = EmailState::Abandoned,
+                    (Some(_), Err(why)) => {
+                        next.state = EmailState::Failed;
+                        next.last_error = Some(why);
+                        report.failed_permanently += 1;
+                    }
+                    (Some(mail), Ok(attached)) => {
+                        let sent = match &attached {
+                            Some((name, pdf)) => {
+                                Box::pin(mailer.send_with_attachment(
+                                    &mail,
+                                    name,
+                                    "application/pdf",
+                                    pdf,
+                                    &claimed.tags(),
+                                ))
+                                .await
+                            }
+                            None => Box::pin(mailer.send_tagged(&mail, &claimed.tags())).await,
+                        };
+                        match sent {
+                            Ok(id) => after_send(&mut next, &mail, id, store.clock().now(), &mut report),
+                            Err(e) => after_failure(&mut next, &e, now, &mut report),
+                        }
+                    }
                 }
                 store.write(next.replace()?).await?;
             }

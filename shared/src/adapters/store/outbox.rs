@@ -21,6 +21,13 @@ pub const FULL_ACCESS: &str = "full_access";
 /// A request for an "all my inspections" sign-in link (`/me/{company}`): company-wide, so it is
 /// kept under the nil inspection id.
 pub const ME_SIGN_IN: &str = "me_sign_in";
+/// A building contact's invitation to the customer portal: company-wide (kept under the nil
+/// inspection id), its link made when it is sent.
+pub const CONTACT_INVITE: &str = "contact_invite";
+/// A document's PDF sent again to a person, attached (read from S3 when it is sent).
+pub const REPORT_RESEND: &str = "report_resend";
+/// Repeats of the same staff request (an invitation, a resend) within this window are one email.
+pub const STAFF_REPEAT_WINDOW_SECONDS: i64 = 600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,6 +65,9 @@ pub struct EmailRecord {
     pub send_to: Option<Email>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepared: Option<Prepared>,
+    /// A building contact's invitation: the contact (their address is read when it is sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<crate::foundation::ids::ContactId>,
     pub template_key: String,
     #[serde(default)]
     pub document_id: Option<DocumentId>,
@@ -117,6 +127,7 @@ impl EmailRecord {
             request_email: None,
             send_to: None,
             prepared: None,
+            contact_id: None,
             template_key: template_key.to_owned(),
             document_id,
             state: EmailState::Pending,
@@ -158,6 +169,43 @@ impl EmailRecord {
         r.person_id = None;
         r.request_email = Some(email);
         r
+    }
+
+    /// A contact's invitation to the customer portal; repeats within
+    /// [`STAFF_REPEAT_WINDOW_SECONDS`] have the same dedupe key (one email).
+    pub fn contact_invite(
+        company_id: CompanyId,
+        contact: crate::foundation::ids::ContactId,
+        now: OffsetDateTime,
+    ) -> Self {
+        let window = now.unix_timestamp() / STAFF_REPEAT_WINDOW_SECONDS;
+        let nil = InspectionId::from_ulid(ulid::Ulid::nil());
+        let mut r = EmailRecord::new(
+            company_id,
+            nil,
+            PersonId::from_ulid(ulid::Ulid::nil()),
+            CONTACT_INVITE,
+            None,
+            format!("{CONTACT_INVITE}#{contact}#{window}"),
+            now,
+        );
+        r.person_id = None;
+        r.contact_id = Some(contact);
+        r
+    }
+
+    /// A document's PDF again, to one person of the inspection; repeats within
+    /// [`STAFF_REPEAT_WINDOW_SECONDS`] have the same dedupe key (one email).
+    pub fn resend(
+        company_id: CompanyId,
+        inspection_id: InspectionId,
+        person: PersonId,
+        document: DocumentId,
+        now: OffsetDateTime,
+    ) -> Self {
+        let window = now.unix_timestamp() / STAFF_REPEAT_WINDOW_SECONDS;
+        let dedupe = format!("{REPORT_RESEND}#{document}#{person}#{window}");
+        EmailRecord::new(company_id, inspection_id, person, REPORT_RESEND, Some(document), dedupe, now)
     }
 
     /// An email to `to`, outside the inspection, written now and sent by the outbox as it is.

@@ -83,6 +83,31 @@ impl IssuedToken {
     }
 }
 
+/// A new link for a building contact: stored by hash, capped like a person's links (the oldest
+/// goes), or, with [`Issue::ReplaceAll`], the only one (a staff re-issue). The token (shown or
+/// emailed once, never stored) and the writes for the contact's save.
+pub fn issue_contact_link(
+    company: CompanyId,
+    k: &mut crate::domain::customers::Contact,
+    mode: Issue,
+    now: OffsetDateTime,
+) -> Result<(Token, Vec<Write>), StoreError> {
+    let token = Token::generate(company, TokenScope::Contact(k.id));
+    let record = TokenRecord {
+        token_id: TokenId::new(),
+        company_id: company,
+        inspection_id: None,
+        person_id: None,
+        role: None,
+        contact_id: Some(k.id),
+        token_hash: token.hash().as_str().to_owned(),
+        created_at: now,
+    };
+    let mut writes = vec![record.write()?];
+    writes.extend(place_link(&mut k.tokens, &record, mode));
+    Ok((token, writes))
+}
+
 /// Adds the link `record` to a holder's live links (a person's or a contact's) as `mode`
 /// allows; returns the deletes of the links it replaces.
 pub fn place_link(tokens: &mut Vec<TokenRef>, record: &TokenRecord, mode: Issue) -> Vec<Write> {
