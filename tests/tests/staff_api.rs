@@ -509,3 +509,77 @@ async fn every_key_is_listed_however_many_there_are() {
     }
     assert_eq!(count, 105, "past the first page of 100");
 }
+
+/// Two revocations at once of a company's last two keys: one goes, the other is refused — the
+/// "last key" rule holds in the revocation's own transaction, not in a listing read before it.
+#[tokio::test]
+async fn two_revocations_at_once_cannot_take_the_last_two_keys() {
+    let app = spawn_app().await;
+    let (_, first) = app.create_company("Racing Revokers", &[]).await;
+    let second = app.request("POST", "/staff/keys", Some(&first), Some(json!({ "name": "Second" }))).await;
+    let second_id = second.json["id"].as_str().unwrap().to_owned();
+    let first_id = app.request("GET", "/staff/keys", Some(&first), None).await.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] != second_id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second_key = second.json["key"].as_str().unwrap().to_owned();
+    let (path_a, path_b) = (format!("/staff/keys/{first_id}"), format!("/staff/keys/{second_id}"));
+    // Each key revokes itself: neither request's own key is taken away by the other.
+    let (a, b) = tokio::join!(
+        app.request("DELETE", &path_a, Some(&first), None),
+        app.request("DELETE", &path_b, Some(&second_key), None),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [204, 409], "exactly one goes: {} / {}", a.text, b.text);
+}
+
+/// The platform admin lists, issues and revokes a company's keys (a company that lost or leaked
+/// its own); the last key stays; another company's or an unknown id is a 404.
+#[tokio::test]
+async fn the_platform_admin_manages_a_company_s_keys() {
+    let app = spawn_app().await;
+    let (company, first) = app.create_company("Locked Out Inspections", &[]).await;
+    let path = format!("/admin/companies/{company}/keys");
+    let list = app.admin("GET", &path, None).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let items = list.json["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert!(!list.text.contains(&first), "never the key itself");
+    let first_id = items[0]["id"].as_str().unwrap().to_owned();
+    app.admin("DELETE", &format!("{path}/{first_id}"), None).await.assert_problem(409);
+    let issued = app.admin("POST", &path, Some(json!({ "name": "Recovery" }))).await;
+    assert_eq!(issued.status, 201, "{}", issued.text);
+    let new_key = issued.json["key"].as_str().unwrap().to_owned();
+    assert_eq!(app.request("GET", "/staff/settings", Some(&new_key), None).await.status, 200);
+    // The leaked first key goes; the company carries on with the new one.
+    assert_eq!(app.admin("DELETE", &format!("{path}/{first_id}"), None).await.status, 204);
+    app.request("GET", "/staff/settings", Some(&first), None).await.assert_problem(401);
+    app.admin("GET", &format!("/admin/companies/{}/keys", ulid::Ulid::new()), None).await.assert_problem(404);
+    // Staff keys do not open admin routes.
+    let r = app.request("GET", &path, Some(&new_key), None).await;
+    assert!(r.status == 401 || r.status == 403, "{}", r.status);
+}
+
+/// A company from before keys were counted: its first key change counts what it has.
+#[tokio::test]
+async fn a_company_from_before_keys_were_counted_counts_them_at_its_first_key_change() {
+    use portal_shared::adapters::store::{keys, Write};
+    let app = spawn_app().await;
+    let (company, first) = app.create_company("Old Timers", &[]).await;
+    let extra = app.request("POST", "/staff/keys", Some(&first), Some(json!({ "name": "Extra" }))).await;
+    let c: portal_shared::foundation::ids::CompanyId = company.parse().unwrap();
+    app.store.write(Write::Delete(keys::staff_key_count(c))).await.unwrap();
+    // (The count comes from the listing index, which shows a key a moment after it is made.)
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let extra_id = extra.json["id"].as_str().unwrap();
+    assert_eq!(app.request("DELETE", &format!("/staff/keys/{extra_id}"), Some(&first), None).await.status, 204);
+    let list = app.request("GET", "/staff/keys", Some(&first), None).await;
+    let first_id = list.json["items"][0]["id"].as_str().unwrap().to_owned();
+    app.request("DELETE", &format!("/staff/keys/{first_id}"), Some(&first), None).await.assert_problem(409);
+}

@@ -55,6 +55,11 @@ async fn load(app: &StaffApi, id: &str) -> Result<Company, ApiError> {
     app.store.company(id).await?.ok_or(ApiError::NotFound)
 }
 
+/// The id of an existing company (404 otherwise).
+pub async fn existing(app: &StaffApi, id: &str) -> Result<portal_shared::foundation::ids::CompanyId, ApiError> {
+    Ok(load(app, id).await?.id)
+}
+
 pub async fn get(app: &StaffApi, id: &str) -> ApiResult {
     json(StatusCode::OK, &view(&load(app, id).await?))
 }

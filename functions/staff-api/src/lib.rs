@@ -51,6 +51,17 @@ impl StaffApi {
                     ["companies", id] => by_method!(req;
                         GET => companies::get(self, id).await,
                         PATCH => companies::update(self, &req, id).await),
+                    // A company's keys, for the platform admin (a company locked out of its own).
+                    ["companies", id, "keys"] => {
+                        let c = companies::existing(self, id).await?;
+                        by_method!(req;
+                            GET => settings::list_keys(self, c).await,
+                            POST => settings::create_key(self, c, "platform-admin", &req).await)
+                    }
+                    ["companies", id, "keys", key] => {
+                        let c = companies::existing(self, id).await?;
+                        by_method!(req; DELETE => settings::revoke_key(self, c, "platform-admin", key).await)
+                    }
                     ["payments", "unmatched"] => by_method!(req; GET => documents::unmatched_unknown(self, &req).await),
                     _ => Err(ApiError::NotFound),
                 }
@@ -62,9 +73,10 @@ impl StaffApi {
                         GET => settings::get(self, &staff).await,
                         PATCH => settings::update(self, &staff, &req).await),
                     ["keys"] => by_method!(req;
-                        GET => settings::list_keys(self, &staff).await,
-                        POST => settings::create_key(self, &staff, &req).await),
-                    ["keys", id] => by_method!(req; DELETE => settings::revoke_key(self, &staff, id).await),
+                        GET => settings::list_keys(self, staff.company_id).await,
+                        POST => settings::create_key(self, staff.company_id, &staff.key_id.to_string(), &req).await),
+                    ["keys", id] => by_method!(req;
+                        DELETE => settings::revoke_key(self, staff.company_id, &staff.key_id.to_string(), id).await),
                     ["sessions", "end"] => by_method!(req; POST => settings::end_me_sessions(self, &staff, &req).await),
                     ["webhooks"] => by_method!(req;
                         GET => webhooks::list(self, &staff).await,

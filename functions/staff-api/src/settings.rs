@@ -5,6 +5,7 @@ use lambda_http::Request;
 use portal_shared::domain::company::Company;
 use portal_shared::domain::settings::SettingsPatch;
 use portal_shared::foundation::email::Email;
+use portal_shared::foundation::ids::CompanyId;
 use portal_shared::web::http::{json, json_body, ApiResult};
 use portal_shared::{foundation::clock, ApiError};
 use serde::Deserialize;
@@ -66,8 +67,9 @@ pub async fn add_user(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult
     json(if added { StatusCode::CREATED } else { StatusCode::OK }, &json!({ "staff_emails": company.staff_emails }))
 }
 
-/// Staff keys, one per person: `POST /staff/keys {"name"}` answers the key once.
-pub async fn create_key(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+/// Staff keys, one per person: `POST /staff/keys {"name"}` answers the key once. `by` names who
+/// asked, for the log (a key id, or the platform admin).
+pub async fn create_key(app: &StaffApi, company_id: CompanyId, by: &str, req: &Request) -> ApiResult {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct NewKey {
@@ -81,14 +83,14 @@ pub async fn create_key(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResu
     let key = portal_shared::foundation::credentials::StaffKey::generate();
     let record = portal_shared::adapters::store::companies::StaffKeyRecord {
         key_id: portal_shared::foundation::ids::KeyId::new(),
-        company_id: staff.company_id,
+        company_id,
         name: Some(name.to_owned()),
         key_hash: key.hash().as_str().to_owned(),
         created_at: app.now(),
         last_used_at: None,
     };
-    app.store.transact(record.create(&key.hash())?).await?;
-    tracing::info!(company_id = %staff.company_id, key_id = %record.key_id, by = %staff.key_id, "staff key created");
+    app.store.add_staff_key(&key.hash(), &record).await?;
+    tracing::info!(company_id = %company_id, key_id = %record.key_id, by, "staff key created");
     json(StatusCode::CREATED, &serde_json::json!({ "id": record.key_id, "name": record.name, "key": key.reveal() }))
 }
 
@@ -101,21 +103,29 @@ fn key_view(k: &portal_shared::adapters::store::companies::StaffKeyRecord) -> se
     })
 }
 
-pub async fn list_keys(app: &StaffApi, staff: &Staff) -> ApiResult {
-    let mut keys = app.store.staff_keys(staff.company_id).await?;
+pub async fn list_keys(app: &StaffApi, company_id: CompanyId) -> ApiResult {
+    let mut keys = app.store.staff_keys(company_id).await?;
     keys.sort_by_key(|k| k.created_at);
     json(StatusCode::OK, &serde_json::json!({ "items": keys.iter().map(key_view).collect::<Vec<_>>() }))
 }
 
-/// Revokes a key at once. The company's last key cannot be revoked (nobody could get back in).
-pub async fn revoke_key(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+/// Revokes a key at once. The company's last key cannot be revoked (nobody could get back in):
+/// checked in the revocation's own transaction, against a counter, not a listing that may lag.
+pub async fn revoke_key(app: &StaffApi, company_id: CompanyId, by: &str, id: &str) -> ApiResult {
+    use portal_shared::adapters::store::companies::Revoked;
     let id: portal_shared::foundation::ids::KeyId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let key = app.store.staff_key_by_id(staff.company_id, id).await?.ok_or(ApiError::NotFound)?;
-    if app.store.staff_keys(staff.company_id).await?.iter().all(|k| k.key_id == id) {
-        return Err(ApiError::conflict("last-key", "this is the company's last staff key; create another one first"));
+    let key = app.store.staff_key_by_id(company_id, id).await?.ok_or(ApiError::NotFound)?;
+    match app.store.revoke_staff_key(&key).await? {
+        Revoked::Revoked => {}
+        Revoked::Gone => return Err(ApiError::NotFound),
+        Revoked::LastKey => {
+            return Err(ApiError::conflict(
+                "last-key",
+                "this is the company's last staff key; create another one first",
+            ))
+        }
     }
-    app.store.revoke_staff_key(&key).await?;
-    tracing::info!(company_id = %staff.company_id, key_id = %id, by = %staff.key_id, "staff key revoked");
+    tracing::info!(company_id = %company_id, key_id = %id, by, "staff key revoked");
     http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
 }
 

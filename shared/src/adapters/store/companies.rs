@@ -45,7 +45,59 @@ impl StaffKeyRecord {
     }
 }
 
+/// The counter of a company's staff keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeyCount {
+    n: i64,
+}
+
+/// What revoking a key came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    Revoked,
+    /// It is the company's last key: kept (nobody could get back in).
+    LastKey,
+    /// Revoked already (by another request).
+    Gone,
+}
+
+/// One key more (the counter must exist: see [`Store::ensure_key_count`]) or one fewer (another
+/// must be left), for the transaction that creates or revokes it.
+fn count_keys(c: CompanyId, more: bool) -> Write {
+    use aws_sdk_dynamodb::types::AttributeValue::N;
+    let values = super::Item::from([(":one".to_owned(), N("1".into())), (":minus".to_owned(), N("-1".into()))]);
+    let (expression, condition) =
+        if more { ("ADD n :one", "attribute_exists(n) AND n >= :one") } else { ("ADD n :minus", "n > :one") };
+    let values =
+        values.into_iter().filter(|(k, _)| expression.contains(k.as_str()) || condition.contains(k.as_str())).collect();
+    Write::Update { key: keys::staff_key_count(c), expression, condition, values }
+}
+
 impl Store {
+    /// Makes sure a company's key counter exists: companies from before it was kept count their
+    /// listed keys once (through the listing index, which may lag a moment: a key created in that
+    /// moment is counted by its own creation, which waits for the counter).
+    async fn ensure_key_count(&self, c: CompanyId) -> Result<(), StoreError> {
+        if self.get::<KeyCount>(&keys::staff_key_count(c)).await?.is_some() {
+            return Ok(());
+        }
+        let n = self.staff_keys(c).await?.len() as i64;
+        let values = super::Item::new();
+        let record = Record::new(keys::staff_key_count(c), "staff_key_count", &KeyCount { n })?;
+        match self.write(Write::PutIf { record, condition: "attribute_not_exists(n)", values }).await {
+            Err(e) if !e.is_condition_failure() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates a staff key (its item and listing item) and counts it, in one transaction.
+    pub async fn add_staff_key(&self, hash: &SecretHash, k: &StaffKeyRecord) -> Result<(), StoreError> {
+        self.ensure_key_count(k.company_id).await?;
+        let mut writes = k.create(hash)?;
+        writes.push(count_keys(k.company_id, true));
+        self.transact(writes).await
+    }
+
     /// Creates a company and its first staff key atomically.
     pub async fn create_company(
         &self,
@@ -55,6 +107,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut writes = vec![Write::Create(Record::new(keys::company(company.id), "company", company)?)];
         writes.extend(key.create(key_hash)?);
+        writes.push(Write::Create(Record::new(
+            keys::staff_key_count(company.id),
+            "staff_key_count",
+            &KeyCount { n: 1 },
+        )?));
         self.transact(writes).await
     }
 
@@ -141,16 +198,20 @@ impl Store {
         let listed = StaffKeyRecord { key_hash: hash.as_str().to_owned(), ..k.clone() };
         let values =
             super::Item::from([(":none".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(String::new()))]);
-        let result = self
-            .transact(vec![
-                Write::PutIf {
-                    record: Record::new(keys::staff_key(hash), "staff_key", &listed)?,
-                    condition: "attribute_exists(PK) AND (attribute_not_exists(key_hash) OR key_hash = :none)",
-                    values,
-                },
-                Write::Put(listed.listing()?),
-            ])
-            .await;
+        // Counted once listed (a company that keeps no counter yet counts it with the others).
+        let counted = self.get::<KeyCount>(&keys::staff_key_count(k.company_id)).await?.is_some();
+        let mut writes = vec![
+            Write::PutIf {
+                record: Record::new(keys::staff_key(hash), "staff_key", &listed)?,
+                condition: "attribute_exists(PK) AND (attribute_not_exists(key_hash) OR key_hash = :none)",
+                values,
+            },
+            Write::Put(listed.listing()?),
+        ];
+        if counted {
+            writes.push(count_keys(k.company_id, true));
+        }
+        let result = self.transact(writes).await;
         match result {
             Err(e) if e.is_condition_failure() => Ok(()),
             other => other,
@@ -158,11 +219,30 @@ impl Store {
     }
 
     /// Revokes a key at once: both its items go in one transaction.
-    pub async fn revoke_staff_key(&self, k: &StaffKeyRecord) -> Result<(), StoreError> {
-        self.transact(vec![
-            Write::Delete(keys::staff_key_by_stored_hash(&k.key_hash)),
-            Write::Delete(keys::staff_key_listing(k.company_id, k.key_id)),
-        ])
-        .await
+    /// (Both its items and one off the company's count, conditional on the listing item being
+    /// there and another key being left: two revocations at once cannot take the last two.)
+    pub async fn revoke_staff_key(&self, k: &StaffKeyRecord) -> Result<Revoked, StoreError> {
+        self.ensure_key_count(k.company_id).await?;
+        let result = self
+            .transact(vec![
+                Write::Delete(keys::staff_key_by_stored_hash(&k.key_hash)),
+                Write::DeleteExisting(keys::staff_key_listing(k.company_id, k.key_id)),
+                count_keys(k.company_id, false),
+            ])
+            .await;
+        match result {
+            Ok(()) => Ok(Revoked::Revoked),
+            Err(StoreError::TransactionCanceled(reasons))
+                if reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed") =>
+            {
+                Ok(Revoked::Gone)
+            }
+            Err(StoreError::TransactionCanceled(reasons))
+                if reasons.get(2).is_some_and(|r| r == "ConditionalCheckFailed") =>
+            {
+                Ok(Revoked::LastKey)
+            }
+            Err(e) => Err(e),
+        }
     }
 }

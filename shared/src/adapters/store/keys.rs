@@ -50,6 +50,12 @@ pub fn staff_key_listing(c: CompanyId, k: KeyId) -> Key {
     Key::new(format!("COMPANY#{c}#STAFFKEY#{k}"), "STAFFKEY")
 }
 
+/// How many staff keys a company has (a counter beside the company, read strongly: the last key
+/// cannot be revoked).
+pub fn staff_key_count(c: CompanyId) -> Key {
+    Key::new(format!("COMPANY#{c}"), "STAFFKEYS")
+}
+
 /// GSI1 partition listing a company's staff keys.
 pub fn staff_keys_of(c: CompanyId) -> String {
     format!("COMPANY#{c}#STAFFKEYS")

@@ -162,6 +162,18 @@ impl Store {
                 .await
                 .map(|_| ())
                 .map_err(write_error),
+            Write::Update { key, expression, .. } => self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attrs(&key)))
+                .update_expression(expression)
+                .set_condition_expression(condition.map(str::to_owned))
+                .set_expression_attribute_values(values)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(write_error),
         }
     }
 
@@ -204,6 +216,16 @@ impl Store {
                 Delete::builder()
                     .table_name(&self.table)
                     .set_key(Some(key_attrs(&key)))
+                    .set_condition_expression(condition.map(str::to_owned))
+                    .set_expression_attribute_values(values)
+                    .build()
+                    .map_err(|e| StoreError::build(&e))?,
+            ),
+            Write::Update { key, expression, .. } => b.update(
+                aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_attrs(&key)))
+                    .update_expression(expression)
                     .set_condition_expression(condition.map(str::to_owned))
                     .set_expression_attribute_values(values)
                     .build()

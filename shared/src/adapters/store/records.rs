@@ -147,6 +147,9 @@ pub enum Write {
     /// Put that fails unless `condition` (with `values`) holds for what is stored: for records
     /// whose safe transition is more than "absent" or "same revision".
     PutIf { record: Record, condition: &'static str, values: Item },
+    /// UpdateItem (`expression`, e.g. `ADD n :one`) that fails unless `condition` holds: for
+    /// counters kept beside what they count.
+    Update { key: Key, expression: &'static str, condition: &'static str, values: Item },
 }
 
 impl Write {
@@ -160,7 +163,9 @@ impl Write {
                 Some(HashMap::from([(":rev".to_owned(), AttributeValue::N(expected_revision.to_string()))])),
             ),
             Write::DeleteExisting(_) => (Some("attribute_exists(PK)"), None),
-            Write::PutIf { condition, values, .. } => (Some(*condition), (!values.is_empty()).then(|| values.clone())),
+            Write::PutIf { condition, values, .. } | Write::Update { condition, values, .. } => {
+                (Some(*condition), (!values.is_empty()).then(|| values.clone()))
+            }
             Write::Delete(_) | Write::Put(_) => (None, None),
         }
     }
