@@ -680,3 +680,20 @@ async fn a_company_writes_only_the_events_an_endpoint_wants() {
     assert_eq!(staff(&f, "POST", &payments, Some(pay(4))).await.status, 201);
     assert_eq!(written_events(&f).await, all);
 }
+
+/// Endpoints use port 443 unless the company's `webhook_ports` setting allows another
+/// (unprivileged) one: checked when staff save an endpoint (and again at each delivery).
+#[tokio::test]
+async fn an_endpoint_port_other_than_443_needs_the_company_s_setting() {
+    let f = fixture(json!({})).await;
+    let on = |port: u16| json!({ "url": format!("https://hooks.example.com:{port}/x"), "events": ["*"] });
+    let r = staff(&f, "POST", "/staff/webhooks", Some(on(8443))).await;
+    r.assert_problem(400);
+    assert!(r.json["detail"].as_str().unwrap().contains("webhook_ports"), "{}", r.text);
+    let refused = staff(&f, "PATCH", "/staff/settings", Some(json!({ "webhook_ports": [25] }))).await;
+    refused.assert_problem(400);
+    let set = staff(&f, "PATCH", "/staff/settings", Some(json!({ "webhook_ports": [8443] }))).await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(staff(&f, "POST", "/staff/webhooks", Some(on(8443))).await.status, 201);
+    staff(&f, "POST", "/staff/webhooks", Some(on(6379))).await.assert_problem(400);
+}

@@ -62,12 +62,14 @@ fn check_events(events: &[String]) -> Result<(), ApiError> {
     }
 }
 
-fn check_url(app: &StaffApi, url: &str) -> Result<(), ApiError> {
+/// An endpoint's URL as the company's settings allow (its `webhook_ports`).
+async fn check_url(app: &StaffApi, staff: &Staff, url: &str) -> Result<(), ApiError> {
     if url.len() > 2000 {
         return Err(ApiError::bad_request("url: at most 2000 characters"));
     }
+    let company = crate::settings::company(app, staff).await?;
     Targets::for_base_url(&app.config.public_base_url)
-        .check_url(url)
+        .check_url(url, &company.settings.webhook_ports)
         .map_err(|e| ApiError::bad_request(format!("url: {e}")))
 }
 
@@ -96,7 +98,7 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     }
     // No member may be null (leave `description` out for none).
     let body: New = json_patch_body(req, &[])?;
-    check_url(app, &body.url)?;
+    check_url(app, staff, &body.url).await?;
     check_events(&body.events)?;
     check_description(&body.description)?;
     let endpoint = Endpoint {
@@ -147,7 +149,7 @@ pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
     }
     let patch: Patch = json_patch_body(req, &[])?;
     if let Some(url) = &patch.url {
-        check_url(app, url)?;
+        check_url(app, staff, url).await?;
     }
     if let Some(events) = &patch.events {
         check_events(events)?;

@@ -171,6 +171,9 @@ pub struct Settings {
     pub time_zone: Option<String>,
     /// How long a link works after it was issued, whatever happens (400 days when unset).
     pub link_lifetime_days: Option<u32>,
+    /// Ports the company's webhook endpoints may use besides 443 (unprivileged ones, 1024 and
+    /// up: an endpoint is a web server, not any service a public address happens to run).
+    pub webhook_ports: Vec<u16>,
 }
 
 pub const DEFAULT_LINK_LIFETIME_DAYS: u32 = 400;
@@ -199,6 +202,7 @@ pub struct SettingsPatch {
     pub agreement_terms: Option<String>,
     pub time_zone: Option<String>,
     pub link_lifetime_days: Option<u32>,
+    pub webhook_ports: Option<Vec<u16>>,
     /// Accepted only to refuse it clearly: this flag belongs to the platform admin.
     pub deficiency_visibility: Option<bool>,
 }
@@ -361,6 +365,16 @@ impl Settings {
                 DomainError::Invalid(format!("time_zone {tz:?} is not an IANA time zone such as America/Chicago"))
             })?;
             s.time_zone = Some(tz.to_owned());
+        }
+        if let Some(mut ports) = patch.webhook_ports {
+            ports.sort_unstable();
+            ports.dedup();
+            if ports.len() > 10 || ports.iter().any(|p| *p < 1024) {
+                return Err(DomainError::Invalid(
+                    "webhook_ports: at most 10 ports, each 1024 or above (443 is always allowed)".into(),
+                ));
+            }
+            s.webhook_ports = ports;
         }
         if let Some(days) = patch.link_lifetime_days {
             if !(1..=3650).contains(&days) {

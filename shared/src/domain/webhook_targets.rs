@@ -22,8 +22,9 @@ impl Targets {
         }
     }
 
-    /// Checks an endpoint URL's shape (when staff save it): scheme, a host, no credentials.
-    pub fn check_url(self, url: &str) -> Result<(), String> {
+    /// Checks an endpoint URL's shape (when staff save it, and at each delivery): scheme, a host,
+    /// no credentials, port 443 or one of `ports` (the company's `webhook_ports`).
+    pub fn check_url(self, url: &str, ports: &[u16]) -> Result<(), String> {
         let parsed = url::Url::parse(url).map_err(|_| "not a URL".to_owned())?;
         let host = parsed.host_str().ok_or("the URL has no host")?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -34,10 +35,14 @@ impl Targets {
             ("http", Targets::Local) if is_loopback_name(host) => return Ok(()),
             _ => return Err("webhook URLs must use https://".into()),
         }
-        // In the cloud, the standard port only: an endpoint is a web server, not any service a
-        // public address happens to run.
-        if self == Targets::Cloud && parsed.port().is_some_and(|p| p != 443) {
-            return Err("webhook URLs use port 443 (leave the port out)".into());
+        // The standard port only (or one the company allows): an endpoint is a web server, not
+        // any service a public address happens to run. (Only the local test receivers, above,
+        // are exempt.)
+        if parsed.port().is_some_and(|p| p != 443 && !ports.contains(&p)) {
+            return Err(
+                "webhook URLs use port 443 (leave the port out), or a port the company's webhook_ports setting allows"
+                    .into(),
+            );
         }
         if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
             if !(is_public(ip) || self == Targets::Local && ip.is_loopback()) {
@@ -100,7 +105,7 @@ mod tests {
     #[test]
     fn outbound_targets_are_https_and_public_in_the_cloud() {
         let cloud = Targets::Cloud;
-        assert!(cloud.check_url("https://hooks.example.com/portal").is_ok());
+        assert!(cloud.check_url("https://hooks.example.com/portal", &[]).is_ok());
         for bad in [
             "http://hooks.example.com/",
             "https://10.0.0.5/x",
@@ -112,10 +117,10 @@ mod tests {
             "ftp://hooks.example.com/",
             "not a url",
         ] {
-            assert!(cloud.check_url(bad).is_err(), "{bad}");
+            assert!(cloud.check_url(bad, &[]).is_err(), "{bad}");
         }
-        assert!(Targets::Local.check_url("http://127.0.0.1:9000/hook").is_ok());
-        assert!(Targets::Local.check_url("http://192.168.1.5/hook").is_err());
+        assert!(Targets::Local.check_url("http://127.0.0.1:9000/hook", &[]).is_ok());
+        assert!(Targets::Local.check_url("http://192.168.1.5/hook", &[]).is_err());
         assert_eq!(Targets::for_base_url("http://127.0.0.1:3000"), Targets::Local);
         assert_eq!(Targets::for_base_url("https://portal.example.com"), Targets::Cloud);
         for ip in ["100.64.0.1", "192.168.0.1", "172.16.3.4", "0.0.0.0", "::ffff:10.0.0.1", "fe80::1"] {
@@ -139,7 +144,7 @@ mod tests {
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
             let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_owned() };
-            assert!(Targets::Cloud.check_url(&format!("https://{host}/hook")).is_err(), "{ip}");
+            assert!(Targets::Cloud.check_url(&format!("https://{host}/hook"), &[]).is_err(), "{ip}");
         }
         assert!(is_public("2a00:1450:4001::200e".parse().unwrap()), "an ordinary public IPv6 address");
         assert!(is_public("2001:4860:4860::8888".parse().unwrap()), "2001::/16 outside Teredo's /32 is public");
@@ -147,13 +152,16 @@ mod tests {
 
     #[test]
     fn cloud_endpoints_use_the_standard_port() {
-        assert!(Targets::Cloud.check_url("https://hooks.example.com:443/x").is_ok());
+        assert!(Targets::Cloud.check_url("https://hooks.example.com:443/x", &[]).is_ok());
         for url in
             ["https://hooks.example.com:8443/x", "https://hooks.example.com:22/", "https://hooks.example.com:6379/"]
         {
-            let err = Targets::Cloud.check_url(url).unwrap_err();
+            let err = Targets::Cloud.check_url(url, &[]).unwrap_err();
             assert!(err.contains("443"), "{url}: {err}");
         }
-        assert!(Targets::Local.check_url("http://127.0.0.1:41234/hook").is_ok(), "the local test receivers");
+        assert!(Targets::Local.check_url("http://127.0.0.1:41234/hook", &[]).is_ok(), "the local test receivers");
+        // A company that allows 8443 may use it; nothing else opens.
+        assert!(Targets::Cloud.check_url("https://hooks.example.com:8443/x", &[8443]).is_ok());
+        assert!(Targets::Cloud.check_url("https://hooks.example.com:6379/x", &[8443]).is_err());
     }
 }

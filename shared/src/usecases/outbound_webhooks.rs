@@ -106,6 +106,12 @@ pub struct Deliverer {
     targets: Targets,
 }
 
+/// An endpoint and the ports its company allows besides 443.
+struct Target {
+    endpoint: Endpoint,
+    ports: Vec<u16>,
+}
+
 /// What one attempt came to.
 enum Attempt {
     /// Another run took it first.
@@ -192,7 +198,11 @@ impl Deliverer {
             return Ok(report); // another run has it
         };
         let mut done = 0;
-        let next = match store.endpoint(q.company_id, &q.endpoint_id).await?.filter(|e| e.enabled) {
+        let (endpoint, company) =
+            tokio::try_join!(store.endpoint(q.company_id, &q.endpoint_id), store.company(q.company_id))?;
+        // The ports the company allows besides 443, as they are now.
+        let ports = company.map(|c| c.settings.webhook_ports).unwrap_or_default();
+        let next = match endpoint.filter(|e| e.enabled) {
             None => {
                 let waiting = store.queued_deliveries(q.company_id, &q.endpoint_id, DISABLED_PAGE).await?;
                 for mut d in waiting.iter().cloned() {
@@ -206,7 +216,10 @@ impl Deliverer {
                 }
                 (waiting.len() == DISABLED_PAGE as usize).then_some(now)
             }
-            Some(endpoint) => self.drain(store, &mut q, endpoint, now, deadline, &mut done, &mut report).await?,
+            Some(endpoint) => {
+                let target = Target { endpoint, ports };
+                self.drain(store, &mut q, target, now, deadline, &mut done, &mut report).await?
+            }
         };
         store.release_queue(&q, done, next, now).await?;
         Ok(report)
@@ -219,7 +232,7 @@ impl Deliverer {
         &self,
         store: &Store,
         q: &mut EndpointQueue,
-        endpoint: Endpoint,
+        target: Target,
         now: OffsetDateTime,
         deadline: Instant,
         done: &mut usize,
@@ -238,7 +251,7 @@ impl Deliverer {
                 if Instant::now() >= deadline {
                     return Ok(Some(now));
                 }
-                match Box::pin(self.deliver(store, d, &endpoint, now)).await? {
+                match Box::pin(self.deliver(store, d, &target, now)).await? {
                     Attempt::Lost => {}
                     Attempt::Delivered => {
                         report.delivered += 1;
@@ -252,7 +265,7 @@ impl Deliverer {
                         let since = *q.failing_since.get_or_insert(now);
                         if now - since >= GIVE_UP_AFTER {
                             report.given_up += 1;
-                            Box::pin(give_up(store, *delivery, endpoint, now)).await?;
+                            Box::pin(give_up(store, *delivery, target.endpoint, now)).await?;
                             *done += usize::from(!gave_up);
                             (q.failures, q.failing_since) = (0, None);
                             return Ok(Some(now)); // what else waits fails, in the next turns
@@ -272,7 +285,7 @@ impl Deliverer {
         &self,
         store: &Store,
         mut d: Delivery,
-        endpoint: &Endpoint,
+        target: &Target,
         now: OffsetDateTime,
     ) -> Result<Attempt, StoreError> {
         // Claim it: push its next attempt past this one's timeout, conditional on its revision, and
@@ -284,7 +297,7 @@ impl Deliverer {
         if let Err(e) = store.save_delivery(&mut d).await {
             return if e.is_condition_failure() { Ok(Attempt::Lost) } else { Err(e) };
         }
-        match self.post(endpoint, &d, now).await {
+        match self.post(target, &d, now).await {
             Outcome::Delivered { status, latency_ms, body } => {
                 d.state = DeliveryState::Delivered;
                 d.delivered_at = Some(now);
@@ -309,10 +322,11 @@ impl Deliverer {
         }
     }
 
-    async fn post(&self, endpoint: &Endpoint, d: &Delivery, now: OffsetDateTime) -> Outcome {
+    async fn post(&self, target: &Target, d: &Delivery, now: OffsetDateTime) -> Outcome {
+        let endpoint = &target.endpoint;
         let started = Instant::now();
         let failed = |error: String| Outcome::Failed { status: None, latency_ms: 0, body: None, error };
-        let client = match self.client_for(&endpoint.url).await {
+        let client = match self.client_for(&endpoint.url, &target.ports).await {
             Ok(c) => c,
             Err(e) => return failed(e),
         };
@@ -349,8 +363,8 @@ impl Deliverer {
 
     /// A client for one delivery: no redirects, 10 s, and (in the cloud) pinned to an address
     /// checked to be public.
-    async fn client_for(&self, url: &str) -> Result<reqwest::Client, String> {
-        self.targets.check_url(url)?;
+    async fn client_for(&self, url: &str, ports: &[u16]) -> Result<reqwest::Client, String> {
+        self.targets.check_url(url, ports)?;
         let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(std::time::Duration::from_secs(5))
