@@ -492,3 +492,82 @@ async fn staff_pdf(f: &Fixture, doc: &str) -> String {
     let bytes = f.app.http.get(r.header("location").unwrap()).send().await.unwrap().bytes().await.unwrap();
     portal_tests::pdf_text(&bytes)
 }
+
+/// Photos uploaded to the inspection (a presigned POST of exactly that image type, at its own
+/// key) and named by a finding are embedded in the generated report, scaled to the page; a photo
+/// hosted elsewhere is listed, never fetched. Checked with poppler's `pdfimages`, as a reader
+/// would see the file.
+#[tokio::test]
+async fn photos_stored_with_the_inspection_are_embedded_in_the_generated_report() {
+    let settings = json!({ "auto_generate_inspection_reports": true,
+        "release_defaults": { "require_payment": false, "require_agreement": false } });
+    let f = fixture(settings).await;
+    let photos = format!("/staff/inspections/{}/photos", f.inspection_id);
+    staff(&f, "POST", &photos, Some(json!({ "content_type": "image/gif" }))).await.assert_problem(400);
+    let mut keys = Vec::new();
+    let jpeg = {
+        let (w, h) = (1200u16, 900u16);
+        let pixels: Vec<u8> =
+            (0..h).flat_map(|y| (0..w).flat_map(move |x| [(x / 5) as u8, (y / 4) as u8, 90])).collect();
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 80).encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
+        out
+    };
+    let png = {
+        let mut out = Vec::new();
+        let mut e = png::Encoder::new(&mut out, 64, 48);
+        e.set_color(png::ColorType::Rgb);
+        e.write_header().unwrap().write_image_data(&vec![180u8; 64 * 48 * 3]).unwrap();
+        out
+    };
+    for (content_type, bytes) in [("image/jpeg", &jpeg), ("image/png", &png)] {
+        let r = staff(&f, "POST", &photos, Some(json!({ "content_type": content_type }))).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let key = r.json["key"].as_str().unwrap().to_owned();
+        assert!(key.starts_with(&format!("companies/{}/inspections/{}/photos/", f.company_id, f.inspection_id)));
+        // The form binds the type (S3 checks the signed policy; moto does not, so that part is
+        // the policy's unit test).
+        assert_eq!(r.json["upload"]["fields"]["Content-Type"], content_type);
+        let status =
+            portal_infra::uploads::post_file(&f.app.http, &r.json["upload"], bytes, content_type).await.unwrap();
+        assert!(status.is_success(), "{status}");
+        keys.push(key);
+    }
+    let findings = json!([{ "severity": "high", "title": "Cracked flue liner", "location": "Attic",
+        "photos": [keys[0], keys[1], "https://photos.example.com/flue.jpg"] }]);
+    let r = staff(
+        &f,
+        "POST",
+        &format!("/staff/inspections/{}/submit", f.inspection_id),
+        Some(json!({ "findings": findings })),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let doc = r.json["report"]["document_id"].as_str().unwrap().to_owned();
+    let d = f.app.request("GET", &format!("/staff/documents/{doc}/download"), Some(&f.key), None).await;
+    let bytes = f.app.http.get(d.header("location").unwrap()).send().await.unwrap().bytes().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("photos-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("report.pdf");
+    std::fs::write(&file, &bytes).unwrap();
+    let list = std::process::Command::new("pdfimages").arg("-list").arg(&file).output().expect("poppler's pdfimages");
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    // page num type width height color comp bpc enc …
+    let images: Vec<(String, String, String)> = list
+        .lines()
+        .skip(2)
+        .map(|l| {
+            let c: Vec<&str> = l.split_whitespace().collect();
+            (c[3].to_owned(), c[4].to_owned(), c[8].to_owned())
+        })
+        .collect();
+    assert_eq!(
+        images,
+        vec![("1200".into(), "900".into(), "jpeg".into()), ("64".into(), "48".into(), "image".into())],
+        "{list}"
+    );
+    let text = portal_tests::pdf_text(&bytes);
+    assert!(text.contains("Photo: https://photos.example.com/flue.jpg"), "{text}");
+    assert!(!text.contains("/photos/"), "stored photos are shown, not named: {text}");
+    std::fs::remove_dir_all(&dir).ok();
+}

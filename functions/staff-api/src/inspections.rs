@@ -296,6 +296,35 @@ pub async fn findings(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     json(StatusCode::OK, &json!({ "recorded": i.findings.is_some(), "items": i.findings.unwrap_or_default() }))
 }
 
+/// Largest photo accepted (S3 itself refuses more).
+pub const MAX_PHOTO_BYTES: i64 = 10 * 1024 * 1024;
+
+/// A place for one photo of the inspection (`{"content_type": "image/jpeg" | "image/png"}`):
+/// its key under the inspection's prefix — what a finding's `photos` names, so the generated
+/// report embeds it — and a presigned POST that lets S3 take exactly that type, at most 10 MiB,
+/// for 15 minutes, at that key only.
+pub async fn photo_upload(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NewPhoto {
+        content_type: String,
+    }
+    let input: NewPhoto = json_body(req)?;
+    let extension = match input.content_type.as_str() {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        _ => return Err(ApiError::bad_request("content_type: image/jpeg or image/png")),
+    };
+    let i = load(app, staff, id).await?;
+    let key = format!("{}photos/{}.{extension}", i.photo_prefix(), ulid::Ulid::new());
+    let upload = app
+        .blobs
+        .presign_post(&key, &input.content_type, MAX_PHOTO_BYTES, portal_shared::usecases::uploads::UPLOAD_URL_TTL)
+        .await
+        .map_err(ApiError::internal)?;
+    json(StatusCode::CREATED, &json!({ "key": key, "upload": upload }))
+}
+
 /// Records one finding for the report.
 pub async fn record_finding(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
     let input: FindingInput = json_body(req)?;

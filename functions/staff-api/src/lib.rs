@@ -114,6 +114,8 @@ impl StaffApi {
                     ["inspections", id, "findings"] => by_method!(req;
                         GET => inspections::findings(self, &staff, id).await,
                         POST => inspections::record_finding(self, &staff, &req, id).await),
+                    ["inspections", id, "photos"] => by_method!(req;
+                        POST => inspections::photo_upload(self, &staff, &req, id).await),
                     ["inspections", id, "findings", finding] => by_method!(req;
                         DELETE => inspections::remove_finding(self, &staff, id, finding).await),
                     ["inspections", id, "people"] => by_method!(req;

@@ -93,6 +93,120 @@ enum Line {
     Heading(String),
     Text(String),
     Gap,
+    /// A photo (its index in the report's images), shown `w` × `h` points, `x` from the left.
+    Image {
+        index: usize,
+        w: f32,
+        h: f32,
+        x: f32,
+    },
+}
+
+/// A photo ready to embed: a JPEG as it is (PDF readers decode it), or any PNG decoded to 8-bit
+/// gray or RGB pixels (transparency laid on white).
+pub struct Photo {
+    width: u32,
+    height: u32,
+    colors: u8,
+    data: PhotoData,
+}
+
+enum PhotoData {
+    Jpeg(Vec<u8>),
+    Pixels(Vec<u8>),
+}
+
+impl Photo {
+    /// A JPEG or PNG from its bytes (by content, not by name); why not otherwise.
+    pub fn decode(bytes: Vec<u8>) -> Result<Photo, String> {
+        if bytes.starts_with(&[0xFF, 0xD8]) {
+            let (width, height, colors) = jpeg_size(&bytes).ok_or("not a JPEG we can read")?;
+            if colors != 1 && colors != 3 {
+                return Err("a CMYK JPEG (save it as RGB)".into());
+            }
+            return Ok(Photo { width, height, colors, data: PhotoData::Jpeg(bytes) });
+        }
+        if bytes.starts_with(b"\x89PNG") {
+            return png_pixels(&bytes);
+        }
+        Err("neither a JPEG nor a PNG".into())
+    }
+
+    /// The size it is shown at: as wide as half the column at most, at most 220 points tall,
+    /// never enlarged beyond one point per pixel.
+    fn shown(&self) -> (f32, f32) {
+        let (w, h) = (self.width as f32, self.height as f32);
+        let scale = (COLUMN * 0.6 / w).min(220.0 / h).min(1.0);
+        (w * scale, h * scale)
+    }
+}
+
+/// Width, height and components of a JPEG, from its first start-of-frame marker.
+fn jpeg_size(b: &[u8]) -> Option<(u32, u32, u8)> {
+    let mut i = 2;
+    while i + 9 < b.len() {
+        if b[i] != 0xFF {
+            return None;
+        }
+        let marker = b[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+        // SOF0–SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            let height = u32::from(u16::from_be_bytes([b[i + 5], b[i + 6]]));
+            let width = u32::from(u16::from_be_bytes([b[i + 7], b[i + 8]]));
+            return (width > 0 && height > 0).then_some((width, height, b[i + 9]));
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// A PNG decoded to 8-bit gray or RGB (alpha composited on white).
+fn png_pixels(bytes: &[u8]) -> Result<Photo, String> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().map_err(|e| format!("not a PNG we can read: {e}"))?;
+    let mut buf = vec![0; reader.output_buffer_size().ok_or("a PNG too large to read")?];
+    let info = reader.next_frame(&mut buf).map_err(|e| format!("not a PNG we can read: {e}"))?;
+    let pixels = &buf[..info.buffer_size()];
+    let on_white = |c: u8, a: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8;
+    let (colors, data): (u8, Vec<u8>) = match info.color_type {
+        png::ColorType::Grayscale => (1, pixels.to_vec()),
+        png::ColorType::GrayscaleAlpha => (1, pixels.chunks_exact(2).map(|p| on_white(p[0], p[1])).collect()),
+        png::ColorType::Rgb => (3, pixels.to_vec()),
+        png::ColorType::Rgba => (
+            3,
+            pixels
+                .chunks_exact(4)
+                .flat_map(|p| [on_white(p[0], p[3]), on_white(p[1], p[3]), on_white(p[2], p[3])])
+                .collect(),
+        ),
+        png::ColorType::Indexed => return Err("an indexed PNG the decoder did not expand".into()),
+    };
+    Ok(Photo { width: info.width, height: info.height, colors, data: PhotoData::Pixels(data) })
+}
+
+/// The photos a payload names that are stored with the inspection (keys under its prefix), in
+/// order, without repeats: what the renderer may embed. (Photos given as `https://` addresses
+/// are listed, never fetched: the renderer calls nobody's server.)
+pub fn stored_photo_keys(payload: &Value, prefix: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    let findings = payload["findings"].as_array().into_iter().flatten();
+    let all = findings
+        .flat_map(|f| f["photos"].as_array().cloned().unwrap_or_default())
+        .chain(payload["photos"].as_array().cloned().unwrap_or_default());
+    for p in all {
+        if let Some(k) = p.as_str().filter(|k| k.starts_with(prefix)) {
+            if !keys.iter().any(|x| x == k) {
+                keys.push(k.to_owned());
+            }
+        }
+    }
+    keys
 }
 
 /// The bundled font (DejaVu Sans; its licence is `shared/fonts/DejaVuSans-LICENSE.txt`).
@@ -130,9 +244,27 @@ fn wrap(text: &str, width: f32) -> Vec<String> {
 }
 
 /// The PDF of a payload: a cover with the property and the people, a summary of the findings by
-/// severity, one section per service, and every finding; as many US Letter pages as it takes,
-/// numbered.
-pub fn pdf(payload: &Value) -> Vec<u8> {
+/// severity, one section per service, and every finding with its photos (those in `photos`,
+/// by key, embedded; any other listed); as many US Letter pages as it takes, numbered.
+pub fn pdf(payload: &Value, photos: &std::collections::HashMap<String, Photo>) -> Vec<u8> {
+    // Each photo embedded once, however often it is shown.
+    let mut images: Vec<&Photo> = Vec::new();
+    let mut index_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut photo_lines = |lines: &mut Vec<Line>, p: &str, indent: &str| match photos.get_key_value(p) {
+        Some((key, photo)) => {
+            let (w, h) = photo.shown();
+            let index = *index_of.entry(key.as_str()).or_insert_with(|| {
+                images.push(photo);
+                images.len() - 1
+            });
+            lines.push(Line::Image { index, w, h, x: if indent.is_empty() { 72.0 } else { 90.0 } });
+        }
+        None => {
+            for l in wrap(&format!("Photo: {p}"), COLUMN - 24.0) {
+                lines.push(Line::Text(format!("{indent}{l}")));
+            }
+        }
+    };
     let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let list = |v: &Value| {
         v.as_array()
@@ -212,28 +344,32 @@ pub fn pdf(payload: &Value) -> Vec<u8> {
         }));
         indented(&mut lines, "Recommendation: ", s(&f["recommendation"]));
         for p in f["photos"].as_array().into_iter().flatten() {
-            indented(&mut lines, "Photo: ", s(p));
+            photo_lines(&mut lines, &s(p), "    ");
         }
     }
-    let photos = payload["photos"].as_array().cloned().unwrap_or_default();
-    if !photos.is_empty() {
+    let cover = payload["photos"].as_array().cloned().unwrap_or_default();
+    if !cover.is_empty() {
         lines.push(Line::Gap);
         lines.push(Line::Heading("Photos".into()));
-        for p in photos {
-            lines.push(Line::Text(s(&p)));
+        for p in cover {
+            photo_lines(&mut lines, &s(&p), "");
         }
     }
-    paged_pdf(&lines, &s(&payload["title"]))
+    paged_pdf(&lines, &images, &s(&payload["title"]))
 }
 
+/// A photo on a page: (image index, x, y of its lower edge, width, height).
+type Placed = (usize, f32, i64, f32, f32);
+
 /// Lays lines out on pages (a page break when one is full) and writes the PDF with lopdf.
-fn paged_pdf(lines: &[Line], title: &str) -> Vec<u8> {
+fn paged_pdf(lines: &[Line], images: &[&Photo], title: &str) -> Vec<u8> {
     use lopdf::content::{Content, Operation};
     use lopdf::{dictionary, Document, Object, Stream, StringFormat};
     const TOP: i64 = 740;
     const BOTTOM: i64 = 72;
-    // (bold, size, y, text) per page.
+    // (bold, size, y, text) per page, and (image, y, w, h) per page.
     let mut pages: Vec<Vec<(bool, i64, i64, String)>> = vec![Vec::new()];
+    let mut placed: Vec<Vec<Placed>> = vec![Vec::new()];
     let mut y = TOP;
     for line in lines {
         let (bold, size, step, text) = match line {
@@ -241,13 +377,18 @@ fn paged_pdf(lines: &[Line], title: &str) -> Vec<u8> {
             Line::Heading(t) => (true, 14, 22, t.clone()),
             Line::Text(t) => (false, 10, 14, t.clone()),
             Line::Gap => (false, 10, 10, String::new()),
+            Line::Image { h, .. } => (false, 0, h.ceil() as i64 + 8, String::new()),
         };
         if y - step < BOTTOM {
             pages.push(Vec::new());
+            placed.push(Vec::new());
             y = TOP;
         }
         y -= step;
-        pages.last_mut().expect("a page").push((bold, size, y, text));
+        match line {
+            Line::Image { index, w, h, x } => placed.last_mut().expect("a page").push((*index, *x, y + 4, *w, *h)),
+            _ => pages.last_mut().expect("a page").push((bold, size, y, text)),
+        }
     }
     let total = pages.len();
     for (n, page) in pages.iter_mut().enumerate() {
@@ -274,9 +415,37 @@ fn paged_pdf(lines: &[Line], title: &str) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
     let font_id = doc.new_object_id();
+    // Each photo once, as an image XObject (`/Im<n>`).
+    let mut xobjects = lopdf::Dictionary::new();
+    for (n, photo) in images.iter().enumerate() {
+        let mut dict = dictionary! {
+            "Type" => "XObject",
+            "Subtype" => "Image",
+            "Width" => i64::from(photo.width),
+            "Height" => i64::from(photo.height),
+            "ColorSpace" => if photo.colors == 1 { "DeviceGray" } else { "DeviceRGB" },
+            "BitsPerComponent" => 8,
+        };
+        let stream = match &photo.data {
+            PhotoData::Jpeg(bytes) => {
+                dict.set("Filter", "DCTDecode");
+                // Already compressed: kept as it is.
+                Stream::new(dict, bytes.clone()).with_compression(false)
+            }
+            PhotoData::Pixels(pixels) => Stream::new(dict, pixels.clone()),
+        };
+        xobjects.set(format!("Im{n}"), doc.add_object(stream));
+    }
     let mut kids: Vec<Object> = Vec::new();
-    for page in &pages {
+    for (page, shown) in pages.iter().zip(&placed) {
         let mut ops = Vec::new();
+        for (index, x, y, w, h) in shown {
+            ops.push(Operation::new("q", vec![]));
+            let m = [Object::Real(*w), 0.into(), 0.into(), Object::Real(*h), Object::Real(*x), (*y).into()];
+            ops.push(Operation::new("cm", m.to_vec()));
+            ops.push(Operation::new("Do", vec![Object::Name(format!("Im{index}").into_bytes())]));
+            ops.push(Operation::new("Q", vec![]));
+        }
         for (bold, size, y, text) in page {
             if text.is_empty() {
                 continue;
@@ -346,7 +515,7 @@ fn paged_pdf(lines: &[Line], title: &str) -> Vec<u8> {
             "ToUnicode" => to_unicode,
         }),
     );
-    let resources = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+    let resources = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id }, "XObject" => xobjects });
     doc.objects.insert(
         pages_id,
         Object::Dictionary(dictionary! {
@@ -454,7 +623,7 @@ mod tests {
         let payload = json!({ "title": "Rapport d'inspection", "address": "12 rue Saint-Jean, Québec", "company": names[0],
             "scheduled_local": "Thursday", "clients": [names[2], names[3]], "inspectors": ["Zoë Ångström"], "services": [],
             "summary": { "findings": 4, "high": 4 }, "findings_recorded": true, "findings": findings, "photos": [] });
-        let pdf = pdf(&payload);
+        let pdf = pdf(&payload, &Default::default());
         let text = extracted(&pdf);
         for shown in names.iter().copied().chain([
             "12 rue Saint-Jean, Québec",
@@ -465,6 +634,68 @@ mod tests {
             assert!(text.contains(shown), "{shown} in {text}");
         }
         assert!(pdf.len() < 120_000, "a subset of the font, not all of it: {} bytes", pdf.len());
+    }
+
+    /// A JPEG of `w` × `h` (a gradient), as a camera would hand it over.
+    fn jpeg(w: u16, h: u16) -> Vec<u8> {
+        let pixels: Vec<u8> =
+            (0..h).flat_map(|y| (0..w).flat_map(move |x| [(x * 4) as u8, (y * 5) as u8, 120])).collect();
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 85).encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
+        out
+    }
+
+    /// A PNG of `w` × `h` with transparency.
+    fn png_rgba(w: u32, h: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut e = png::Encoder::new(&mut out, w, h);
+        e.set_color(png::ColorType::Rgba);
+        e.set_depth(png::BitDepth::Eight);
+        let pixels: Vec<u8> = (0..w * h).flat_map(|i| [200, (i % 255) as u8, 30, (i % 200) as u8]).collect();
+        e.write_header().unwrap().write_image_data(&pixels).unwrap();
+        out
+    }
+
+    #[test]
+    fn stored_photos_are_embedded_as_images_scaled_to_the_page_and_others_listed() {
+        let prefix = "companies/c/inspections/i/";
+        let (big, small, hosted) =
+            (format!("{prefix}photos/a.jpg"), format!("{prefix}photos/b.png"), "https://photos.test/c.jpg");
+        let findings = json!([{ "severity": "high", "title": "Cracked flue", "photos": [big, small, hosted] }]);
+        let payload = json!({ "title": "Report", "address": "1 Main", "company": "Acme", "scheduled_local": "Thursday",
+            "clients": [], "inspectors": [], "services": [], "summary": { "findings": 1 }, "findings_recorded": true,
+            "findings": findings, "photos": [big] });
+        assert_eq!(stored_photo_keys(&payload, prefix), vec![big.clone(), small.clone()], "stored ones, once each");
+        let photos = std::collections::HashMap::from([
+            (big.clone(), Photo::decode(jpeg(1600, 1200)).unwrap()),
+            (small.clone(), Photo::decode(png_rgba(40, 30)).unwrap()),
+        ]);
+        let out = pdf(&payload, &photos);
+        let doc = lopdf::Document::load_mem(&out).unwrap();
+        let mut images: Vec<(i64, i64, String)> = doc
+            .objects
+            .values()
+            .filter_map(|o| o.as_stream().ok())
+            .filter(|s| s.dict.get(b"Subtype").and_then(|v| v.as_name()).ok() == Some(b"Image".as_slice()))
+            .map(|s| {
+                let n = |k: &[u8]| s.dict.get(k).and_then(|v| v.as_i64()).unwrap();
+                let filter =
+                    s.dict.get(b"Filter").and_then(|v| v.as_name()).map(|f| String::from_utf8_lossy(f).into_owned());
+                (n(b"Width"), n(b"Height"), filter.unwrap_or_default())
+            })
+            .collect();
+        images.sort();
+        // The JPEG as it came (once, though shown twice); the PNG decoded and deflated.
+        assert_eq!(images, vec![(40, 30, "FlateDecode".into()), (1600, 1200, "DCTDecode".into())]);
+        let text = extracted(&out);
+        assert!(text.contains("Photo: https://photos.test/c.jpg"), "a hosted photo is listed: {text}");
+        assert!(!text.contains("photos/a.jpg") && !text.contains("photos/b.png"), "stored ones are shown, not named");
+        // Shown within the column, not at 1600 points.
+        let (w, h) = Photo::decode(jpeg(1600, 1200)).unwrap().shown();
+        assert!(w <= COLUMN * 0.6 + 0.01 && h <= 220.0 && (w / h - 4.0 / 3.0).abs() < 0.01, "{w} x {h}");
+        assert_eq!(Photo::decode(png_rgba(40, 30)).unwrap().shown(), (40.0, 30.0), "never enlarged");
+        assert!(Photo::decode(b"GIF89a....".to_vec()).is_err());
+        assert!(Photo::decode(vec![0xFF, 0xD8, 0xFF]).is_err(), "a truncated JPEG");
     }
 
     #[test]
@@ -485,7 +716,7 @@ mod tests {
         let payload = json!({ "title": "Annual Fire Alarm Inspection Report", "address": "1 Main", "company": "Acme",
             "scheduled_local": "Thursday", "clients": ["C"], "inspectors": ["I"], "services": [], "summary": { "findings": 80 }, "findings_recorded": true,
             "findings": findings, "photos": ["https://photos.test/1.jpg"] });
-        let pdf = pdf(&payload);
+        let pdf = pdf(&payload, &Default::default());
         let doc = lopdf::Document::load_mem(&pdf).unwrap();
         let pages = doc.get_pages().len();
         assert!(pages >= 4, "{pages} pages");

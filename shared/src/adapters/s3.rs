@@ -57,6 +57,7 @@ struct PostInput<'a> {
     url: String,
     bucket: &'a str,
     key: &'a str,
+    content_type: &'a str,
     max_bytes: i64,
     access_key: &'a str,
     secret: &'a str,
@@ -83,7 +84,7 @@ fn post_policy(p: &PostInput) -> PresignedPost {
     let credential = format!("{}/{date}/{}/s3/aws4_request", p.access_key, p.region);
     let mut fields = std::collections::BTreeMap::from([
         ("key".to_owned(), p.key.to_owned()),
-        ("Content-Type".to_owned(), "application/pdf".to_owned()),
+        ("Content-Type".to_owned(), p.content_type.to_owned()),
         ("x-amz-algorithm".to_owned(), "AWS4-HMAC-SHA256".to_owned()),
         ("x-amz-credential".to_owned(), credential.clone()),
         ("x-amz-date".to_owned(), amz_date.clone()),
@@ -91,7 +92,7 @@ fn post_policy(p: &PostInput) -> PresignedPost {
     let mut conditions = vec![
         serde_json::json!({ "bucket": p.bucket }),
         serde_json::json!({ "key": p.key }),
-        serde_json::json!({ "Content-Type": "application/pdf" }),
+        serde_json::json!({ "Content-Type": p.content_type }),
         serde_json::json!(["content-length-range", 1, p.max_bytes]),
         serde_json::json!({ "x-amz-algorithm": "AWS4-HMAC-SHA256" }),
         serde_json::json!({ "x-amz-credential": credential }),
@@ -165,6 +166,17 @@ impl Blobs {
         max_bytes: i64,
         expires: Duration,
     ) -> Result<PresignedPost, BlobError> {
+        self.presign_post(key, "application/pdf", max_bytes, expires).await
+    }
+
+    /// A presigned POST of exactly `content_type`, at most `max_bytes`, at `key` only.
+    pub async fn presign_post(
+        &self,
+        key: &str,
+        content_type: &str,
+        max_bytes: i64,
+        expires: Duration,
+    ) -> Result<PresignedPost, BlobError> {
         use aws_credential_types::provider::ProvideCredentials;
         crate::adapters::roundtrips::record_call("S3", "PutObject");
         let creds = self
@@ -183,6 +195,7 @@ impl Blobs {
             url,
             bucket: &self.bucket,
             key,
+            content_type,
             max_bytes,
             access_key: creds.access_key_id(),
             secret: creds.secret_access_key(),
@@ -303,6 +316,7 @@ mod tests {
             url: "https://docs.s3.us-east-1.amazonaws.com".into(),
             bucket: "docs",
             key: "companies/c/inspections/i/documents/d.pdf",
+            content_type: "application/pdf",
             max_bytes: 50 * 1024 * 1024,
             access_key: "AKIDEXAMPLE",
             secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",

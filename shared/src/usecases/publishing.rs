@@ -428,6 +428,10 @@ pub async fn complete_upload(
     Ok(inspection)
 }
 
+/// The photo bytes one generated report embeds at most.
+#[cfg(feature = "s3")]
+const MAX_PHOTO_BYTES: usize = 24 * 1024 * 1024;
+
 /// Renders a generated report from the inspection's stored data and stores its PDF (and the JSON
 /// payload beside it) where the portal serves the document from; returns the PDF's S3 version,
 /// which the caller records as verified (so the object-created event of this very write is a
@@ -440,12 +444,36 @@ pub async fn render_and_store(
     inspection: &Inspection,
     doc: &Document,
 ) -> Result<Option<String>, ApiError> {
+    use futures::StreamExt;
     let findings = store.report_deficiencies(company.id, doc.id, 2000).await?;
+    let payload = crate::adapters::pdf::payload(company, inspection, doc, &findings);
+    // The photos stored with the inspection, read a few at a time, at most MAX_PHOTO_BYTES in
+    // all (a 128 MB function renders the report): past that, or unreadable, they are listed.
+    let keys = crate::adapters::pdf::stored_photo_keys(&payload, &inspection.photo_prefix());
+    let read: Vec<(String, Option<Vec<u8>>)> = futures::stream::iter(keys)
+        .map(|key| async move {
+            let bytes =
+                blobs.read(&key, None).await.inspect_err(|e| tracing::warn!(error = %e, "a photo could not be read"));
+            (key, bytes.ok())
+        })
+        .buffered(4)
+        .collect()
+        .await;
     // Rendering is CPU work on plain data: off the request's task, on a thread of its own.
-    let (company_c, inspection_c, doc_c) = (company.clone(), inspection.clone(), doc.clone());
     let (payload, pdf) = tokio::task::spawn_blocking(move || {
-        let payload = crate::adapters::pdf::payload(&company_c, &inspection_c, &doc_c, &findings);
-        let pdf = crate::adapters::pdf::pdf(&payload);
+        let mut photos = std::collections::HashMap::new();
+        let mut total = 0;
+        for (key, bytes) in read {
+            let Some(bytes) = bytes.filter(|b| total + b.len() <= MAX_PHOTO_BYTES) else { continue };
+            total += bytes.len();
+            match crate::adapters::pdf::Photo::decode(bytes) {
+                Ok(photo) => {
+                    photos.insert(key, photo);
+                }
+                Err(why) => tracing::warn!(why, "a photo could not be embedded"),
+            }
+        }
+        let pdf = crate::adapters::pdf::pdf(&payload, &photos);
         (payload.to_string(), pdf)
     })
     .await
