@@ -5,7 +5,11 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+
+// axe-core (pinned in package.json) judges each page against WCAG 2.1 A and AA.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const demo = JSON.parse(readFileSync(process.env.DEMO_JSON, "utf8"));
 const shots = process.env.SCREENSHOT_DIR ?? ".";
@@ -20,6 +24,25 @@ page.on("console", (m) => {
   if (m.type() === "error" && !m.text().includes("Failed to load resource")) problems.push(m.text());
 });
 page.on("pageerror", (e) => problems.push(String(e)));
+
+// The page as it is now, checked by axe-core at a desktop and a phone width: any violation fails.
+// (Evaluated through the DevTools protocol, which the pages' CSP does not govern: the pages
+// themselves still run no script.)
+const audited = [];
+async function axe(name) {
+  const before = page.viewportSize();
+  for (const [width, height] of [[1200, 900], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(axeSource);
+    const result = await page.evaluate(() =>
+      window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }));
+    const found = result.violations.map((v) =>
+      `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`);
+    assert.deepEqual(found, [], `axe-core on "${name}" at ${width} px`);
+  }
+  await page.setViewportSize(before);
+  audited.push(name);
+}
 
 let step = 0;
 async function check(name, fn) {
@@ -71,6 +94,7 @@ await check("the client portal renders with its stylesheet allowed by the CSP", 
   for (const tab of ["Dashboard", "Order Details", "Documents", "Contractors", "Special Offers", "Contact Us"]) {
     await page.getByRole("link", { name: tab, exact: true }).waitFor();
   }
+  await axe("client portal: payment and agreement due");
   await page.screenshot({ path: `${shots}/portal-client.png`, fullPage: true });
   await page.setViewportSize({ width: 1200, height: 800 });
   await page.screenshot({ path: `${shots}/portal-dashboard-1200.png`, fullPage: true });
@@ -118,6 +142,7 @@ await check("a client signs the agreement by typing their name", async () => {
   await page.waitForURL(demo.client_link);
   await page.getByText("Signed by every client").waitFor();
   assert.equal(await page.getByRole("button", { name: "Sign", exact: true }).count(), 0);
+  await axe("client portal: signed, payment due");
 });
 
 await check("the report stays locked and says what is still missing", async () => {
@@ -125,6 +150,7 @@ await check("the report stays locked and says what is still missing", async () =
   const resp = await page.goto(`${demo.client_link}/documents/${demo.report_id}`);
   assert.equal(resp.status(), 403);
   await page.getByText("Payment required: pay the balance of $600.00").waitFor();
+  await axe("locked document page");
   assert.equal(await page.getByText("Agreement unsigned").count(), 0, "the agreement is signed now");
   await page.getByRole("link", { name: "Go to your portal to pay and sign" }).click();
   await page.waitForURL(demo.client_link);
@@ -138,16 +164,23 @@ await check("Pay Now goes to the provider on another origin and back, and the re
   await page.getByRole("button", { name: "Pay $600.00" }).waitFor();
   await page.screenshot({ path: `${shots}/provider-checkout.png`, fullPage: true });
   await page.getByRole("button", { name: "Pay $600.00" }).click();
-  // Back through /checkout/return to the portal; the events arrive on their own, the page
-  // refreshes itself until the payment shows.
+  // Back through /checkout/return to the portal; the events arrive on their own. The page never
+  // reloads itself: the client presses "Check again" until the payment shows.
   await page.waitForURL((u) => u.href.startsWith(`${demo.client_link}?checkout=`));
-  await page.getByText("Paid", { exact: true }).waitFor({ timeout: 20000 });
+  assert.equal(await page.locator('meta[http-equiv="refresh"]').count(), 0, "no automatic reload");
+  for (let i = 0; i < 40 && (await page.getByText("Paid", { exact: true }).count()) === 0; i++) {
+    await page.waitForTimeout(500);
+    const again = page.getByRole("link", { name: "Check again" });
+    if ((await again.count()) > 0) await again.click();
+  }
+  await page.getByText("Paid", { exact: true }).waitFor({ timeout: 5000 });
   await page.getByText("your payment was received").waitFor();
   assert.equal(await page.getByRole("button", { name: "Pay Now" }).count(), 0);
   const open = await fetch(`${demo.client_link}/documents/${demo.report_id}`, { redirect: "manual" });
   assert.equal(open.status, 303, "the report is released");
   assert.match(open.headers.get("location"), /X-Amz-Expires=300/);
   await page.locator("#documents").getByRole("link", { name: "View" }).first().waitFor();
+  await axe("client portal after checkout: paid, report unlocked");
   await page.screenshot({ path: `${shots}/portal-paid.png`, fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: `${shots}/portal-paid-phone.png`, fullPage: true });
@@ -166,15 +199,18 @@ await check("the buyer's agent sees the inspection but no client actions", async
   for (const action of ["Pay Now", "Add selected services", "Sign"]) {
     assert.equal(await page.getByRole("button", { name: action, exact: true }).count(), 0, action);
   }
+  await axe("buyer's agent portal");
 });
 
 await check("the unknown user asks for full access and gets a working link by email", async () => {
   await page.goto(demo.share_link);
   await page.getByText("Unknown user.").waitFor();
   await page.screenshot({ path: `${shots}/portal-share.png`, fullPage: true });
-  await page.locator("input[name=email]").fill("jane@example.com");
+  await axe("share page (unknown user)");
+  await page.getByLabel("Your email address").fill("jane@example.com");
   await page.getByRole("button", { name: "Get Full Access" }).click();
   await page.getByRole("heading", { level: 2, name: "Check your email" }).waitFor();
+  await axe("share page: check your email");
   await runJobs();
   const sent = (await mailbox()).filter((m) => m.to.includes("jane@example.com") && m.subject.includes("Your link")
     && m.links.some((l) => l.startsWith(demo.base)));
@@ -191,6 +227,7 @@ await check("a building contact sees their buildings, the report and its open de
   await page.getByRole("heading", { name: "Harbor Tower" }).waitFor();
   await page.getByText("Pull station obstructed by storage").waitFor();
   await page.getByText("Annual Fire Alarm Inspection Report").waitFor();
+  await axe("customer portal: home");
   await page.screenshot({ path: `${shots}/customer-portal.png`, fullPage: true });
   const open = await fetch(`${demo.base}${new URL(await page.getByRole("link", { name: "View" }).first().getAttribute("href"), demo.contact_link).pathname}`, { redirect: "manual" });
   assert.equal(open.status, 303);
@@ -200,6 +237,7 @@ await check("a client signs in by email to all their inspections and opens one",
   await page.setViewportSize({ width: 1200, height: 900 });
   await page.goto(demo.me_link);
   await page.getByText("Enter your email to see all your inspections with").waitFor();
+  await axe("all my inspections: ask for a sign-in link");
   await page.screenshot({ path: `${shots}/me-sign-in-1200.png`, fullPage: true });
   await page.locator("input[name=email]").fill("jane@example.com");
   await page.getByRole("button", { name: "Email me a sign-in link" }).click();
@@ -209,10 +247,12 @@ await check("a client signs in by email to all their inspections and opens one",
   const sent = all.filter((m) => m.to.includes("jane@example.com") && m.links.some((l) => l.startsWith(`${demo.me_link}/signin/`)));
   assert.equal(sent.length, 1, "one sign-in email");
   await page.goto(sent[0].links.find((l) => l.includes("/signin/")));
+  await axe("all my inspections: sign-in page");
   await page.getByRole("button", { name: "Continue" }).click();
   await page.getByText("Signed in as jane@example.com.").waitFor();
   const cookie = (await page.context().cookies()).find((c) => c.name === "portal_me");
   assert.ok(cookie && cookie.httpOnly && cookie.sameSite === "Lax", `cookie flags: ${JSON.stringify({ ...cookie, value: "…" })}`);
+  await axe("all my inspections: the list");
   await page.screenshot({ path: `${shots}/me-list-1200.png`, fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: `${shots}/me-list-390.png`, fullPage: true });
@@ -228,6 +268,29 @@ await check("a client signs in by email to all their inspections and opens one",
   await page.setViewportSize({ width: 1200, height: 900 });
 });
 
+await check("a dead portal link is a page that offers a new link by email", async () => {
+  const token = new URL(demo.client_link).pathname.split("/")[2];
+  const never = `${demo.base}/p/${token.slice(0, 52)}${"0".repeat(26)}`;
+  const resp = await page.goto(never);
+  assert.equal(resp.status(), 404);
+  assert.match(resp.headers()["content-type"], /^text\/html/);
+  await page.getByRole("heading", { name: "This link does not work any more" }).waitFor();
+  await axe("dead portal link");
+  await page.screenshot({ path: `${shots}/dead-link-1200.png`, fullPage: true });
+  await page.getByLabel("Your email address").fill("jane@example.com");
+  await page.getByRole("button", { name: "Email me a new link" }).click();
+  await page.getByRole("heading", { level: 2, name: "Check your email" }).waitFor();
+  await runJobs();
+  const sent = (await mailbox()).filter((m) => m.to.includes("jane@example.com") && m.subject.includes("Your link"));
+  assert.ok(sent.length >= 2, "a new link by email (after the share page's)");
+  // Any other error a browser meets is a page too.
+  await page.goto(demo.client_link);
+  const busy = await page.goto(`${demo.base}/p/${token}/nothing-here`);
+  assert.equal(busy.status(), 404);
+  await axe("error page");
+});
+
+console.log(`axe-core found no violations on ${audited.length} pages and states at 1200 and 390 px: ${audited.join("; ")}`);
 assert.deepEqual(problems, [], "no console errors or CSP violations");
 await browser.close();
 console.log(`${step} browser checks passed`);

@@ -504,11 +504,12 @@ async fn pay_now_goes_to_the_provider_on_its_own_origin_and_back_without_the_tok
     let again = f.form(&format!("{}/pay", f.client), &[]).await;
     assert_eq!(again.header("location"), Some(checkout.as_str()));
 
-    // Back before the webhook: the portal says so and refreshes itself; a cancel says so too.
+    // Back before the webhook: the portal says so, announced (role="status"), with "Check again"
+    // — and never reloads itself (WCAG 2.2.1); a cancel says so too.
     let early = f.app.send(f.app.http.get(f.app.url(&format!("{}?checkout=success", f.client)))).await;
-    assert!(early.text.contains("confirming your payment") && early.text.contains("3;url=?checkout=success&amp;n=1"));
-    let gave_up = f.app.send(f.app.http.get(f.app.url(&format!("{}?checkout=success&n=20", f.client)))).await;
-    assert!(gave_up.text.contains("not heard from the payment provider") && !gave_up.text.contains("http-equiv"));
+    assert!(early.text.contains("confirming your payment"), "{}", early.text);
+    assert!(early.text.contains("role=\"status\"") && early.text.contains(">Check again</a>"), "{}", early.text);
+    assert!(!early.text.contains("http-equiv"), "no automatic reload");
     let canceled = f.app.send(f.app.http.get(f.app.url(&format!("{}?checkout=canceled", f.client)))).await;
     assert!(canceled.text.contains("Payment was not completed") && !canceled.text.contains("http-equiv"));
 

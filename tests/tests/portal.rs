@@ -490,3 +490,70 @@ async fn agents_see_other_participants_contact_details_only_where_the_company_sh
     let agent = f.view(&f.agent).await.json;
     assert_eq!(contacts(&agent, "Jane Client").0.as_deref(), Some(f.client_email.as_str()));
 }
+
+/// A browser opening a portal link that does not work — never issued, revoked, expired or garbled
+/// — gets the same HTML page with "Email me a new link" (programs still get problem+json), and
+/// the form is Get Full Access: the same answer whatever the link, a working link by email for a
+/// person on the inspection.
+#[tokio::test]
+async fn a_dead_portal_link_in_a_browser_is_a_page_that_offers_a_new_link() {
+    let f = fixture(json!({ "link_lifetime_days": 30 })).await;
+    let page = |link: String| {
+        let app = &f.app;
+        async move { app.send(app.http.get(app.url(&link)).header("accept", "text/html,*/*;q=0.8")).await }
+    };
+    let token = f.client.trim_start_matches("/p/").to_owned();
+    let never = format!("{}{}", &token[..52], "0".repeat(26));
+    // The agent's link is revoked; the client's expires.
+    let agent = f
+        .inspection()
+        .await
+        .people
+        .iter()
+        .find(|p| p.email.as_ref().map(|e| e.as_str()) == Some(f.agent_email.as_str()))
+        .unwrap()
+        .id;
+    let revoke = format!("/staff/inspections/{}/people/{agent}/token", f.inspection_id);
+    assert_eq!(f.app.request("DELETE", &revoke, Some(&f.key), None).await.status, 204);
+    f.app.clock.advance(time::Duration::days(31));
+    let mut pages = Vec::new();
+    for (t, what) in [
+        (never.clone(), "never issued"),
+        (f.agent.trim_start_matches("/p/").to_owned(), "revoked"),
+        (token.clone(), "expired"),
+        ("not-a-token".to_owned(), "garbled"),
+    ] {
+        let r = page(format!("/p/{t}")).await;
+        assert_eq!(r.status, 404, "{what}");
+        assert!(r.header("content-type").unwrap().starts_with("text/html"), "{what}: {}", r.text);
+        assert!(r.text.contains("Email me a new link") && r.text.contains("<label for=\"email\">"), "{what}");
+        assert!(!r.text.contains("http-equiv"), "{what}");
+        pages.push(r.text.replace(&t, "TOKEN"));
+    }
+    assert!(pages.windows(2).all(|w| w[0] == w[1]), "one page for every kind of dead link");
+    // Programs keep the contract.
+    f.view(&format!("/p/{never}")).await.assert_problem(404);
+
+    // The form: the same answer for the never-issued link and the expired one; only a person on
+    // the inspection gets mail, with a link that works.
+    let a = f.form(&format!("/p/{never}/new-link"), &[("email", &f.client_email)]).await;
+    let b = f.form(&format!("/p/{token}/new-link"), &[("email", &f.client_email)]).await;
+    let c = f.form("/p/not-a-token/new-link", &[("email", "stranger@example.test")]).await;
+    for r in [&a, &b, &c] {
+        assert_eq!(r.status, 202, "{}", r.text);
+        assert!(r.header("content-type").unwrap().starts_with("text/html") && r.text.contains("Check your email"));
+    }
+    assert_eq!(a.text, b.text);
+    assert_eq!(b.text, c.text);
+    f.app.run_jobs().await;
+    let mails = f.app.emails_to(&f.client_email).await;
+    let fresh = mails.iter().rev().flat_map(|m| m.links.iter()).find(|l| l.contains("/p/")).expect("a new link");
+    assert_eq!(f.view(fresh.strip_prefix(&f.app.base).unwrap()).await.status, 200, "the new link works");
+
+    // A form error on a working link is a page too, saying what went wrong, with the way back.
+    let fresh = fresh.strip_prefix(&f.app.base).unwrap().to_owned();
+    let r = f.form(&format!("{fresh}/agreement"), &[("typed_name", "")]).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"), "{}", r.text);
+    assert!(r.text.contains("Back to your portal") && r.text.contains(&format!("href=\"{fresh}\"")), "{}", r.text);
+}

@@ -28,7 +28,7 @@ use portal_shared::foundation::email::Email;
 use portal_shared::foundation::ids::{InspectionId, ServiceId};
 use portal_shared::web::entry::HttpFunction;
 use portal_shared::web::http::{
-    client_info, form_or_json_body, is_form, json, query_param, segments, serve, wants_json, ApiResult,
+    client_info, form_or_json_body, is_form, json, query_param, segments, serve_pages, wants_json, ApiResult,
 };
 use portal_shared::web::pages;
 use portal_shared::{by_method, ApiError, Config};
@@ -37,9 +37,6 @@ use serde_json::json;
 
 mod me;
 pub use me::ME_PER_IP;
-
-/// How often the portal reloads itself while it waits for a payment's webhook (every 3 s).
-pub const CONFIRM_RELOADS: u32 = 20;
 
 /// How long a checkout stays open at the provider, and the return cookie with it.
 pub const CHECKOUT_LIFETIME: time::Duration = time::Duration::hours(1);
@@ -144,6 +141,7 @@ impl Link {
             ["p", token, "offers", "dismiss"] => by_method!(req; POST => self.dismiss(&req, token).await),
             ["p", token, "offers", offer, "quote"] => by_method!(req; POST => self.quote(&req, token, offer).await),
             ["p", token, "pay"] => by_method!(req; POST => self.pay(&req, token).await),
+            ["p", token, "new-link"] => by_method!(req; POST => self.new_link(&req, token).await),
             ["checkout", "return"] => by_method!(req; GET => self.checkout_return(&req)),
             ["share", id] => by_method!(req; GET => self.share(&req, id).await),
             ["share", id, "full-access"] => by_method!(req; POST => self.full_access(&req, id).await),
@@ -171,28 +169,21 @@ impl Link {
         if wants_json(req) {
             return json(StatusCode::OK, &view);
         }
-        // Back from the provider's checkout: the webhook may not have arrived yet. The page reloads
-        // itself every few seconds for a minute, then says what to do.
-        let reloads: u32 = query_param(req, "n").and_then(|n| n.parse().ok()).unwrap_or(0);
+        // Back from the provider's checkout: the webhook may not have arrived yet. The page says so
+        // and offers "Check again" (it never reloads itself: a screen reader would start over).
         let notice = match query_param(req, "checkout").as_deref() {
-            Some("success") if view.payment.state == PaymentState::Due && reloads < CONFIRM_RELOADS => {
-                Some(pages::Notice {
-                    text: "Thank you. We are confirming your payment with the payment provider; \
-                           this page updates by itself in a few seconds.",
-                    refresh: Some(format!("3;url=?checkout=success&n={}", reloads + 1)),
-                })
-            }
             Some("success") if view.payment.state == PaymentState::Due => Some(pages::Notice {
-                text: "We have not heard from the payment provider yet. If you completed the payment, it \
-                       will show here shortly; otherwise you can pay again with Pay Now.",
-                refresh: None,
+                text: "Thank you. We are confirming your payment with the payment provider; this usually takes a \
+                       few seconds. If you completed the payment, it will show here shortly; otherwise you can pay \
+                       again with Pay Now.",
+                check_again: Some("?checkout=success".into()),
             }),
             Some("success") if view.payment.state == PaymentState::Paid => {
-                Some(pages::Notice { text: "Thank you: your payment was received.", refresh: None })
+                Some(pages::Notice { text: "Thank you: your payment was received.", check_again: None })
             }
             Some("canceled") if view.payment.state == PaymentState::Due => Some(pages::Notice {
                 text: "Payment was not completed. You can try again with Pay Now whenever you are ready.",
-                refresh: None,
+                check_again: None,
             }),
             _ => None,
         };
@@ -462,6 +453,38 @@ impl Link {
         }
     }
 
+    /// "Email me a new link", from the page a portal link that does not work shows: Get Full
+    /// Access for the inspection the link names (its ids are not secret; its secret part is not
+    /// looked at). The same answer, the same limit and the same write whatever the link was —
+    /// never issued, revoked, expired or garbled — so the form tells nobody anything.
+    async fn new_link(&self, req: &Request, raw: &str) -> ApiResult {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Ask {
+            email: String,
+        }
+        let ask: Ask = form_or_json_body(req, &[])?;
+        let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let now = self.now();
+        self.within_source_limit(req, "IP", FULL_ACCESS_PER_IP, now).await?;
+        if let Some(token) = Token::parse(raw) {
+            let id = token.inspection_id();
+            match self.store.inspection_pointer(id).await? {
+                Some(p) if p.company_id == token.company_id() => {
+                    self.store.request_email(&EmailRecord::full_access_request(p.company_id, id, email, now)).await?;
+                }
+                _ => {}
+            }
+        }
+        let message = "If that email is on the inspection, a new personal link is on its way to it. \
+                       It can take a few minutes; check your spam folder too.";
+        if wants_json(req) {
+            json(StatusCode::ACCEPTED, &json!({ "status": "accepted", "message": message }))
+        } else {
+            pages::html(StatusCode::ACCEPTED, pages::message("Check your email", message, None))
+        }
+    }
+
     /// "Get Full Access": if the email is a client's or agent's on this inspection, that person
     /// gets a fresh personal link by email (their earlier links keep working). The answer is the
     /// same `202` whether or not it matched; the form is rate limited per inspection.
@@ -510,6 +533,6 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32
 
 impl HttpFunction for Link {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve(req, &self.config, |req| self.route(req)).await
+        serve_pages(req, &self.config, |req| self.route(req)).await
     }
 }

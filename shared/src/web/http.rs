@@ -73,17 +73,35 @@ where
     Fut: Future<Output = ApiResult>,
 {
     let ids = invocation_ids(&req);
-    let inner = serve_inner(req, config.max_body_bytes, config.round_trips_header, handler);
+    let inner = serve_inner(req, config, false, handler);
     crate::foundation::logging::scope(ids, Box::pin(inner)).await
 }
 
-async fn serve_inner<F, Fut>(req: Request, max_body: usize, round_trips_header: bool, handler: F) -> Response<Body>
+/// [`serve`] for the functions people open in a browser: an error answers a page
+/// ([`crate::web::pages::error_page`]) when the browser asked for HTML or posted a form;
+/// programs still get `problem+json`.
+pub async fn serve_pages<F, Fut>(req: Request, config: &crate::Config, handler: F) -> Response<Body>
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = ApiResult>,
 {
+    let ids = invocation_ids(&req);
+    let inner = serve_inner(req, config, true, handler);
+    crate::foundation::logging::scope(ids, Box::pin(inner)).await
+}
+
+async fn serve_inner<F, Fut>(req: Request, config: &crate::Config, pages: bool, handler: F) -> Response<Body>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = ApiResult>,
+{
+    let (max_body, round_trips_header) = (config.max_body_bytes, config.round_trips_header);
     let started = Instant::now();
     let method = req.method().clone();
+    let header = |name: http::header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let page_for = (pages
+        && crate::web::pages::wants_page(header(http::header::ACCEPT), header(http::header::CONTENT_TYPE)))
+    .then(|| req.uri().path().to_owned());
     let path = redact_path(req.uri().path());
     let body_len = body_bytes(&req).len();
     let budget = time_budget(&req);
@@ -106,7 +124,10 @@ where
         }
     })
     .await;
-    let mut resp = result.unwrap_or_else(ApiError::into_response);
+    let mut resp = result.unwrap_or_else(|e| match &page_for {
+        Some(path) => crate::web::pages::error_page(e, path),
+        None => e.into_response(),
+    });
     if round_trips_header {
         resp.headers_mut().insert(ROUND_TRIPS_HEADER, HeaderValue::from(trips));
     }

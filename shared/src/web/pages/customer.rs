@@ -63,12 +63,5 @@ pub fn customer(
     };
     let name = v.contact["name"].as_str().unwrap_or("");
     let company = v.company["name"].as_str().unwrap_or("");
-    layout(
-        &format!("{company} \u{2014} customer portal"),
-        company,
-        &format!("Customer portal of {name}"),
-        None,
-        main,
-        None,
-    )
+    layout(&format!("{company} \u{2014} customer portal"), company, &format!("Customer portal of {name}"), None, main)
 }

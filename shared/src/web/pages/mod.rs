@@ -20,11 +20,13 @@ use crate::web::http::ApiResult;
 use crate::ApiError;
 
 mod customer;
+mod errors;
 mod me;
 mod portal;
 mod share;
 
 pub use customer::customer;
+pub use errors::{error_page, wants_page};
 pub use me::{me_ask, me_list, me_sign_in};
 pub use portal::{portal, Notice};
 pub use share::share;
@@ -116,32 +118,23 @@ pub fn escape(s: &str) -> String {
 }
 
 /// One layout for every page: the stylesheet the CSP allows by its hash, the header, an optional
-/// tab bar, the content; with `refresh`, the page reloads itself (no script needed).
-fn layout(title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup, refresh: Option<&str>) -> String {
-    layout_with("no-referrer", title, header, sub, nav, main, refresh)
+/// tab bar, the content. (No page reloads itself.)
+fn layout(title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup) -> String {
+    layout_with("no-referrer", title, header, sub, nav, main)
 }
 
 /// [`layout`] for the pages sent with [`html_own_origin`] (the same referrer policy in the page).
 fn own_origin_layout(title: &str, header: &str, sub: &str, main: Markup) -> String {
-    layout_with("same-origin", title, header, sub, None, main, None)
+    layout_with("same-origin", title, header, sub, None, main)
 }
 
-fn layout_with(
-    referrer: &str,
-    title: &str,
-    header: &str,
-    sub: &str,
-    nav: Option<Markup>,
-    main: Markup,
-    refresh: Option<&str>,
-) -> String {
+fn layout_with(referrer: &str, title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
-                @if let Some(r) = refresh { meta http-equiv="refresh" content=(r); }
                 meta name="referrer" content=(referrer);
                 title { (title) }
                 style { (PreEscaped(CSS)) }
@@ -166,7 +159,7 @@ pub fn locked(title: &str, steps: &[String], portal: Option<&str>) -> String {
             @if let Some(href) = portal { p { a.button href=(href) { "Go to your portal to pay and sign" } } }
         }
     };
-    layout(&format!("{title} is locked"), title, "Locked", None, main, None)
+    layout(&format!("{title} is locked"), title, "Locked", None, main)
 }
 
 /// A simple page with one message (form results, errors people see).
@@ -178,7 +171,7 @@ pub fn message(title: &str, text: &str, back: Option<(&str, &str)>) -> String {
             @if let Some((href, label)) = back { p { a href=(href) { (label) } } }
         }
     };
-    layout(title, title, "", None, main, None)
+    layout(title, title, "", None, main)
 }
 
 fn role_label(role: Role) -> &'static str {

@@ -37,11 +37,12 @@ fn document_rows(docs: &[DocumentCard], base: &str, currency: Currency) -> Marku
     }
 }
 
-/// A note at the top of the portal, e.g. after returning from the payment provider; with
-/// `refresh` (a meta refresh value such as `3;url=?checkout=success&n=2`) the page reloads itself.
+/// A note at the top of the portal, e.g. after returning from the payment provider, announced to
+/// screen readers (`role="status"`); with `check_again`, a link that loads the page anew (pages
+/// never reload themselves: WCAG 2.2.1).
 pub struct Notice<'a> {
     pub text: &'a str,
-    pub refresh: Option<String>,
+    pub check_again: Option<String>,
 }
 
 fn portal_nav(v: &PortalView) -> Markup {
@@ -217,7 +218,12 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
     let cur = v.payment.currency;
     let act = v.can_act && !read_only;
     let main = html! {
-        @if let Some(n) = &notice { div.notice role="status" { (n.text) } }
+        @if let Some(n) = &notice {
+            div.notice role="status" {
+                (n.text)
+                @if let Some(href) = &n.check_again { " " a.button href=(href) { "Check again" } }
+            }
+        }
         @if read_only {
             div.notice { "Staff preview: exactly what " (v.viewer.name) " (" (role_label(v.viewer.role)) ") sees. Read-only." }
         }
@@ -253,7 +259,6 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
         (contact_panel(v))
     };
     let sub = format!("{} \u{2014} {}", v.company.name, role_label(v.viewer.role));
-    let refresh = notice.and_then(|n| n.refresh);
     let title = format!("{} \u{2014} {}", v.address, v.company.name);
-    layout(&title, &v.address, &sub, Some(portal_nav(v)), main, refresh.as_deref())
+    layout(&title, &v.address, &sub, Some(portal_nav(v)), main)
 }

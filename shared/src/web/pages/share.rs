@@ -26,5 +26,5 @@ pub fn share(v: &ShareView, form_action: &str) -> String {
             }
         }
     };
-    layout(&format!("{} \u{2014} {}", v.address, v.company.name), &v.address, &v.company.name, None, main, None)
+    layout(&format!("{} \u{2014} {}", v.address, v.company.name), &v.address, &v.company.name, None, main)
 }
