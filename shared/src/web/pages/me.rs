@@ -17,9 +17,12 @@ pub fn me_ask(company: &str, form_action: &str, sent: bool) -> String {
             h2 { "All your inspections in one place" }
             p { "Enter your email to see all your inspections with " (company) ". We email you a sign-in link." }
             form method="post" action=(form_action) {
-                input type="email" name="email" required maxlength="254" autocomplete="email" aria-label="Your email";
-                " "
-                button type="submit" { "Email me a sign-in link" }
+                p {
+                    label for="email" { "Your email address" }
+                    br;
+                    input #email type="email" name="email" required maxlength="254" autocomplete="email";
+                }
+                p { button type="submit" { "Email me a sign-in link" } }
             }
         }
     };

@@ -44,11 +44,11 @@ border-radius:8px;padding:16px 20px;margin:16px 0}h2{font-size:18px;margin:0 0 1
 border-bottom:1px solid #eef1f4}button,.button{background:#1565c0;color:#fff;border:0;border-radius:6px;\
 padding:8px 14px;font-size:15px;cursor:pointer;text-decoration:none;display:inline-block}\
 button.secondary{background:#e8edf3;color:#17324d}input[type=text],input[type=email]{padding:8px;\
-font-size:15px;border:1px solid #b8c4d0;border-radius:6px;min-width:240px}\
+font-size:15px;border:1px solid #6b7b8c;border-radius:6px;min-width:240px}\
 pre{white-space:pre-wrap;background:#f7f9fb;border:1px solid #eef1f4;padding:12px;border-radius:6px;\
 max-height:320px;overflow:auto}img.cover{width:100%;max-height:280px;object-fit:cover;border-radius:8px}\
 ul.steps{list-style:none;padding:0}ul.steps li{padding:4px 0}\
-textarea{width:100%;box-sizing:border-box;padding:8px;font:inherit;border:1px solid #b8c4d0;border-radius:6px}\
+textarea{width:100%;box-sizing:border-box;padding:8px;font:inherit;border:1px solid #6b7b8c;border-radius:6px}\
 .offer{border-top:1px solid #eef1f4;padding-top:8px}td.email{overflow-wrap:anywhere}td.money{white-space:nowrap}\
 @media (max-width:480px){main{padding:8px 12px}section{padding:12px 14px}header{padding:12px 16px}}";
 

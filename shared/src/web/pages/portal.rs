@@ -114,7 +114,8 @@ fn agreement_panel(a: &AgreementPanel, base: &str, act: bool) -> Markup {
             p.due { "Not signed yet" }
         }
         @if a.can_sign && act {
-            pre { (a.text) }
+            // Scrolls when long: reachable and scrollable by keyboard, named for screen readers.
+            pre tabindex="0" role="region" aria-label="Agreement text" { (a.text) }
             form method="post" action={ (base) "/agreement" } {
                 input type="hidden" name="version" value=(a.version);
                 label {

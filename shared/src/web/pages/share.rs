@@ -20,9 +20,12 @@ pub fn share(v: &ShareView, form_action: &str) -> String {
             h2 { "Get Full Access" }
             p { "Enter your email as it is on the inspection. If it matches, we email you your personal link." }
             form method="post" action=(form_action) {
-                input type="email" name="email" required maxlength="254" autocomplete="email";
-                " "
-                button type="submit" { "Get Full Access" }
+                p {
+                    label for="email" { "Your email address" }
+                    br;
+                    input #email type="email" name="email" required maxlength="254" autocomplete="email";
+                }
+                p { button type="submit" { "Get Full Access" } }
             }
         }
     };
