@@ -41,9 +41,61 @@ async function axe(name) {
       const nodes = v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ");
       violations.push(`${name} at ${width} px: ${v.id} (${v.impact}): ${v.help} — ${nodes}`);
     }
+    for (const problem of await page.evaluate(beyondAxe, width)) violations.push(`${name} at ${width} px: ${problem}`);
   }
   await page.setViewportSize(before);
   audited.push(name);
+}
+
+// What axe-core cannot judge, measured in the page: header cells, visible labels, 3:1 borders on
+// inputs, 44 px tap targets on a phone, addresses as mailto: links, no self-reloading.
+function beyondAxe(width) {
+  const out = [];
+  const describe = (el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""} "${(el.textContent || el.name || "").trim().slice(0, 40)}"`;
+  for (const t of document.querySelectorAll("table")) if (!t.querySelector("th")) out.push(`table without header cells: ${describe(t)}`);
+  const inputs = [...document.querySelectorAll("input, textarea, select")].filter((i) => i.type !== "hidden");
+  for (const i of inputs) {
+    const label = i.closest("label") || (i.id && document.querySelector(`label[for="${i.id}"]`));
+    if (!label || !label.textContent.trim()) out.push(`input without a visible label: ${describe(i)}`);
+  }
+  const luminance = (rgb) => {
+    const [r, g, b] = rgb.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number).map((c) => {
+      c /= 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const contrast = (a, b) => {
+    const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05);
+  };
+  const background = (el) => {
+    for (let e = el.parentElement; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor;
+      if (c && !c.startsWith("rgba(0, 0, 0, 0)") && c !== "transparent") return c;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  for (const i of document.querySelectorAll("input[type=text], input[type=email], textarea")) {
+    const ratio = contrast(getComputedStyle(i).borderTopColor, background(i));
+    if (ratio < 3) out.push(`input border contrast ${ratio.toFixed(2)}:1 (< 3:1): ${describe(i)}`);
+  }
+  if (width <= 400) {
+    const targets = [...document.querySelectorAll("button, a.button, nav a, input[type=text], input[type=email]")];
+    targets.push(...[...document.querySelectorAll("input[type=checkbox]")].map((c) => c.closest("label") || c));
+    for (const t of targets) {
+      const box = t.getBoundingClientRect();
+      if (box.height > 0 && box.height < 44) out.push(`tap target ${Math.round(box.height)} px tall (< 44): ${describe(t)}`);
+    }
+  }
+  const walker = document.createTreeWalker(document.querySelector("main") || document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (/[^\s@]+@[^\s@]+\.[a-z]{2,}/i.test(n.textContent) && !n.parentElement.closest('a[href^="mailto:"], input, textarea, label, h1, h2, header, .notice, pre, p.muted')) {
+      out.push(`an email address that is not a mailto: link: "${n.textContent.trim().slice(0, 60)}"`);
+    }
+  }
+  if (document.querySelector('meta[http-equiv="refresh" i]')) out.push("the page reloads itself (meta refresh)");
+  return out;
 }
 
 let step = 0;

@@ -279,10 +279,16 @@ async fn documents_are_listed_with_their_state_and_reasons() {
     assert_eq!(docs[1]["state"], "available", "the invoice is what a client needs to pay");
     assert_eq!(v["reports"].as_array().unwrap().len(), 1);
     assert!(!v.to_string().contains(&ids.1));
+    // A published but locked report is not a done step.
+    let report_step = |v: &Value| v["steps"].as_array().unwrap().iter().find(|s| s["key"] == "report").unwrap().clone();
+    assert_eq!(report_step(&v)["done"], false, "{v}");
 
     let html = f.app.send(f.app.http.get(f.app.url(&f.client))).await.text;
     assert!(html.contains("Payment required: pay the balance of $450.00"));
     assert!(html.contains(&format!("{}/documents/{}", f.client, ids.2)), "available documents link to the gate");
+    record_payment(&f, 45000).await;
+    assert_eq!(f.post(&format!("{}/agreement", f.client), json!({ "typed_name": "Jane Client" })).await.status, 200);
+    assert_eq!(report_step(&f.view(&f.client).await.json)["done"], true, "open to the client now");
 
     // Listing agents see order details only.
     let l = f.view(&f.listing).await.json;
@@ -556,4 +562,22 @@ async fn a_dead_portal_link_in_a_browser_is_a_page_that_offers_a_new_link() {
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.header("content-type").unwrap().starts_with("text/html"), "{}", r.text);
     assert!(r.text.contains("Back to your portal") && r.text.contains(&format!("href=\"{fresh}\"")), "{}", r.text);
+}
+
+/// Pages say which language they are in (`<html lang>`), from the company's `language` setting:
+/// a screen reader pronounces a French company's portal in French.
+#[tokio::test]
+async fn pages_carry_the_company_s_language() {
+    let f = fixture(json!({})).await;
+    let html = |link: String| {
+        let app = &f.app;
+        async move { app.send(app.http.get(app.url(&link)).header("accept", "text/html")).await.text }
+    };
+    assert!(html(f.client.clone()).await.contains("<html lang=\"en\">"), "English unless the company says otherwise");
+    let set = |lang: &str| f.app.request("PATCH", "/staff/settings", Some(&f.key), Some(json!({ "language": lang })));
+    set("français").await.assert_problem(400);
+    assert_eq!(set("fr-CA").await.status, 200);
+    assert!(html(f.client.clone()).await.contains("<html lang=\"fr-CA\">"));
+    assert!(html(format!("/share/{}", f.inspection_id)).await.contains("<html lang=\"fr-CA\">"));
+    assert!(html(format!("/me/{}", f.company_id)).await.contains("<html lang=\"fr-CA\">"));
 }

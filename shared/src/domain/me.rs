@@ -44,6 +44,8 @@ pub struct MeView {
     pub company_name: String,
     #[serde(skip)]
     pub time_zone: Option<String>,
+    #[serde(skip)]
+    pub language: String,
     pub email: String,
     /// Upcoming first (soonest first), then past (latest first).
     pub inspections: Vec<MeInspection>,
@@ -149,6 +151,7 @@ impl MeView {
             company_id: company.id,
             company_name: company.name.clone(),
             time_zone: company.settings.time_zone.clone(),
+            language: company.settings.language().to_owned(),
             email: email.to_owned(),
             inspections,
         }

@@ -136,6 +136,9 @@ pub struct CompanyCard {
     pub contact: ContactDetails,
     /// The IANA zone pages show times in (null: UTC). Times in JSON stay UTC.
     pub time_zone: Option<String>,
+    /// The pages' language (`<html lang>`).
+    #[serde(skip)]
+    pub language: String,
 }
 
 impl CompanyCard {
@@ -144,6 +147,7 @@ impl CompanyCard {
             name: company.name.clone(),
             contact: company.settings.contact.clone(),
             time_zone: company.settings.time_zone.clone(),
+            language: company.settings.language().to_owned(),
         }
     }
 }
@@ -275,7 +279,7 @@ impl PortalView {
             .filter(|d| d.kind != DocumentKind::BuildingAttachment)
             .filter_map(|d| card(d, gate::decide(d, inspection, company, viewer)))
             .collect();
-        let reports = documents.iter().filter(|d| d.kind.is_report()).cloned().collect();
+        let reports: Vec<DocumentCard> = documents.iter().filter(|d| d.kind.is_report()).cloned().collect();
         let payment = payment_panel(company, inspection, can_act, online);
         let agreement_signed = inspection.agreement_signed();
         let agreement = AgreementPanel {
@@ -297,7 +301,10 @@ impl PortalView {
                 done: payment.state == PaymentState::Paid,
             });
         }
-        steps.push(Step { key: "report", label: "Report published", done: inspection.report_published() });
+        // Done when the gate opens a report to this person, never merely because one is published
+        // (a locked report beside a tick would say the opposite of the page).
+        let report_open = reports.iter().any(|d| d.state == DocumentState::Available);
+        steps.push(Step { key: "report", label: "Open your report", done: report_open });
         let settings = &company.settings;
         let addon_offers = if can_act && !inspection.offers_dismissed {
             inspection

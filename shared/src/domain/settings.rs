@@ -174,9 +174,19 @@ pub struct Settings {
     /// Ports the company's webhook endpoints may use besides 443 (unprivileged ones, 1024 and
     /// up: an endpoint is a web server, not any service a public address happens to run).
     pub webhook_ports: Vec<u16>,
+    /// The language of the company's pages (a BCP 47 tag such as `en`, `fr-CA`; `en` when
+    /// unset): what `<html lang>` says, so screen readers pronounce the text right.
+    pub language: Option<String>,
 }
 
 pub const DEFAULT_LINK_LIFETIME_DAYS: u32 = 400;
+
+impl Settings {
+    /// The pages' language (`en` when unset).
+    pub fn language(&self) -> &str {
+        self.language.as_deref().unwrap_or("en")
+    }
+}
 
 /// A partial update: absent fields are left as they are. Lists replace the whole list.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -203,6 +213,7 @@ pub struct SettingsPatch {
     pub time_zone: Option<String>,
     pub link_lifetime_days: Option<u32>,
     pub webhook_ports: Option<Vec<u16>>,
+    pub language: Option<String>,
     /// Accepted only to refuse it clearly: this flag belongs to the platform admin.
     pub deficiency_visibility: Option<bool>,
 }
@@ -365,6 +376,19 @@ impl Settings {
                 DomainError::Invalid(format!("time_zone {tz:?} is not an IANA time zone such as America/Chicago"))
             })?;
             s.time_zone = Some(tz.to_owned());
+        }
+        if let Some(lang) = patch.language {
+            let lang = lang.trim();
+            let mut parts = lang.split('-');
+            let primary_ok =
+                parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()));
+            let rest_ok = parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+            if !primary_ok || !rest_ok || lang.len() > 35 {
+                return Err(DomainError::Invalid(format!(
+                    "language {lang:?} is not a language tag such as en or fr-CA"
+                )));
+            }
+            s.language = Some(lang.to_owned());
         }
         if let Some(mut ports) = patch.webhook_ports {
             ports.sort_unstable();

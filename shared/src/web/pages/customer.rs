@@ -30,6 +30,7 @@ pub fn customer(
                     p.muted { "No published documents yet." }
                 } @else {
                     table {
+                        tr { th scope="col" { "Document" } th scope="col" { "Open" } }
                         @for d in &b.documents {
                             tr {
                                 td { (d.title) }
@@ -47,7 +48,7 @@ pub fn customer(
                     p.muted { "None." }
                 } @else {
                     table {
-                        tr { th { "Building" } th { "Severity" } th { "Description" } th { "Location" } }
+                        tr { th scope="col" { "Building" } th scope="col" { "Severity" } th scope="col" { "Description" } th scope="col" { "Location" } }
                         @for d in deficiencies {
                             tr {
                                 td { (building_name(d)) }
@@ -63,5 +64,6 @@ pub fn customer(
     };
     let name = v.contact["name"].as_str().unwrap_or("");
     let company = v.company["name"].as_str().unwrap_or("");
-    layout(&format!("{company} \u{2014} customer portal"), company, &format!("Customer portal of {name}"), None, main)
+    let title = format!("{company} \u{2014} customer portal");
+    layout(&v.language, &title, company, &format!("Customer portal of {name}"), None, main)
 }

@@ -50,6 +50,11 @@ max-height:320px;overflow:auto}img.cover{width:100%;max-height:280px;object-fit:
 ul.steps{list-style:none;padding:0}ul.steps li{padding:4px 0}\
 textarea{width:100%;box-sizing:border-box;padding:8px;font:inherit;border:1px solid #6b7b8c;border-radius:6px}\
 .offer{border-top:1px solid #eef1f4;padding-top:8px}td.email{overflow-wrap:anywhere}td.money{white-space:nowrap}\
+a{color:#0b57a6}:focus-visible{outline:3px solid #b45309;outline-offset:2px}\
+button,.button,input[type=text],input[type=email],nav a{min-height:44px;box-sizing:border-box}\
+button,.button{display:inline-flex;align-items:center}nav a{display:inline-flex;align-items:center}\
+input[type=checkbox]{width:22px;height:22px;vertical-align:middle}label{display:inline-block;min-height:44px;\
+padding:10px 0;box-sizing:border-box}\
 @media (max-width:480px){main{padding:8px 12px}section{padding:12px 14px}header{padding:12px 16px}}";
 
 /// `style-src` allows exactly the stylesheet above, nothing inline from anywhere else.
@@ -119,19 +124,27 @@ pub fn escape(s: &str) -> String {
 
 /// One layout for every page: the stylesheet the CSP allows by its hash, the header, an optional
 /// tab bar, the content. (No page reloads itself.)
-fn layout(title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup) -> String {
-    layout_with("no-referrer", title, header, sub, nav, main)
+fn layout(lang: &str, title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup) -> String {
+    layout_with("no-referrer", lang, title, header, sub, nav, main)
 }
 
 /// [`layout`] for the pages sent with [`html_own_origin`] (the same referrer policy in the page).
-fn own_origin_layout(title: &str, header: &str, sub: &str, main: Markup) -> String {
-    layout_with("same-origin", title, header, sub, None, main)
+fn own_origin_layout(lang: &str, title: &str, header: &str, sub: &str, main: Markup) -> String {
+    layout_with("same-origin", lang, title, header, sub, None, main)
 }
 
-fn layout_with(referrer: &str, title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup) -> String {
+fn layout_with(
+    referrer: &str,
+    lang: &str,
+    title: &str,
+    header: &str,
+    sub: &str,
+    nav: Option<Markup>,
+    main: Markup,
+) -> String {
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(lang) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
@@ -159,7 +172,7 @@ pub fn locked(title: &str, steps: &[String], portal: Option<&str>) -> String {
             @if let Some(href) = portal { p { a.button href=(href) { "Go to your portal to pay and sign" } } }
         }
     };
-    layout(&format!("{title} is locked"), title, "Locked", None, main)
+    layout("en", &format!("{title} is locked"), title, "Locked", None, main)
 }
 
 /// A simple page with one message (form results, errors people see).
@@ -171,7 +184,7 @@ pub fn message(title: &str, text: &str, back: Option<(&str, &str)>) -> String {
             @if let Some((href, label)) = back { p { a href=(href) { (label) } } }
         }
     };
-    layout(title, title, "", None, main)
+    layout("en", title, title, "", None, main)
 }
 
 fn role_label(role: Role) -> &'static str {

@@ -10,12 +10,24 @@ use crate::domain::portal::{
 };
 use crate::foundation::money::{format as money, Currency};
 
+/// An email address people can tap to write to.
+fn mailto(address: &str) -> Markup {
+    html! { a href={ "mailto:" (address) } { (address) } }
+}
+
+/// A phone number people can tap to call (the link keeps only `+` and digits).
+fn tel(number: &str) -> Markup {
+    let dial: String = number.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
+    html! { @if dial.is_empty() { (number) } @else { a href={ "tel:" (dial) } { (number) } } }
+}
+
 fn document_rows(docs: &[DocumentCard], base: &str, currency: Currency) -> Markup {
     html! {
         @if docs.is_empty() {
             p.muted { "Nothing here yet." }
         } @else {
             table {
+                tr { th scope="col" { "Document" } th scope="col" { "State" } }
                 @for d in docs {
                     tr {
                         td { (d.title) }
@@ -64,6 +76,7 @@ fn addons_panel(v: &PortalView, base: &str) -> Markup {
         h2 { "Add-on services" }
         form method="post" action={ (base) "/addons" } {
             table {
+                tr { th scope="col" { "Service" } th scope="col" { "Price" } }
                 @for a in &v.addon_offers {
                     tr {
                         td {
@@ -140,6 +153,7 @@ fn order_panel(v: &PortalView) -> Markup {
             }
             h2 { "Services" }
             table {
+                tr { th scope="col" { "Service" } th scope="col" { "Price" } }
                 @for s in &v.services {
                     tr {
                         td {
@@ -151,15 +165,16 @@ fn order_panel(v: &PortalView) -> Markup {
                         td.money { (money(s.price_cents, cur)) }
                     }
                 }
-                tr { th { "Total" } th { (money(v.payment.invoice_total_cents, cur)) } }
+                tr { th scope="row" { "Total" } td.money { strong { (money(v.payment.invoice_total_cents, cur)) } } }
             }
             h2 { "People" }
             table.people {
+                tr { th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Email" } }
                 @for person in &v.people {
                     tr {
                         td { (person.name) }
                         td { (role_label(person.role)) }
-                        td.email { (person.email.as_ref().map(|e| e.as_str()).unwrap_or("")) }
+                        td.email { @if let Some(e) = &person.email { (mailto(e.as_str())) } }
                     }
                 }
             }
@@ -198,16 +213,20 @@ fn contact_panel(v: &PortalView) -> Markup {
             h2 { "Contact us" }
             @for i in &v.inspectors {
                 p {
-                    strong { (i.name) } " (inspector)" br;
-                    (i.email.as_ref().map(|e| e.as_str()).unwrap_or("")) " " (i.phone.as_deref().unwrap_or(""))
+                    strong { (i.name) } " (inspector)"
+                    @if let Some(e) = &i.email { br; (mailto(e.as_str())) }
+                    @if let Some(p) = &i.phone { br; (tel(p)) }
                 }
             }
             p {
-                strong { (v.company.name) } br;
-                (c.phone.as_deref().unwrap_or("")) br;
-                (c.email.as_ref().map(|e| e.as_str()).unwrap_or("")) br;
-                (c.website.as_deref().unwrap_or("")) br;
-                (c.address.as_deref().unwrap_or(""))
+                strong { (v.company.name) }
+                @if let Some(p) = &c.phone { br; (tel(p)) }
+                @if let Some(e) = &c.email { br; (mailto(e.as_str())) }
+                @if let Some(w) = &c.website {
+                    br;
+                    @if w.starts_with("https://") || w.starts_with("http://") { a href=(w) { (w) } } @else { (w) }
+                }
+                @if let Some(a) = &c.address { br; (a) }
             }
         }
     }
@@ -246,11 +265,12 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
             section #contractors {
                 h2 { "Recommended contractors" }
                 table {
+                    tr { th scope="col" { "Contractor" } th scope="col" { "Phone" } th scope="col" { "Email" } }
                     @for c in list {
                         tr {
                             td { strong { (c.name) } br; span.muted { (c.trade.as_deref().unwrap_or("")) } }
-                            td { (c.phone.as_deref().unwrap_or("")) }
-                            td.email { (c.email.as_ref().map(|e| e.as_str()).unwrap_or("")) }
+                            td { @if let Some(p) = &c.phone { (tel(p)) } }
+                            td.email { @if let Some(e) = &c.email { (mailto(e.as_str())) } }
                         }
                     }
                 }
@@ -261,5 +281,5 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
     };
     let sub = format!("{} \u{2014} {}", v.company.name, role_label(v.viewer.role));
     let title = format!("{} \u{2014} {}", v.address, v.company.name);
-    layout(&title, &v.address, &sub, Some(portal_nav(v)), main)
+    layout(&v.company.language, &title, &v.address, &sub, Some(portal_nav(v)), main)
 }

@@ -29,5 +29,6 @@ pub fn share(v: &ShareView, form_action: &str) -> String {
             }
         }
     };
-    layout(&format!("{} \u{2014} {}", v.address, v.company.name), &v.address, &v.company.name, None, main)
+    let title = format!("{} \u{2014} {}", v.address, v.company.name);
+    layout(&v.company.language, &title, &v.address, &v.company.name, None, main)
 }
