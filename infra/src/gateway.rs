@@ -48,6 +48,7 @@ pub const ROUTES: &[Route] = &[
     r("ANY", "/me/{company_id}", Function::Link),
     r("ANY", "/me/{company_id}/{proxy+}", Function::Link),
     r("GET", "/checkout/return", Function::Link),
+    r("GET", "/preview/{secret}", Function::Link),
     r("ANY", "$default", Function::Link),
     r("ANY", "/p/{token}/documents/{id}", Function::Gate),
     r("ANY", "/c/{token}/documents/{id}", Function::Gate),

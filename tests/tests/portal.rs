@@ -581,3 +581,47 @@ async fn pages_carry_the_company_s_language() {
     assert!(html(format!("/share/{}", f.inspection_id)).await.contains("<html lang=\"fr-CA\">"));
     assert!(html(format!("/me/{}", f.company_id)).await.contains("<html lang=\"fr-CA\">"));
 }
+
+/// Staff open a person's portal in a browser through a preview link: read-only (no forms, a
+/// "Staff preview" note), once, for 10 minutes, audited as that key's preview.
+#[tokio::test]
+async fn staff_preview_links_open_a_person_s_portal_read_only_once() {
+    let f = fixture(json!({})).await;
+    let client = f.inspection().await.people[0].id;
+    let path = format!("/staff/inspections/{}/people/{client}/preview-link", f.inspection_id);
+    let r = f.app.request("POST", &path, Some(&f.key), None).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let url = r.json["url"].as_str().unwrap().to_owned();
+    assert!(url.contains("/preview/spv_"), "{url}");
+    let open = |u: String| {
+        let app = &f.app;
+        async move { app.send(app.http.get(&u).header("accept", "text/html")).await }
+    };
+    let page = open(url.clone()).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Staff preview") && page.text.contains("Jane Client"), "{}", page.text);
+    assert!(!page.text.contains("<form"), "read-only: nothing to submit");
+    assert_eq!(open(url).await.status, 404, "used once");
+    // Unused for 10 minutes: gone.
+    let late = f.app.request("POST", &path, Some(&f.key), None).await.json["url"].as_str().unwrap().to_owned();
+    f.app.clock.advance(time::Duration::minutes(11));
+    assert_eq!(open(late).await.status, 404);
+    // Audited as the staff key's preview of that person.
+    let trail =
+        f.app.request("GET", &format!("/staff/inspections/{}/audit", f.inspection_id), Some(&f.key), None).await;
+    let preview = trail.json["items"].as_array().unwrap().iter().find(|a| a["action"] == "portal_preview").cloned();
+    let preview = preview.expect("audited");
+    assert_eq!(
+        (preview["actor"]["kind"].as_str(), preview["actor"]["as_person"].as_str()),
+        (Some("staff"), Some(client.to_string().as_str()))
+    );
+    f.app
+        .request(
+            "POST",
+            &format!("/staff/inspections/{}/people/{}/preview-link", f.inspection_id, ulid::Ulid::new()),
+            Some(&f.key),
+            None,
+        )
+        .await
+        .assert_problem(404);
+}

@@ -143,6 +143,7 @@ impl Link {
             ["p", token, "pay"] => by_method!(req; POST => self.pay(&req, token).await),
             ["p", token, "new-link"] => by_method!(req; POST => self.new_link(&req, token).await),
             ["checkout", "return"] => by_method!(req; GET => self.checkout_return(&req)),
+            ["preview", secret] => by_method!(req; GET => self.preview(secret).await),
             ["share", id] => by_method!(req; GET => self.share(&req, id).await),
             ["share", id, "full-access"] => by_method!(req; POST => self.full_access(&req, id).await),
             ["me", c] => by_method!(req; GET => self.me(&req, c).await, POST => self.me_ask(&req, c).await),
@@ -451,6 +452,26 @@ impl Link {
         } else {
             pages::html(StatusCode::OK, pages::share(&view, &format!("/share/{id}/full-access")))
         }
+    }
+
+    /// A staff preview link (`POST /staff/inspections/{id}/people/{p}/preview-link`): that
+    /// person's portal, read-only (no forms; "Staff preview" at the top), once, within 10
+    /// minutes; audited as the staff key's preview.
+    async fn preview(&self, raw: &str) -> ApiResult {
+        use portal_shared::domain::audit::{Actor, AuditAction, AuditRecord, Outcome};
+        use portal_shared::foundation::credentials::MeSecret;
+        let secret = MeSecret::parse(MeSecret::PREVIEW, raw).ok_or(ApiError::NotFound)?;
+        let now = self.now();
+        let link = self.store.take_preview_link(&secret, now).await?.ok_or(ApiError::NotFound)?;
+        let (company, inspection) =
+            self.store.company_and_inspection(link.company_id, link.inspection_id).await?.ok_or(ApiError::NotFound)?;
+        let person = inspection.person(link.person_id).ok_or(ApiError::NotFound)?;
+        let actor = Actor::Staff { key_id: link.key_id, key_name: link.key_name.clone(), as_person: Some(person.id) };
+        let audit = AuditRecord::new(inspection.id, AuditAction::PortalPreview, actor, Outcome::Allowed, now);
+        self.store.record_audit(company.id, &audit).await?;
+        let view = PortalView::build(&company, &inspection, person, self.online());
+        // Read-only: no forms, and document links go nowhere (a preview opens nothing as them).
+        pages::html(StatusCode::OK, pages::portal(&view, "#preview", true, None))
     }
 
     /// "Email me a new link", from the page a portal link that does not work shows: Get Full

@@ -234,6 +234,29 @@ pub async fn preview_portal(app: &StaffApi, staff: &Staff, req: &Request, id: &s
     }
 }
 
+/// A link staff open in a browser to see `person`'s portal as they see it, read-only: single
+/// use, for 10 minutes (`201 {"url", "expires_at"}`). Opening it is audited as this key's
+/// preview.
+pub async fn preview_link(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
+    use portal_shared::adapters::store::tokens::{PreviewLink, PREVIEW_LIFETIME};
+    let i = app.store.inspection(staff.company_id, inspection_id(id)?).await?.ok_or(ApiError::NotFound)?;
+    let p = &i.people[person_idx(&i, person)?];
+    let link = PreviewLink {
+        company_id: staff.company_id,
+        inspection_id: i.id,
+        person_id: p.id,
+        key_id: staff.key_id,
+        key_name: staff.key_name.clone(),
+        valid_until: app.now() + PREVIEW_LIFETIME,
+    };
+    let secret = app.store.create_preview_link(&link).await?;
+    let url = format!("{}/preview/{}", app.config.public_base_url, secret.reveal());
+    json(
+        StatusCode::CREATED,
+        &json!({ "url": url, "expires_at": portal_shared::foundation::clock::rfc3339(link.valid_until) }),
+    )
+}
+
 /// Opening a document as `person` would: `303`, `403` with the reasons, or `404`. Audited.
 pub async fn preview_document(
     app: &StaffApi,

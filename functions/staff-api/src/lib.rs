@@ -122,6 +122,8 @@ impl StaffApi {
                         POST => inspections::add_person(self, &staff, &req, id).await),
                     ["inspections", id, "people", person] => by_method!(req;
                         DELETE => inspections::remove_person(self, &staff, id, person).await),
+                    ["inspections", id, "people", person, "preview-link"] => by_method!(req;
+                        POST => documents::preview_link(self, &staff, id, person).await),
                     ["inspections", id, "people", person, "token"] => by_method!(req;
                         POST => inspections::reissue_token(self, &staff, id, person).await,
                         DELETE => inspections::revoke_token(self, &staff, id, person).await),

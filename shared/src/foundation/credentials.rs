@@ -196,6 +196,8 @@ pub struct MeSecret(String);
 impl MeSecret {
     pub const SIGN_IN: &'static str = "msi_";
     pub const SESSION: &'static str = "mss_";
+    /// A staff preview link (`/preview/<secret>`): one person's portal, read-only, once.
+    pub const PREVIEW: &'static str = "spv_";
 
     pub fn generate(prefix: &'static str) -> Self {
         let mut b = [0u8; 32];

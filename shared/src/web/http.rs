@@ -176,7 +176,7 @@ pub fn redact_path(path: &str) -> String {
         } else {
             out.push_str(seg);
         }
-        link_prefix = n == 1 && matches!(decoded.as_ref(), "p" | "c");
+        link_prefix = n == 1 && matches!(decoded.as_ref(), "p" | "c" | "preview");
     }
     out
 }
@@ -328,6 +328,7 @@ mod tests {
     fn tokens_are_redacted_from_logged_paths() {
         assert_eq!(redact_path("/p/abc123/documents/01H"), "/p/{token}/documents/01H");
         assert_eq!(redact_path("/c/abc123"), "/c/{token}");
+        assert_eq!(redact_path("/preview/spv_abc"), "/preview/{token}");
         assert_eq!(redact_path("/staff/inspections/01H"), "/staff/inspections/01H");
         assert_eq!(redact_path("/share/01H/p/x"), "/share/01H/p/x");
         let code =

@@ -226,6 +226,11 @@ pub fn person_inspection(c: CompanyId, email_part: &str, i: InspectionId) -> Key
     Key::new(person_inspections(c, email_part), &format!("INSPECTION#{i}"))
 }
 
+/// A staff preview link, by the SHA-256 of its secret.
+pub fn staff_preview(hash: &SecretHash) -> Key {
+    Key::new(format!("PREVIEW#{}", hash.as_str()), "PREVIEW")
+}
+
 pub fn me_sign_in(hash: &SecretHash) -> Key {
     me_sign_in_by_stored_hash(hash.as_str())
 }

@@ -291,3 +291,56 @@ mod tests {
         assert_eq!(i.people[0].tokens.iter().filter(|t| t.full_access).count(), 1);
     }
 }
+
+/// How long a staff preview link works (once).
+pub const PREVIEW_LIFETIME: time::Duration = time::Duration::minutes(10);
+
+/// A staff preview link: whose portal it shows, and who asked (for the audit trail).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreviewLink {
+    pub company_id: CompanyId,
+    pub inspection_id: InspectionId,
+    pub person_id: PersonId,
+    pub key_id: crate::foundation::ids::KeyId,
+    #[serde(default)]
+    pub key_name: Option<String>,
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
+    pub valid_until: OffsetDateTime,
+}
+
+impl Store {
+    /// A single-use preview link for `link` (stored by its hash; gone after 10 minutes).
+    pub async fn create_preview_link(
+        &self,
+        link: &PreviewLink,
+    ) -> Result<crate::foundation::credentials::MeSecret, StoreError> {
+        use crate::foundation::credentials::MeSecret;
+        let secret = MeSecret::generate(MeSecret::PREVIEW);
+        let record = Record::new(keys::staff_preview(&secret.hash()), "staff_preview", link)?
+            .expires_at((link.valid_until + time::Duration::days(1)).unix_timestamp());
+        self.write(Write::Create(record)).await?;
+        Ok(secret)
+    }
+
+    /// Uses a preview link: deleted in the same request that reads it (a second use, or one
+    /// after its 10 minutes, finds nothing).
+    pub async fn take_preview_link(
+        &self,
+        secret: &crate::foundation::credentials::MeSecret,
+        now: OffsetDateTime,
+    ) -> Result<Option<PreviewLink>, StoreError> {
+        let key = keys::staff_preview(&secret.hash());
+        let out = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(super::records::key_attrs(&key)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        let Some(item) = out.attributes else { return Ok(None) };
+        let link: PreviewLink = serde_dynamo::from_item(item)?;
+        Ok((link.valid_until > now).then_some(link))
+    }
+}
