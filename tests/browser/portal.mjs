@@ -239,6 +239,16 @@ await check("Pay Now goes to the provider on another origin and back, and the re
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: `${shots}/portal-paid-phone.png`, fullPage: true });
   await page.setViewportSize({ width: 1280, height: 720 });
+  // The payment's receipt, printable.
+  await page.getByRole("link", { name: "Receipt" }).first().click();
+  await page.getByRole("heading", { name: "Payment receipt" }).waitFor();
+  await page.getByText("$600.00").first().waitFor();
+  await axe("payment receipt");
+  await page.screenshot({ path: `${shots}/receipt-1200.png`, fullPage: true });
+  await page.emulateMedia({ media: "print" });
+  await page.screenshot({ path: `${shots}/receipt-print.png`, fullPage: true });
+  await page.emulateMedia({ media: "screen" });
+  await page.goto(demo.client_link);
   // What the provider was sent never carries the portal token.
   const token = new URL(demo.client_link).pathname.split("/")[2];
   const log = await (await fetch(`${demo.payment_provider}/_dev/requests`)).json();

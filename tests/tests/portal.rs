@@ -625,3 +625,41 @@ async fn staff_preview_links_open_a_person_s_portal_read_only_once() {
         .await
         .assert_problem(404);
 }
+
+/// Each payment has a printable receipt for the clients: the portal JSON lists them with their
+/// `receipt_url`, which opens the receipt page (company, property, amount, currency, date in the
+/// company's zone, method, any money returned since). Agents see none.
+#[tokio::test]
+async fn every_payment_has_a_printable_receipt_for_the_clients() {
+    let f = fixture(json!({ "time_zone": "America/Chicago" })).await;
+    let pay = json!({ "amount_cents": 45000, "method": "check", "reference": "#1201" });
+    let payments = format!("/staff/inspections/{}/payments", f.inspection_id);
+    assert_eq!(f.app.request("POST", &payments, Some(&f.key), Some(pay)).await.status, 201);
+    let v = f.view(&f.client).await.json;
+    let receipts = v["payment"]["receipts"].as_array().unwrap().clone();
+    assert_eq!(receipts.len(), 1, "{v}");
+    assert_eq!(receipts[0]["amount_cents"], 45000);
+    assert!(receipts[0]["paid_at"].is_string());
+    let url = receipts[0]["receipt_url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/receipts/", f.client)), "{url}");
+    let page = |u: String| {
+        let app = &f.app;
+        async move { app.send(app.http.get(app.url(&u)).header("accept", "text/html")).await }
+    };
+    let r = page(url.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for shown in ["Payment receipt", "Lakeside", "$450.00", "(USD)", "Check", "CST", "Jane Client"] {
+        assert!(r.text.contains(shown), "{shown}: {}", r.text);
+    }
+    assert!(r.text.contains("@media print"), "a print stylesheet");
+    // A refund shows on the receipt.
+    let refund = json!({ "amount_cents": 5000, "method": "check", "refund": true, "reference": "#1202" });
+    assert_eq!(f.app.request("POST", &payments, Some(&f.key), Some(refund)).await.status, 201);
+    let r = page(url.clone()).await;
+    assert!(r.text.contains("Money returned since") && r.text.contains("$50.00"), "{}", r.text);
+    // Not the agent's to see.
+    assert_eq!(f.view(&f.agent).await.json["payment"]["receipts"], json!([]));
+    let agent_url = url.replace(&f.client, &f.agent);
+    assert_eq!(page(agent_url).await.status, 404);
+    assert_eq!(page(format!("{}/receipts/offline_nothing", f.client)).await.status, 404);
+}

@@ -142,6 +142,7 @@ impl Link {
             ["p", token, "offers", offer, "quote"] => by_method!(req; POST => self.quote(&req, token, offer).await),
             ["p", token, "pay"] => by_method!(req; POST => self.pay(&req, token).await),
             ["p", token, "new-link"] => by_method!(req; POST => self.new_link(&req, token).await),
+            ["p", token, "receipts", payment] => by_method!(req; GET => self.receipt(token, payment).await),
             ["checkout", "return"] => by_method!(req; GET => self.checkout_return(&req)),
             ["preview", secret] => by_method!(req; GET => self.preview(secret).await),
             ["share", id] => by_method!(req; GET => self.share(&req, id).await),
@@ -164,9 +165,25 @@ impl Link {
         self.payments.is_some()
     }
 
+    /// A payment's printable receipt, for the inspection's clients.
+    async fn receipt(&self, raw: &str, payment: &str) -> ApiResult {
+        let (token, ctx) = self.store.resolve_portal(raw).await?;
+        if ctx.person().role != Role::Client {
+            return Err(ApiError::NotFound);
+        }
+        let paid = portal_shared::domain::portal::receipts(&ctx.inspection);
+        paid.iter().find(|r| r.payment_id == payment).ok_or(ApiError::NotFound)?;
+        let entry = ctx.inspection.ledger.get(payment).ok_or(ApiError::NotFound)?;
+        let back = Self::portal_path(&token);
+        pages::html(StatusCode::OK, pages::receipt(&ctx.company, &ctx.inspection, payment, entry, &back))
+    }
+
     async fn view(&self, req: &Request, raw: &str) -> ApiResult {
         let (token, ctx) = self.store.resolve_portal(raw).await?;
-        let view = PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online());
+        let mut view = PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online());
+        for r in &mut view.payment.receipts {
+            r.receipt_url = format!("{}/receipts/{}", Self::portal_path(&token), r.payment_id);
+        }
         if wants_json(req) {
             return json(StatusCode::OK, &view);
         }

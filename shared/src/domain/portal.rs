@@ -42,6 +42,58 @@ pub struct PaymentPanel {
     pub currency: Currency,
     pub action: Option<PaymentAction>,
     pub message: String,
+    /// One per payment received, for the people who pay (clients); empty for others.
+    pub receipts: Vec<Receipt>,
+}
+
+/// A payment's receipt: `receipt_url` opens its printable page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Receipt {
+    pub payment_id: String,
+    pub amount_cents: i64,
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
+    pub paid_at: time::OffsetDateTime,
+    /// Set by whoever knows the portal's address (the link function): `/p/<token>/receipts/<id>`.
+    pub receipt_url: String,
+}
+
+/// How a ledger entry's money came or went, in words.
+pub fn payment_method(kind: &str) -> String {
+    match kind {
+        "payment" => "Online payment (card or bank)".into(),
+        "refund" => "Refund".into(),
+        "dispute_lost" => "Disputed payment returned".into(),
+        other => match other.strip_prefix("offline_payment_").or_else(|| other.strip_prefix("offline_refund_")) {
+            Some(method) => {
+                let method = method.replace('_', " ");
+                let mut m = method.chars();
+                let method = m.next().map(|c| c.to_uppercase().chain(m).collect::<String>()).unwrap_or_default();
+                if other.starts_with("offline_refund_") {
+                    format!("Refund ({method})")
+                } else {
+                    method
+                }
+            }
+            None => other.replace('_', " "),
+        },
+    }
+}
+
+/// The payments of an inspection that have receipts (money received, oldest first).
+pub fn receipts(inspection: &Inspection) -> Vec<Receipt> {
+    let mut out: Vec<Receipt> = inspection
+        .ledger
+        .iter()
+        .filter(|(_, e)| e.amount_cents > 0 && (e.kind == "payment" || e.kind.starts_with("offline_payment_")))
+        .map(|(id, e)| Receipt {
+            payment_id: id.clone(),
+            amount_cents: e.amount_cents,
+            paid_at: e.recorded_at,
+            receipt_url: String::new(),
+        })
+        .collect();
+    out.sort_by_key(|r| r.paid_at);
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -255,6 +307,7 @@ pub fn payment_panel(company: &Company, inspection: &Inspection, can_act: bool, 
         currency: inspection.currency,
         action,
         message,
+        receipts: if can_act { receipts(inspection) } else { Vec::new() },
     }
 }
 

@@ -28,7 +28,7 @@ mod share;
 pub use customer::customer;
 pub use errors::{error_page, wants_page};
 pub use me::{me_ask, me_list, me_sign_in};
-pub use portal::{portal, Notice};
+pub use portal::{portal, receipt, Notice};
 pub use share::share;
 
 const CSS: &str = "\
@@ -55,7 +55,9 @@ button,.button,input[type=text],input[type=email],nav a{min-height:44px;box-sizi
 button,.button{display:inline-flex;align-items:center}nav a{display:inline-flex;align-items:center}\
 input[type=checkbox]{width:22px;height:22px;vertical-align:middle}label{display:inline-block;min-height:44px;\
 padding:10px 0;box-sizing:border-box}\
-@media (max-width:480px){main{padding:8px 12px}section{padding:12px 14px}header{padding:12px 16px}}";
+@media (max-width:480px){main{padding:8px 12px}section{padding:12px 14px}header{padding:12px 16px}}\
+@media print{body{background:#fff}header{background:#fff;color:#000;border-bottom:2px solid #000}nav,.noprint{display:none}\
+section{border:0;padding:0}a{color:#000;text-decoration:none}}";
 
 /// `style-src` allows exactly the stylesheet above, nothing inline from anywhere else.
 static STYLE_HASH: LazyLock<String> = LazyLock::new(|| STANDARD.encode(Sha256::digest(CSS.as_bytes())));

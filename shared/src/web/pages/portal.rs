@@ -8,7 +8,7 @@ use crate::domain::inspection::ServiceKind;
 use crate::domain::portal::{
     AgreementPanel, AgreementState, DocumentCard, DocumentState, PaymentAction, PaymentPanel, PaymentState, PortalView,
 };
-use crate::foundation::money::{format as money, Currency};
+use crate::foundation::money::{format as money, Cents, Currency};
 
 /// An email address people can tap to write to.
 fn mailto(address: &str) -> Markup {
@@ -94,7 +94,7 @@ fn addons_panel(v: &PortalView, base: &str) -> Markup {
     }
 }
 
-fn payment_panel(p: &PaymentPanel, base: &str, act: bool) -> Markup {
+fn payment_panel(p: &PaymentPanel, base: &str, act: bool, zone: Option<&str>) -> Markup {
     let class = match p.state {
         PaymentState::Paid | PaymentState::None => "ok",
         PaymentState::Due => "due",
@@ -113,7 +113,71 @@ fn payment_panel(p: &PaymentPanel, base: &str, act: bool) -> Markup {
             }
             _ => {}
         }
+        @if !p.receipts.is_empty() {
+            ul {
+                @for r in &p.receipts {
+                    li {
+                        (money(Cents::signed(r.amount_cents), p.currency)) " received "
+                        (crate::foundation::local_time::date_time(r.paid_at, zone)) " \u{b7} "
+                        a href={ (base) "/receipts/" (r.payment_id) } { "Receipt" }
+                    }
+                }
+            }
+        }
     }
+}
+
+/// A payment's printable receipt: the company, the property, the amount and how it was paid,
+/// when (in the company's zone), and any money returned since.
+pub fn receipt(
+    company: &crate::domain::company::Company,
+    inspection: &crate::domain::inspection::Inspection,
+    payment_id: &str,
+    entry: &crate::domain::inspection::LedgerEntry,
+    back: &str,
+) -> String {
+    use crate::domain::portal::payment_method;
+    let zone = company.settings.time_zone.as_deref();
+    let cur = inspection.currency;
+    let refunds: Vec<(&String, &crate::domain::inspection::LedgerEntry)> =
+        inspection.ledger.iter().filter(|(_, e)| e.amount_cents < 0).collect();
+    let c = &company.settings.contact;
+    let main = html! {
+        section.receipt {
+            h2 { "Payment receipt" }
+            table {
+                tr { th scope="row" { "Received from" } td { (inspection.people.iter().filter(|p| p.role == crate::domain::inspection::Role::Client).map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")) } }
+                tr { th scope="row" { "For" } td { "Inspection at " (inspection.address) } }
+                tr { th scope="row" { "Amount" } td { strong { (money(Cents::signed(entry.amount_cents), cur)) } " (" (cur.as_str().to_uppercase()) ")" } }
+                tr { th scope="row" { "Paid on" } td { (crate::foundation::local_time::date_time(entry.recorded_at, zone)) } }
+                tr { th scope="row" { "Method" } td { (payment_method(&entry.kind)) } }
+                tr { th scope="row" { "Reference" } td { (payment_id) } }
+            }
+            @if !refunds.is_empty() {
+                h2 { "Money returned since" }
+                table {
+                    tr { th scope="col" { "Date" } th scope="col" { "What" } th scope="col" { "Amount" } }
+                    @for (_, e) in &refunds {
+                        tr {
+                            td { (crate::foundation::local_time::date_time(e.recorded_at, zone)) }
+                            td { (payment_method(&e.kind)) }
+                            td.money { (money(Cents::signed(-e.amount_cents), cur)) }
+                        }
+                    }
+                }
+            }
+            p { "Paid in all: " strong { (money(inspection.paid(), cur)) } " of " (money(inspection.invoice_total(), cur)) "." }
+            p {
+                strong { (company.name) }
+                @if let Some(a) = &c.address { br; (a) }
+                @if let Some(p) = &c.phone { br; (tel(p)) }
+                @if let Some(e) = &c.email { br; (mailto(e.as_str())) }
+            }
+            p.noprint { "To keep it, print this page or save it as a PDF from your browser's Print menu. " a href=(back) { "Back to your portal" } }
+        }
+    };
+    let title = format!("Receipt \u{2014} {}", inspection.address);
+    layout(company.settings.language(), &title, &company.name, "Payment receipt", None, main)
 }
 
 fn agreement_panel(a: &AgreementPanel, base: &str, act: bool) -> Markup {
@@ -252,7 +316,7 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
             h2 { (v.address) }
             p { (date(&v.scheduled_at, &v.company.time_zone)) }
             @if !v.addon_offers.is_empty() && act { (addons_panel(v, base)) }
-            (payment_panel(&v.payment, base, act))
+            (payment_panel(&v.payment, base, act, v.company.time_zone.as_deref()))
             (agreement_panel(&v.agreement, base, act))
             h2 { "Steps" }
             ul.steps { @for s in &v.steps { li { (if s.done { "\u{2713}" } else { "\u{25cb}" }) " " (s.label) } } }
