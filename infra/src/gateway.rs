@@ -52,6 +52,7 @@ pub const ROUTES: &[Route] = &[
     r("ANY", "$default", Function::Link),
     r("ANY", "/p/{token}/documents/{id}", Function::Gate),
     r("ANY", "/c/{token}/documents/{id}", Function::Gate),
+    r("GET", "/brand/{company_id}/logo", Function::Gate),
     r("ANY", "/webhooks/payments", Function::PaymentWebhook),
     r("ANY", "/staff/documents/{id}/publish", Function::Publish),
     r("ANY", "/staff/documents/{id}/unpublish", Function::Publish),

@@ -45,7 +45,7 @@ async fn the_portal_view_shows_the_dashboard_order_documents_and_contacts() {
     assert_eq!(
         v["payment"],
         json!({"state": "due", "balance_cents": 45000, "invoice_total_cents": 45000,
-        "paid_cents": 0, "currency": "usd", "action": "pay_now", "message": "Payment due: $450.00"})
+        "paid_cents": 0, "currency": "usd", "action": "pay_now", "message": "Payment due: $450.00", "receipts": []})
     );
     assert_eq!(v["agreement"]["state"], "unsigned");
     assert_eq!(v["agreement"]["version"], 1);
@@ -662,4 +662,56 @@ async fn every_payment_has_a_printable_receipt_for_the_clients() {
     let agent_url = url.replace(&f.client, &f.agent);
     assert_eq!(page(agent_url).await.status, 404);
     assert_eq!(page(format!("{}/receipts/offline_nothing", f.client)).await.status, 404);
+}
+
+/// The company's brand on its pages: an accent colour (refused, naming the contrast, when white
+/// text on it is under 4.5:1) in a stylesheet the CSP allows by its hash, and a logo uploaded
+/// through a presigned POST, checked by its bytes when set, served from the portal's own origin.
+#[tokio::test]
+async fn the_portal_wears_the_company_s_colour_and_logo() {
+    let f = fixture(json!({})).await;
+    let settings = |body: Value| f.app.request("PATCH", "/staff/settings", Some(&f.key), Some(body));
+    let pale = settings(json!({ "accent_color": "#ffcc00" })).await;
+    pale.assert_problem(400);
+    assert!(pale.json["detail"].as_str().unwrap().contains("4.5:1"), "{}", pale.text);
+    assert_eq!(settings(json!({ "accent_color": "#0b6e4f" })).await.status, 200);
+
+    let png = {
+        let mut out = Vec::new();
+        let mut e = png::Encoder::new(&mut out, 120, 40);
+        e.set_color(png::ColorType::Rgb);
+        e.write_header().unwrap().write_image_data(&vec![30u8; 120 * 40 * 3]).unwrap();
+        out
+    };
+    let form = |content_type: &str| {
+        f.app.request("POST", "/staff/settings/logo", Some(&f.key), Some(json!({ "content_type": content_type })))
+    };
+    form("image/svg+xml").await.assert_problem(400);
+    let r = form("image/png").await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let key = r.json["key"].as_str().unwrap().to_owned();
+    settings(json!({ "logo": key })).await.assert_problem(400); // nothing uploaded yet
+                                                                // Not an image, whatever the form said: refused when set.
+    let bad = form("image/png").await;
+    portal_infra::uploads::post_file(&f.app.http, &bad.json["upload"], b"<svg onload=alert(1)>", "image/png")
+        .await
+        .unwrap();
+    settings(json!({ "logo": bad.json["key"] })).await.assert_problem(400);
+    settings(json!({ "logo": "companies/someone-else/brand/logo.png" })).await.assert_problem(400);
+    assert!(portal_infra::uploads::post_file(&f.app.http, &r.json["upload"], &png, "image/png")
+        .await
+        .unwrap()
+        .is_success());
+    assert_eq!(settings(json!({ "logo": key })).await.status, 200);
+
+    let page = f.app.send(f.app.http.get(f.app.url(&f.client)).header("accept", "text/html")).await;
+    let logo = format!("/brand/{}/logo", f.company_id);
+    assert!(page.text.contains(&format!("src=\"{logo}\"")) && page.text.contains("Lakeside"), "{}", page.text);
+    assert!(page.text.contains("header{background:#0b6e4f}"), "the accent colour");
+    let csp = page.header("content-security-policy").unwrap().to_owned();
+    assert_eq!(csp.matches("'sha256-").count(), 2, "both stylesheets, by hash: {csp}");
+    assert!(csp.contains("img-src 'self'"), "{csp}");
+    let served = f.app.http.get(f.app.url(&logo)).send().await.unwrap();
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert_eq!(served.bytes().await.unwrap().to_vec(), png, "the logo as uploaded");
 }

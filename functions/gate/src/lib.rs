@@ -45,8 +45,26 @@ impl Gate {
         match segs.as_slice() {
             ["p", token, "documents", id] => by_method!(req; GET => self.open(&req, token, id).await),
             ["c", token, "documents", id] => by_method!(req; GET => self.open_customer(token, id).await),
+            ["brand", company, "logo"] => by_method!(req; GET => self.logo(company).await),
             _ => Err(ApiError::NotFound),
         }
+    }
+
+    /// A company's logo, from this origin (the pages' CSP allows images from here): public, as a
+    /// logo on a letterhead is, cached for a few minutes.
+    async fn logo(&self, company: &str) -> ApiResult {
+        let id: portal_shared::foundation::ids::CompanyId = company.parse().map_err(|_| ApiError::NotFound)?;
+        let company = self.store.company(id).await?.ok_or(ApiError::NotFound)?;
+        let key = company.settings.logo.ok_or(ApiError::NotFound)?;
+        let bytes = self.blobs.read(&key, None).await.map_err(ApiError::internal)?;
+        let content_type = if bytes.starts_with(b"\x89PNG") { "image/png" } else { "image/jpeg" };
+        http::Response::builder()
+            .status(http::StatusCode::OK)
+            .header("content-type", content_type)
+            .header("cache-control", "public, max-age=300")
+            .header("x-content-type-options", "nosniff")
+            .body(lambda_http::Body::Binary(bytes))
+            .map_err(ApiError::internal)
     }
 
     async fn open(&self, req: &Request, raw: &str, id: &str) -> ApiResult {

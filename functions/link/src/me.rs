@@ -77,10 +77,7 @@ impl Link {
             if wants_json(req) {
                 return Err(ApiError::Unauthorized);
             }
-            return pages::html_own_origin(
-                StatusCode::OK,
-                pages::me_ask(&c.name, c.settings.language(), &format!("/me/{company}"), false),
-            );
+            return pages::html_own_origin(StatusCode::OK, pages::me_ask(&c.brand(), &format!("/me/{company}"), false));
         };
         let entries = self.store.my_inspections(company, &session.email).await?;
         let view = MeView::build(&c, session.email.as_str(), entries, &self.config.public_base_url, self.now());
@@ -109,7 +106,7 @@ impl Link {
         if is_form(req) && !wants_json(req) {
             return pages::html_own_origin(
                 StatusCode::ACCEPTED,
-                pages::me_ask(&c.name, c.settings.language(), &format!("/me/{company}"), true),
+                pages::me_ask(&c.brand(), &format!("/me/{company}"), true),
             );
         }
         let message = "If that email is on any of our inspections, a sign-in link is on its way to it.";
@@ -121,7 +118,7 @@ impl Link {
         let code = MeSecret::parse(MeSecret::SIGN_IN, code).ok_or(ApiError::NotFound)?;
         let c = self.store.company(company).await?.ok_or(ApiError::NotFound)?;
         let action = format!("/me/{company}/signin/{}", code.reveal());
-        pages::html_own_origin(StatusCode::OK, pages::me_sign_in(&c.name, c.settings.language(), &action))
+        pages::html_own_origin(StatusCode::OK, pages::me_sign_in(&c.brand(), &action))
     }
 
     pub(crate) async fn me_sign_in(&self, req: &Request, company: &str, code: &str) -> ApiResult {

@@ -72,6 +72,7 @@ impl StaffApi {
                     ["settings"] => by_method!(req;
                         GET => settings::get(self, &staff).await,
                         PATCH => settings::update(self, &staff, &req).await),
+                    ["settings", "logo"] => by_method!(req; POST => settings::logo_upload(self, &staff, &req).await),
                     ["keys"] => by_method!(req;
                         GET => settings::list_keys(self, staff.company_id).await,
                         POST => settings::create_key(self, staff.company_id, &staff.key_id.to_string(), &req).await),

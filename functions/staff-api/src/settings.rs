@@ -33,10 +33,15 @@ pub async fn get(app: &StaffApi, staff: &Staff) -> ApiResult {
 }
 
 pub async fn update(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
-    let patch: SettingsPatch = portal_shared::web::http::json_patch_body(req, &[])?;
+    let mut patch: SettingsPatch = portal_shared::web::http::json_patch_body(req, &[])?;
+    let logo = patch.logo.take();
     let mut company = company(app, staff).await?;
     let was_enabled = company.settings.customer_portal_enabled;
     company.settings = company.settings.apply(patch)?;
+    if let Some(key) = logo {
+        check_logo(app, company.id, &key).await?;
+        company.settings.logo = Some(key);
+    }
     app.store.save_company(&mut company).await?;
     tracing::info!(company_id = %company.id, "settings updated");
     if company.settings.customer_portal_enabled && !was_enabled {
@@ -44,6 +49,55 @@ pub async fn update(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
         tracing::info!(company_id = %company.id, documents = n, "customer portal enabled: published documents backfilled");
     }
     json(StatusCode::OK, &view(&company))
+}
+
+/// Largest logo (the portal serves it on every page).
+pub const MAX_LOGO_BYTES: i64 = 1024 * 1024;
+
+/// Where a company's brand images live in the bucket.
+fn brand_prefix(c: CompanyId) -> String {
+    format!("companies/{c}/brand/")
+}
+
+/// A place for the company's logo (`{"content_type": "image/png" | "image/jpeg"}`): a key and a
+/// presigned POST of exactly that type, at most 1 MiB. Then `PATCH /staff/settings {"logo": key}`
+/// checks what arrived and shows it. (SVG is refused: it can carry script.)
+pub async fn logo_upload(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NewLogo {
+        content_type: String,
+    }
+    let input: NewLogo = json_body(req)?;
+    let extension = match input.content_type.as_str() {
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        _ => return Err(ApiError::bad_request("content_type: image/png or image/jpeg (SVG is not accepted)")),
+    };
+    let key = format!("{}logo-{}.{extension}", brand_prefix(staff.company_id), ulid::Ulid::new());
+    let upload = app
+        .blobs
+        .presign_post(&key, &input.content_type, MAX_LOGO_BYTES, portal_shared::usecases::uploads::UPLOAD_URL_TTL)
+        .await
+        .map_err(ApiError::internal)?;
+    json(StatusCode::CREATED, &json!({ "key": key, "upload": upload }))
+}
+
+/// The logo that arrived at `key`: the company's, at most 1 MiB, a PNG or JPEG by its bytes.
+async fn check_logo(app: &StaffApi, c: CompanyId, key: &str) -> Result<(), ApiError> {
+    if !key.starts_with(&brand_prefix(c)) || key.contains("..") {
+        return Err(ApiError::bad_request("logo: the key an upload form of POST /staff/settings/logo gave"));
+    }
+    match app.blobs.head(key).await.map_err(ApiError::internal)? {
+        None => return Err(ApiError::bad_request("logo: nothing was uploaded at that key")),
+        Some(o) if o.size > MAX_LOGO_BYTES => return Err(ApiError::bad_request("logo: at most 1 MiB")),
+        Some(_) => {}
+    }
+    let bytes = app.blobs.read(key, None).await.map_err(ApiError::internal)?;
+    if !(bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.starts_with(&[0xFF, 0xD8, 0xFF])) {
+        return Err(ApiError::bad_request("logo: the upload is not a PNG or JPEG"));
+    }
+    Ok(())
 }
 
 pub async fn list_users(app: &StaffApi, staff: &Staff) -> ApiResult {

@@ -32,6 +32,16 @@ pub struct Company {
     pub webhook_events: Option<Vec<String>>,
 }
 
+/// What frames a company's pages (see [`Company::brand`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Brand {
+    pub name: String,
+    pub language: String,
+    pub accent_color: Option<String>,
+    /// On this origin (`/brand/<company>/logo`), when the company has a logo.
+    pub logo_url: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewCompany {
@@ -60,6 +70,17 @@ impl Company {
             staff_emails,
             webhook_events: Some(Vec::new()),
         })
+    }
+
+    /// What frames the company's pages: language, accent colour, logo.
+    pub fn brand(&self) -> Brand {
+        let s = &self.settings;
+        Brand {
+            name: self.name.clone(),
+            language: s.language().to_owned(),
+            accent_color: s.accent_color.clone(),
+            logo_url: s.logo.as_ref().map(|_| format!("/brand/{}/logo", self.id)),
+        }
     }
 
     /// Whether a change should write a webhook event of `event_type` (an endpoint wants it).

@@ -45,7 +45,7 @@ pub struct MeView {
     #[serde(skip)]
     pub time_zone: Option<String>,
     #[serde(skip)]
-    pub language: String,
+    pub brand: super::company::Brand,
     pub email: String,
     /// Upcoming first (soonest first), then past (latest first).
     pub inspections: Vec<MeInspection>,
@@ -151,7 +151,7 @@ impl MeView {
             company_id: company.id,
             company_name: company.name.clone(),
             time_zone: company.settings.time_zone.clone(),
-            language: company.settings.language().to_owned(),
+            brand: company.brand(),
             email: email.to_owned(),
             inspections,
         }

@@ -188,9 +188,9 @@ pub struct CompanyCard {
     pub contact: ContactDetails,
     /// The IANA zone pages show times in (null: UTC). Times in JSON stay UTC.
     pub time_zone: Option<String>,
-    /// The pages' language (`<html lang>`).
+    /// What frames the pages (language, colours, logo).
     #[serde(skip)]
-    pub language: String,
+    pub brand: super::company::Brand,
 }
 
 impl CompanyCard {
@@ -199,7 +199,7 @@ impl CompanyCard {
             name: company.name.clone(),
             contact: company.settings.contact.clone(),
             time_zone: company.settings.time_zone.clone(),
-            language: company.settings.language().to_owned(),
+            brand: company.brand(),
         }
     }
 }

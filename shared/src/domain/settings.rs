@@ -177,9 +177,27 @@ pub struct Settings {
     /// The language of the company's pages (a BCP 47 tag such as `en`, `fr-CA`; `en` when
     /// unset): what `<html lang>` says, so screen readers pronounce the text right.
     pub language: Option<String>,
+    /// The brand colour of the portal's header and buttons (`#rrggbb`); white text on it is at
+    /// least 4.5:1.
+    pub accent_color: Option<String>,
+    /// The company's logo (a PNG or JPEG of at most 1 MiB, uploaded through
+    /// `POST /staff/settings/logo`): its key in the bucket.
+    pub logo: Option<String>,
 }
 
 pub const DEFAULT_LINK_LIFETIME_DAYS: u32 = 400;
+
+/// The contrast ratio of white text on `#rrggbb` (WCAG 2 relative luminance); None when it is
+/// not such a colour.
+pub fn contrast_with_white(color: &str) -> Option<f64> {
+    let hex = color.strip_prefix('#').filter(|h| h.len() == 6 && h.chars().all(|c| c.is_ascii_hexdigit()))?;
+    let channel = |i: usize| {
+        let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).ok()?) / 255.0;
+        Some(if c <= 0.03928 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) })
+    };
+    let l = 0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?;
+    Some(1.05 / (l + 0.05))
+}
 
 impl Settings {
     /// The pages' language (`en` when unset).
@@ -214,6 +232,8 @@ pub struct SettingsPatch {
     pub link_lifetime_days: Option<u32>,
     pub webhook_ports: Option<Vec<u16>>,
     pub language: Option<String>,
+    pub accent_color: Option<String>,
+    pub logo: Option<String>,
     /// Accepted only to refuse it clearly: this flag belongs to the platform admin.
     pub deficiency_visibility: Option<bool>,
 }
@@ -376,6 +396,18 @@ impl Settings {
                 DomainError::Invalid(format!("time_zone {tz:?} is not an IANA time zone such as America/Chicago"))
             })?;
             s.time_zone = Some(tz.to_owned());
+        }
+        if let Some(color) = patch.accent_color {
+            let color = color.trim().to_ascii_lowercase();
+            let ratio = crate::domain::settings::contrast_with_white(&color)
+                .ok_or_else(|| DomainError::Invalid(format!("accent_color {color:?} is not a colour like #1f6feb")))?;
+            if ratio < 4.5 {
+                return Err(DomainError::Invalid(format!(
+                    "accent_color {color}: white text on it has a contrast of {ratio:.2}:1; it must be at least 4.5:1 \
+                     (choose a darker colour)"
+                )));
+            }
+            s.accent_color = Some(color);
         }
         if let Some(lang) = patch.language {
             let lang = lang.trim();

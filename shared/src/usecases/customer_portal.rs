@@ -32,9 +32,9 @@ pub struct BuildingCard {
 pub struct CustomerView {
     pub contact: Value,
     pub company: Value,
-    /// The pages' language (`<html lang>`).
+    /// What frames the pages (language, colours, logo).
     #[serde(skip)]
-    pub language: String,
+    pub brand: crate::domain::company::Brand,
     pub buildings: Vec<BuildingCard>,
     /// Whether deficiency feeds show anything for this contact.
     pub deficiencies_visible: bool,
@@ -60,7 +60,7 @@ pub async fn view(store: &Store, company: &Company, contact: &Contact) -> Result
     Ok(CustomerView {
         contact: json!({ "contact_id": contact.id, "name": contact.name, "email": contact.email }),
         company: json!({ "name": company.name, "contact": company.settings.contact }),
-        language: company.settings.language().to_owned(),
+        brand: company.brand(),
         buildings,
         deficiencies_visible: deficiencies_visible(company, contact),
     })

@@ -65,5 +65,5 @@ pub fn customer(
     let name = v.contact["name"].as_str().unwrap_or("");
     let company = v.company["name"].as_str().unwrap_or("");
     let title = format!("{company} \u{2014} customer portal");
-    layout(&v.language, &title, company, &format!("Customer portal of {name}"), None, main)
+    layout(&super::Chrome::of(&v.brand), &title, company, &format!("Customer portal of {name}"), None, main)
 }

@@ -125,7 +125,7 @@ fn page(title: &str, text: &str, back: Option<(&str, &str)>) -> String {
             @if let Some((href, label)) = back { p { a href=(href) { (label) } } }
         }
     };
-    layout("en", title, title, "", None, main)
+    layout(&super::Chrome::plain(), title, title, "", None, main)
 }
 
 /// The same page for every portal link that does not work, with a form for a new one.
@@ -148,7 +148,7 @@ fn dead_portal_link(token: &str) -> String {
             }
         }
     };
-    layout("en", "This link does not work", "Your inspection portal", "", None, main)
+    layout(&super::Chrome::plain(), "This link does not work", "Your inspection portal", "", None, main)
 }
 
 #[cfg(test)]

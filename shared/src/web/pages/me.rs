@@ -8,7 +8,8 @@ use crate::domain::portal::DocumentState;
 use crate::foundation::money::format as money;
 
 /// The sign-in form: an address, and a link by email if it is on any inspection.
-pub fn me_ask(company: &str, lang: &str, form_action: &str, sent: bool) -> String {
+pub fn me_ask(brand: &crate::domain::company::Brand, form_action: &str, sent: bool) -> String {
+    let company = brand.name.as_str();
     let main = html! {
         @if sent {
             div.notice { "If that email is on any of our inspections, a sign-in link is on its way to it. It works once, within 15 minutes." }
@@ -26,11 +27,18 @@ pub fn me_ask(company: &str, lang: &str, form_action: &str, sent: bool) -> Strin
             }
         }
     };
-    own_origin_layout(lang, &format!("Your inspections \u{2014} {company}"), "Your inspections", company, main)
+    own_origin_layout(
+        &super::Chrome::of(brand),
+        &format!("Your inspections \u{2014} {company}"),
+        "Your inspections",
+        company,
+        main,
+    )
 }
 
 /// The sign-in link's page: one button, so a mail scanner that opens links uses up nothing.
-pub fn me_sign_in(company: &str, lang: &str, form_action: &str) -> String {
+pub fn me_sign_in(brand: &crate::domain::company::Brand, form_action: &str) -> String {
+    let company = brand.name.as_str();
     let main = html! {
         section {
             h2 { "Sign in" }
@@ -38,7 +46,13 @@ pub fn me_sign_in(company: &str, lang: &str, form_action: &str) -> String {
             form method="post" action=(form_action) { button type="submit" { "Continue" } }
         }
     };
-    own_origin_layout(lang, &format!("Sign in \u{2014} {company}"), "Your inspections", company, main)
+    own_origin_layout(
+        &super::Chrome::of(brand),
+        &format!("Sign in \u{2014} {company}"),
+        "Your inspections",
+        company,
+        main,
+    )
 }
 
 /// Every inspection where this address has a link, each opening its own portal.
@@ -92,7 +106,7 @@ pub fn me_list(v: &crate::domain::me::MeView, logout_action: &str) -> String {
         form method="post" action=(logout_action) { button.secondary type="submit" { "Sign out" } }
     };
     own_origin_layout(
-        &v.language,
+        &super::Chrome::of(&v.brand),
         &format!("Your inspections \u{2014} {}", v.company_name),
         "Your inspections",
         &v.company_name,

@@ -3,7 +3,6 @@
 //! stylesheet allowed by its hash. Every page goes out with the security headers of [`html`].
 
 use std::fmt::Write as _;
-use std::sync::LazyLock;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
@@ -50,7 +49,8 @@ max-height:320px;overflow:auto}img.cover{width:100%;max-height:280px;object-fit:
 ul.steps{list-style:none;padding:0}ul.steps li{padding:4px 0}\
 textarea{width:100%;box-sizing:border-box;padding:8px;font:inherit;border:1px solid #6b7b8c;border-radius:6px}\
 .offer{border-top:1px solid #eef1f4;padding-top:8px}td.email{overflow-wrap:anywhere}td.money{white-space:nowrap}\
-a{color:#0b57a6}:focus-visible{outline:3px solid #b45309;outline-offset:2px}\
+header img.logo{display:block;max-height:48px;max-width:180px;margin-bottom:8px;background:#fff;padding:4px;\
+border-radius:4px}a{color:#0b57a6}:focus-visible{outline:3px solid #b45309;outline-offset:2px}\
 button,.button,input[type=text],input[type=email],nav a{min-height:44px;box-sizing:border-box}\
 button,.button{display:inline-flex;align-items:center}nav a{display:inline-flex;align-items:center}\
 input[type=checkbox]{width:22px;height:22px;vertical-align:middle}label{display:inline-block;min-height:44px;\
@@ -59,19 +59,54 @@ padding:10px 0;box-sizing:border-box}\
 @media print{body{background:#fff}header{background:#fff;color:#000;border-bottom:2px solid #000}nav,.noprint{display:none}\
 section{border:0;padding:0}a{color:#000;text-decoration:none}}";
 
-/// `style-src` allows exactly the stylesheet above, nothing inline from anywhere else.
-static STYLE_HASH: LazyLock<String> = LazyLock::new(|| STANDARD.encode(Sha256::digest(CSS.as_bytes())));
-
-/// The pages' CSP. Forms post to the page's own origin only, plus `form_to` when given: browsers
-/// apply `form-action` to the redirect a form post answers, so Pay Now's `303` to a payment
-/// provider's checkout on another origin needs that origin here.
-fn csp(form_to: Option<&str>) -> String {
+/// The pages' CSP: `style-src` allows exactly the stylesheets the page carries (the one above and
+/// a company's brand colours), by their hashes; images from this origin (a company's logo), any
+/// https origin (a cover photo) and data. Forms post to the page's own origin only, plus
+/// `form_to` when given: browsers apply `form-action` to the redirect a form post answers, so Pay
+/// Now's `303` to a payment provider's checkout on another origin needs that origin here.
+fn csp(body: &str, form_to: Option<&str>) -> String {
     let extra = form_to.map(|o| format!(" {o}")).unwrap_or_default();
+    let styles: Vec<String> = body
+        .split("<style>")
+        .skip(1)
+        .filter_map(|s| s.split("</style>").next())
+        .map(|css| format!("'sha256-{}'", STANDARD.encode(Sha256::digest(css.as_bytes()))))
+        .collect();
+    let styles = if styles.is_empty() { "'none'".to_owned() } else { styles.join(" ") };
     format!(
-        "default-src 'none'; style-src 'sha256-{}'; img-src https: data:; form-action 'self'{extra}; \
-         frame-ancestors 'none'; base-uri 'none'",
-        *STYLE_HASH
+        "default-src 'none'; style-src {styles}; img-src 'self' https: data:; form-action 'self'{extra}; \
+         frame-ancestors 'none'; base-uri 'none'"
     )
+}
+
+/// What frames a page: its language, and the company's brand (accent colour, logo) when known.
+#[derive(Debug, Clone, Default)]
+pub struct Chrome {
+    pub lang: String,
+    /// `#rrggbb`, checked for contrast when saved.
+    pub accent: Option<String>,
+    /// The logo's URL on this origin, and its text alternative.
+    pub logo: Option<(String, String)>,
+}
+
+impl Chrome {
+    /// A page that knows no company: English, the portal's own colours.
+    pub fn plain() -> Chrome {
+        Chrome { lang: "en".into(), ..Chrome::default() }
+    }
+
+    pub fn of(brand: &crate::domain::company::Brand) -> Chrome {
+        Chrome {
+            lang: brand.language.clone(),
+            accent: brand.accent_color.clone(),
+            logo: brand.logo_url.clone().map(|url| (url, format!("{} logo", brand.name))),
+        }
+    }
+
+    /// The stylesheet of the brand colour, if any.
+    fn css(&self) -> Option<String> {
+        self.accent.as_ref().map(|c| format!("header{{background:{c}}}button,.button{{background:{c}}}a{{color:{c}}}"))
+    }
 }
 
 /// An HTML response with the headers every page carries: no referrer (URLs hold tokens), no
@@ -98,7 +133,7 @@ fn page_response(status: StatusCode, body: String, form_to: Option<&str>, referr
         .header("content-type", "text/html; charset=utf-8")
         .header("cache-control", "no-store")
         .header("referrer-policy", referrer)
-        .header("content-security-policy", csp(form_to))
+        .header("content-security-policy", csp(&body, form_to))
         .header("x-content-type-options", "nosniff")
         .header("x-frame-options", "DENY")
         .body(Body::Text(body))
@@ -126,18 +161,18 @@ pub fn escape(s: &str) -> String {
 
 /// One layout for every page: the stylesheet the CSP allows by its hash, the header, an optional
 /// tab bar, the content. (No page reloads itself.)
-fn layout(lang: &str, title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup) -> String {
-    layout_with("no-referrer", lang, title, header, sub, nav, main)
+fn layout(chrome: &Chrome, title: &str, header: &str, sub: &str, nav: Option<Markup>, main: Markup) -> String {
+    layout_with("no-referrer", chrome, title, header, sub, nav, main)
 }
 
 /// [`layout`] for the pages sent with [`html_own_origin`] (the same referrer policy in the page).
-fn own_origin_layout(lang: &str, title: &str, header: &str, sub: &str, main: Markup) -> String {
-    layout_with("same-origin", lang, title, header, sub, None, main)
+fn own_origin_layout(chrome: &Chrome, title: &str, header: &str, sub: &str, main: Markup) -> String {
+    layout_with("same-origin", chrome, title, header, sub, None, main)
 }
 
 fn layout_with(
     referrer: &str,
-    lang: &str,
+    chrome: &Chrome,
     title: &str,
     header: &str,
     sub: &str,
@@ -146,16 +181,21 @@ fn layout_with(
 ) -> String {
     html! {
         (DOCTYPE)
-        html lang=(lang) {
+        html lang=(chrome.lang) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
                 meta name="referrer" content=(referrer);
                 title { (title) }
                 style { (PreEscaped(CSS)) }
+                @if let Some(css) = chrome.css() { style { (PreEscaped(css)) } }
             }
             body {
-                header { h1 { (header) } p { (sub) } }
+                header {
+                    @if let Some((src, alt)) = &chrome.logo { img.logo src=(src) alt=(alt); }
+                    h1 { (header) }
+                    p { (sub) }
+                }
                 @if let Some(nav) = nav { (nav) }
                 main { (main) }
             }
@@ -174,7 +214,7 @@ pub fn locked(title: &str, steps: &[String], portal: Option<&str>) -> String {
             @if let Some(href) = portal { p { a.button href=(href) { "Go to your portal to pay and sign" } } }
         }
     };
-    layout("en", &format!("{title} is locked"), title, "Locked", None, main)
+    layout(&Chrome::plain(), &format!("{title} is locked"), title, "Locked", None, main)
 }
 
 /// A simple page with one message (form results, errors people see).
@@ -186,7 +226,7 @@ pub fn message(title: &str, text: &str, back: Option<(&str, &str)>) -> String {
             @if let Some((href, label)) = back { p { a href=(href) { (label) } } }
         }
     };
-    layout("en", title, title, "", None, main)
+    layout(&Chrome::plain(), title, title, "", None, main)
 }
 
 fn role_label(role: Role) -> &'static str {

@@ -3,7 +3,7 @@
 
 use maud::{html, Markup};
 
-use super::{date, layout, lock_reason_text, role_label};
+use super::{date, layout, lock_reason_text, role_label, Chrome};
 use crate::domain::inspection::ServiceKind;
 use crate::domain::portal::{
     AgreementPanel, AgreementState, DocumentCard, DocumentState, PaymentAction, PaymentPanel, PaymentState, PortalView,
@@ -177,7 +177,7 @@ pub fn receipt(
         }
     };
     let title = format!("Receipt \u{2014} {}", inspection.address);
-    layout(company.settings.language(), &title, &company.name, "Payment receipt", None, main)
+    layout(&Chrome::of(&company.brand()), &title, &company.name, "Payment receipt", None, main)
 }
 
 fn agreement_panel(a: &AgreementPanel, base: &str, act: bool) -> Markup {
@@ -345,5 +345,5 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
     };
     let sub = format!("{} \u{2014} {}", v.company.name, role_label(v.viewer.role));
     let title = format!("{} \u{2014} {}", v.address, v.company.name);
-    layout(&v.company.language, &title, &v.address, &sub, Some(portal_nav(v)), main)
+    layout(&Chrome::of(&v.company.brand), &title, &v.address, &sub, Some(portal_nav(v)), main)
 }

@@ -30,5 +30,5 @@ pub fn share(v: &ShareView, form_action: &str) -> String {
         }
     };
     let title = format!("{} \u{2014} {}", v.address, v.company.name);
-    layout(&v.company.language, &title, &v.address, &v.company.name, None, main)
+    layout(&super::Chrome::of(&v.company.brand), &title, &v.address, &v.company.name, None, main)
 }
