@@ -246,6 +246,20 @@ fn order_panel(v: &PortalView) -> Markup {
     }
 }
 
+/// The one next thing this person can do, if any: sign, pay, or open the report.
+fn next_action(v: &PortalView, base: &str, act: bool) -> Option<(String, &'static str)> {
+    if act && v.agreement.required && v.agreement.can_sign {
+        return Some(("#agreement".into(), "Next: sign the agreement"));
+    }
+    if act && v.payment.action == Some(PaymentAction::PayNow) {
+        return Some(("#payment".into(), "Next: pay for the inspection"));
+    }
+    v.reports
+        .iter()
+        .find(|d| d.state == DocumentState::Available)
+        .map(|d| (format!("{base}/documents/{}", d.id), "Open your report"))
+}
+
 fn offers_panel(v: &PortalView, base: &str, act: bool) -> Markup {
     html! {
         section #offers {
@@ -311,15 +325,25 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
         @if read_only {
             div.notice { "Staff preview: exactly what " (v.viewer.name) " (" (role_label(v.viewer.role)) ") sees. Read-only." }
         }
+        // In the order the anchors use: the property, where things stand, the one next thing to
+        // do, then the details.
         section #dashboard {
             @if let Some(url) = &v.cover_photo_url { img.cover src=(url) alt="Property photo"; }
             h2 { (v.address) }
             p { (date(&v.scheduled_at, &v.company.time_zone)) }
+            ol.progress aria-label="Progress" {
+                @for s in &v.steps {
+                    li class=(if s.done { "done" } else { "todo" }) {
+                        span aria-hidden="true" { (if s.done { "\u{2713} " } else { "\u{25cb} " }) }
+                        (s.label)
+                        span.visually-hidden { (if s.done { " (done)" } else { " (to do)" }) }
+                    }
+                }
+            }
+            @if let Some((href, label)) = next_action(v, base, act) { p { a.button.primary href=(href) { (label) } } }
             @if !v.addon_offers.is_empty() && act { (addons_panel(v, base)) }
-            (payment_panel(&v.payment, base, act, v.company.time_zone.as_deref()))
-            (agreement_panel(&v.agreement, base, act))
-            h2 { "Steps" }
-            ul.steps { @for s in &v.steps { li { (if s.done { "\u{2713}" } else { "\u{25cb}" }) " " (s.label) } } }
+            div #payment { (payment_panel(&v.payment, base, act, v.company.time_zone.as_deref())) }
+            @if v.agreement.required { div #agreement { (agreement_panel(&v.agreement, base, act)) } }
             h2 { "Reports" }
             (document_rows(&v.reports, base, cur))
         }
