@@ -16,7 +16,7 @@ use portal_shared::domain::customers::EnrollmentStatus;
 use portal_shared::foundation::ids::BuildingId;
 use portal_shared::usecases::customer_portal::{self, FeedPage};
 use portal_shared::web::entry::HttpFunction;
-use portal_shared::web::http::{json, page_limit, query_param, segments, serve_pages, wants_json, ApiResult};
+use portal_shared::web::http::{json, page_limit, query_param, segments, wants_json, ApiResult};
 use portal_shared::{by_method, web::pages, ApiError, Config};
 
 pub struct DeficiencyFeed {
@@ -89,6 +89,6 @@ fn feed(page: FeedPage) -> ApiResult {
 
 impl HttpFunction for DeficiencyFeed {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve_pages(req, &self.config, |req| self.route(req)).await
+        pages::serve_pages(req, &self.config, |req| self.route(req)).await
     }
 }

@@ -16,7 +16,7 @@ use portal_shared::foundation::ids::DocumentId;
 use portal_shared::foundation::metrics::{self, Metric};
 use portal_shared::usecases::customer_portal;
 use portal_shared::web::entry::HttpFunction;
-use portal_shared::web::http::{segments, serve_pages, ApiResult};
+use portal_shared::web::http::{segments, ApiResult};
 use portal_shared::{by_method, web::delivery, ApiError, Config};
 
 pub struct Gate {
@@ -121,6 +121,6 @@ impl Gate {
 
 impl HttpFunction for Gate {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve_pages(req, &self.config, |req| self.route(req)).await
+        portal_shared::web::pages::serve_pages(req, &self.config, |req| self.route(req)).await
     }
 }

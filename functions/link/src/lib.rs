@@ -28,7 +28,7 @@ use portal_shared::foundation::email::Email;
 use portal_shared::foundation::ids::{InspectionId, ServiceId};
 use portal_shared::web::entry::HttpFunction;
 use portal_shared::web::http::{
-    client_info, form_or_json_body, is_form, json, query_param, segments, serve_pages, wants_json, ApiResult,
+    client_info, form_or_json_body, is_form, json, query_param, segments, wants_json, ApiResult,
 };
 use portal_shared::web::pages;
 use portal_shared::{by_method, ApiError, Config};
@@ -571,6 +571,6 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32
 
 impl HttpFunction for Link {
     async fn handle(&self, req: Request) -> Response<Body> {
-        serve_pages(req, &self.config, |req| self.route(req)).await
+        pages::serve_pages(req, &self.config, |req| self.route(req)).await
     }
 }

@@ -304,22 +304,34 @@ pub const MAX_PHOTO_BYTES: i64 = 10 * 1024 * 1024;
 /// report embeds it — and a presigned POST that lets S3 take exactly that type, at most 10 MiB,
 /// for 15 minutes, at that key only.
 pub async fn photo_upload(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    let i = load(app, staff, id).await?;
+    image_upload_form(app, req, &format!("{}photos/", i.photo_prefix()), MAX_PHOTO_BYTES, "").await
+}
+
+/// `{"content_type": "image/jpeg" | "image/png"}` → `201 {"key", "upload"}`: a new key under
+/// `prefix` and a presigned POST of exactly that type, at most `max_bytes`, for 15 minutes.
+pub async fn image_upload_form(
+    app: &StaffApi,
+    req: &Request,
+    prefix: &str,
+    max_bytes: i64,
+    why_not_svg: &str,
+) -> ApiResult {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
-    struct NewPhoto {
+    struct NewImage {
         content_type: String,
     }
-    let input: NewPhoto = json_body(req)?;
+    let input: NewImage = json_body(req)?;
     let extension = match input.content_type.as_str() {
         "image/jpeg" => "jpg",
         "image/png" => "png",
-        _ => return Err(ApiError::bad_request("content_type: image/jpeg or image/png")),
+        _ => return Err(ApiError::bad_request(format!("content_type: image/jpeg or image/png{why_not_svg}"))),
     };
-    let i = load(app, staff, id).await?;
-    let key = format!("{}photos/{}.{extension}", i.photo_prefix(), ulid::Ulid::new());
+    let key = format!("{prefix}{}.{extension}", ulid::Ulid::new());
     let upload = app
         .blobs
-        .presign_post(&key, &input.content_type, MAX_PHOTO_BYTES, portal_shared::usecases::uploads::UPLOAD_URL_TTL)
+        .presign_post(&key, &input.content_type, max_bytes, portal_shared::usecases::uploads::UPLOAD_URL_TTL)
         .await
         .map_err(ApiError::internal)?;
     json(StatusCode::CREATED, &json!({ "key": key, "upload": upload }))

@@ -63,24 +63,8 @@ fn brand_prefix(c: CompanyId) -> String {
 /// presigned POST of exactly that type, at most 1 MiB. Then `PATCH /staff/settings {"logo": key}`
 /// checks what arrived and shows it. (SVG is refused: it can carry script.)
 pub async fn logo_upload(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct NewLogo {
-        content_type: String,
-    }
-    let input: NewLogo = json_body(req)?;
-    let extension = match input.content_type.as_str() {
-        "image/png" => "png",
-        "image/jpeg" => "jpg",
-        _ => return Err(ApiError::bad_request("content_type: image/png or image/jpeg (SVG is not accepted)")),
-    };
-    let key = format!("{}logo-{}.{extension}", brand_prefix(staff.company_id), ulid::Ulid::new());
-    let upload = app
-        .blobs
-        .presign_post(&key, &input.content_type, MAX_LOGO_BYTES, portal_shared::usecases::uploads::UPLOAD_URL_TTL)
-        .await
-        .map_err(ApiError::internal)?;
-    json(StatusCode::CREATED, &json!({ "key": key, "upload": upload }))
+    let prefix = format!("{}logo-", brand_prefix(staff.company_id));
+    crate::inspections::image_upload_form(app, req, &prefix, MAX_LOGO_BYTES, " (SVG is not accepted)").await
 }
 
 /// The logo that arrived at `key`: the company's, at most 1 MiB, a PNG or JPEG by its bytes.

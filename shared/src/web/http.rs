@@ -72,25 +72,43 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = ApiResult>,
 {
-    let ids = invocation_ids(&req);
-    let inner = serve_inner(req, config, false, handler);
-    crate::foundation::logging::scope(ids, Box::pin(inner)).await
+    serve_with(req, config, None, handler).await
 }
 
-/// [`serve`] for the functions people open in a browser: an error answers a page
-/// ([`crate::web::pages::error_page`]) when the browser asked for HTML or posted a form;
-/// programs still get `problem+json`.
-pub async fn serve_pages<F, Fut>(req: Request, config: &crate::Config, handler: F) -> Response<Body>
+/// How an error becomes a page for a browser (the request's path given), for [`serve_with`].
+pub type ErrorPage = fn(ApiError, &str) -> Response<Body>;
+
+/// [`serve`], with errors answered by `error_page` when the request is a browser's
+/// ([`wants_page`]); programs still get `problem+json`.
+pub async fn serve_with<F, Fut>(
+    req: Request,
+    config: &crate::Config,
+    error_page: Option<ErrorPage>,
+    handler: F,
+) -> Response<Body>
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = ApiResult>,
 {
     let ids = invocation_ids(&req);
-    let inner = serve_inner(req, config, true, handler);
+    let inner = serve_inner(req, config, error_page, handler);
     crate::foundation::logging::scope(ids, Box::pin(inner)).await
 }
 
-async fn serve_inner<F, Fut>(req: Request, config: &crate::Config, pages: bool, handler: F) -> Response<Body>
+/// Whether an error for this request should be a page: the browser asked for HTML (or posted a
+/// form) and did not ask for JSON.
+pub fn wants_page(accept: Option<&str>, content_type: Option<&str>) -> bool {
+    let accept = accept.unwrap_or_default();
+    let form = content_type.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    !accept.contains("application/json") && (accept.contains("text/html") || form)
+}
+
+async fn serve_inner<F, Fut>(
+    req: Request,
+    config: &crate::Config,
+    error_page: Option<ErrorPage>,
+    handler: F,
+) -> Response<Body>
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = ApiResult>,
@@ -99,9 +117,9 @@ where
     let started = Instant::now();
     let method = req.method().clone();
     let header = |name: http::header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let page_for = (pages
-        && crate::web::pages::wants_page(header(http::header::ACCEPT), header(http::header::CONTENT_TYPE)))
-    .then(|| req.uri().path().to_owned());
+    let page_for = error_page
+        .filter(|_| wants_page(header(http::header::ACCEPT), header(http::header::CONTENT_TYPE)))
+        .map(|page| (page, req.uri().path().to_owned()));
     let path = redact_path(req.uri().path());
     let body_len = body_bytes(&req).len();
     let budget = time_budget(&req);
@@ -125,7 +143,7 @@ where
     })
     .await;
     let mut resp = result.unwrap_or_else(|e| match &page_for {
-        Some(path) => crate::web::pages::error_page(e, path),
+        Some((page, path)) => page(e, path),
         None => e.into_response(),
     });
     if round_trips_header {

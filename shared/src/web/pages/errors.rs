@@ -10,14 +10,6 @@ use maud::html;
 use super::layout;
 use crate::ApiError;
 
-/// Whether an error for this request should be a page: the browser asked for HTML (or posted a
-/// form) and did not ask for JSON.
-pub fn wants_page(accept: Option<&str>, content_type: Option<&str>) -> bool {
-    let accept = accept.unwrap_or_default();
-    let form = content_type.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    !accept.contains("application/json") && (accept.contains("text/html") || form)
-}
-
 /// What the path is: a client's portal link (its token segment), a contact's, or anything else.
 enum Place<'a> {
     Portal(&'a str),
@@ -32,6 +24,17 @@ fn place(path: &str) -> Place<'_> {
         (Some("c"), Some(token)) if !token.is_empty() => Place::Contact,
         _ => Place::Other,
     }
+}
+
+/// [`crate::web::http::serve`] for the functions people open in a browser: an error answers a
+/// page ([`error_page`]) when the browser asked for HTML or posted a form; programs still get
+/// `problem+json`.
+pub async fn serve_pages<F, Fut>(req: lambda_http::Request, config: &crate::Config, handler: F) -> Response<Body>
+where
+    F: FnOnce(lambda_http::Request) -> Fut,
+    Fut: std::future::Future<Output = crate::web::http::ApiResult>,
+{
+    crate::web::http::serve_with(req, config, Some(error_page), handler).await
 }
 
 /// The error as a page for `path` (the request's, tokens included: the page is sent with no
@@ -164,6 +167,7 @@ mod tests {
 
     #[test]
     fn browsers_get_pages_programs_keep_problems() {
+        use crate::web::http::wants_page;
         assert!(wants_page(Some("text/html,application/xhtml+xml,*/*;q=0.8"), None));
         assert!(wants_page(None, Some("application/x-www-form-urlencoded")));
         assert!(!wants_page(Some("application/json"), None));

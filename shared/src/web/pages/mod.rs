@@ -25,7 +25,7 @@ mod portal;
 mod share;
 
 pub use customer::customer;
-pub use errors::{error_page, wants_page};
+pub use errors::{error_page, serve_pages};
 pub use me::{me_ask, me_list, me_sign_in};
 pub use portal::{portal, receipt, Notice};
 pub use share::share;
