@@ -191,6 +191,13 @@ await check("a client requests an add-on with the form", async () => {
 });
 
 await check("a client signs the agreement by typing their name", async () => {
+  // Blank (only spaces): the form comes back with the error beside the field, announced.
+  await page.getByLabel("Type your full name to sign").fill("   ");
+  await page.getByRole("button", { name: "Sign", exact: true }).click();
+  await page.getByRole("alert").waitFor();
+  const described = await page.getByLabel("Type your full name to sign").getAttribute("aria-describedby");
+  assert.equal(described, "typed_name-error");
+  await axe("client portal: the agreement form with its error");
   await page.getByLabel("Type your full name to sign").fill("Jane Homebuyer");
   await page.getByRole("button", { name: "Sign", exact: true }).click();
   await page.waitForURL(demo.client_link);

@@ -556,12 +556,22 @@ async fn a_dead_portal_link_in_a_browser_is_a_page_that_offers_a_new_link() {
     let fresh = mails.iter().rev().flat_map(|m| m.links.iter()).find(|l| l.contains("/p/")).expect("a new link");
     assert_eq!(f.view(fresh.strip_prefix(&f.app.base).unwrap()).await.status, 200, "the new link works");
 
-    // A form error on a working link is a page too, saying what went wrong, with the way back.
+    // A form that does not go through comes back as the page, its error beside the field
+    // (aria-describedby), what was typed kept.
     let fresh = fresh.strip_prefix(&f.app.base).unwrap().to_owned();
-    let r = f.form(&format!("{fresh}/agreement"), &[("typed_name", "")]).await;
+    let r = f.form(&format!("{fresh}/agreement"), &[("typed_name", "  "), ("version", "1")]).await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.header("content-type").unwrap().starts_with("text/html"), "{}", r.text);
-    assert!(r.text.contains("Back to your portal") && r.text.contains(&format!("href=\"{fresh}\"")), "{}", r.text);
+    assert!(
+        r.text.contains("aria-describedby=\"typed_name-error\"") && r.text.contains("aria-invalid=\"true\""),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("id=\"typed_name-error\"") && r.text.contains("role=\"alert\""), "{}", r.text);
+    assert!(r.text.contains("value=\"  \""), "the input is kept");
+    // Any other error on a working link is a page with the way back.
+    let r = f.form(&format!("{fresh}/offers/nothing/quote"), &[("consent", "on")]).await;
+    assert!(r.status >= 400 && r.header("content-type").unwrap().starts_with("text/html"), "{}", r.text);
 }
 
 /// Pages say which language they are in (`<html lang>`), from the company's `language` setting:

@@ -195,13 +195,17 @@ impl Link {
                        few seconds. If you completed the payment, it will show here shortly; otherwise you can pay \
                        again with Pay Now.",
                 check_again: Some("?checkout=success".into()),
+                field_error: None,
             }),
-            Some("success") if view.payment.state == PaymentState::Paid => {
-                Some(pages::Notice { text: "Thank you: your payment was received.", check_again: None })
-            }
+            Some("success") if view.payment.state == PaymentState::Paid => Some(pages::Notice {
+                text: "Thank you: your payment was received.",
+                check_again: None,
+                field_error: None,
+            }),
             Some("canceled") if view.payment.state == PaymentState::Due => Some(pages::Notice {
                 text: "Payment was not completed. You can try again with Pay Now whenever you are ready.",
                 check_again: None,
+                field_error: None,
             }),
             _ => None,
         };
@@ -259,18 +263,42 @@ impl Link {
         }
         let input: Sign = form_or_json_body(req, &[])?;
         let (ip, user_agent) = client_info(req);
-        self.client_action(req, raw, "sign the agreement", |ctx| {
-            let signer = ctx.person().id;
-            let sig = SignatureInput {
-                typed_name: input.typed_name.clone(),
-                version: input.version,
-                ip: ip.clone(),
-                user_agent: user_agent.clone(),
-            };
-            ctx.inspection.sign_agreement(&ctx.company, signer, sig, self.now())?;
-            Ok(vec![])
-        })
-        .await
+        let signed = self
+            .client_action(req, raw, "sign the agreement", |ctx| {
+                let signer = ctx.person().id;
+                let sig = SignatureInput {
+                    typed_name: input.typed_name.clone(),
+                    version: input.version,
+                    ip: ip.clone(),
+                    user_agent: user_agent.clone(),
+                };
+                ctx.inspection.sign_agreement(&ctx.company, signer, sig, self.now())?;
+                Ok(vec![])
+            })
+            .await;
+        // A person's form that did not go through comes back with the error beside the field and
+        // what they typed kept (programs get the problem).
+        match signed {
+            Err(e @ (ApiError::BadRequest(_) | ApiError::Conflict { .. })) if is_form(req) && !wants_json(req) => {
+                let status = e.status();
+                let (token, ctx) = self.store.resolve_portal(raw).await?;
+                let view = PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online());
+                let message = e.to_string();
+                let notice = pages::Notice {
+                    text: "The agreement was not signed: see below.",
+                    check_again: None,
+                    field_error: Some(pages::FieldError {
+                        field: "typed_name",
+                        message,
+                        value: input.typed_name.clone(),
+                    }),
+                };
+                let form_to = self.payments.as_ref().map(Provider::checkout_origin);
+                let body = pages::portal(&view, &Self::portal_path(&token), false, Some(notice));
+                pages::html_posting_to(status, body, form_to)
+            }
+            other => other,
+        }
     }
 
     async fn addons(&self, req: &Request, raw: &str) -> ApiResult {

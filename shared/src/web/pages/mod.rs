@@ -27,7 +27,7 @@ mod share;
 pub use customer::customer;
 pub use errors::{error_page, serve_pages};
 pub use me::{me_ask, me_list, me_sign_in};
-pub use portal::{portal, receipt, Notice};
+pub use portal::{portal, receipt, FieldError, Notice};
 pub use share::share;
 
 const CSS: &str = "\

@@ -51,10 +51,12 @@ fn document_rows(docs: &[DocumentCard], base: &str, currency: Currency) -> Marku
 
 /// A note at the top of the portal, e.g. after returning from the payment provider, announced to
 /// screen readers (`role="status"`); with `check_again`, a link that loads the page anew (pages
-/// never reload themselves: WCAG 2.2.1).
+/// never reload themselves: WCAG 2.2.1); with `field_error`, a form sent back with its error beside
+/// the field.
 pub struct Notice<'a> {
     pub text: &'a str,
     pub check_again: Option<String>,
+    pub field_error: Option<FieldError>,
 }
 
 fn portal_nav(v: &PortalView) -> Markup {
@@ -180,7 +182,15 @@ pub fn receipt(
     layout(&Chrome::of(&company.brand()), &title, &company.name, "Payment receipt", None, main)
 }
 
-fn agreement_panel(a: &AgreementPanel, base: &str, act: bool) -> Markup {
+/// A form field's error, shown beside the field it is about, with what the person typed kept.
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+    pub value: String,
+}
+
+fn agreement_panel(a: &AgreementPanel, base: &str, act: bool, error: Option<&FieldError>) -> Markup {
+    let error = error.filter(|e| e.field == "typed_name");
     html! {
         h2 { "Inspection agreement (version " (a.version) ")" }
         @if a.state == AgreementState::Signed {
@@ -197,8 +207,14 @@ fn agreement_panel(a: &AgreementPanel, base: &str, act: bool) -> Markup {
                 input type="hidden" name="version" value=(a.version);
                 label {
                     "Type your full name to sign: "
-                    input type="text" name="typed_name" required maxlength="200" autocomplete="name";
+                    @if let Some(e) = error {
+                        input type="text" name="typed_name" required maxlength="200" autocomplete="name"
+                            value=(e.value) aria-invalid="true" aria-describedby="typed_name-error";
+                    } @else {
+                        input type="text" name="typed_name" required maxlength="200" autocomplete="name";
+                    }
                 }
+                @if let Some(e) = error { p #typed_name-error.due role="alert" { (e.message) } }
                 " "
                 button type="submit" { "Sign" }
             }
@@ -343,7 +359,9 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
             @if let Some((href, label)) = next_action(v, base, act) { p { a.button.primary href=(href) { (label) } } }
             @if !v.addon_offers.is_empty() && act { (addons_panel(v, base)) }
             div #payment { (payment_panel(&v.payment, base, act, v.company.time_zone.as_deref())) }
-            @if v.agreement.required { div #agreement { (agreement_panel(&v.agreement, base, act)) } }
+            @if v.agreement.required {
+                div #agreement { (agreement_panel(&v.agreement, base, act, notice.as_ref().and_then(|n| n.field_error.as_ref()))) }
+            }
             h2 { "Reports" }
             (document_rows(&v.reports, base, cur))
         }
