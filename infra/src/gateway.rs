@@ -53,6 +53,7 @@ pub const ROUTES: &[Route] = &[
     r("ANY", "/p/{token}/documents/{id}", Function::Gate),
     r("ANY", "/c/{token}/documents/{id}", Function::Gate),
     r("GET", "/brand/{company_id}/logo", Function::Gate),
+    r("GET", "/p/{token}/cover", Function::Gate),
     r("ANY", "/webhooks/payments", Function::PaymentWebhook),
     r("ANY", "/staff/documents/{id}/publish", Function::Publish),
     r("ANY", "/staff/documents/{id}/unpublish", Function::Publish),

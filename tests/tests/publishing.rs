@@ -571,3 +571,47 @@ async fn photos_stored_with_the_inspection_are_embedded_in_the_generated_report(
     assert!(!text.contains("/photos/"), "stored photos are shown, not named: {text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// An uploaded photo as the portal's cover: checked when set, shown to link holders from the
+/// portal's origin (not to anyone else), and put in the generated report.
+#[tokio::test]
+async fn an_uploaded_cover_photo_shows_in_the_portal_for_link_holders() {
+    let f = fixture(json!({})).await;
+    let upload = staff(
+        &f,
+        "POST",
+        &format!("/staff/inspections/{}/photos", f.inspection_id),
+        Some(json!({ "content_type": "image/png" })),
+    )
+    .await;
+    let key = upload.json["key"].as_str().unwrap().to_owned();
+    let cover = format!("/staff/inspections/{}/cover-photo", f.inspection_id);
+    staff(&f, "PUT", &cover, Some(json!({ "key": key }))).await.assert_problem(400); // nothing there yet
+    staff(&f, "PUT", &cover, Some(json!({ "key": "companies/x/inspections/y/photos/z.png" })))
+        .await
+        .assert_problem(400);
+    let png = {
+        let mut out = Vec::new();
+        let mut e = png::Encoder::new(&mut out, 32, 24);
+        e.set_color(png::ColorType::Rgb);
+        e.write_header().unwrap().write_image_data(&vec![90u8; 32 * 24 * 3]).unwrap();
+        out
+    };
+    assert!(portal_infra::uploads::post_file(&f.app.http, &upload.json["upload"], &png, "image/png")
+        .await
+        .unwrap()
+        .is_success());
+    let r = staff(&f, "PUT", &cover, Some(json!({ "key": key }))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let page = f.app.send(f.app.http.get(f.app.url(&f.client)).header("accept", "text/html")).await;
+    let src = format!("{}/cover", f.client);
+    assert!(page.text.contains(&format!("src=\"{src}\"")), "{}", page.text);
+    let served = f.app.http.get(f.app.url(&src)).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.bytes().await.unwrap().to_vec(), png);
+    let nobody = f.app.http.get(f.app.url("/p/not-a-token/cover")).send().await.unwrap();
+    assert_eq!(nobody.status(), 404, "only for link holders");
+    assert_eq!(staff(&f, "DELETE", &cover, None).await.status, 204);
+    let page = f.app.send(f.app.http.get(f.app.url(&f.client)).header("accept", "text/html")).await;
+    assert!(!page.text.contains(&src));
+}

@@ -46,6 +46,7 @@ impl Gate {
             ["p", token, "documents", id] => by_method!(req; GET => self.open(&req, token, id).await),
             ["c", token, "documents", id] => by_method!(req; GET => self.open_customer(token, id).await),
             ["brand", company, "logo"] => by_method!(req; GET => self.logo(company).await),
+            ["p", token, "cover"] => by_method!(req; GET => self.cover(token).await),
             _ => Err(ApiError::NotFound),
         }
     }
@@ -56,15 +57,14 @@ impl Gate {
         let id: portal_shared::foundation::ids::CompanyId = company.parse().map_err(|_| ApiError::NotFound)?;
         let company = self.store.company(id).await?.ok_or(ApiError::NotFound)?;
         let key = company.settings.logo.ok_or(ApiError::NotFound)?;
-        let bytes = self.blobs.read(&key, None).await.map_err(ApiError::internal)?;
-        let content_type = if bytes.starts_with(b"\x89PNG") { "image/png" } else { "image/jpeg" };
-        http::Response::builder()
-            .status(http::StatusCode::OK)
-            .header("content-type", content_type)
-            .header("cache-control", "public, max-age=300")
-            .header("x-content-type-options", "nosniff")
-            .body(lambda_http::Body::Binary(bytes))
-            .map_err(ApiError::internal)
+        image(self.blobs.read(&key, None).await.map_err(ApiError::internal)?, "public, max-age=300")
+    }
+
+    /// The inspection's uploaded cover photo, for the holders of its links.
+    async fn cover(&self, raw: &str) -> ApiResult {
+        let (_, ctx) = self.store.resolve_portal(raw).await?;
+        let key = ctx.inspection.cover_photo.clone().ok_or(ApiError::NotFound)?;
+        image(self.blobs.read(&key, None).await.map_err(ApiError::internal)?, "private, max-age=300")
     }
 
     async fn open(&self, req: &Request, raw: &str, id: &str) -> ApiResult {
@@ -117,6 +117,18 @@ impl Gate {
         let key = object_key(ctx.company.id, doc.inspection_id, doc.document_id);
         delivery::redirect_to(&self.blobs, &key, doc.verified_version.as_deref(), &format!("{}.pdf", doc.title)).await
     }
+}
+
+/// A stored image (checked to be a PNG or JPEG when it was set), as a response.
+fn image(bytes: Vec<u8>, cache: &str) -> ApiResult {
+    let content_type = if bytes.starts_with(b"\x89PNG") { "image/png" } else { "image/jpeg" };
+    http::Response::builder()
+        .status(http::StatusCode::OK)
+        .header("content-type", content_type)
+        .header("cache-control", cache)
+        .header("x-content-type-options", "nosniff")
+        .body(lambda_http::Body::Binary(bytes))
+        .map_err(ApiError::internal)
 }
 
 impl HttpFunction for Gate {

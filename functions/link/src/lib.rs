@@ -184,6 +184,10 @@ impl Link {
         for r in &mut view.payment.receipts {
             r.receipt_url = format!("{}/receipts/{}", Self::portal_path(&token), r.payment_id);
         }
+        // An uploaded cover is served to link holders from this origin.
+        if ctx.inspection.cover_photo.is_some() {
+            view.cover_photo_url = Some(format!("{}/cover", Self::portal_path(&token)));
+        }
         if wants_json(req) {
             return json(StatusCode::OK, &view);
         }

@@ -308,6 +308,45 @@ pub async fn photo_upload(app: &StaffApi, staff: &Staff, req: &Request, id: &str
     image_upload_form(app, req, &format!("{}photos/", i.photo_prefix()), MAX_PHOTO_BYTES, "").await
 }
 
+/// Makes an uploaded photo (`{"key"}` from `POST …/photos`) the inspection's cover: checked to be
+/// there and a JPEG or PNG by its bytes; the portal shows it to link holders.
+pub async fn set_cover_photo(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Cover {
+        key: String,
+    }
+    let input: Cover = json_body(req)?;
+    let i = load(app, staff, id).await?;
+    if !input.key.starts_with(&format!("{}photos/", i.photo_prefix())) || input.key.contains("..") {
+        return Err(ApiError::bad_request("key: the key POST /staff/inspections/{id}/photos gave"));
+    }
+    match app.blobs.head(&input.key).await.map_err(ApiError::internal)? {
+        Some(o) if o.size <= MAX_PHOTO_BYTES => {}
+        _ => return Err(ApiError::bad_request("key: nothing (or too much) was uploaded there")),
+    }
+    let bytes = app.blobs.read(&input.key, None).await.map_err(ApiError::internal)?;
+    if !(bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.starts_with(&[0xFF, 0xD8, 0xFF])) {
+        return Err(ApiError::bad_request("key: the upload is not a JPEG or PNG"));
+    }
+    let (i, ()) = modify(app, staff, id, |_, i| {
+        i.cover_photo = Some(input.key.clone());
+        Ok(((), vec![]))
+    })
+    .await?;
+    json(StatusCode::OK, &json!({ "cover_photo": i.cover_photo }))
+}
+
+/// Back to no uploaded cover (the `cover_photo_url`, if any, shows again).
+pub async fn remove_cover_photo(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    modify(app, staff, id, |_, i| {
+        i.cover_photo = None;
+        Ok(((), vec![]))
+    })
+    .await?;
+    http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
+}
+
 /// `{"content_type": "image/jpeg" | "image/png"}` → `201 {"key", "upload"}`: a new key under
 /// `prefix` and a presigned POST of exactly that type, at most `max_bytes`, for 15 minutes.
 pub async fn image_upload_form(

@@ -115,6 +115,9 @@ impl StaffApi {
                     ["inspections", id, "findings"] => by_method!(req;
                         GET => inspections::findings(self, &staff, id).await,
                         POST => inspections::record_finding(self, &staff, &req, id).await),
+                    ["inspections", id, "cover-photo"] => by_method!(req;
+                        PUT => inspections::set_cover_photo(self, &staff, &req, id).await,
+                        DELETE => inspections::remove_cover_photo(self, &staff, id).await),
                     ["inspections", id, "photos"] => by_method!(req;
                         POST => inspections::photo_upload(self, &staff, &req, id).await),
                     ["inspections", id, "findings", finding] => by_method!(req;

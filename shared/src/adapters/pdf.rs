@@ -83,7 +83,7 @@ pub fn payload(company: &Company, inspection: &Inspection, doc: &Document, defic
             "status": f.status,
             "photos": f.photos,
         })).collect::<Vec<_>>(),
-        "photos": inspection.cover_photo_url.iter().collect::<Vec<_>>(),
+        "photos": inspection.cover_photo.as_ref().or(inspection.cover_photo_url.as_ref()).into_iter().collect::<Vec<_>>(),
     })
 }
 

@@ -69,6 +69,10 @@ pub struct Inspection {
     pub scheduled_at: OffsetDateTime,
     #[serde(default)]
     pub cover_photo_url: Option<String>,
+    /// A cover photo uploaded with the inspection (its key under [`Inspection::photo_prefix`]):
+    /// shown instead of `cover_photo_url`, served to link holders from the portal's origin.
+    #[serde(default)]
+    pub cover_photo: Option<String>,
     pub currency: Currency,
     pub services: Vec<Service>,
     pub people: Vec<Person>,
@@ -237,6 +241,7 @@ impl Inspection {
             address: text("address", &input.address, 500)?,
             scheduled_at,
             cover_photo_url: cover_photo(input.cover_photo_url.as_deref())?,
+            cover_photo: None,
             currency: settings.currency,
             services,
             people,
