@@ -95,6 +95,9 @@ function beyondAxe(width) {
     }
   }
   if (document.querySelector('meta[http-equiv="refresh" i]')) out.push("the page reloads itself (meta refresh)");
+  if (document.documentElement.scrollWidth > width + 1) {
+    out.push(`the page is ${document.documentElement.scrollWidth} px wide at ${width} px: it scrolls sideways`);
+  }
   return out;
 }
 
@@ -252,6 +255,9 @@ await check("Pay Now goes to the provider on another origin and back, and the re
   await page.getByText("$600.00").first().waitFor();
   await axe("payment receipt");
   await page.screenshot({ path: `${shots}/receipt-1200.png`, fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: `${shots}/receipt-390.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
   await page.emulateMedia({ media: "print" });
   await page.screenshot({ path: `${shots}/receipt-print.png`, fullPage: true });
   await page.emulateMedia({ media: "screen" });
@@ -348,6 +354,9 @@ await check("a dead portal link is a page that offers a new link by email", asyn
   await page.getByRole("heading", { name: "This link does not work any more" }).waitFor();
   await axe("dead portal link");
   await page.screenshot({ path: `${shots}/dead-link-1200.png`, fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: `${shots}/dead-link-390.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
   await page.getByLabel("Your email address").fill("jane@example.com");
   await page.getByRole("button", { name: "Email me a new link" }).click();
   // (It is Get Full Access: Jane got a link minutes ago from the share page, so the outbox sends

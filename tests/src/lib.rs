@@ -363,6 +363,23 @@ impl TestApp {
     }
 }
 
+/// A PNG of `w` × `h` pixels (one grey), as an image editor would save it.
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut e = png::Encoder::new(&mut out, w, h);
+    e.set_color(png::ColorType::Rgb);
+    e.write_header().expect("PNG header").write_image_data(&vec![120u8; (w * h * 3) as usize]).expect("PNG data");
+    out
+}
+
+/// A JPEG of `w` × `h` pixels (a gradient), as a camera would hand it over.
+pub fn jpeg(w: u16, h: u16) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..h).flat_map(|y| (0..w).flat_map(move |x| [(x / 5) as u8, (y / 4) as u8, 90])).collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 80).encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb).expect("JPEG");
+    out
+}
+
 /// The text of a PDF as a reader extracts it (poppler's `pdftotext`, installed by the scripts).
 pub fn pdf_text(pdf: &[u8]) -> String {
     use std::io::Write;

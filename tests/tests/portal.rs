@@ -686,13 +686,7 @@ async fn the_portal_wears_the_company_s_colour_and_logo() {
     assert!(pale.json["detail"].as_str().unwrap().contains("4.5:1"), "{}", pale.text);
     assert_eq!(settings(json!({ "accent_color": "#0b6e4f" })).await.status, 200);
 
-    let png = {
-        let mut out = Vec::new();
-        let mut e = png::Encoder::new(&mut out, 120, 40);
-        e.set_color(png::ColorType::Rgb);
-        e.write_header().unwrap().write_image_data(&vec![30u8; 120 * 40 * 3]).unwrap();
-        out
-    };
+    let png = portal_tests::png(120, 40);
     let form = |content_type: &str| {
         f.app.request("POST", "/staff/settings/logo", Some(&f.key), Some(json!({ "content_type": content_type })))
     };

@@ -505,21 +505,8 @@ async fn photos_stored_with_the_inspection_are_embedded_in_the_generated_report(
     let photos = format!("/staff/inspections/{}/photos", f.inspection_id);
     staff(&f, "POST", &photos, Some(json!({ "content_type": "image/gif" }))).await.assert_problem(400);
     let mut keys = Vec::new();
-    let jpeg = {
-        let (w, h) = (1200u16, 900u16);
-        let pixels: Vec<u8> =
-            (0..h).flat_map(|y| (0..w).flat_map(move |x| [(x / 5) as u8, (y / 4) as u8, 90])).collect();
-        let mut out = Vec::new();
-        jpeg_encoder::Encoder::new(&mut out, 80).encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
-        out
-    };
-    let png = {
-        let mut out = Vec::new();
-        let mut e = png::Encoder::new(&mut out, 64, 48);
-        e.set_color(png::ColorType::Rgb);
-        e.write_header().unwrap().write_image_data(&vec![180u8; 64 * 48 * 3]).unwrap();
-        out
-    };
+    let jpeg = portal_tests::jpeg(1200, 900);
+    let png = portal_tests::png(64, 48);
     for (content_type, bytes) in [("image/jpeg", &jpeg), ("image/png", &png)] {
         let r = staff(&f, "POST", &photos, Some(json!({ "content_type": content_type }))).await;
         assert_eq!(r.status, 201, "{}", r.text);
@@ -590,13 +577,7 @@ async fn an_uploaded_cover_photo_shows_in_the_portal_for_link_holders() {
     staff(&f, "PUT", &cover, Some(json!({ "key": "companies/x/inspections/y/photos/z.png" })))
         .await
         .assert_problem(400);
-    let png = {
-        let mut out = Vec::new();
-        let mut e = png::Encoder::new(&mut out, 32, 24);
-        e.set_color(png::ColorType::Rgb);
-        e.write_header().unwrap().write_image_data(&vec![90u8; 32 * 24 * 3]).unwrap();
-        out
-    };
+    let png = portal_tests::png(32, 24);
     assert!(portal_infra::uploads::post_file(&f.app.http, &upload.json["upload"], &png, "image/png")
         .await
         .unwrap()

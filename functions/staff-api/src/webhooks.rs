@@ -6,6 +6,7 @@ use lambda_http::Request;
 use portal_shared::adapters::store::webhooks::{
     new_endpoint_id, new_secret, Delivery, DeliveryState, Endpoint, WebhookEvent, PREVIOUS_SECRET_LIFETIME,
 };
+use portal_shared::domain::company::Company;
 use portal_shared::domain::webhook_events::EVENT_TYPES;
 use portal_shared::domain::webhook_targets::Targets;
 use portal_shared::web::auth::Staff;
@@ -63,11 +64,10 @@ fn check_events(events: &[String]) -> Result<(), ApiError> {
 }
 
 /// An endpoint's URL as the company's settings allow (its `webhook_ports`).
-async fn check_url(app: &StaffApi, staff: &Staff, url: &str) -> Result<(), ApiError> {
+fn check_url(app: &StaffApi, company: &Company, url: &str) -> Result<(), ApiError> {
     if url.len() > 2000 {
         return Err(ApiError::bad_request("url: at most 2000 characters"));
     }
-    let company = crate::settings::company(app, staff).await?;
     Targets::for_base_url(&app.config.public_base_url)
         .check_url(url, &company.settings.webhook_ports)
         .map_err(|e| ApiError::bad_request(format!("url: {e}")))
@@ -98,7 +98,6 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
     }
     // No member may be null (leave `description` out for none).
     let body: New = json_patch_body(req, &[])?;
-    check_url(app, staff, &body.url).await?;
     check_events(&body.events)?;
     check_description(&body.description)?;
     let endpoint = Endpoint {
@@ -115,7 +114,8 @@ pub async fn create(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
         created_at: app.now(),
         revision: 0,
     };
-    let endpoint = commit(app, staff, None, |_, all| {
+    let endpoint = commit(app, staff, None, |company, _, all| {
+        check_url(app, company, &endpoint.url)?;
         if all.len() >= MAX_ENDPOINTS {
             return Err(ApiError::conflict("too-many-endpoints", format!("at most {MAX_ENDPOINTS} endpoints")));
         }
@@ -148,18 +148,16 @@ pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
         description: Option<String>,
     }
     let patch: Patch = json_patch_body(req, &[])?;
-    if let Some(url) = &patch.url {
-        check_url(app, staff, url).await?;
-    }
     if let Some(events) = &patch.events {
         check_events(events)?;
     }
     if patch.description.is_some() {
         check_description(&patch.description)?;
     }
-    let e = commit(app, staff, Some(id), |e, _| {
+    let e = commit(app, staff, Some(id), |company, e, _| {
         let mut e = e.ok_or(ApiError::NotFound)?;
         if let Some(url) = &patch.url {
+            check_url(app, company, url)?;
             e.url = url.clone();
         }
         if let Some(events) = &patch.events {
@@ -183,14 +181,14 @@ pub async fn update(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
 
 /// Changes one endpoint (`id`; None: a new one) with the company's list of the event types its
 /// endpoints want, in one transaction (see `Store::save_endpoint_with_company`): `change` gets
-/// the endpoint as stored (None if there is none) and all of the company's, and returns it as it
-/// should be (None: deleted). Everything is read again and the change made again when the
+/// the company (its settings check the URL), the endpoint as stored (None if there is none) and
+/// all of the company's, and returns it as it should be (None: deleted). Everything is read again and the change made again when the
 /// company or the endpoint changed meanwhile; the endpoint as saved.
 async fn commit(
     app: &StaffApi,
     staff: &Staff,
     id: Option<&str>,
-    mut change: impl FnMut(Option<Endpoint>, &[Endpoint]) -> Result<Option<Endpoint>, ApiError>,
+    mut change: impl FnMut(&Company, Option<Endpoint>, &[Endpoint]) -> Result<Option<Endpoint>, ApiError>,
 ) -> Result<Option<Endpoint>, ApiError> {
     let c = staff.company_id;
     for attempt in 0..3 {
@@ -204,7 +202,7 @@ async fn commit(
         if id.is_some() && current.is_none() {
             return Err(ApiError::NotFound);
         }
-        let mut after = change(current.clone(), &all)?;
+        let mut after = change(&company, current.clone(), &all)?;
         let mut all_after: Vec<Endpoint> = all
             .into_iter()
             .filter(|e| Some(e.id.as_str()) != id && after.as_ref().is_none_or(|a| a.id != e.id))
@@ -229,7 +227,7 @@ fn conflict(e: portal_shared::adapters::store::StoreError) -> ApiError {
 
 pub async fn delete(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     load(app, staff, id).await?;
-    commit(app, staff, Some(id), |_, _| Ok(None)).await?;
+    commit(app, staff, Some(id), |_, _, _| Ok(None)).await?;
     http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
 }
 

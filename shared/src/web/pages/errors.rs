@@ -42,6 +42,7 @@ where
 /// matter (`Retry-After`, `Allow`).
 pub fn error_page(e: ApiError, path: &str) -> Response<Body> {
     let status = e.status();
+    let detail = sentence(e.problem().detail);
     let problem = e.into_response(); // logs an internal error once, and carries its headers
     let portal = match place(path) {
         Place::Portal(token) => Some(token),
@@ -57,7 +58,6 @@ pub fn error_page(e: ApiError, path: &str) -> Response<Body> {
             None,
         ),
         _ => {
-            let detail = problem_detail(&problem);
             let back = portal.map(|t| format!("/p/{t}"));
             let (title, text) = match status {
                 StatusCode::NOT_FOUND => ("Not found", "This page does not exist, or is not yours to see.".to_owned()),
@@ -96,15 +96,8 @@ pub fn error_page(e: ApiError, path: &str) -> Response<Body> {
     resp
 }
 
-/// The problem's `detail`, as a sentence.
-fn problem_detail(resp: &Response<Body>) -> String {
-    let detail = match resp.body() {
-        Body::Text(t) => serde_json::from_str::<serde_json::Value>(t)
-            .ok()
-            .and_then(|v| v["detail"].as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
+/// A problem's `detail` as a sentence (a full stop at the end).
+fn sentence(detail: String) -> String {
     let mut detail = detail.trim().to_owned();
     if !detail.is_empty() && !detail.ends_with('.') {
         detail.push('.');

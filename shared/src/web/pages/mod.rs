@@ -49,7 +49,7 @@ max-height:320px;overflow:auto}img.cover{width:100%;max-height:280px;object-fit:
 ol.progress{display:flex;flex-wrap:wrap;gap:8px;list-style:none;padding:0;margin:12px 0}\
 ol.progress li{flex:1;min-width:120px;border-top:4px solid #8a97a5;padding-top:6px}ol.progress li.done{border-color:#1a7f37}\
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}\
-a.button.primary{font-weight:600}\
+a.button.primary{font-weight:600}.receipt td{overflow-wrap:anywhere}\
 textarea{width:100%;box-sizing:border-box;padding:8px;font:inherit;border:1px solid #6b7b8c;border-radius:6px}\
 .offer{border-top:1px solid #eef1f4;padding-top:8px}td.email{overflow-wrap:anywhere}td.money{white-space:nowrap}\
 header img.logo{display:block;max-height:48px;max-width:180px;margin-bottom:8px;background:#fff;padding:4px;\
