@@ -269,6 +269,14 @@ impl TestApp {
         self.functions.metrics.scope(run).await
     }
 
+    /// The next instant, by this app's clock, that starts a fixed window of `seconds` (rate limits
+    /// count in such windows): a test that counts requests against a limit sets its clock there,
+    /// so no window boundary falls in the middle of its count whatever the time of day.
+    pub fn next_window_start(&self, seconds: i64) -> OffsetDateTime {
+        let now = self.clock.now().unix_timestamp();
+        OffsetDateTime::from_unix_timestamp((now / seconds + 1) * seconds).expect("a time this century")
+    }
+
     /// Runs the every-minute job, now by this app's clock, until nothing it should do by now is
     /// left (see [`TestApp::due_work`]), and adds up the emails it sent. The job finds its work
     /// through indexes, which (as on AWS) show a write a moment later; the schedule would pick it

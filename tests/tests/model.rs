@@ -13,7 +13,7 @@
 //! agent sees order details only; revoked links, unpublished documents and revoked people get 404;
 //! a link staff re-issue replaces the person's links; Get Full Access sends one link per person
 //! per 10 minutes (its rate limit), and requests for one address within 5 minutes are one request
-//! (each sequence runs inside one such window: its app's clock starts at a window's start), so a
+//! of the first (a sequence takes seconds, inside the window its first request opens), so a
 //! second request after an emailed one sends nothing, while one after a request settled without
 //! an email (the person was revoked then) is asked again;
 //! Get Full Access emails a fresh link to a client or agent (listing agents included) who is not revoked, and nothing to a
@@ -225,11 +225,6 @@ async fn check(f: &Fixture, m: &Model, trace: &str) {
 
 async fn setup(rng: &mut Rng) -> (Fixture, Model) {
     let f = fixture(json!({})).await;
-    // The sequence runs inside one 5-minute window of request collapsing: the app's clock starts
-    // at a window's start (a sequence takes seconds).
-    let window = portal_shared::adapters::store::outbox::REPEAT_WINDOW_SECONDS;
-    let start = (f.app.clock.now().unix_timestamp() / window + 1) * window;
-    f.app.clock.set(time::OffsetDateTime::from_unix_timestamp(start).unwrap());
     let (require_payment, require_agreement, allow_deferred) = (rng.chance(), rng.chance(), rng.below(4) == 0);
     let path = format!("/staff/inspections/{}/requirements", f.inspection_id);
     let r = staff(

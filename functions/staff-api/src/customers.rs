@@ -10,7 +10,7 @@ use portal_shared::domain::customers::{
 use portal_shared::usecases::customer_portal;
 use portal_shared::web::auth::Staff;
 
-use portal_shared::adapters::store::outbox::EmailRecord;
+use portal_shared::adapters::store::outbox::{EmailRecord, STAFF_REPEAT_WINDOW_SECONDS};
 use portal_shared::adapters::store::tokens::{issue_contact_link, revoke_links, Issue};
 use portal_shared::adapters::store::webhooks::WebhookEvent;
 use portal_shared::foundation::ids::{BuildingId, ContactId, DeficiencyId};
@@ -161,14 +161,15 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     }
     let now = app.now();
     let email = EmailRecord::contact_invite(company.id, k.id, now);
-    if app.store.email(company.id, email.inspection_id, &email.dedupe).await?.is_some() {
+    let (gate, open_gate) = email.gate(STAFF_REPEAT_WINDOW_SECONDS)?;
+    if app.store.open_gate(&gate, now).await?.is_some() {
         let view = json!({ "contact": contact_view(&k), "email": { "status": "already_queued" } });
         return json(StatusCode::ACCEPTED, &view);
     }
     if k.status == EnrollmentStatus::NotEnrolled {
         k.status = EnrollmentStatus::Invited;
     }
-    let mut writes = vec![email.create()?];
+    let mut writes = vec![open_gate, email.create()?];
     if company.hears("contact.invited") {
         let data = serde_json::json!({ "contact_id": k.id, "building_ids": k.building_ids });
         writes.push(WebhookEvent::new(company.id, "contact.invited", data, now).create()?);

@@ -4,7 +4,7 @@
 use http::StatusCode;
 use lambda_http::Request;
 use portal_shared::adapters::store::documents::DocumentPointer;
-use portal_shared::adapters::store::outbox::EmailRecord;
+use portal_shared::adapters::store::outbox::{EmailRecord, STAFF_REPEAT_WINDOW_SECONDS};
 use portal_shared::domain::audit::{AuditAction, AuditRecord, Outcome};
 use portal_shared::domain::document::{object_key, DocumentPatch, NewDocument};
 use portal_shared::domain::gate::{self, Access, Viewer};
@@ -339,7 +339,9 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
         }
         let email = EmailRecord::resend(company.id, i.id, p.id, doc, now);
         // A repeat of a request minutes ago is that request.
-        if app.store.email(company.id, i.id, &email.dedupe).await?.is_none() {
+        let (gate, open_gate) = email.gate(STAFF_REPEAT_WINDOW_SECONDS)?;
+        if app.store.open_gate(&gate, now).await?.is_none() {
+            writes.push(open_gate);
             writes.push(email.create()?);
             let mut audit =
                 AuditRecord::new(i.id, AuditAction::DocumentResend, staff.actor(Some(p.id)), Outcome::Sent, now);

@@ -11,6 +11,9 @@ mod inspections;
 mod settings;
 mod webhooks;
 
+/// Staff allowances (tests and redeliveries of an endpoint) count in fixed windows of this length.
+pub use webhooks::STAFF_WINDOW_SECONDS;
+
 use lambda_http::{Body, Request, Response};
 use portal_shared::adapters::s3::Blobs;
 use portal_shared::adapters::store::Store;

@@ -127,6 +127,11 @@ pub fn email(c: CompanyId, i: InspectionId, dedupe: &str) -> Key {
 pub const EMAIL_PREFIX: &str = "EMAIL#";
 
 /// A marker that a request email was asked for again within its window (expires in an hour).
+/// The open window of repeats of one email (`topic`: its dedupe key without its time).
+pub fn email_gate(c: CompanyId, i: InspectionId, topic: &str) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), &format!("GATE#{topic}"))
+}
+
 pub fn email_repeat(c: CompanyId, i: InspectionId, dedupe: &str) -> Key {
     Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), &format!("REPEAT#{dedupe}"))
 }

@@ -196,6 +196,34 @@ impl Store {
         }
     }
 
+    /// Like [`Store::transact`], for a transaction whose first write guards the rest: `None` when
+    /// all were written; `Some(Some(item))` when the first write's condition refused it (the item
+    /// that refused it, handed back by DynamoDB: no extra read); `Some(None)` when another
+    /// transaction on the same items was in the way.
+    pub async fn transact_or_first_blocker(&self, writes: Vec<Write>) -> Result<Option<Option<Item>>, StoreError> {
+        let mut items = writes.into_iter().map(|w| self.transact_item(w)).collect::<Result<Vec<_>, _>>()?;
+        if let Some(put) = items.first_mut().and_then(|i| i.put.as_mut()) {
+            put.return_values_on_condition_check_failure =
+                Some(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld);
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(None),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
+                    let reasons = tc.cancellation_reasons();
+                    match reasons.first() {
+                        Some(r) if r.code() == Some("ConditionalCheckFailed") => Ok(Some(r.item().cloned())),
+                        _ if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) => Ok(Some(None)),
+                        _ => Err(StoreError::TransactionCanceled(
+                            reasons.iter().map(|r| r.code().unwrap_or("None").to_owned()).collect(),
+                        )),
+                    }
+                }
+                _ => Err(StoreError::sdk(&e)),
+            },
+        }
+    }
+
     fn transact_item(&self, w: Write) -> Result<TransactWriteItem, StoreError> {
         let (condition, values) = w.condition();
         let b = TransactWriteItem::builder();

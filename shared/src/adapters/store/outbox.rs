@@ -2,10 +2,14 @@
 //! transaction as what caused them, and sent from the outbox (a sparse GSI1 partition holding only
 //! unsent ones) by whoever claims them first.
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{keys, Page, Record, Store, StoreError, Write};
+use super::keys::{self, Key};
+use super::{Page, Record, Store, StoreError, Write};
 use crate::foundation::email::Email;
 use crate::foundation::ids::{CompanyId, DocumentId, InspectionId, PersonId};
 
@@ -151,8 +155,9 @@ impl EmailRecord {
         email: Email,
         now: OffsetDateTime,
     ) -> Self {
-        // Repeats within a few minutes are one request (one email at most), whoever sends them.
-        let dedupe = format!("full_access#{}#{}", keys::email_part(&email), repeat_window(now));
+        // Repeats within a few minutes of this one are this request (one email at most), whoever
+        // sends them: see [`Store::request_email`].
+        let dedupe = format!("full_access#{}#{}", keys::email_part(&email), now.unix_timestamp());
         let mut r = EmailRecord::new(company_id, inspection_id, PersonId::new(), FULL_ACCESS, None, dedupe, now);
         r.person_id = None;
         r.request_email = Some(email);
@@ -163,7 +168,7 @@ impl EmailRecord {
     /// up and sends a link only when some inspection of the company lists it (the request costs
     /// the same either way).
     pub fn me_sign_in_request(company_id: CompanyId, email: Email, now: OffsetDateTime) -> Self {
-        let dedupe = format!("me_sign_in#{}#{}", keys::email_part(&email), repeat_window(now));
+        let dedupe = format!("me_sign_in#{}#{}", keys::email_part(&email), now.unix_timestamp());
         let nil = InspectionId::from_ulid(ulid::Ulid::nil());
         let mut r = EmailRecord::new(company_id, nil, PersonId::new(), ME_SIGN_IN, None, dedupe, now);
         r.person_id = None;
@@ -172,13 +177,12 @@ impl EmailRecord {
     }
 
     /// A contact's invitation to the customer portal; repeats within
-    /// [`STAFF_REPEAT_WINDOW_SECONDS`] have the same dedupe key (one email).
+    /// [`STAFF_REPEAT_WINDOW_SECONDS`] of it are it (see [`EmailRecord::gate`]).
     pub fn contact_invite(
         company_id: CompanyId,
         contact: crate::foundation::ids::ContactId,
         now: OffsetDateTime,
     ) -> Self {
-        let window = now.unix_timestamp() / STAFF_REPEAT_WINDOW_SECONDS;
         let nil = InspectionId::from_ulid(ulid::Ulid::nil());
         let mut r = EmailRecord::new(
             company_id,
@@ -186,7 +190,7 @@ impl EmailRecord {
             PersonId::from_ulid(ulid::Ulid::nil()),
             CONTACT_INVITE,
             None,
-            format!("{CONTACT_INVITE}#{contact}#{window}"),
+            format!("{CONTACT_INVITE}#{contact}#{}", now.unix_timestamp()),
             now,
         );
         r.person_id = None;
@@ -195,7 +199,7 @@ impl EmailRecord {
     }
 
     /// A document's PDF again, to one person of the inspection; repeats within
-    /// [`STAFF_REPEAT_WINDOW_SECONDS`] have the same dedupe key (one email).
+    /// [`STAFF_REPEAT_WINDOW_SECONDS`] of it are it (see [`EmailRecord::gate`]).
     pub fn resend(
         company_id: CompanyId,
         inspection_id: InspectionId,
@@ -203,8 +207,7 @@ impl EmailRecord {
         document: DocumentId,
         now: OffsetDateTime,
     ) -> Self {
-        let window = now.unix_timestamp() / STAFF_REPEAT_WINDOW_SECONDS;
-        let dedupe = format!("{REPORT_RESEND}#{document}#{person}#{window}");
+        let dedupe = format!("{REPORT_RESEND}#{document}#{person}#{}", now.unix_timestamp());
         EmailRecord::new(company_id, inspection_id, person, REPORT_RESEND, Some(document), dedupe, now)
     }
 
@@ -281,33 +284,79 @@ impl EmailRecord {
     }
 }
 
+/// The open window of repeats of one email: which email opened it, and when it closes.
+#[derive(Deserialize)]
+struct Gate {
+    dedupe: String,
+    closes_at: i64,
+}
+
 /// How long requests for the same address collapse into one (Get Full Access, a /me sign-in):
-/// asking again within it sends nothing more, and nobody else's asking locks the person out.
+/// asking again within it of the first request sends nothing more, and nobody else's asking locks
+/// the person out.
 pub const REPEAT_WINDOW_SECONDS: i64 = 300;
 
-fn repeat_window(now: OffsetDateTime) -> i64 {
-    now.unix_timestamp() / REPEAT_WINDOW_SECONDS
+impl EmailRecord {
+    /// The gate that makes repeats of this email within `seconds` of it this email: its key
+    /// (`GATE#<dedupe without its time>`, beside the email) and the write that opens it, to go in
+    /// the same transaction as the email's creation; the write fails while a window is open. The
+    /// window opens at the first email, not at a clock boundary: two clicks a second apart are
+    /// always one email.
+    pub fn gate(&self, seconds: i64) -> Result<(Key, Write), StoreError> {
+        let topic = self.dedupe.rsplit_once('#').map_or(self.dedupe.as_str(), |(topic, _)| topic);
+        let key = keys::email_gate(self.company_id, self.inspection_id, topic);
+        let closes_at = self.created_at.unix_timestamp() + seconds;
+        let record = Record::new(
+            key.clone(),
+            "email_gate",
+            &serde_json::json!({ "dedupe": self.dedupe, "closes_at": closes_at }),
+        )?
+        .expires_at(closes_at + seconds);
+        let now = AttributeValue::N(self.created_at.unix_timestamp().to_string());
+        let write = Write::PutIf {
+            record,
+            condition: "attribute_not_exists(PK) OR closes_at <= :now",
+            values: HashMap::from([(":now".to_owned(), now)]),
+        };
+        Ok((key, write))
+    }
 }
 
 impl Store {
-    /// Writes a Get Full Access or sign-in request. A repeat within the same few minutes is the
+    /// The email whose window (see [`EmailRecord::gate`]) is open at `now` at `gate`, if any: a
+    /// repeat of it is it. One round trip.
+    pub async fn open_gate(&self, gate: &Key, now: OffsetDateTime) -> Result<Option<String>, StoreError> {
+        let found: Option<Gate> = self.get(gate).await?;
+        Ok(found.filter(|g| g.closes_at > now.unix_timestamp()).map(|g| g.dedupe))
+    }
+
+    /// Writes a Get Full Access or sign-in request. A request opens a window (its gate, written
+    /// in one transaction with it, see [`EmailRecord::gate`]). A repeat within the window is the
     /// first request (one email at most), unless that one was settled without an email (the
     /// address was on no inspection then, or the person's links were revoked): then it is asked
-    /// again. A repeat costs the same three round trips whatever became of the first request
-    /// (its read, then either the renewed request or a marker of the repeat), so the time it
-    /// takes says nothing about the address.
+    /// again. A repeat costs the same three round trips whatever became of the first request (the
+    /// transaction, which DynamoDB fails handing back the gate; the first request's read; then
+    /// either the renewed request or a marker of the repeat), so the time it takes says nothing
+    /// about the address.
     pub async fn request_email(&self, request: &EmailRecord) -> Result<(), StoreError> {
-        match self.write(request.create()?).await {
-            Err(e) if e.is_condition_failure() => {}
-            other => return other,
-        }
-        let existing = self.email(request.company_id, request.inspection_id, &request.dedupe).await?;
+        let (gate_key, open_gate) = request.gate(REPEAT_WINDOW_SECONDS)?;
+        let first: Gate = match self.transact_or_first_blocker(vec![open_gate, request.create()?]).await? {
+            None => return Ok(()),
+            Some(Some(gate)) => serde_dynamo::from_item(gate)?,
+            // Another request for the address is being written right now: read what it opened.
+            Some(None) => self
+                .get(&gate_key)
+                .await?
+                .ok_or_else(|| StoreError::TransactionCanceled(vec!["TransactionConflict".into()]))?,
+        };
+        let existing = self.email(request.company_id, request.inspection_id, &first.dedupe).await?;
         let write = match existing {
             Some(first) if !matches!(first.state, EmailState::Pending | EmailState::Sending | EmailState::Sent) => {
-                EmailRecord { revision: first.revision + 1, ..request.clone() }.replace()?
+                EmailRecord { revision: first.revision + 1, dedupe: first.dedupe.clone(), ..request.clone() }
+                    .replace()?
             }
             _ => {
-                let key = keys::email_repeat(request.company_id, request.inspection_id, &request.dedupe);
+                let key = keys::email_repeat(request.company_id, request.inspection_id, &first.dedupe);
                 let at = serde_json::json!({ "at": crate::foundation::clock::rfc3339(request.created_at) });
                 Write::Put(Record::new(key, "repeat", &at)?.expires_at(request.created_at.unix_timestamp() + 3600))
             }
