@@ -11,6 +11,8 @@ pub struct Demo {
     pub inspection_id: String,
     pub client_link: String,
     pub agent_link: String,
+    /// The seller's agent: order details only.
+    pub listing_agent_link: String,
     pub share_link: String,
     /// The published inspection report (locked until paid and signed).
     pub report_id: String,
@@ -63,6 +65,7 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
             "contact": { "phone": "555-0100", "email": "office@lakeside-inspections.test", "website": "https://lakeside-inspections.test" },
             "sender_name": "Lakeside Home Inspections",
             "time_zone": "America/Chicago",
+            "accent_color": "#1f5f8b",
             "addon_catalog": [
                 { "name": "Radon test", "description": "48-hour continuous radon monitoring", "price_cents": 15000 },
                 { "name": "Sewer scope", "description": "Camera inspection of the main sewer line", "price_cents": 20000 }
@@ -85,6 +88,7 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
             "people": [
                 { "role": "client", "name": "Jane Homebuyer", "email": "jane@example.com" },
                 { "role": "buyer_agent", "name": "Bob Realtor", "email": "bob@realty.test" },
+                { "role": "listing_agent", "name": "Lena Lister", "email": "lena@sellers-realty.test" },
                 { "role": "inspector", "name": "Ivan Inspector", "email": "ivan@lakeside-inspections.test" }
             ]
         }),
@@ -131,6 +135,7 @@ pub async fn seed(base: &str, admin_key: &str) -> Result<Demo, SeedError> {
         inspection_id: inspection["inspection_id"].as_str().unwrap_or_default().to_owned(),
         client_link: link("client"),
         agent_link: link("buyer_agent"),
+        listing_agent_link: link("listing_agent"),
         share_link: inspection["share_url"].as_str().unwrap_or_default().to_owned(),
     })
 }

@@ -146,8 +146,12 @@ await check("the client portal renders with its stylesheet allowed by the CSP", 
   assert.equal(resp.status(), 200);
   assert.equal(resp.headers()["referrer-policy"], "no-referrer");
   await page.getByText("Payment due: $450.00").waitFor();
+  // Both inline stylesheets apply (their CSP hashes match): the page's own (a white main area)
+  // and the company's brand (the demo company's accent colour, #1f5f8b, on the header).
+  const main = await page.locator("main section").first().evaluate((s) => getComputedStyle(s).backgroundColor);
+  assert.equal(main, "rgb(255, 255, 255)", "the page's stylesheet applies");
   const bg = await page.locator("header").evaluate((h) => getComputedStyle(h).backgroundColor);
-  assert.equal(bg, "rgb(23, 50, 77)", "the inline stylesheet applies (its CSP hash matches)");
+  assert.equal(bg, "rgb(31, 95, 139)", "the brand stylesheet applies");
   for (const tab of ["Dashboard", "Order Details", "Documents", "Contractors", "Special Offers", "Contact Us"]) {
     await page.getByRole("link", { name: tab, exact: true }).waitFor();
   }
@@ -186,6 +190,11 @@ await check("a client asks for a quote with explicit consent, under the CSP", as
 });
 
 await check("a client requests an add-on with the form", async () => {
+  // None chosen (the browser sends the form as it is): it comes back with the error beside the
+  // choices, announced.
+  await page.getByRole("button", { name: "Add selected services" }).click();
+  await page.locator("#addon_ids-error[role=alert]").waitFor();
+  await axe("portal, add-on form sent back");
   await page.getByLabel("Radon test").check();
   await page.getByRole("button", { name: "Add selected services" }).click();
   await page.waitForURL(demo.client_link);
@@ -277,6 +286,19 @@ await check("the buyer's agent sees the inspection but no client actions", async
     assert.equal(await page.getByRole("button", { name: action, exact: true }).count(), 0, action);
   }
   await axe("buyer's agent portal");
+});
+
+await check("the listing agent sees the order details only", async () => {
+  await page.goto(demo.listing_agent_link);
+  await page.getByText("Listing agent").first().waitFor();
+  await page.locator("#order").getByText("1428 Elm Street").first().waitFor();
+  for (const action of ["Pay Now", "Add selected services", "Sign"]) {
+    assert.equal(await page.getByRole("button", { name: action, exact: true }).count(), 0, action);
+  }
+  assert.equal(await page.getByText("Inspection report").count(), 0, "no report for the seller's side");
+  assert.equal(await page.locator("ol.progress").count(), 0, "no progress tracker: nothing of theirs to track");
+  await page.screenshot({ path: `${shots}/portal-listing-agent.png`, fullPage: true });
+  await axe("listing agent portal");
 });
 
 await check("the unknown user asks for full access and gets a working link by email", async () => {

@@ -294,6 +294,7 @@ async fn documents_are_listed_with_their_state_and_reasons() {
     let l = f.view(&f.listing).await.json;
     assert_eq!(l["documents"], json!([]));
     assert_eq!(l["people"].as_array().unwrap().len(), 4);
+    assert_eq!(l["steps"], json!([]), "no progress to track for the seller's side (no report step)");
 }
 
 #[tokio::test]
@@ -575,6 +576,58 @@ async fn a_dead_portal_link_in_a_browser_is_a_page_that_offers_a_new_link() {
     assert!(r.status >= 400 && r.header("content-type").unwrap().starts_with("text/html"), "{}", r.text);
 }
 
+/// Every form a person can send back wrong comes back as its page with the error tied to the
+/// field (`aria-describedby`, announced with `role="alert"`) and what they typed kept: add-ons with
+/// none chosen, a quote without consent, and the three email forms (Get Full Access, a new link,
+/// `/me`). Programs still get problem+json.
+#[tokio::test]
+async fn forms_sent_back_name_their_field_and_keep_the_input() {
+    let f = fixture(json!({})).await;
+    let r = f
+        .app
+        .request(
+            "PATCH",
+            "/staff/settings",
+            Some(&f.key),
+            Some(json!({
+                "addon_catalog": [{ "name": "Radon test", "description": "48 hours", "price_cents": 15000 }],
+                "special_offers": [{ "partner": "HomeShield", "title": "Warranty", "description": "1 year",
+                                     "partner_email": "quotes@homeshield.test" }]
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let page = |r: &Reply, status: u16, id: &str| {
+        assert_eq!(r.status, status, "{}", r.text);
+        assert!(r.header("content-type").unwrap().starts_with("text/html"), "{}", r.text);
+        assert!(r.text.contains(&format!("aria-describedby=\"{id}\"")), "the field names its error: {}", r.text);
+        assert!(r.text.contains(&format!("id=\"{id}\"")) && r.text.contains("role=\"alert\""), "{}", r.text);
+    };
+
+    let r = f.form(&format!("{}/addons", f.client), &[]).await;
+    page(&r, 400, "addon_ids-error");
+    assert!(r.text.contains("Choose at least one service"), "{}", r.text);
+    assert!(f.inspection().await.services.iter().all(|s| s.name != "Radon test"), "nothing was added");
+
+    let offer = f.view(&f.client).await.json["special_offers"][0]["id"].as_str().unwrap().to_owned();
+    let r = f.form(&format!("{}/offers/{offer}/quote", f.client), &[("message", "Call after 5 <pm>")]).await;
+    page(&r, 400, &format!("consent-{offer}-error"));
+    assert!(r.text.contains("Call after 5 &lt;pm&gt;</textarea>"), "the message is kept, escaped: {}", r.text);
+    assert!(f.app.emails_to("quotes@homeshield.test").await.is_empty());
+
+    for path in [
+        format!("/share/{}/full-access", f.inspection_id),
+        "/p/not-a-token/new-link".to_owned(),
+        format!("/me/{}", f.company_id),
+    ] {
+        let r = f.form(&path, &[("email", "jane at example")]).await;
+        page(&r, 400, "email-error");
+        assert!(r.text.contains("value=\"jane at example\""), "{path}: the input is kept");
+        let json = f.post(&path, json!({ "email": "jane at example" })).await;
+        json.assert_problem(400);
+    }
+}
+
 /// Pages say which language they are in (`<html lang>`), from the company's `language` setting:
 /// a screen reader pronounces a French company's portal in French.
 #[tokio::test]
@@ -675,6 +728,24 @@ async fn every_payment_has_a_printable_receipt_for_the_clients() {
     assert_eq!(page(format!("{}/receipts/offline_nothing", f.client)).await.status, 404);
 }
 
+/// A card payment's receipt names the card as the provider described it ("Visa ending in 4242"),
+/// and nothing more of it.
+#[tokio::test]
+async fn a_card_payment_s_receipt_names_the_card() {
+    use portal_tests::stripe::{deliver, event, evt_id};
+    let f = fixture(json!({ "payments": "native" })).await;
+    let card = json!({ "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034, "fingerprint": "Xt5EWLLDS7FJjR1c" });
+    let pi = json!({ "id": "pi_card", "object": "payment_intent", "amount": 45000, "amount_received": 45000,
+        "currency": "usd", "latest_charge": { "id": "ch_card", "object": "charge",
+        "payment_method_details": { "type": "card", "card": card } } });
+    deliver(&f, &event(&f, &evt_id(), "payment_intent.succeeded", pi)).await;
+    let v = f.view(&f.client).await.json;
+    let url = v["payment"]["receipts"][0]["receipt_url"].as_str().expect("a receipt").to_owned();
+    let r = f.app.send(f.app.http.get(f.app.url(&url)).header("accept", "text/html")).await;
+    assert!(r.text.contains("Visa ending in 4242"), "{}", r.text);
+    assert!(!r.text.contains("Xt5EWLLDS7FJjR1c") && !r.text.contains("2034"), "only brand and last four");
+}
+
 /// The company's brand on its pages: an accent colour (refused, naming the contrast, when white
 /// text on it is under 4.5:1) in a stylesheet the CSP allows by its hash, and a logo uploaded
 /// through a presigned POST, checked by its bytes when set, served from the portal's own origin.
@@ -719,4 +790,14 @@ async fn the_portal_wears_the_company_s_colour_and_logo() {
     let served = f.app.http.get(f.app.url(&logo)).send().await.unwrap();
     assert_eq!(served.headers()["content-type"], "image/png");
     assert_eq!(served.bytes().await.unwrap().to_vec(), png, "the logo as uploaded");
+
+    // Its emails wear them too: the HTML part's header shows the logo from the portal's origin on
+    // the accent colour (the text part stays text).
+    let asked = f.post(&format!("/share/{}/full-access", f.inspection_id), json!({ "email": f.client_email })).await;
+    assert_eq!(asked.status, 202, "{}", asked.text);
+    f.app.run_jobs().await;
+    let mails = f.app.emails_to(&f.client_email).await;
+    let mail = mails.iter().find(|m| m.body.contains("/p/")).expect("the full-access email");
+    assert!(mail.body.contains(&format!("<img src=\"{}{logo}\" alt=\"Lakeside", f.app.base)), "{}", mail.body);
+    assert!(mail.body.contains("background:#0b6e4f"), "the accent colour in the email: {}", mail.body);
 }

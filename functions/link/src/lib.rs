@@ -280,23 +280,30 @@ impl Link {
                 Ok(vec![])
             })
             .await;
-        // A person's form that did not go through comes back with the error beside the field and
-        // what they typed kept (programs get the problem).
-        match signed {
+        let typed = input.typed_name.clone();
+        self.form_again(req, raw, signed, "The agreement was not signed: see below.", move |message| {
+            pages::FieldError { field: "typed_name".into(), message, value: typed }
+        })
+        .await
+    }
+
+    /// A person's form that did not go through (`result` a 400 or 409 to a form post from a
+    /// browser): the portal again with `text` at the top, the error beside its field and what they
+    /// typed kept. Anything else, and every answer to a program, goes out as it is.
+    async fn form_again(
+        &self,
+        req: &Request,
+        raw: &str,
+        result: ApiResult,
+        text: &str,
+        field: impl FnOnce(String) -> pages::FieldError,
+    ) -> ApiResult {
+        match result {
             Err(e @ (ApiError::BadRequest(_) | ApiError::Conflict { .. })) if is_form(req) && !wants_json(req) => {
                 let status = e.status();
                 let (token, ctx) = self.store.resolve_portal(raw).await?;
                 let view = PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online());
-                let message = e.to_string();
-                let notice = pages::Notice {
-                    text: "The agreement was not signed: see below.",
-                    check_again: None,
-                    field_error: Some(pages::FieldError {
-                        field: "typed_name",
-                        message,
-                        value: input.typed_name.clone(),
-                    }),
-                };
+                let notice = pages::Notice { text, check_again: None, field_error: Some(field(e.to_string())) };
                 let form_to = self.payments.as_ref().map(Provider::checkout_origin);
                 let body = pages::portal(&view, &Self::portal_path(&token), false, Some(notice));
                 pages::html_posting_to(status, body, form_to)
@@ -311,16 +318,30 @@ impl Link {
         struct Addons {
             addon_ids: Vec<String>,
         }
-        let input: Addons = form_or_json_body(req, &["addon_ids"])?;
-        let ids = input
-            .addon_ids
-            .iter()
-            .map(|s| s.parse::<ServiceId>().map_err(|_| ApiError::bad_request(format!("{s:?} is not an add-on id"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.client_action(req, raw, "request add-ons", |ctx| {
-            let catalog = &ctx.company.settings.addon_catalog;
-            ctx.inspection.request_addons(catalog, &ids, self.now())?;
-            Ok(vec![])
+        let input: Result<Addons, ApiError> = form_or_json_body(req, &["addon_ids"]);
+        let chosen = input.as_ref().map(|a| a.addon_ids.join(",")).unwrap_or_default();
+        let requested = match input {
+            Err(e) => Err(e),
+            Ok(input) => {
+                let ids = input
+                    .addon_ids
+                    .iter()
+                    .map(|s| {
+                        s.parse::<ServiceId>().map_err(|_| ApiError::bad_request(format!("{s:?} is not an add-on id")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.client_action(req, raw, "request add-ons", |ctx| {
+                    let catalog = &ctx.company.settings.addon_catalog;
+                    ctx.inspection.request_addons(catalog, &ids, self.now())?;
+                    Ok(vec![])
+                })
+                .await
+            }
+        };
+        self.form_again(req, raw, requested, "No add-on was requested: see below.", move |_| pages::FieldError {
+            field: "addon_ids".into(),
+            message: "Choose at least one service, then press \u{201c}Add selected services\u{201d}.".into(),
+            value: chosen,
         })
         .await
     }
@@ -348,30 +369,38 @@ impl Link {
         let offer: ServiceId = offer.parse().map_err(|_| ApiError::NotFound)?;
         let ask: Ask = form_or_json_body(req, &[])?;
         let from = client_info(req);
-        self.client_action(req, raw, "ask for a quote", |ctx| {
-            let me = ctx.person().id;
-            let now = self.now();
-            let (q, new) = ctx.inspection.request_quote(
-                &ctx.company,
-                me,
-                offer,
-                ask.consent,
-                ask.message.as_deref(),
-                from.clone(),
-                now,
-            )?;
-            if !new {
-                return Ok(vec![]);
-            }
-            let partner = ctx.company.settings.special_offers.iter().find(|o| o.id == offer);
-            let to = partner.and_then(|o| o.partner_email.clone()).ok_or(ApiError::NotFound)?;
-            let i = &ctx.inspection;
-            let content = quote_email(&ctx.company.name, &q);
-            let dedupe = format!("quote#{offer}#{me}");
-            let email = EmailRecord::prepared(i.company_id, i.id, me, "quote_request", dedupe, to, content, now);
-            let actor = Actor::Person { person_id: me, role: Role::Client, token_id: ctx.token.token_id };
-            let audit = AuditRecord::new(i.id, AuditAction::QuoteRequested, actor, Outcome::Done, self.now());
-            Ok(vec![email.create()?, audit.write(i.company_id)?])
+        let asked = self
+            .client_action(req, raw, "ask for a quote", |ctx| {
+                let me = ctx.person().id;
+                let now = self.now();
+                let (q, new) = ctx.inspection.request_quote(
+                    &ctx.company,
+                    me,
+                    offer,
+                    ask.consent,
+                    ask.message.as_deref(),
+                    from.clone(),
+                    now,
+                )?;
+                if !new {
+                    return Ok(vec![]);
+                }
+                let partner = ctx.company.settings.special_offers.iter().find(|o| o.id == offer);
+                let to = partner.and_then(|o| o.partner_email.clone()).ok_or(ApiError::NotFound)?;
+                let i = &ctx.inspection;
+                let content = quote_email(&ctx.company.name, &q);
+                let dedupe = format!("quote#{offer}#{me}");
+                let email = EmailRecord::prepared(i.company_id, i.id, me, "quote_request", dedupe, to, content, now);
+                let actor = Actor::Person { person_id: me, role: Role::Client, token_id: ctx.token.token_id };
+                let audit = AuditRecord::new(i.id, AuditAction::QuoteRequested, actor, Outcome::Done, self.now());
+                Ok(vec![email.create()?, audit.write(i.company_id)?])
+            })
+            .await;
+        let message = ask.message.clone().unwrap_or_default();
+        self.form_again(req, raw, asked, "The quote was not requested: see below.", move |text| pages::FieldError {
+            field: format!("consent-{offer}"),
+            message: text,
+            value: message,
         })
         .await
     }
@@ -492,15 +521,24 @@ impl Link {
 
     async fn share(&self, req: &Request, id: &str) -> ApiResult {
         let id: InspectionId = id.parse().map_err(|_| ApiError::NotFound)?;
+        if wants_json(req) {
+            json(StatusCode::OK, &self.share_view(id).await?)
+        } else {
+            self.share_page(id, StatusCode::OK, None).await
+        }
+    }
+
+    async fn share_view(&self, id: InspectionId) -> Result<ShareView, ApiError> {
         let pointer = self.store.inspection_pointer(id).await?.ok_or(ApiError::NotFound)?;
         let (company, inspection) =
             self.store.company_and_inspection(pointer.company_id, id).await?.ok_or(ApiError::NotFound)?;
-        let view = ShareView::build(&company, &inspection);
-        if wants_json(req) {
-            json(StatusCode::OK, &view)
-        } else {
-            pages::html(StatusCode::OK, pages::share(&view, &format!("/share/{id}/full-access")))
-        }
+        Ok(ShareView::build(&company, &inspection))
+    }
+
+    /// The unknown user's page (`error`: its Get Full Access form sent back).
+    async fn share_page(&self, id: InspectionId, status: StatusCode, error: Option<&pages::FieldError>) -> ApiResult {
+        let view = self.share_view(id).await?;
+        pages::html(status, pages::share(&view, &format!("/share/{id}/full-access"), error))
     }
 
     /// A staff preview link (`POST /staff/inspections/{id}/people/{p}/preview-link`): that
@@ -534,7 +572,10 @@ impl Link {
             email: String,
         }
         let ask: Ask = form_or_json_body(req, &[])?;
-        let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let email = match email_field(req, &ask.email)? {
+            Ok(email) => email,
+            Err(error) => return pages::html(StatusCode::BAD_REQUEST, pages::dead_portal_link(raw, Some(&error))),
+        };
         let now = self.now();
         self.within_source_limit(req, "IP", FULL_ACCESS_PER_IP, now).await?;
         if let Some(token) = Token::parse(raw) {
@@ -566,7 +607,10 @@ impl Link {
         }
         let id: InspectionId = id.parse().map_err(|_| ApiError::NotFound)?;
         let ask: Ask = form_or_json_body(req, &[])?;
-        let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let email = match email_field(req, &ask.email)? {
+            Ok(email) => email,
+            Err(error) => return self.share_page(id, StatusCode::BAD_REQUEST, Some(&error)).await,
+        };
         let pointer = self.store.inspection_pointer(id).await?.ok_or(ApiError::NotFound)?;
         let now = self.now();
         self.within_source_limit(req, "IP", FULL_ACCESS_PER_IP, now).await?;
@@ -582,6 +626,21 @@ impl Link {
         } else {
             json(StatusCode::ACCEPTED, &json!({ "status": "accepted", "message": message }))
         }
+    }
+}
+
+/// The address an email form took: `Ok(Err(..))` when a person's form post typed something that is
+/// not one (the form goes back with the error beside the field and what they typed), `Err` (a 400)
+/// when a program sent it.
+fn email_field(req: &Request, typed: &str) -> Result<Result<Email, pages::FieldError>, ApiError> {
+    match Email::parse(typed) {
+        Ok(email) => Ok(Ok(email)),
+        Err(e) if is_form(req) && !wants_json(req) => Ok(Err(pages::FieldError {
+            field: "email".into(),
+            message: format!("{e}. Check the address and send it again."),
+            value: typed.to_owned(),
+        })),
+        Err(e) => Err(ApiError::bad_request(e.to_string())),
     }
 }
 

@@ -25,7 +25,6 @@ use portal_shared::adapters::store::StoreError;
 use portal_shared::domain::company::Company;
 use portal_shared::domain::me::MeView;
 use portal_shared::foundation::credentials::MeSecret;
-use portal_shared::foundation::email::Email;
 use portal_shared::foundation::ids::{CompanyId, InspectionId};
 use portal_shared::web::http::{form_or_json_body, is_form, json, wants_json, ApiResult};
 use portal_shared::web::pages;
@@ -77,7 +76,10 @@ impl Link {
             if wants_json(req) {
                 return Err(ApiError::Unauthorized);
             }
-            return pages::html_own_origin(StatusCode::OK, pages::me_ask(&c.brand(), &format!("/me/{company}"), false));
+            return pages::html_own_origin(
+                StatusCode::OK,
+                pages::me_ask(&c.brand(), &format!("/me/{company}"), false, None),
+            );
         };
         let entries = self.store.my_inspections(company, &session.email).await?;
         let view = MeView::build(&c, session.email.as_str(), entries, &self.config.public_base_url, self.now());
@@ -96,8 +98,15 @@ impl Link {
         let company = Self::me_company(company)?;
         self.same_origin(req)?;
         let ask: Ask = form_or_json_body(req, &[])?;
-        let email = Email::parse(&ask.email).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let typed = crate::email_field(req, &ask.email)?;
         let c = self.store.company(company).await?.ok_or(ApiError::NotFound)?;
+        let email = match typed {
+            Ok(email) => email,
+            Err(error) => {
+                let page = pages::me_ask(&c.brand(), &format!("/me/{company}"), false, Some(&error));
+                return pages::html_own_origin(StatusCode::BAD_REQUEST, page);
+            }
+        };
         let now = self.now();
         self.within_source_limit(req, "MEIP", ME_PER_IP, now).await?;
         // The same write whether or not the address is on an inspection (or asked a moment ago):
@@ -106,7 +115,7 @@ impl Link {
         if is_form(req) && !wants_json(req) {
             return pages::html_own_origin(
                 StatusCode::ACCEPTED,
-                pages::me_ask(&c.brand(), &format!("/me/{company}"), true),
+                pages::me_ask(&c.brand(), &format!("/me/{company}"), true, None),
             );
         }
         let message = "If that email is on any of our inspections, a sign-in link is on its way to it.";

@@ -196,7 +196,14 @@ pub async fn record_payment(app: &StaffApi, staff: &Staff, req: &Request, id: &s
             let kind = format!("offline_{}_{}", if input.refund { "refund" } else { "payment" }, input.method);
             i.ledger.insert(
                 key.clone(),
-                LedgerEntry { amount_cents: signed, pending_cents: 0, kind, recorded_at: app.now(), event_created: 0 },
+                LedgerEntry {
+                    amount_cents: signed,
+                    pending_cents: 0,
+                    kind,
+                    recorded_at: app.now(),
+                    event_created: 0,
+                    card: None,
+                },
             );
             i.updated_at = app.now();
             Ok(((), vec![]))

@@ -164,6 +164,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 "staff_api_key": demo.staff_api_key,
                 "client_link": demo.client_link,
                 "agent_link": demo.agent_link,
+                "listing_agent_link": demo.listing_agent_link,
                 "share_link": demo.share_link,
                 "report_id": demo.report_id,
                 "contact_link": demo.contact_link,
@@ -177,6 +178,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         println!();
         println!("  Client portal (Jane, client):      {}", demo.client_link);
         println!("  Agent portal (Bob, buyer's agent): {}", demo.agent_link);
+        println!("  Listing agent portal (Lena, order details only): {}", demo.listing_agent_link);
         println!("  Unknown-user share link:           {}", demo.share_link);
         println!("  Jane's report (through the gate):  {}/documents/{}", demo.client_link, demo.report_id);
         println!("  Customer contact portal (Fran):    {}", demo.contact_link);

@@ -3,7 +3,7 @@
 
 use maud::{html, DOCTYPE};
 
-use super::company::Company;
+use super::company::{Brand, Company};
 use crate::foundation::email::Email;
 
 /// One email, as text and HTML.
@@ -19,35 +19,58 @@ pub struct Outgoing {
 
 impl Outgoing {
     /// An email from `company` (its display name and reply-to) with `text` as its plain body and
-    /// the same text as HTML (escaped, links clickable). The subject is kept to one line.
-    pub fn from_company(company: &Company, to: Email, subject: &str, text: String) -> Self {
+    /// the same text as HTML (escaped, links clickable) under the company's header: its logo (from
+    /// `public_base_url`, the product's own origin) and accent colour. The subject is kept to one
+    /// line.
+    pub fn from_company(company: &Company, public_base_url: &str, to: Email, subject: &str, text: String) -> Self {
         Outgoing {
             to,
             from_name: Some(company.settings.sender_name.clone().unwrap_or_else(|| company.name.clone())),
             reply_to: company.settings.reply_to.clone(),
             subject: subject.replace(['\r', '\n'], " "),
-            html: email_html(&text),
+            html: email_html(&company.brand(), public_base_url, &text),
             text,
         }
     }
 }
 
-/// The HTML part of an email whose text is `text`: escaped, line breaks kept, links clickable.
-pub fn email_html(text: &str) -> String {
+/// The HTML part of an email whose text is `text`: the company's header (logo with its name as
+/// the alternative text, accent colour; inline styles, as mail clients drop style sheets), then
+/// the text escaped, line breaks kept, links clickable.
+pub fn email_html(brand: &Brand, public_base_url: &str, text: &str) -> String {
+    let accent = brand.accent_color.as_deref().unwrap_or(DEFAULT_ACCENT);
     html! {
         (DOCTYPE)
-        html {
-            body style="font-family:sans-serif" {
-                @for (i, line) in text.split('\n').enumerate() {
-                    @if i > 0 { br; "\n" }
-                    @for (j, word) in line.split(' ').enumerate() {
-                        @if j > 0 { " " }
-                        @if word.starts_with("https://") || word.starts_with("http://") {
-                            a href=(word) { (word) }
-                        } @else {
-                            (word)
+        html lang=(brand.language) {
+            head { meta charset="utf-8"; title { (brand.name) } }
+            body style="margin:0;padding:0;background:#f4f6f8;font-family:Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#1d2733" {
+                table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f6f8" {
+                    tr { td align="center" style="padding:16px 8px" {
+                        table role="presentation" width="100%" cellpadding="0" cellspacing="0"
+                            style="max-width:600px;background:#ffffff;border:1px solid #dde3ea" {
+                            tr { td style={ "background:" (accent) ";color:#ffffff;padding:16px 24px;font-size:18px;font-weight:600" } {
+                                @if let Some(logo) = &brand.logo_url {
+                                    img src={ (public_base_url) (logo) } alt=(brand.name) height="48"
+                                        style="display:block;height:48px;max-width:240px;background:#ffffff;padding:4px;border:0";
+                                } @else {
+                                    (brand.name)
+                                }
+                            } }
+                            tr { td style="padding:20px 24px;font-size:15px;line-height:1.5" {
+                                @for (i, line) in text.split('\n').enumerate() {
+                                    @if i > 0 { br; "\n" }
+                                    @for (j, word) in line.split(' ').enumerate() {
+                                        @if j > 0 { " " }
+                                        @if word.starts_with("https://") || word.starts_with("http://") {
+                                            a href=(word) style={ "color:" (accent) } { (word) }
+                                        } @else {
+                                            (word)
+                                        }
+                                    }
+                                }
+                            } }
                         }
-                    }
+                    } }
                 }
             }
         }
@@ -55,13 +78,31 @@ pub fn email_html(text: &str) -> String {
     .into_string()
 }
 
+/// The header colour of a company that chose none (the portal's own).
+const DEFAULT_ACCENT: &str = "#17324d";
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_html_part_escapes_the_text_and_makes_links_clickable() {
-        let mail = email_html("Hi <b>\nhttps://x.test/p/a\"b");
-        assert!(mail.contains("<a href=\"https://x.test/p/a&quot;b\">") && mail.contains("Hi &lt;b&gt;<br>"), "{mail}");
+        let brand = Brand { name: "Müller & Co".into(), language: "de".into(), accent_color: None, logo_url: None };
+        let mail = email_html(&brand, "https://portal.test", "Hi <b>\nhttps://x.test/p/a\"b");
+        assert!(mail.contains("<a href=\"https://x.test/p/a&quot;b\"") && mail.contains("Hi &lt;b&gt;<br>"), "{mail}");
+        assert!(mail.contains("lang=\"de\"") && mail.contains("Müller &amp; Co"), "{mail}");
+    }
+
+    #[test]
+    fn the_html_part_carries_the_logo_from_the_product_s_origin_and_the_accent() {
+        let brand = Brand {
+            name: "Lakeside".into(),
+            language: "en".into(),
+            accent_color: Some("#7a1f5c".into()),
+            logo_url: Some("/brand/c1/logo".into()),
+        };
+        let mail = email_html(&brand, "https://portal.test", "Hello https://portal.test/p/x");
+        assert!(mail.contains("<img src=\"https://portal.test/brand/c1/logo\" alt=\"Lakeside\""), "{mail}");
+        assert!(mail.contains("background:#7a1f5c") && mail.contains("color:#7a1f5c"), "{mail}");
     }
 }

@@ -80,6 +80,49 @@ pub struct MoneyEvent {
     pub charge: Option<String>,
     /// What the metadata said, kept verbatim for staff review when nothing matches.
     pub metadata: Value,
+    /// The card that paid, when the event's object carries its details (a charge's
+    /// `payment_method_details`, a payment intent's expanded `latest_charge` or, in older API
+    /// versions, its `charges`).
+    pub card: Option<Card>,
+}
+
+/// A card as a receipt names it: its brand and last four digits, never more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub brand: String,
+    pub last4: String,
+}
+
+impl Card {
+    /// The card in `object`'s payment details, when they are there and look like Stripe's.
+    fn of(object: &Value) -> Option<Card> {
+        let details = |charge: &Value| charge.get("payment_method_details")?.get("card").cloned();
+        let card = details(object)
+            .or_else(|| object.get("latest_charge").filter(|c| c.is_object()).and_then(details))
+            .or_else(|| object.get("charges")?.get("data")?.as_array()?.first().and_then(details))?;
+        let brand = card.get("brand")?.as_str()?;
+        let last4 = card.get("last4")?.as_str()?;
+        let brand_ok =
+            !brand.is_empty() && brand.len() <= 20 && brand.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let last4_ok = last4.len() == 4 && last4.chars().all(|c| c.is_ascii_digit());
+        (brand_ok && last4_ok).then(|| Card { brand: brand.to_owned(), last4: last4.to_owned() })
+    }
+
+    /// "Visa ending in 4242".
+    pub fn describe(&self) -> String {
+        let brand = match self.brand.as_str() {
+            "amex" => "American Express".to_owned(),
+            "diners" => "Diners Club".to_owned(),
+            "jcb" => "JCB".to_owned(),
+            "unionpay" => "UnionPay".to_owned(),
+            "mastercard" => "Mastercard".to_owned(),
+            other => {
+                let mut c = other.chars();
+                c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+            }
+        };
+        format!("{brand} ending in {}", self.last4)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -206,6 +249,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedEvent, MalformedEvent> {
         target,
         payment_intent,
         charge,
+        card: Card::of(object),
         metadata,
     })))
 }
@@ -297,6 +341,7 @@ fn entry(amount: i64, pending: i64, kind: &str, at: OffsetDateTime, created: i64
         kind: kind.to_owned(),
         recorded_at: at,
         event_created: created,
+        card: None,
     }
 }
 
@@ -312,7 +357,8 @@ impl Inspection {
         // (key, new entry, kinds it may replace, whether it replaces them whatever their age)
         let (key, new, may_replace, terminal): (String, LedgerEntry, &[&str], bool) = match &e.movement {
             Movement::Succeeded { intent, amount } => {
-                (intent.clone(), entry(*amount, 0, "payment", at, t), &["payment_processing", "payment_failed"], true)
+                let paid = LedgerEntry { card: e.card.clone(), ..entry(*amount, 0, "payment", at, t) };
+                (intent.clone(), paid, &["payment_processing", "payment_failed"], true)
             }
             // A retry after a failure is newer than the failure; an old "processing" is not.
             Movement::Processing { intent, amount } => (

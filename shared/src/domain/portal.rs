@@ -57,9 +57,13 @@ pub struct Receipt {
     pub receipt_url: String,
 }
 
-/// How a ledger entry's money came or went, in words.
-pub fn payment_method(kind: &str) -> String {
-    match kind {
+/// How a ledger entry's money came or went, in words ("Visa ending in 4242" when the provider
+/// named the card).
+pub fn payment_method(entry: &crate::domain::inspection::LedgerEntry) -> String {
+    if let Some(card) = &entry.card {
+        return card.describe();
+    }
+    match entry.kind.as_str() {
         "payment" => "Online payment (card or bank)".into(),
         "refund" => "Refund".into(),
         "dispute_lost" => "Disputed payment returned".into(),
@@ -343,21 +347,25 @@ impl PortalView {
             can_sign: can_act && !inspection.signed_by(person.id),
             text: inspection.agreement_text(company),
         };
+        // Where things stand, for the people who get the report; the seller's side (order details
+        // only) has no steps.
         let mut steps = Vec::new();
-        if agreement.required {
-            steps.push(Step { key: "agreement", label: "Sign the agreement", done: agreement_signed });
+        if person.role != Role::ListingAgent {
+            if agreement.required {
+                steps.push(Step { key: "agreement", label: "Sign the agreement", done: agreement_signed });
+            }
+            if payment.state != PaymentState::None {
+                steps.push(Step {
+                    key: "payment",
+                    label: "Pay for the inspection",
+                    done: payment.state == PaymentState::Paid,
+                });
+            }
+            // Done when the gate opens a report to this person, never merely because one is published
+            // (a locked report beside a tick would say the opposite of the page).
+            let report_open = reports.iter().any(|d| d.state == DocumentState::Available);
+            steps.push(Step { key: "report", label: "Open your report", done: report_open });
         }
-        if payment.state != PaymentState::None {
-            steps.push(Step {
-                key: "payment",
-                label: "Pay for the inspection",
-                done: payment.state == PaymentState::Paid,
-            });
-        }
-        // Done when the gate opens a report to this person, never merely because one is published
-        // (a locked report beside a tick would say the opposite of the page).
-        let report_open = reports.iter().any(|d| d.state == DocumentState::Available);
-        steps.push(Step { key: "report", label: "Open your report", done: report_open });
         let settings = &company.settings;
         let addon_offers = if can_act && !inspection.offers_dismissed {
             inspection

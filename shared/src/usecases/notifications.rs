@@ -32,5 +32,5 @@ pub fn compose(
     // The sign-in page of "all my inspections", never a live session.
     vars.insert("my_inspections_link", format!("{public_base_url}/me/{}", company.id));
     let rendered = templates::render_email(&company.settings, template_key, &vars);
-    Some(Outgoing::from_company(company, to, &rendered.subject, rendered.text))
+    Some(Outgoing::from_company(company, public_base_url, to, &rendered.subject, rendered.text))
 }

@@ -183,12 +183,14 @@ async fn match_request(
 async fn send_prepared(
     store: &Store,
     mailer: &Mailer,
+    public_base_url: &str,
     rec: &EmailRecord,
-    to: crate::foundation::email::Email,
-    content: crate::adapters::store::outbox::Prepared,
     now: OffsetDateTime,
     report: &mut DrainReport,
 ) -> Result<(), StoreError> {
+    let (Some(to), Some(content)) = (rec.send_to.clone(), rec.prepared.clone()) else {
+        return Ok(());
+    };
     if suppressed(store, rec, &to, report).await? {
         return Ok(());
     }
@@ -201,7 +203,13 @@ async fn send_prepared(
         report.skipped += 1;
         return Ok(());
     };
-    let mail = crate::domain::mail::Outgoing::from_company(&company, to.clone(), &content.subject, content.text);
+    let mail = crate::domain::mail::Outgoing::from_company(
+        &company,
+        public_base_url,
+        to.clone(),
+        &content.subject,
+        content.text,
+    );
     send_and_record(store, mailer, &claimed, &mail, now, report).await
 }
 
@@ -252,7 +260,7 @@ async fn send_sign_in(
          If you did not ask for it, you can ignore this email.\n\n{name}",
         name = company.name
     );
-    let mail = crate::domain::mail::Outgoing::from_company(&company, to, &subject, text);
+    let mail = crate::domain::mail::Outgoing::from_company(&company, public_base_url, to, &subject, text);
     send_and_record(store, mailer, &claimed, &mail, now, report).await
 }
 
@@ -305,7 +313,13 @@ async fn send_contact_invite(
         ("inspection_details_link", url),
     ]);
     let rendered = crate::domain::templates::render_email(&company.settings, CONTACT_INVITE, &vars);
-    let mail = crate::domain::mail::Outgoing::from_company(&company, contact.email, &rendered.subject, rendered.text);
+    let mail = crate::domain::mail::Outgoing::from_company(
+        &company,
+        public_base_url,
+        contact.email,
+        &rendered.subject,
+        rendered.text,
+    );
     send_and_record(store, mailer, &claimed, &mail, now, report).await
 }
 
@@ -421,8 +435,8 @@ pub async fn drain(
             Box::pin(send_contact_invite(store, mailer, public_base_url, &rec, now, &mut report)).await?;
             continue;
         }
-        if let (Some(to), Some(content)) = (rec.send_to.clone(), rec.prepared.clone()) {
-            Box::pin(send_prepared(store, mailer, &rec, to, content, now, &mut report)).await?;
+        if rec.send_to.is_some() && rec.prepared.is_some() {
+            Box::pin(send_prepared(store, mailer, public_base_url, &rec, now, &mut report)).await?;
             continue;
         }
         let rec = match rec.person_id {

@@ -494,6 +494,7 @@ pub(super) mod tests {
                 kind: "payment".into(),
                 recorded_at: now,
                 event_created: 0,
+                card: None,
             },
         );
         assert_eq!(i.balance().get(), 0);
@@ -505,6 +506,7 @@ pub(super) mod tests {
                 kind: "refund".into(),
                 recorded_at: now,
                 event_created: 0,
+                card: None,
             },
         );
         assert_eq!(i.balance().get(), 10000);

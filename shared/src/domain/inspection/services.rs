@@ -46,6 +46,9 @@ pub struct LedgerEntry {
     /// The provider's event time (Unix seconds) for ordering; 0 for entries staff recorded.
     #[serde(default)]
     pub event_created: i64,
+    /// The card that paid, when the provider said (receipts name it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<crate::domain::payments::Card>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

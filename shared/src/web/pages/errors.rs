@@ -50,7 +50,7 @@ pub fn error_page(e: ApiError, path: &str) -> Response<Body> {
     };
     let dead_link = matches!(status, StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED | StatusCode::GONE);
     let body = match (place(path), dead_link) {
-        (Place::Portal(token), true) => dead_portal_link(token),
+        (Place::Portal(token), true) => dead_portal_link(token, None),
         (Place::Contact, true) => page(
             "This link does not work",
             "Links stop working when they expire or are replaced. Ask the inspection company that sent it for a new \
@@ -124,8 +124,9 @@ fn page(title: &str, text: &str, back: Option<(&str, &str)>) -> String {
     layout(&super::Chrome::plain(), title, title, "", None, main)
 }
 
-/// The same page for every portal link that does not work, with a form for a new one.
-fn dead_portal_link(token: &str) -> String {
+/// The same page for every portal link that does not work, with a form for a new one (`error`:
+/// that form sent back).
+pub fn dead_portal_link(token: &str, error: Option<&super::FieldError>) -> String {
     let action = format!("/p/{token}/new-link");
     let main = html! {
         section {
@@ -135,11 +136,7 @@ fn dead_portal_link(token: &str) -> String {
                 "Enter your email address: if it is on the inspection, we will email you a new personal link."
             }
             form method="post" action=(action) {
-                p {
-                    label for="email" { "Your email address" }
-                    br;
-                    input #email type="email" name="email" required autocomplete="email";
-                }
+                (super::email_field(error))
                 p { button type="submit" { "Email me a new link" } }
             }
         }

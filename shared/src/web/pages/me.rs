@@ -8,7 +8,12 @@ use crate::domain::portal::DocumentState;
 use crate::foundation::money::format as money;
 
 /// The sign-in form: an address, and a link by email if it is on any inspection.
-pub fn me_ask(brand: &crate::domain::company::Brand, form_action: &str, sent: bool) -> String {
+pub fn me_ask(
+    brand: &crate::domain::company::Brand,
+    form_action: &str,
+    sent: bool,
+    error: Option<&super::FieldError>,
+) -> String {
     let company = brand.name.as_str();
     let main = html! {
         @if sent {
@@ -18,11 +23,7 @@ pub fn me_ask(brand: &crate::domain::company::Brand, form_action: &str, sent: bo
             h2 { "All your inspections in one place" }
             p { "Enter your email to see all your inspections with " (company) ". We email you a sign-in link." }
             form method="post" action=(form_action) {
-                p {
-                    label for="email" { "Your email address" }
-                    br;
-                    input #email type="email" name="email" required maxlength="254" autocomplete="email";
-                }
+                (super::email_field(error))
                 p { button type="submit" { "Email me a sign-in link" } }
             }
         }

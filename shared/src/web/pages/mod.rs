@@ -25,6 +25,7 @@ mod portal;
 mod share;
 
 pub use customer::customer;
+pub use errors::dead_portal_link;
 pub use errors::{error_page, serve_pages};
 pub use me::{me_ask, me_list, me_sign_in};
 pub use portal::{portal, receipt, FieldError, Notice};
@@ -255,6 +256,27 @@ pub fn lock_reason_text(r: &LockReason, currency: Currency) -> String {
 
 fn date(rfc3339: &str, zone: &Option<String>) -> String {
     crate::foundation::local_time::date_time_of(rfc3339, zone.as_deref())
+}
+
+/// The email address field of the forms that take one (Get Full Access, a new link, `/me`), with
+/// its visible label; with `error` (a form sent back), the message tied to the field
+/// (`aria-describedby`, announced) and what was typed kept.
+fn email_field(error: Option<&FieldError>) -> Markup {
+    let error = error.filter(|e| e.field == "email");
+    html! {
+        p {
+            label for="email" { "Your email address" }
+            br;
+            @if let Some(e) = error {
+                input #email type="email" name="email" required maxlength="254" autocomplete="email"
+                    value=(e.value) aria-invalid="true" aria-describedby="email-error";
+                br;
+                span #email-error.due role="alert" { (e.message) }
+            } @else {
+                input #email type="email" name="email" required maxlength="254" autocomplete="email";
+            }
+        }
+    }
 }
 
 #[cfg(test)]

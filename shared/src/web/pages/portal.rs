@@ -72,8 +72,10 @@ fn portal_nav(v: &PortalView) -> Markup {
     }
 }
 
-fn addons_panel(v: &PortalView, base: &str) -> Markup {
+fn addons_panel(v: &PortalView, base: &str, error: Option<&FieldError>) -> Markup {
     let cur = v.payment.currency;
+    let error = error.filter(|e| e.field == "addon_ids");
+    let chosen: Vec<&str> = error.map(|e| e.value.split(',').collect()).unwrap_or_default();
     html! {
         h2 { "Add-on services" }
         form method="post" action={ (base) "/addons" } {
@@ -82,7 +84,12 @@ fn addons_panel(v: &PortalView, base: &str) -> Markup {
                 @for a in &v.addon_offers {
                     tr {
                         td {
-                            label { input type="checkbox" name="addon_ids" value=(a.id); " " strong { (a.name) } }
+                            label {
+                                input type="checkbox" name="addon_ids" value=(a.id)
+                                    checked[chosen.contains(&a.id.to_string().as_str())]
+                                    aria-describedby=[error.map(|_| "addon_ids-error")];
+                                " " strong { (a.name) }
+                            }
                             br;
                             span.muted { (a.description) }
                         }
@@ -90,6 +97,7 @@ fn addons_panel(v: &PortalView, base: &str) -> Markup {
                     }
                 }
             }
+            @if let Some(e) = error { p #addon_ids-error.due role="alert" { (e.message) } }
             p { button type="submit" { "Add selected services" } }
         }
         form method="post" action={ (base) "/offers/dismiss" } { button.secondary type="submit" { "No thanks" } }
@@ -152,7 +160,7 @@ pub fn receipt(
                 tr { th scope="row" { "For" } td { "Inspection at " (inspection.address) } }
                 tr { th scope="row" { "Amount" } td { strong { (money(Cents::signed(entry.amount_cents), cur)) } " (" (cur.as_str().to_uppercase()) ")" } }
                 tr { th scope="row" { "Paid on" } td { (crate::foundation::local_time::date_time(entry.recorded_at, zone)) } }
-                tr { th scope="row" { "Method" } td { (payment_method(&entry.kind)) } }
+                tr { th scope="row" { "Method" } td { (payment_method(entry)) } }
                 tr { th scope="row" { "Reference" } td { (payment_id) } }
             }
             @if !refunds.is_empty() {
@@ -162,7 +170,7 @@ pub fn receipt(
                     @for (_, e) in &refunds {
                         tr {
                             td { (crate::foundation::local_time::date_time(e.recorded_at, zone)) }
-                            td { (payment_method(&e.kind)) }
+                            td { (payment_method(e)) }
                             td.money { (money(Cents::signed(-e.amount_cents), cur)) }
                         }
                     }
@@ -184,7 +192,7 @@ pub fn receipt(
 
 /// A form field's error, shown beside the field it is about, with what the person typed kept.
 pub struct FieldError {
-    pub field: &'static str,
+    pub field: String,
     pub message: String,
     pub value: String,
 }
@@ -276,7 +284,7 @@ fn next_action(v: &PortalView, base: &str, act: bool) -> Option<(String, &'stati
         .map(|d| (format!("{base}/documents/{}", d.id), "Open your report"))
 }
 
-fn offers_panel(v: &PortalView, base: &str, act: bool) -> Markup {
+fn offers_panel(v: &PortalView, base: &str, act: bool, error: Option<&FieldError>) -> Markup {
     html! {
         section #offers {
             h2 { "Special offers" }
@@ -287,9 +295,24 @@ fn offers_panel(v: &PortalView, base: &str, act: bool) -> Markup {
                     @if o.quote_requested {
                         p.ok { "Quote requested: " (o.partner) " will contact you." }
                     } @else if o.can_request_quote && act {
+                        @let field = format!("consent-{}", o.id);
+                        @let error = error.filter(|e| e.field == field);
                         form method="post" action={ (base) "/offers/" (o.id) "/quote" } {
-                            p { label { input type="checkbox" name="consent" value="on" required; " " (o.consent_text) } }
-                            p { label { "Message (optional):" br; textarea name="message" maxlength="2000" rows="2" {} } }
+                            p {
+                                label {
+                                    input type="checkbox" name="consent" value="on" required
+                                        aria-invalid=[error.map(|_| "true")]
+                                        aria-describedby=[error.map(|_| format!("{field}-error"))];
+                                    " " (o.consent_text)
+                                }
+                            }
+                            @if let Some(e) = error { p.due id={ (field) "-error" } role="alert" { (e.message) } }
+                            p {
+                                label {
+                                    "Message (optional):" br;
+                                    textarea name="message" maxlength="2000" rows="2" { (error.map_or("", |e| e.value.as_str())) }
+                                }
+                            }
                             p { button type="submit" { "Ask " (o.partner) " for a quote" } }
                         }
                     }
@@ -331,6 +354,7 @@ fn contact_panel(v: &PortalView) -> Markup {
 pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice>) -> String {
     let cur = v.payment.currency;
     let act = v.can_act && !read_only;
+    let field_error = notice.as_ref().and_then(|n| n.field_error.as_ref());
     let main = html! {
         @if let Some(n) = &notice {
             div.notice role="status" {
@@ -347,20 +371,22 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
             @if let Some(url) = &v.cover_photo_url { img.cover src=(url) alt="Property photo"; }
             h2 { (v.address) }
             p { (date(&v.scheduled_at, &v.company.time_zone)) }
-            ol.progress aria-label="Progress" {
-                @for s in &v.steps {
-                    li class=(if s.done { "done" } else { "todo" }) {
-                        span aria-hidden="true" { (if s.done { "\u{2713} " } else { "\u{25cb} " }) }
-                        (s.label)
-                        span.visually-hidden { (if s.done { " (done)" } else { " (to do)" }) }
+            @if !v.steps.is_empty() {
+                ol.progress aria-label="Progress" {
+                    @for s in &v.steps {
+                        li class=(if s.done { "done" } else { "todo" }) {
+                            span aria-hidden="true" { (if s.done { "\u{2713} " } else { "\u{25cb} " }) }
+                            (s.label)
+                            span.visually-hidden { (if s.done { " (done)" } else { " (to do)" }) }
+                        }
                     }
                 }
             }
             @if let Some((href, label)) = next_action(v, base, act) { p { a.button.primary href=(href) { (label) } } }
-            @if !v.addon_offers.is_empty() && act { (addons_panel(v, base)) }
+            @if !v.addon_offers.is_empty() && act { (addons_panel(v, base, field_error)) }
             div #payment { (payment_panel(&v.payment, base, act, v.company.time_zone.as_deref())) }
             @if v.agreement.required {
-                div #agreement { (agreement_panel(&v.agreement, base, act, notice.as_ref().and_then(|n| n.field_error.as_ref()))) }
+                div #agreement { (agreement_panel(&v.agreement, base, act, field_error)) }
             }
             h2 { "Reports" }
             (document_rows(&v.reports, base, cur))
@@ -382,7 +408,7 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
                 }
             }
         }
-        (offers_panel(v, base, act))
+        (offers_panel(v, base, act, field_error))
         (contact_panel(v))
     };
     let sub = format!("{} \u{2014} {}", v.company.name, role_label(v.viewer.role));

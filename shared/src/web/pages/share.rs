@@ -3,11 +3,11 @@
 
 use maud::html;
 
-use super::{date, layout};
+use super::{date, email_field, layout, FieldError};
 use crate::domain::portal::ShareView;
 
 /// The unknown-user page: basic details, the notice, and the "Get Full Access" form.
-pub fn share(v: &ShareView, form_action: &str) -> String {
+pub fn share(v: &ShareView, form_action: &str, error: Option<&FieldError>) -> String {
     let main = html! {
         div.notice { strong { "Unknown user." } " " (v.notice) }
         section {
@@ -20,11 +20,7 @@ pub fn share(v: &ShareView, form_action: &str) -> String {
             h2 { "Get Full Access" }
             p { "Enter your email as it is on the inspection. If it matches, we email you your personal link." }
             form method="post" action=(form_action) {
-                p {
-                    label for="email" { "Your email address" }
-                    br;
-                    input #email type="email" name="email" required maxlength="254" autocomplete="email";
-                }
+                (email_field(error))
                 p { button type="submit" { "Get Full Access" } }
             }
         }
