@@ -233,6 +233,9 @@ impl Link {
             if ctx.person().role != Role::Client {
                 return Err(ApiError::Forbidden(format!("only a client on this inspection can {what}")));
             }
+            if ctx.inspection.is_cancelled() {
+                return Err(ApiError::conflict("cancelled", format!("the inspection is cancelled: nobody can {what}")));
+            }
             let also = change(&mut ctx)?;
             match self.store.save_inspection_with(&mut ctx.inspection, &ctx.company, also).await {
                 Ok(()) => {

@@ -29,6 +29,7 @@ use portal_shared::foundation::ids::{CompanyId, DocumentId, InspectionId};
 use portal_shared::usecases::outbound_webhooks::{Deliverer, Targets, WebhookReport};
 use portal_shared::usecases::outbox::{self, DrainReport};
 use portal_shared::usecases::publishing::{self, DueReport};
+use portal_shared::usecases::reminders;
 use portal_shared::web::entry::HttpFunction;
 use portal_shared::web::http::{body_bytes, json, json_body, segments, serve, ApiResult};
 use portal_shared::{by_method, foundation::clock, web::apigw, web::auth, web::entry, ApiError, Config};
@@ -401,6 +402,7 @@ pub struct JobReport {
     pub completed: usize,
     pub published: usize,
     pub due: DueReport,
+    pub reminders: portal_shared::usecases::reminders::ReminderReport,
     pub emails: DrainReport,
     pub email_events: portal_shared::usecases::email_events::EventReport,
     pub webhooks: WebhookReport,
@@ -446,6 +448,20 @@ impl Publish {
             }
             Err(e) => {
                 tracing::error!(error = %e, "scheduled publishing failed");
+                report.status = "error";
+            }
+        }
+        // Reminders due by now, queued for the outbox run that follows.
+        let reminders = reminders::queue_due(&self.store, now, MAX_DUE_PER_RUN, Some(started + DUE_BUDGET));
+        match Box::pin(reminders).await {
+            Ok(r) => {
+                if r.errors > 0 {
+                    report.status = "error";
+                }
+                report.reminders = r;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reminders could not be queued");
                 report.status = "error";
             }
         }

@@ -59,6 +59,10 @@ fn view(app: &StaffApi, i: &Inspection) -> serde_json::Value {
         "paid_cents": i.paid().get(),
         "balance_cents": i.balance().get(),
         "share_url": share_url(app, i.id),
+        "status": if i.is_cancelled() { "cancelled" } else { "active" },
+        "cancelled_at": i.cancelled_at.map(clock::rfc3339),
+        "cancel_reason": i.cancel_reason,
+        "next_reminder_at": i.reminder_due.map(clock::rfc3339),
         "created_at": clock::rfc3339(i.created_at),
         "updated_at": clock::rfc3339(i.updated_at),
     })
@@ -257,6 +261,83 @@ pub async fn reschedule(app: &StaffApi, staff: &Staff, req: &Request, id: &str) 
     .await?;
     tracing::info!(inspection_id = %inspection.id, notified = changed, "inspection rescheduled");
     json(StatusCode::OK, &view(app, &inspection))
+}
+
+/// Cancels the inspection (`{"reason"?, "notify"?}`): no reminders, publishing or Pay Now from
+/// now on; money already paid is not touched (staff refund with the provider; the refund's event
+/// applies as usual). Each person with a link is told (`inspection_cancelled`, once per
+/// cancellation) unless `"notify": false`. Cancelling a cancelled inspection changes nothing.
+pub async fn cancel(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Cancel {
+        reason: Option<String>,
+        notify: Option<bool>,
+    }
+    let input: Cancel = optional_body(req)?;
+    let now = app.now();
+    let (inspection, changed) = modify(app, staff, id, |company, i| {
+        if !i.cancel(input.reason.as_deref(), now)? {
+            return Ok((false, vec![]));
+        }
+        let writes =
+            if input.notify == Some(false) { vec![] } else { tell_everyone(company, i, "inspection_cancelled", now)? };
+        Ok((true, writes))
+    })
+    .await?;
+    tracing::info!(inspection_id = %inspection.id, changed, "inspection cancelled");
+    json(StatusCode::OK, &view(app, &inspection))
+}
+
+/// Undoes a cancellation (`{"notify"?}`); each person with a link is told it is back on
+/// (`inspection_reinstated`) unless `"notify": false`.
+pub async fn reinstate(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> ApiResult {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Reinstate {
+        notify: Option<bool>,
+    }
+    let input: Reinstate = optional_body(req)?;
+    let now = app.now();
+    let (inspection, changed) = modify(app, staff, id, |company, i| {
+        if !i.reinstate(now) {
+            return Ok((false, vec![]));
+        }
+        let writes =
+            if input.notify == Some(false) { vec![] } else { tell_everyone(company, i, "inspection_reinstated", now)? };
+        Ok((true, writes))
+    })
+    .await?;
+    tracing::info!(inspection_id = %inspection.id, changed, "inspection reinstated");
+    json(StatusCode::OK, &view(app, &inspection))
+}
+
+/// A body that may be left out (its defaults then).
+fn optional_body<T: serde::de::DeserializeOwned + Default>(req: &Request) -> Result<T, ApiError> {
+    if portal_shared::web::http::body_bytes(req).iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        portal_shared::web::http::json_patch_body(req, &[])
+    }
+}
+
+/// One `template_key` email to each person with a link who hears from the company, named by the
+/// revision this change saves (one per person per change).
+fn tell_everyone(
+    company: &portal_shared::domain::company::Company,
+    i: &Inspection,
+    template_key: &str,
+    now: time::OffsetDateTime,
+) -> Result<Vec<portal_shared::adapters::store::Write>, ApiError> {
+    let change = i.revision + 1;
+    (0..i.people.len())
+        .filter(|&n| i.needs_token(n, company) && !i.people[n].quiet)
+        .map(|n| {
+            let p = i.people[n].id;
+            let dedupe = format!("{template_key}#{change}#{p}");
+            Ok(EmailRecord::new(i.company_id, i.id, p, template_key, None, dedupe, now).create()?)
+        })
+        .collect()
 }
 
 /// Removes a person: every link of theirs dies in the same transaction, and it is audited.

@@ -108,6 +108,10 @@ impl StaffApi {
                     ["inspections", id] => by_method!(req;
                         GET => inspections::get(self, &staff, id).await,
                         PATCH => inspections::reschedule(self, &staff, &req, id).await),
+                    ["inspections", id, "cancel"] => by_method!(req;
+                        POST => inspections::cancel(self, &staff, &req, id).await),
+                    ["inspections", id, "reinstate"] => by_method!(req;
+                        POST => inspections::reinstate(self, &staff, &req, id).await),
                     ["inspections", id, "requirements"] => by_method!(req;
                         PATCH => inspections::change_requirements(self, &staff, &req, id).await),
                     ["inspections", id, "services"] => by_method!(req;

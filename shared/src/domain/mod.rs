@@ -14,6 +14,7 @@ pub mod mail;
 pub mod me;
 pub mod payments;
 pub mod portal;
+pub mod reminders;
 pub mod settings;
 pub mod template_syntax;
 pub mod templates;

@@ -221,6 +221,8 @@ pub struct PortalView {
     pub viewer: ViewerCard,
     /// Clients may sign, request add-ons and pay; other roles only look.
     pub can_act: bool,
+    /// Staff cancelled the inspection: the portal says so, and shows how to reach the company.
+    pub cancelled: bool,
     pub company: CompanyCard,
     pub address: String,
     pub scheduled_at: String,
@@ -290,6 +292,8 @@ pub fn payment_panel(company: &Company, inspection: &Inspection, can_act: bool, 
         PaymentState::Due
     };
     let action = match (state, company.settings.payments) {
+        // A cancelled inspection takes no payment (staff settle any money with the client).
+        _ if inspection.is_cancelled() => None,
         (PaymentState::Due, PaymentsMode::Native) if can_act && online => Some(PaymentAction::PayNow),
         (PaymentState::Due, PaymentsMode::Native) if !online => Some(PaymentAction::LearnMore),
         (PaymentState::Due, PaymentsMode::Disabled) => Some(PaymentAction::LearnMore),
@@ -301,6 +305,9 @@ pub fn payment_panel(company: &Company, inspection: &Inspection, can_act: bool, 
         PaymentState::Paid => "Paid".to_owned(),
         PaymentState::Processing => format!("Payment processing: {amount} is on its way from your bank"),
         PaymentState::CollectAfterPublish => "Payment to be collected after inspection is published".to_owned(),
+        PaymentState::Due if inspection.is_cancelled() => {
+            "No payment is taken for a cancelled inspection; contact us about money already paid".to_owned()
+        }
         PaymentState::Due => format!("Payment due: {amount}"),
     };
     PaymentPanel {
@@ -385,6 +392,7 @@ impl PortalView {
             inspection_id: inspection.id,
             viewer: ViewerCard { person_id: person.id, name: person.name.clone(), role: person.role },
             can_act,
+            cancelled: inspection.is_cancelled(),
             company: CompanyCard::of(company),
             address: inspection.address.clone(),
             scheduled_at: crate::foundation::clock::rfc3339(inspection.scheduled_at),

@@ -128,7 +128,61 @@ pub const EMAIL_TEMPLATE_KEYS: &[&str] = &[
     "report_resend",
     "full_access",
     "contact_invite",
+    "inspection_cancelled",
+    "inspection_reinstated",
+    "reminder_agreement",
+    "reminder_payment",
+    "reminder_payment_after_report",
+    "reminder_inspection",
 ];
+
+/// Reminders the every-minute job sends (each on or off, with its timing). All on by default,
+/// as the anchors' automated actions are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reminders {
+    /// To each client who has not signed, this many hours before the inspection.
+    pub agreement_unsigned: bool,
+    pub agreement_hours_before: u32,
+    /// To the clients while a balance is due, this many hours before the inspection.
+    pub payment_due: bool,
+    pub payment_hours_before: u32,
+    /// To the clients while a balance is due after a report is published: this many days after,
+    /// then weekly, at most [`MAX_PAYMENT_REMINDERS_AFTER_REPORT`] times.
+    pub payment_after_report: bool,
+    pub payment_days_after_report: u32,
+    /// To everyone with a link, the day before the inspection.
+    pub inspection_day_before: bool,
+}
+
+/// How many "payment still due" reminders follow a published report at most.
+pub const MAX_PAYMENT_REMINDERS_AFTER_REPORT: u32 = 3;
+
+impl Default for Reminders {
+    fn default() -> Self {
+        Reminders {
+            agreement_unsigned: true,
+            agreement_hours_before: 48,
+            payment_due: true,
+            payment_hours_before: 24,
+            payment_after_report: true,
+            payment_days_after_report: 3,
+            inspection_day_before: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemindersPatch {
+    pub agreement_unsigned: Option<bool>,
+    pub agreement_hours_before: Option<u32>,
+    pub payment_due: Option<bool>,
+    pub payment_hours_before: Option<u32>,
+    pub payment_after_report: Option<bool>,
+    pub payment_days_after_report: Option<u32>,
+    pub inspection_day_before: Option<bool>,
+}
 
 /// Agreement terms used until a company writes its own.
 pub const STANDARD_AGREEMENT_TERMS: &str = "\
@@ -183,6 +237,7 @@ pub struct Settings {
     /// The company's logo (a PNG or JPEG of at most 1 MiB, uploaded through
     /// `POST /staff/settings/logo`): its key in the bucket.
     pub logo: Option<String>,
+    pub reminders: Reminders,
 }
 
 pub const DEFAULT_LINK_LIFETIME_DAYS: u32 = 400;
@@ -234,6 +289,7 @@ pub struct SettingsPatch {
     pub language: Option<String>,
     pub accent_color: Option<String>,
     pub logo: Option<String>,
+    pub reminders: Option<RemindersPatch>,
     /// Accepted only to refuse it clearly: this flag belongs to the platform admin.
     pub deficiency_visibility: Option<bool>,
 }
@@ -431,6 +487,27 @@ impl Settings {
                 ));
             }
             s.webhook_ports = ports;
+        }
+        if let Some(r) = patch.reminders {
+            let m = &mut s.reminders;
+            set(&mut m.agreement_unsigned, r.agreement_unsigned);
+            set(&mut m.agreement_hours_before, r.agreement_hours_before);
+            set(&mut m.payment_due, r.payment_due);
+            set(&mut m.payment_hours_before, r.payment_hours_before);
+            set(&mut m.payment_after_report, r.payment_after_report);
+            set(&mut m.payment_days_after_report, r.payment_days_after_report);
+            set(&mut m.inspection_day_before, r.inspection_day_before);
+            let hours_ok = |h: u32| (1..=14 * 24).contains(&h);
+            if !hours_ok(m.agreement_hours_before) || !hours_ok(m.payment_hours_before) {
+                return Err(DomainError::Invalid(
+                    "reminders: agreement_hours_before and payment_hours_before must be between 1 and 336".into(),
+                ));
+            }
+            if !(1..=30).contains(&m.payment_days_after_report) {
+                return Err(DomainError::Invalid(
+                    "reminders: payment_days_after_report must be between 1 and 30".into(),
+                ));
+            }
         }
         if let Some(days) = patch.link_lifetime_days {
             if !(1..=3650).contains(&days) {

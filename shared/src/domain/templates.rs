@@ -84,6 +84,40 @@ fn default_template(key: &str) -> (&'static str, &'static str) {
             "Hello {{recipient_name}},\n\nAs requested, your {{report_name}} for {{address}} is attached to this \
              email.\n\nYour portal: {{inspection_details_link}}\n\n{{company_name}}",
         ),
+        "inspection_cancelled" => (
+            "Cancelled: your inspection at {{address}}",
+            "Hello {{recipient_name}},\n\nThe inspection at {{address}} on {{inspection_date}} has been cancelled. \
+             If you have questions, or paid already, please contact us: our details are in your portal.\n\n\
+             {{inspection_details_link}}\n\n{{company_name}}",
+        ),
+        "inspection_reinstated" => (
+            "Back on: your inspection at {{address}} on {{inspection_date}}",
+            "Hello {{recipient_name}},\n\nThe inspection at {{address}} is back on, for {{inspection_date}}.\n\n\
+             {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
+        "reminder_agreement" => (
+            "Please sign: inspection agreement for {{address}}",
+            "Hello {{recipient_name}},\n\nYour inspection at {{address}} is on {{inspection_date}}. The inspection \
+             agreement is not signed yet; please read and sign it before then:\n\n\
+             {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
+        "reminder_payment" => (
+            "Payment due: inspection at {{address}}",
+            "Hello {{recipient_name}},\n\nYour inspection at {{address}} is on {{inspection_date}}, and its \
+             payment is still due. You can pay in your portal:\n\n\
+             {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
+        "reminder_payment_after_report" => (
+            "Payment due to open your report for {{address}}",
+            "Hello {{recipient_name}},\n\nYour inspection report for {{address}} is ready, and the payment is \
+             still due. The report opens in your portal once it is paid:\n\n\
+             {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
+        "reminder_inspection" => (
+            "Tomorrow: your inspection at {{address}}",
+            "Hello {{recipient_name}},\n\nA reminder: the inspection at {{address}} is on {{inspection_date}}.\n\n\
+             {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
         "contact_invite" => (
             "Your customer portal at {{company_name}}",
             "Hello {{recipient_name}},\n\n{{company_name}} invited you to its customer portal, where you can see \

@@ -1,6 +1,6 @@
 //! Use cases: what the product does across several parts, orchestrating domain rules with the
 //! adapters — scheduled and upload-driven [`publishing`], the email [`outbox`] and the
-//! [`notifications`] it sends, the [`customer_portal`], SES's [`email_events`], delivering
+//! [`notifications`] it sends, the [`customer_portal`], SES's [`email_events`], queueing [`reminders`], delivering
 //! [`outbound_webhooks`], and checking [`uploads`].
 //!
 //! They may use `adapters`, `domain` and `foundation`; never the web layer (a use case answers
@@ -16,5 +16,6 @@ pub mod outbound_webhooks;
 #[cfg(feature = "ses")]
 pub mod outbox;
 pub mod publishing;
+pub mod reminders;
 #[cfg(feature = "s3")]
 pub mod uploads;

@@ -13,6 +13,7 @@ use crate::adapters::store::tokens::{issue_contact_link, Issue, IssuedToken};
 use crate::adapters::store::{Store, StoreError};
 use crate::domain::inspection::Inspection;
 use crate::domain::inspection::Role;
+use crate::domain::reminders;
 use crate::usecases::notifications;
 
 /// How long a claim holds before another sender may take the email over.
@@ -93,6 +94,8 @@ enum Claim {
     Revoked,
     /// The address bounced for good or complained before.
     Suppressed(String),
+    /// A reminder whose cause is gone (signed, paid, cancelled, the inspection begun).
+    NoLongerNeeded,
     Lost,
 }
 
@@ -107,6 +110,12 @@ async fn claim(store: &Store, rec: &EmailRecord, now: OffsetDateTime) -> Result<
             Some(idx) if inspection.people[idx].revoked => return Ok(Claim::Revoked),
             _ => return Ok(Claim::Gone),
         };
+        let person = inspection.people[idx].id;
+        if reminders::is_reminder(&rec.template_key)
+            && !reminders::still_due(&rec.template_key, &company, &inspection, person, now)
+        {
+            return Ok(Claim::NoLongerNeeded);
+        }
         if let Some(address) = &inspection.people[idx].email {
             if let Some(s) = store.suppression(company.id, address.as_str()).await? {
                 return Ok(Claim::Suppressed(s.reason));
@@ -463,6 +472,11 @@ pub async fn drain(
             }
             Claim::Revoked => {
                 settle_unsent(store, &rec, EmailState::Skipped, "the recipient's links are revoked").await?;
+                report.skipped += 1;
+            }
+            Claim::NoLongerNeeded => {
+                settle_unsent(store, &rec, EmailState::Skipped, "a reminder no longer needed: its cause is gone")
+                    .await?;
                 report.skipped += 1;
             }
             Claim::Suppressed(reason) => {

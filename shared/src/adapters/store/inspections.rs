@@ -14,6 +14,26 @@ fn inspection_record(i: &Inspection) -> Result<Record, StoreError> {
     ))
 }
 
+/// The inspection's reminder schedule item (`REMINDER`, in the sparse `DUE` index's `REMIND`
+/// partition at the next reminder's instant), when that instant changed since the last save: the
+/// job finds the inspections with a reminder due through that index, never by a scan. Records the
+/// new instant on the aggregate.
+fn reminder_writes(inspection: &mut Inspection, company: &Company) -> Result<Vec<Write>, StoreError> {
+    let next = crate::domain::reminders::next_due(company, inspection);
+    if next == inspection.reminder_due {
+        return Ok(Vec::new());
+    }
+    inspection.reminder_due = next;
+    let key = keys::reminder(inspection.company_id, inspection.id);
+    Ok(vec![match next {
+        Some(at) => {
+            let sk = keys::reminder_sort(&crate::foundation::clock::rfc3339(at), inspection.company_id, inspection.id);
+            Write::Put(Record::new(key, "reminder_schedule", &serde_json::json!({}))?.with_due_in(keys::REMIND, sk))
+        }
+        None => Write::Delete(key),
+    }])
+}
+
 /// `INSPECTION#<id>` → its company.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InspectionPointer {
@@ -42,6 +62,7 @@ impl Store {
         let pointer = InspectionPointer { inspection_id: inspection.id, company_id: inspection.company_id };
         let mut listed = super::me::person_index_writes(inspection)?;
         listed.extend(super::webhooks::inspection_event_writes(inspection, company, self.clock().now())?);
+        listed.extend(reminder_writes(inspection, company)?);
         let mut writes = vec![
             Write::Create(inspection_record(inspection)?),
             Write::Create(Record::new(keys::inspection_pointer(inspection.id), "inspection_pointer", &pointer)?),
@@ -75,9 +96,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         let expected = inspection.revision;
         let (listed_before, digest_before) = (inspection.me_listed.clone(), inspection.webhook_digest.clone());
+        let reminder_before = inspection.reminder_due;
         inspection.revision += 1;
         let derived = super::me::person_index_writes(inspection).and_then(|mut writes| {
             writes.extend(super::webhooks::inspection_event_writes(inspection, company, self.clock().now())?);
+            writes.extend(reminder_writes(inspection, company)?);
             Ok((inspection_record(inspection)?, writes))
         });
         let result = match derived {
@@ -93,6 +116,7 @@ impl Store {
             inspection.revision = expected;
             inspection.me_listed = listed_before;
             inspection.webhook_digest = digest_before;
+            inspection.reminder_due = reminder_before;
         }
         result
     }

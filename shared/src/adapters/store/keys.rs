@@ -29,8 +29,10 @@ pub const GSI1SK: &str = "GSI1SK";
 pub const DUE_INDEX: &str = "DUE";
 pub const DUE_PK: &str = "DuePK";
 pub const DUE_SK: &str = "DueSK";
-/// The one partition of the `DUE` index.
+/// The `DUE` index's partition of scheduled documents.
 pub const DUE: &str = "DUE";
+/// The `DUE` index's partition of inspections with a reminder to send (see [`reminder`]).
+pub const REMIND: &str = "REMIND";
 
 pub fn company(c: CompanyId) -> Key {
     Key::new(format!("COMPANY#{c}"), "COMPANY")
@@ -261,6 +263,17 @@ pub fn me_session_by_stored_hash(hex: &str) -> Key {
 /// GSI1 partition of an address's sessions with a company (staff end them all at once).
 pub fn me_sessions_of(c: CompanyId, email_part: &str) -> String {
     format!("COMPANY#{c}#MESESSIONS#{email_part}")
+}
+
+/// An inspection's reminder schedule item (in the `DUE` index's [`REMIND`] partition while a
+/// reminder is to come).
+pub fn reminder(c: CompanyId, i: InspectionId) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), "REMINDER")
+}
+
+/// `<instant>#<c>#<i>`: the reminder item's sort key in the `DUE` index.
+pub fn reminder_sort(at: &str, c: CompanyId, i: InspectionId) -> String {
+    format!("{at}#{c}#{i}")
 }
 
 #[cfg(test)]

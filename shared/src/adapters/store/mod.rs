@@ -374,13 +374,24 @@ impl Store {
         limit: i32,
         start: Option<Item>,
     ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        self.due_keys_in(keys::DUE, upto, limit, start).await
+    }
+
+    /// [`Store::due_keys`] of one partition of the `DUE` index ([`keys::DUE`], [`keys::REMIND`]).
+    pub async fn due_keys_in(
+        &self,
+        partition: &str,
+        upto: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(keys::DUE_INDEX)
             .key_condition_expression("DuePK = :due AND DueSK <= :upto")
-            .expression_attribute_values(":due", AttributeValue::S(keys::DUE.into()))
+            .expression_attribute_values(":due", AttributeValue::S(partition.into()))
             .expression_attribute_values(":upto", AttributeValue::S(upto.to_owned()))
             .set_exclusive_start_key(start)
             .limit(limit)

@@ -113,9 +113,15 @@ impl Record {
         self
     }
 
-    /// Key attributes of the sparse `DUE` index (only scheduled documents carry them).
-    pub fn with_due(mut self, sk: String) -> Self {
-        self.item.insert(keys::DUE_PK.into(), AttributeValue::S(keys::DUE.into()));
+    /// Key attributes of the sparse `DUE` index's scheduled documents.
+    pub fn with_due(self, sk: String) -> Self {
+        self.with_due_in(keys::DUE, sk)
+    }
+
+    /// Key attributes of the sparse `DUE` index, in its `partition` ([`keys::DUE`] for scheduled
+    /// documents, [`keys::REMIND`] for reminders).
+    pub fn with_due_in(mut self, partition: &str, sk: String) -> Self {
+        self.item.insert(keys::DUE_PK.into(), AttributeValue::S(partition.into()));
         self.item.insert(keys::DUE_SK.into(), AttributeValue::S(sk));
         self
     }

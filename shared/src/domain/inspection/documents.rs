@@ -45,9 +45,13 @@ impl Inspection {
     /// Publishes a document. Its PDF must be uploaded first. Publishing what is published changes
     /// nothing and returns false.
     pub fn publish_document(&mut self, id: DocumentId, now: OffsetDateTime) -> Result<bool, DomainError> {
+        let cancelled = self.is_cancelled();
         let doc = self.document_mut(id).ok_or_else(|| DomainError::Invalid("no such document".into()))?;
         if doc.published {
             return Ok(false);
+        }
+        if cancelled {
+            return Err(DomainError::rule("cancelled", "the inspection is cancelled: reinstate it before publishing"));
         }
         if !doc.uploaded {
             return Err(DomainError::rule("not-uploaded", "upload the document's PDF before publishing it"));

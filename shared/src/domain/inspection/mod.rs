@@ -106,6 +106,34 @@ pub struct Inspection {
     /// What the last save looked like, for the outbound webhook events the next one makes.
     #[serde(default)]
     pub webhook_digest: WebhookDigest,
+    /// Staff cancelled the inspection (`POST …/cancel`): no reminders, publishing or Pay Now
+    /// until it is reinstated.
+    #[serde(
+        default,
+        with = "crate::foundation::clock::serde_rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cancelled_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+    /// Created with `"notify": false`: no automated emails (confirmation, reminders).
+    #[serde(default)]
+    pub quiet: bool,
+    /// Reminders due up to this instant have been queued (the job's mark; the creation time
+    /// until its first run).
+    #[serde(
+        default,
+        with = "crate::foundation::clock::serde_rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reminders_through: Option<OffsetDateTime>,
+    /// When the next reminder is due, as of the last save (its schedule item says the same).
+    #[serde(
+        default,
+        with = "crate::foundation::clock::serde_rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reminder_due: Option<OffsetDateTime>,
     #[serde(with = "crate::foundation::clock::serde_rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "crate::foundation::clock::serde_rfc3339")]
@@ -256,10 +284,44 @@ impl Inspection {
             building_id: None,
             me_listed: Vec::new(),
             webhook_digest: Default::default(),
+            cancelled_at: None,
+            cancel_reason: None,
+            quiet: input.notify == Some(false),
+            reminders_through: None,
+            reminder_due: None,
             created_at: now,
             updated_at: now,
             revision: 0,
         })
+    }
+
+    /// Cancels the inspection (staff): returns whether it changed (cancelling a cancelled one
+    /// keeps the first time and reason).
+    pub fn cancel(&mut self, reason: Option<&str>, now: OffsetDateTime) -> Result<bool, DomainError> {
+        let reason = optional_text("reason", reason, 500)?;
+        if self.cancelled_at.is_some() {
+            return Ok(false);
+        }
+        self.cancelled_at = Some(now);
+        self.cancel_reason = reason;
+        self.updated_at = now;
+        Ok(true)
+    }
+
+    /// Undoes a cancellation; returns whether it changed.
+    pub fn reinstate(&mut self, now: OffsetDateTime) -> bool {
+        if self.cancelled_at.take().is_none() {
+            return false;
+        }
+        self.cancel_reason = None;
+        // Reminders whose time passed while it was cancelled stay unsent.
+        self.reminders_through = Some(now);
+        self.updated_at = now;
+        true
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled_at.is_some()
     }
 
     /// Changes the date and/or address; returns whether anything changed.
@@ -324,13 +386,13 @@ impl Inspection {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::company::NewCompany;
     use crate::domain::settings::SettingsPatch;
     use crate::foundation::email::Email;
 
-    pub(super) fn company(patch: &str) -> Company {
+    pub(crate) fn company(patch: &str) -> Company {
         let mut c = Company::create(
             NewCompany { name: "Acme".into(), staff_emails: vec![Email::parse("inspector@acme.test").unwrap()] },
             crate::foundation::clock::now(),
@@ -341,7 +403,7 @@ pub(super) mod tests {
     }
 
     /// An inspection on a deliberately historic date: these rules do not depend on when it is.
-    pub(super) fn new_inspection(extra: &str) -> NewInspection {
+    pub(crate) fn new_inspection(extra: &str) -> NewInspection {
         serde_json::from_str(&format!(
             r#"{{"address": "12 Elm St", "scheduled_at": "2026-05-01T09:00:00-05:00",
                 "services": [{{"name": "Home inspection", "price_cents": 45000}}],

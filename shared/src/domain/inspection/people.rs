@@ -46,6 +46,9 @@ pub struct Person {
     /// new one until staff re-issue it.
     #[serde(default)]
     pub revoked: bool,
+    /// Added with `"notify": false`: no automated emails (confirmation, reminders) for them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiet: bool,
 }
 
 pub const MAX_LINKS_PER_PERSON: usize = 20;
@@ -81,6 +84,7 @@ pub(super) fn person(existing: &[Person], p: PersonInput) -> Result<Person, Doma
         phone: optional_text("people[].phone", p.phone.as_deref(), 40)?,
         tokens: Vec::new(),
         revoked: false,
+        quiet: p.notify == Some(false),
     })
 }
 

@@ -353,13 +353,21 @@ fn contact_panel(v: &PortalView) -> Markup {
 /// `read_only` (staff previews), no forms are rendered.
 pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice>) -> String {
     let cur = v.payment.currency;
-    let act = v.can_act && !read_only;
+    let act = v.can_act && !read_only && !v.cancelled;
     let field_error = notice.as_ref().and_then(|n| n.field_error.as_ref());
     let main = html! {
         @if let Some(n) = &notice {
             div.notice role="status" {
                 (n.text)
                 @if let Some(href) = &n.check_again { " " a.button href=(href) { "Check again" } }
+            }
+        }
+        @if v.cancelled {
+            div.notice role="status" {
+                strong { "This inspection was cancelled." }
+                " If you have questions, or paid already, please "
+                a href="#contact" { "contact " (v.company.name) }
+                "."
             }
         }
         @if read_only {

@@ -1,0 +1,252 @@
+//! Reminders, through the gateway, the every-minute job and SES (moto), moving the app's clock
+//! rather than waiting: each is sent once at its time, to the people its cause concerns, never
+//! after the cause is gone (signed, paid, cancelled), never for an inspection created with
+//! `"notify": false`; staff see them in the email history.
+
+use portal_tests::{spawn_app, unique, TestApp};
+use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime};
+
+struct Booking {
+    app: TestApp,
+    company: String,
+    key: String,
+    inspection: String,
+    scheduled_at: OffsetDateTime,
+    client: String,
+    client_link: String,
+    agent: String,
+}
+
+/// A company with default settings and an inspection in 5 days (a client and a buyer's agent,
+/// with their confirmations sent), or with `extra` fields in its request.
+async fn booking(extra: Value) -> Booking {
+    let app = spawn_app().await;
+    let (company, key) = app.create_company("Lakeside Home Inspections", &["ivan@lakeside.test"]).await;
+    let scheduled_at = (app.clock.now() + Duration::days(5)).replace_millisecond(0).unwrap();
+    let (client, agent) = (unique("jane"), unique("bob"));
+    let mut body = json!({
+        "address": "12 Elm Street, Springfield",
+        "scheduled_at": portal_shared::foundation::clock::rfc3339(scheduled_at),
+        "services": [{ "name": "Residential Inspection", "price_cents": 45000 }],
+        "people": [
+            { "role": "client", "name": "Jane Client", "email": client },
+            { "role": "buyer_agent", "name": "Bob Agent", "email": agent },
+            { "role": "inspector", "name": "Ivan Inspector", "email": "ivan@lakeside.test" }
+        ]
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = app.request("POST", "/staff/inspections", Some(&key), Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let link = r.json["links"].as_array().unwrap().iter().find(|l| l["role"] == "client").unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&app.base)
+        .unwrap()
+        .to_owned();
+    let inspection = r.json["inspection_id"].as_str().unwrap().to_owned();
+    app.run_jobs().await;
+    Booking { app, company, key, inspection, scheduled_at, client, client_link: link, agent }
+}
+
+impl Booking {
+    /// Runs the job at `hours` before the inspection (negative: after).
+    async fn at_hours_before(&self, hours: i64) {
+        self.app.clock.set(self.scheduled_at - Duration::hours(hours));
+        self.app.run_jobs().await;
+    }
+
+    async fn subjects(&self, to: &str) -> Vec<String> {
+        self.app.emails_to(to).await.into_iter().map(|m| m.subject).collect()
+    }
+
+    async fn count(&self, to: &str, subject_start: &str) -> usize {
+        self.subjects(to).await.iter().filter(|s| s.starts_with(subject_start)).count()
+    }
+}
+
+#[tokio::test]
+async fn each_reminder_goes_once_at_its_time_and_never_after_its_cause_is_gone() {
+    let b = booking(json!({})).await;
+    let (sign, pay, tomorrow) = ("Please sign", "Payment due", "Tomorrow");
+    b.at_hours_before(49).await;
+    assert_eq!(b.count(&b.client, sign).await, 0, "not before its time: {:?}", b.subjects(&b.client).await);
+
+    b.at_hours_before(47).await;
+    assert_eq!(b.count(&b.client, sign).await, 1, "the unsigned agreement, 48 h before");
+    assert_eq!(b.count(&b.agent, sign).await, 0, "agents sign nothing");
+    b.app.run_jobs().await;
+    b.app.clock.advance(Duration::minutes(30));
+    b.app.run_jobs().await;
+    assert_eq!(b.count(&b.client, sign).await, 1, "once");
+
+    // The client signs: no more agreement reminders, whatever comes.
+    let signed = b
+        .app
+        .request("POST", &format!("{}/agreement", b.client_link), None, Some(json!({ "typed_name": "Jane Client" })))
+        .await;
+    assert_eq!(signed.status, 200, "{}", signed.text);
+    b.at_hours_before(23).await;
+    assert_eq!(b.count(&b.client, pay).await, 1, "payment due, 24 h before");
+    assert_eq!(b.count(&b.client, tomorrow).await, 1, "the day before, to the client");
+    assert_eq!(b.count(&b.agent, tomorrow).await, 1, "and to the agent");
+    assert_eq!(b.count(&b.agent, pay).await, 0, "agents pay nothing");
+    assert_eq!(b.count(&b.client, sign).await, 1, "signed: no second agreement reminder");
+    b.at_hours_before(2).await;
+    assert_eq!(b.count(&b.client, pay).await + b.count(&b.client, tomorrow).await, 2, "each once");
+
+    // Staff see them in the email history.
+    let history =
+        b.app.request("GET", &format!("/staff/inspections/{}/emails", b.inspection), Some(&b.key), None).await;
+    assert_eq!(history.status, 200, "{}", history.text);
+    let kinds: Vec<&str> =
+        history.json["items"].as_array().unwrap().iter().filter_map(|e| e["template_key"].as_str()).collect();
+    for k in ["reminder_agreement", "reminder_payment", "reminder_inspection"] {
+        assert!(kinds.contains(&k), "{k} in the history: {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_reminder_whose_cause_went_is_not_sent() {
+    let b = booking(json!({})).await;
+    // Paid before its time: no payment reminder is queued.
+    let payments = format!("/staff/inspections/{}/payments", b.inspection);
+    let paid =
+        b.app.request("POST", &payments, Some(&b.key), Some(json!({ "amount_cents": 45000, "method": "check" })));
+    assert_eq!(paid.await.status, 201);
+    b.at_hours_before(23).await;
+    assert_eq!(b.count(&b.client, "Payment due").await, 0, "{:?}", b.subjects(&b.client).await);
+    assert_eq!(b.count(&b.client, "Please sign").await, 1, "the agreement is still unsigned (a late run sends it)");
+
+    // Queued, and the cause goes before the outbox sends it: the outbox checks again and skips
+    // it, saying why.
+    let inspection =
+        b.app.store.inspection(b.company.parse().unwrap(), b.inspection.parse().unwrap()).await.unwrap().unwrap();
+    let jane = inspection.people.iter().find(|p| p.role == portal_shared::domain::inspection::Role::Client).unwrap();
+    let now = b.app.clock.now();
+    let late = portal_shared::adapters::store::outbox::EmailRecord::new(
+        inspection.company_id,
+        inspection.id,
+        jane.id,
+        "reminder_payment",
+        None,
+        format!("reminder_payment#{}#{}", now.unix_timestamp(), jane.id),
+        now,
+    );
+    b.app.store.write(late.create().unwrap()).await.unwrap();
+    b.app.run_jobs().await;
+    assert_eq!(b.count(&b.client, "Payment due").await, 0, "paid since: not sent");
+    let history =
+        b.app.request("GET", &format!("/staff/inspections/{}/emails", b.inspection), Some(&b.key), None).await;
+    let skipped = history.json["items"].as_array().unwrap().iter().find(|e| e["template_key"] == "reminder_payment");
+    let skipped = skipped.expect("in the history");
+    assert_eq!(skipped["state"], "skipped", "{skipped}");
+    assert!(skipped["last_error"].as_str().unwrap().contains("no longer needed"), "{skipped}");
+}
+
+#[tokio::test]
+async fn a_cancelled_or_quiet_inspection_gets_no_reminders() {
+    let quiet = booking(json!({ "notify": false })).await;
+    quiet.at_hours_before(23).await;
+    assert!(quiet.subjects(&quiet.client).await.is_empty(), "{:?}", quiet.subjects(&quiet.client).await);
+
+    let b = booking(json!({})).await;
+    let cancel = format!("/staff/inspections/{}/cancel", b.inspection);
+    let r = b.app.request(
+        "POST",
+        &cancel,
+        Some(&b.key),
+        Some(json!({ "reason": "The sale fell through", "notify": false })),
+    );
+    assert_eq!(r.await.status, 200);
+    b.at_hours_before(23).await;
+    let subjects = b.subjects(&b.client).await;
+    assert!(
+        !subjects
+            .iter()
+            .any(|s| s.starts_with("Please sign") || s.starts_with("Payment due") || s.starts_with("Tomorrow")),
+        "{subjects:?}"
+    );
+}
+
+#[tokio::test]
+async fn payment_still_due_after_the_report_is_reminded_three_times_a_week_apart() {
+    let b = booking(json!({ "require_agreement": false })).await;
+    b.app.clock.set(b.scheduled_at + Duration::hours(3));
+    b.app
+        .published_document(
+            &b.key,
+            &b.inspection,
+            json!({ "kind": "inspection_report", "title": "Report", "template_name": "Residential Inspection" }),
+        )
+        .await;
+    b.app.run_jobs().await;
+    let due = "Payment due to open your report";
+    let published = b.app.clock.now();
+    for (days, want) in [(2, 0), (3, 1), (9, 1), (10, 2), (17, 3), (24, 3), (40, 3)] {
+        b.app.clock.set(published + Duration::days(days) + Duration::minutes(1));
+        b.app.run_jobs().await;
+        assert_eq!(b.count(&b.client, due).await, want, "day {days}");
+    }
+}
+
+/// Staff cancel an inspection: everyone with a link is told once, the portal says so (and takes
+/// no signature, add-on or payment), nothing publishes; money paid stays. Reinstating undoes it
+/// and tells them again.
+#[tokio::test]
+async fn cancelling_and_reinstating_an_inspection() {
+    let b = booking(json!({})).await;
+    let path = |what: &str| format!("/staff/inspections/{}/{what}", b.inspection);
+    let r =
+        b.app.request("POST", &path("cancel"), Some(&b.key), Some(json!({ "reason": "The sale fell through" }))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.json["status"].as_str(), r.json["cancel_reason"].as_str()),
+        (Some("cancelled"), Some("The sale fell through"))
+    );
+    assert!(r.json["next_reminder_at"].is_null(), "no reminders to come");
+    // Again: the same, and no second email.
+    assert_eq!(b.app.request("POST", &path("cancel"), Some(&b.key), None).await.status, 200);
+    b.app.run_jobs().await;
+    for who in [&b.client, &b.agent] {
+        assert_eq!(b.count(who, "Cancelled:").await, 1, "{who}: {:?}", b.subjects(who).await);
+    }
+
+    let view = b.app.send(b.app.http.get(b.app.url(&b.client_link)).header("accept", "application/json")).await;
+    assert_eq!(view.json["cancelled"], true);
+    assert!(view.json["payment"]["action"].is_null(), "no Pay Now: {}", view.json["payment"]);
+    let page = b.app.send(b.app.http.get(b.app.url(&b.client_link)).header("accept", "text/html")).await;
+    assert!(page.text.contains("This inspection was cancelled"), "{}", page.text);
+    assert!(!page.text.contains("action=\"") || !page.text.contains("/pay\""), "no Pay Now form");
+    let sign = b
+        .app
+        .request("POST", &format!("{}/agreement", b.client_link), None, Some(json!({ "typed_name": "Jane Client" })))
+        .await;
+    sign.assert_problem(409);
+    let pay = b.app.request("POST", &format!("{}/pay", b.client_link), None, None).await;
+    assert!(pay.status >= 400, "{}", pay.text);
+    let (doc, _) = b
+        .app
+        .put_document(
+            &b.key,
+            &b.inspection,
+            json!({ "kind": "invoice", "title": "Invoice" }),
+            portal_tests::TEST_PDF,
+            "application/pdf",
+        )
+        .await;
+    assert_eq!(b.app.complete_upload(&b.key, &doc).await.status, 200);
+    b.app.request("POST", &format!("/staff/documents/{doc}/publish"), Some(&b.key), None).await.assert_problem(409);
+
+    let r = b.app.request("POST", &path("reinstate"), Some(&b.key), None).await;
+    assert_eq!((r.status, r.json["status"].as_str()), (200, Some("active")), "{}", r.text);
+    assert!(r.json["next_reminder_at"].is_string(), "reminders come again");
+    b.app.run_jobs().await;
+    assert_eq!(b.count(&b.client, "Back on:").await, 1);
+    assert_eq!(b.app.request("POST", &format!("/staff/documents/{doc}/publish"), Some(&b.key), None).await.status, 200);
+    let view = b.app.send(b.app.http.get(b.app.url(&b.client_link)).header("accept", "application/json")).await;
+    assert_eq!(view.json["cancelled"], false);
+    assert!(!view.json["payment"]["action"].is_null(), "how to pay, again: {}", view.json["payment"]);
+}
