@@ -349,7 +349,7 @@ impl Gateway {
         }
         if parts.uri.path().starts_with("/_dev/") {
             return match &self.mailbox {
-                Some(m) => m.serve(parts.uri.path()).await,
+                Some(m) => m.serve(parts.uri.path(), parts.uri.query()).await,
                 None => plain(404, "Not Found"),
             };
         }

@@ -130,7 +130,7 @@ async function mailbox() {
 
 await check("the confirmation email's Sign & Pay link opens the client's portal", async () => {
   await runJobs();
-  const mails = (await mailbox()).filter((m) => m.to.includes("jane@example.com") && m.subject.startsWith("Your inspection at")
+  const mails = (await mailbox()).filter((m) => m.to.includes("jane@example.com") && m.subject.startsWith("Sign & Pay:")
     && m.links.some((l) => l.startsWith(demo.base)));
   assert.equal(mails.length, 1, "one confirmation");
   assert.match(mails[0].body, /Sign &amp; Pay/);

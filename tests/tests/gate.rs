@@ -350,9 +350,9 @@ async fn staff_resend_the_pdf_by_email_and_no_s3_link_is_ever_stored_sent_or_log
     f.app.run_jobs().await;
     // (The job also sends what publishing queued: the resend is the email with the PDF.)
     let mails: Vec<_> =
-        f.app.emails_to(&f.client_email).await.into_iter().filter(|m| m.body.contains("attachment;")).collect();
+        f.app.emails_to(&f.client_email).await.into_iter().filter(|m| m.raw.contains("attachment;")).collect();
     assert_eq!(mails.len(), 1, "one email for the two clicks");
-    let raw = &mails[0].body;
+    let raw = &mails[0].raw;
     assert!(raw.contains("Content-Disposition: attachment; filename=\"Residential Inspection Report.pdf\""));
     let unwrapped = raw.replace("\r\n", "");
     assert!(unwrapped.contains(&base64::engine::general_purpose::STANDARD.encode(PDF)), "the PDF is attached");

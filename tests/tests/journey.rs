@@ -125,7 +125,7 @@ async fn rescheduling_tells_everyone_once_per_change() {
     b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": "soon" }))).await.assert_problem(400);
     assert_eq!(run_jobs(&b.app).await.sent, 3);
     let mail = &b.app.emails_to(&b.client).await[0];
-    assert!(mail.subject.contains("now on"), "{}", mail.subject);
+    assert!(mail.subject.starts_with("New date:"), "{}", mail.subject);
     let r =
         b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "address": "7 Elm Court", "notify": false }))).await;
     assert_eq!(r.json["address"], "7 Elm Court");
@@ -143,7 +143,7 @@ async fn each_kind_of_document_is_announced_in_its_own_words() {
     run_jobs(&f.app).await;
     let mails = f.app.emails_to(&f.client_email).await;
     assert_eq!(mails.len(), 1);
-    assert!(mails[0].subject.contains("invoice"), "{}", mails[0].subject);
+    assert!(mails[0].subject.to_lowercase().contains("invoice"), "{}", mails[0].subject);
     for m in &mails {
         assert!(
             !m.subject.to_lowercase().contains("report") && !m.body.to_lowercase().contains("report"),
@@ -154,7 +154,8 @@ async fn each_kind_of_document_is_announced_in_its_own_words() {
     assert!(mails[0].body.contains("Invoice 1042"));
     publish(&f, "proposal", "Roof repair proposal").await;
     run_jobs(&f.app).await;
-    let proposal = f.app.emails_to(&f.client_email).await.into_iter().find(|m| m.subject.contains("proposal"));
+    let proposal =
+        f.app.emails_to(&f.client_email).await.into_iter().find(|m| m.subject.to_lowercase().contains("proposal"));
     assert!(proposal.is_some_and(|m| !m.body.to_lowercase().contains("report")));
     let h = history(&f.app, &f.key, &f.inspection_id.to_string()).await;
     assert_eq!(count(&h, "invoice_published", "sent"), 2, "client and buyer's agent: {h:?}");
@@ -369,9 +370,10 @@ async fn a_company_with_an_accented_name_sends_its_mail_with_the_name_as_written
     let report = run_jobs(&app).await;
     assert_eq!((report.sent, report.failed, report.failed_permanently), (1, 0, 0), "{report:?}");
     let mail = &app.emails_to(&client).await[0];
-    assert!(mail.from.is_ascii(), "SES takes no raw UTF-8 in From: {}", mail.from);
-    assert_eq!(display_name(&mail.from), "Québec Inspections");
-    assert!(mail.from.ends_with(&format!("<{}>", portal_tests::SENDER)), "{}", mail.from);
+    let from = from_as_sent(mail);
+    assert!(from.is_ascii(), "SES takes no raw UTF-8 in From: {from}");
+    assert_eq!(display_name(&from), "Québec Inspections");
+    assert!(from.ends_with(&format!("<{}>", portal_tests::SENDER)), "{from}");
 
     // A sender name of its own, in another script.
     let r = app
@@ -382,7 +384,16 @@ async fn a_company_with_an_accented_name_sends_its_mail_with_the_name_as_written
     app.request("PATCH", &path, Some(&key), Some(json!({ "scheduled_at": days_from_now(6) }))).await;
     assert_eq!(run_jobs(&app).await.sent, 1);
     let mails = app.emails_to(&client).await;
-    assert_eq!(display_name(&mails[1].from), "Müller Prüfdienst · Ελλάδα");
+    assert_eq!(display_name(&from_as_sent(&mails[1])), "Müller Prüfdienst · Ελλάδα");
+}
+
+/// The `From` header as it went to SES: the raw message's (unfolded), or the simple send's source.
+fn from_as_sent(mail: &portal_infra::mailbox::MailMessage) -> String {
+    if mail.raw.is_empty() {
+        return mail.from.clone();
+    }
+    let head = mail.raw.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n ", " ");
+    head.lines().find_map(|l| l.strip_prefix("From: ")).expect("a From header").to_owned()
 }
 
 /// The one inspection of the company whose staff key is `key`.

@@ -282,7 +282,7 @@ async fn setup(rng: &mut Rng) -> (Fixture, Model) {
 /// The "your link" emails Get Full Access sent to `email` (publishing sends others).
 async fn access_emails(f: &Fixture, email: &str) -> Vec<portal_infra::mailbox::MailMessage> {
     let all = f.app.emails_to(email).await;
-    all.into_iter().filter(|m| m.subject.starts_with("Your link to the inspection")).collect()
+    all.into_iter().filter(|m| m.subject.starts_with("Your link:")).collect()
 }
 
 /// One random operation, applied to the system through its routes and to the model.

@@ -424,7 +424,8 @@ async fn a_payment_that_releases_a_report_emails_each_client_and_buyer_agent_onc
     let again = f.app.job_at(time::OffsetDateTime::now_utc() + time::Duration::hours(1)).await;
     assert_eq!(again.emails.sent, 0, "nothing is sent twice");
     for (email, link) in [(&f.client_email, &f.client), (&f.agent_email, &f.agent)] {
-        let mails: Vec<_> = f.app.emails_to(email).await.into_iter().filter(|m| m.subject.contains("ready")).collect();
+        let mails: Vec<_> =
+            f.app.emails_to(email).await.into_iter().filter(|m| m.subject.contains("is open")).collect();
         assert_eq!(mails.len(), 1, "{email}");
         let report_link = mails[0].links.iter().find(|l| l.contains("/documents/")).expect("a report link");
         assert!(

@@ -52,7 +52,7 @@ async fn manual_publishing_announces_each_version_once() {
     assert_eq!(job.emails.sent, 2, "{job:?}");
     assert_eq!(run(&f, now() + Duration::hours(1)).await.emails.sent, 0);
     let mail = &f.app.emails_to(&f.client_email).await[0];
-    assert!(mail.subject.contains("published"), "{}", mail.subject);
+    assert!(mail.subject.starts_with("Report ready:"), "{}", mail.subject);
     assert!(mail.body.contains("Residential Inspection Report"));
     // The listing agent sees no reports, so hears nothing.
     let listing = f.inspection().await.people[2].email.clone().unwrap();

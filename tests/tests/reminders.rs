@@ -250,3 +250,152 @@ async fn cancelling_and_reinstating_an_inspection() {
     assert_eq!(view.json["cancelled"], false);
     assert!(!view.json["payment"]["action"].is_null(), "how to pay, again: {}", view.json["payment"]);
 }
+
+/// The booking as the shared fixture (for the payment provider's helpers).
+fn as_fixture(b: Booking) -> portal_tests::Fixture {
+    portal_tests::Fixture {
+        company_id: b.company.parse().unwrap(),
+        inspection_id: b.inspection.parse().unwrap(),
+        key: b.key,
+        client: b.client_link.clone(),
+        agent: String::new(),
+        listing: String::new(),
+        client_email: b.client,
+        agent_email: b.agent,
+        app: b.app,
+    }
+}
+
+/// Each payment that applies sends the clients one receipt (amount, date, method, a link to its
+/// receipt page), however often the provider delivers it; a refund sends a refund notice; agents
+/// get neither.
+#[tokio::test]
+async fn each_payment_sends_one_receipt_and_each_refund_a_notice() {
+    use portal_tests::stripe::{deliver, event, evt_id, intent};
+    let f = as_fixture(booking(json!({})).await);
+    let pi = intent("pi_receipt1", 30000, "succeeded", portal_tests::stripe::names(&f));
+    let paid = event(&f, &evt_id(), "payment_intent.succeeded", pi.clone());
+    deliver(&f, &paid).await;
+    deliver(&f, &paid).await; // redelivered
+    deliver(&f, &event(&f, &evt_id(), "payment_intent.succeeded", pi)).await; // the same money, another event
+    f.app.run_jobs().await;
+    let receipts: Vec<_> =
+        f.app.emails_to(&f.client_email).await.into_iter().filter(|m| m.subject.starts_with("Receipt:")).collect();
+    assert_eq!(receipts.len(), 1, "one receipt per payment");
+    assert!(receipts[0].subject.contains("$300.00"), "{}", receipts[0].subject);
+    let link = receipts[0].links.iter().find(|l| l.contains("/receipts/")).expect("a link to the receipt page").clone();
+    let page = f.app.send(f.app.http.get(&link).header("accept", "text/html")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("$300.00"));
+
+    // The rest, paid at the office: a second receipt.
+    let payments = format!("/staff/inspections/{}/payments", f.inspection_id);
+    let r =
+        f.app.request("POST", &payments, Some(&f.key), Some(json!({ "amount_cents": 15000, "method": "check" }))).await;
+    assert_eq!(r.status, 201);
+    // Then a refund through the provider: a notice (and again only once).
+    let refund = event(
+        &f,
+        &evt_id(),
+        "charge.refunded",
+        json!({ "id": "ch_receipt1", "object": "charge", "amount": 30000, "amount_refunded": 10000,
+                "payment_intent": "pi_receipt1", "currency": "usd" }),
+    );
+    deliver(&f, &refund).await;
+    deliver(&f, &refund).await;
+    f.app.run_jobs().await;
+    let subjects: Vec<String> = f.app.emails_to(&f.client_email).await.into_iter().map(|m| m.subject).collect();
+    assert_eq!(subjects.iter().filter(|s| s.starts_with("Receipt:")).count(), 2, "{subjects:?}");
+    assert_eq!(subjects.iter().filter(|s| s.starts_with("Refund: $100.00")).count(), 1, "{subjects:?}");
+    let agent: Vec<String> = f.app.emails_to(&f.agent_email).await.into_iter().map(|m| m.subject).collect();
+    assert!(!agent.iter().any(|s| s.starts_with("Receipt") || s.starts_with("Refund")), "{agent:?}");
+}
+
+/// The invitations `to` received (the `text/calendar` attachments, decoded by the mailbox),
+/// parsed.
+async fn invites(app: &TestApp, to: &str) -> Vec<(String, std::collections::HashMap<String, String>, Vec<String>)> {
+    let mails = app.emails_to(to).await;
+    let calendars =
+        mails.iter().flat_map(|m| m.attachments.iter()).filter(|a| a.content_type.starts_with("text/calendar"));
+    calendars.map(|a| parse(&a.content)).collect()
+}
+
+/// A parsed invitation's properties: the calendar's `METHOD`, and the event's and its time
+/// zone's, by name (read with the `icalendar` crate's parser, folded lines undone).
+fn parse(ics: &str) -> (String, std::collections::HashMap<String, String>, Vec<String>) {
+    let unfolded = icalendar::parser::unfold(ics);
+    let cal = icalendar::parser::read_calendar(&unfolded).expect("RFC 5545");
+    let method = cal.properties.iter().find(|p| p.name == "METHOD").map(|p| p.val.to_string()).unwrap_or_default();
+    let event = cal.components.iter().find(|c| c.name == "VEVENT").expect("a VEVENT");
+    let mut props = std::collections::HashMap::new();
+    for p in &event.properties {
+        let params: Vec<String> = p
+            .params
+            .iter()
+            .map(|x| format!("{}={}", x.key, x.val.as_ref().map(|v| v.to_string()).unwrap_or_default()))
+            .collect();
+        props.insert(p.name.to_string(), p.val.to_string());
+        if !params.is_empty() {
+            props.insert(format!("{};params", p.name), params.join(";"));
+        }
+    }
+    let zones: Vec<String> = cal
+        .components
+        .iter()
+        .filter(|c| c.name == "VTIMEZONE")
+        .flat_map(|z| z.components.iter().map(|c| c.name.to_string()))
+        .collect();
+    (method, props, zones)
+}
+
+/// The confirmation and each change carry a calendar invitation (one UID per inspection, its
+/// SEQUENCE one more per change, the start in the company's zone with its VTIMEZONE, the
+/// services' duration, the address as location, the company as organizer); a cancellation
+/// carries METHOD:CANCEL for the same UID.
+#[tokio::test]
+async fn confirmations_changes_and_cancellations_carry_one_calendar_event() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_company("Lakeside Home Inspections", &["ivan@lakeside.test"]).await;
+    let settings = json!({ "time_zone": "America/Chicago", "inspection_duration_minutes": 150, "reply_to": "office@lakeside.test" });
+    assert_eq!(app.request("PATCH", "/staff/settings", Some(&key), Some(settings)).await.status, 200);
+    let client = unique("jane");
+    // A date in (northern) summer of next year: daylight time in Chicago.
+    let year = app.clock.now().year() + 1;
+    let body = json!({
+        "address": "12 Elm Street, Springfield", "scheduled_at": format!("{year}-07-15T09:30:00-05:00"),
+        "services": [{ "name": "Residential Inspection", "price_cents": 45000 }],
+        "people": [{ "role": "client", "name": "Jane Client", "email": client }]
+    });
+    let r = app.request("POST", "/staff/inspections", Some(&key), Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json["inspection_id"].as_str().unwrap().to_owned();
+    app.run_jobs().await;
+    let first = invites(&app, &client).await;
+    assert_eq!(first.len(), 1, "the confirmation carries an invitation");
+    let (method, event, zones) = &first[0];
+    assert_eq!(method, "REQUEST");
+    assert_eq!(event["SEQUENCE"], "0");
+    assert_eq!(event["DTSTART"], format!("{year}0715T093000"));
+    assert_eq!(event["DTSTART;params"], "TZID=America/Chicago");
+    assert_eq!(event["DURATION"], "PT2H30M");
+    assert_eq!(event["LOCATION"], "12 Elm Street, Springfield", "the comma escaped, and read back");
+    assert!(event["ORGANIZER"].ends_with("office@lakeside.test"), "{:?}", event["ORGANIZER"]);
+    assert!(zones.contains(&"DAYLIGHT".to_owned()) && zones.contains(&"STANDARD".to_owned()), "{zones:?}");
+    let uid = event["UID"].clone();
+
+    let moved = json!({ "scheduled_at": format!("{year}-07-16T13:00:00-05:00") });
+    assert_eq!(app.request("PATCH", &format!("/staff/inspections/{id}"), Some(&key), Some(moved)).await.status, 200);
+    app.run_jobs().await;
+    assert_eq!(app.request("POST", &format!("/staff/inspections/{id}/cancel"), Some(&key), None).await.status, 200);
+    app.run_jobs().await;
+    let all = invites(&app, &client).await;
+    assert_eq!(all.len(), 3, "confirmation, change, cancellation");
+    let by_seq = |n: &str| all.iter().find(|(_, e, _)| e["SEQUENCE"] == n).unwrap_or_else(|| panic!("SEQUENCE {n}"));
+    let (m1, e1, _) = by_seq("1");
+    assert_eq!(
+        (m1.as_str(), e1["UID"].as_str(), e1["DTSTART"].as_str()),
+        ("REQUEST", uid.as_str(), format!("{year}0716T130000").as_str())
+    );
+    let (m2, e2, _) = by_seq("2");
+    assert_eq!((m2.as_str(), e2["UID"].as_str(), e2["STATUS"].as_str()), ("CANCEL", uid.as_str(), "CANCELLED"));
+}

@@ -84,7 +84,8 @@ fn quote_email(company: &str, q: &QuoteRequest) -> Prepared {
         text.push_str(&format!("\nTheir message:\n{m}\n"));
     }
     text.push_str(&format!("\nThey agreed to this: \"{}\"\n\n{company}", q.consent_text));
-    Prepared { subject: format!("Quote request for {}: {}", q.offer_title, d.name), text }
+    // The partner answers the client, not the inspection company.
+    Prepared { subject: format!("Quote request for {}: {}", q.offer_title, d.name), text, reply_to: d.email.clone() }
 }
 
 /// A consent checkbox posts "on" (or "yes"/"true"); JSON sends `true`.

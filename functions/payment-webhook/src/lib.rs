@@ -171,6 +171,7 @@ impl PaymentWebhook {
             return self.unmatched(e, "no known inspection is named").await;
         };
         let before = released(&company, &inspection);
+        let ledger_before = inspection.ledger.clone();
         let mut changed = match inspection.apply_money(e, now) {
             Err(Mismatch::Currency { event: got, inspection: want }) => {
                 let reason = format!("currency {got} does not match the inspection's {want}");
@@ -211,6 +212,8 @@ impl PaymentWebhook {
         writes.extend(also);
         if changed {
             writes.extend(report_ready_emails(&company, &inspection, &before, e, now)?);
+            // A receipt per payment settled, a notice per refund (once each, whatever redelivers).
+            writes.extend(EmailRecord::money_notices(&company, &ledger_before, &inspection, now)?);
         }
         let result = if changed {
             self.store.save_inspection_with(&mut inspection, &company, writes).await

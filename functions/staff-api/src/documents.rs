@@ -191,7 +191,8 @@ pub async fn record_payment(app: &StaffApi, staff: &Staff, req: &Request, id: &s
     let key = format!("offline_{}", Ulid::new());
     let (i, ()) = app
         .store
-        .modify_inspection(staff.company_id, inspection_id(id)?, |_, i| {
+        .modify_inspection(staff.company_id, inspection_id(id)?, |company, i| {
+            let before = i.ledger.clone();
             let signed = if input.refund { -amount.get() } else { amount.get() };
             let kind = format!("offline_{}_{}", if input.refund { "refund" } else { "payment" }, input.method);
             i.ledger.insert(
@@ -206,7 +207,7 @@ pub async fn record_payment(app: &StaffApi, staff: &Staff, req: &Request, id: &s
                 },
             );
             i.updated_at = app.now();
-            Ok(((), vec![]))
+            Ok(((), EmailRecord::money_notices(company, &before, i, app.now())?))
         })
         .await?;
     tracing::info!(inspection_id = %i.id, entry = %key, "offline payment recorded");

@@ -83,6 +83,11 @@ impl Mailer {
         config.sender_email.clone().map(|s| Mailer::new(sdk, s, config.ses_configuration_set.clone()))
     }
 
+    /// The address emails are sent from.
+    pub fn sender(&self) -> &Email {
+        &self.sender
+    }
+
     pub fn client(&self) -> &aws_sdk_ses::Client {
         &self.client
     }

@@ -35,6 +35,21 @@ pub enum LockReason {
 }
 
 impl LockReason {
+    /// What the person must do (or wait for), in words: "Payment required: pay the balance of
+    /// $450.00".
+    pub fn describe(&self, currency: crate::foundation::money::Currency) -> String {
+        match self {
+            LockReason::PaymentRequired { amount_due_cents } => {
+                format!(
+                    "Payment required: pay the balance of {}",
+                    crate::foundation::money::format(*amount_due_cents, currency)
+                )
+            }
+            LockReason::AgreementUnsigned => "Agreement unsigned: every client must sign the current agreement".into(),
+            LockReason::FormIncomplete => "The inspector has not completed the WDI form yet".into(),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             LockReason::PaymentRequired { .. } => "payment_required",

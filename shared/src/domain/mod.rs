@@ -5,6 +5,7 @@
 //! web layer, and the time always comes in as an argument.
 
 pub mod audit;
+pub mod calendar;
 pub mod company;
 pub mod customers;
 pub mod document;

@@ -405,6 +405,45 @@ impl Inspection {
     }
 }
 
+/// A receipt or refund notice a ledger change owes the clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyNotice {
+    /// `payment_receipt` or `refund_notice`.
+    pub template_key: &'static str,
+    /// The ledger entry (the receipt page's id).
+    pub entry: String,
+    /// The payment's amount, or a refund's total so far (a larger total is a new notice).
+    pub amount_cents: i64,
+}
+
+pub const PAYMENT_RECEIPT: &str = "payment_receipt";
+pub const REFUND_NOTICE: &str = "refund_notice";
+
+/// What changed in the ledger from `before` to the inspection's: each payment that settled (a new
+/// entry, or one that was processing) is a receipt; each refund whose total grew is a notice.
+pub fn money_notices(
+    before: &std::collections::BTreeMap<String, LedgerEntry>,
+    inspection: &Inspection,
+) -> Vec<MoneyNotice> {
+    let is_payment = |e: &LedgerEntry| e.kind == "payment" || e.kind.starts_with("offline_payment_");
+    let is_refund = |e: &LedgerEntry| e.kind == "refund" || e.kind.starts_with("offline_refund_");
+    inspection
+        .ledger
+        .iter()
+        .filter_map(|(id, e)| {
+            let old = before.get(id);
+            let template_key = if is_payment(e) && e.amount_cents > 0 && !old.is_some_and(is_payment) {
+                PAYMENT_RECEIPT
+            } else if is_refund(e) && old.is_none_or(|o| o.amount_cents > e.amount_cents) {
+                REFUND_NOTICE
+            } else {
+                return None;
+            };
+            Some(MoneyNotice { template_key, entry: id.clone(), amount_cents: e.amount_cents.abs() })
+        })
+        .collect()
+}
+
 /// Money kept for staff review: a payment naming no known inspection (or another company's, or
 /// in another currency). Never dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

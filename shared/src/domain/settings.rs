@@ -130,6 +130,8 @@ pub const EMAIL_TEMPLATE_KEYS: &[&str] = &[
     "contact_invite",
     "inspection_cancelled",
     "inspection_reinstated",
+    "payment_receipt",
+    "refund_notice",
     "reminder_agreement",
     "reminder_payment",
     "reminder_payment_after_report",
@@ -238,6 +240,8 @@ pub struct Settings {
     /// `POST /staff/settings/logo`): its key in the bucket.
     pub logo: Option<String>,
     pub reminders: Reminders,
+    /// How long an inspection takes, for calendar invitations (default 180 minutes).
+    pub inspection_duration_minutes: Option<u32>,
 }
 
 pub const DEFAULT_LINK_LIFETIME_DAYS: u32 = 400;
@@ -256,6 +260,10 @@ pub fn contrast_with_white(color: &str) -> Option<f64> {
 
 impl Settings {
     /// The pages' language (`en` when unset).
+    pub fn inspection_duration_minutes(&self) -> u32 {
+        self.inspection_duration_minutes.unwrap_or(180)
+    }
+
     pub fn language(&self) -> &str {
         self.language.as_deref().unwrap_or("en")
     }
@@ -290,6 +298,7 @@ pub struct SettingsPatch {
     pub accent_color: Option<String>,
     pub logo: Option<String>,
     pub reminders: Option<RemindersPatch>,
+    pub inspection_duration_minutes: Option<u32>,
     /// Accepted only to refuse it clearly: this flag belongs to the platform admin.
     pub deficiency_visibility: Option<bool>,
 }
@@ -508,6 +517,12 @@ impl Settings {
                     "reminders: payment_days_after_report must be between 1 and 30".into(),
                 ));
             }
+        }
+        if let Some(minutes) = patch.inspection_duration_minutes {
+            if !(15..=1440).contains(&minutes) {
+                return Err(DomainError::Invalid("inspection_duration_minutes must be between 15 and 1440".into()));
+            }
+            s.inspection_duration_minutes = Some(minutes);
         }
         if let Some(days) = patch.link_lifetime_days {
             if !(1..=3650).contains(&days) {

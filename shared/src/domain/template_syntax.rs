@@ -11,14 +11,20 @@ pub const PLACEHOLDERS: &[&str] = &[
     "client_name",
     "address",
     "inspection_date",
+    "inspection_day",
     "company_name",
     "inspection_details_link",
     "report_link",
     "report_name",
+    "report_status",
     "document_link",
     "document_name",
     "inspection_details_label",
     "my_inspections_link",
+    "amount",
+    "payment_date",
+    "payment_method",
+    "receipt_link",
 ];
 
 /// The placeholders a template text uses, in order.
@@ -52,7 +58,7 @@ pub fn check(field: &str, text: &str) -> Result<(), DomainError> {
 /// Placeholders that become a live link: never in a subject (subjects are kept in the email
 /// history and shown in inbox lists).
 pub const LINK_PLACEHOLDERS: &[&str] =
-    &["inspection_details_link", "report_link", "document_link", "my_inspections_link"];
+    &["inspection_details_link", "report_link", "document_link", "my_inspections_link", "receipt_link"];
 
 /// Refuses a subject with an unknown or a link placeholder.
 pub fn check_subject(field: &str, text: &str) -> Result<(), DomainError> {

@@ -27,104 +27,116 @@ pub fn published_template_key(kind: super::document::DocumentKind) -> &'static s
 fn default_template(key: &str) -> (&'static str, &'static str) {
     match key {
         "full_access" => (
-            "Your link to the inspection at {{address}}",
+            "Your link: {{address}}",
             "Hello {{recipient_name}},\n\nSomeone (hopefully you) asked for full access to the inspection at \
              {{address}} on {{inspection_date}}. This is your personal link; please do not forward it:\n\n\
              {{inspection_details_link}}\n\nIf you did not ask for it, you can ignore this email.\n\n{{company_name}}",
         ),
         "wdi_report_published" => (
-            "Your wood-destroying insect report for {{address}} is published",
+            "WDI report ready: {{address}}",
             "Hello {{recipient_name}},\n\nThe {{document_name}} for {{address}} has been published. Open it in \
              your portal:\n\n{{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "service_report_published" => (
-            "Your service report for {{address}} is published",
+            "Service report ready: {{address}}",
             "Hello {{recipient_name}},\n\nThe {{document_name}} for {{address}} has been published. Open it in \
              your portal:\n\n{{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "proposal_published" => (
-            "A proposal for {{address}} from {{company_name}}",
+            "Proposal: {{address}}",
             "Hello {{recipient_name}},\n\n{{company_name}} sent you a proposal for {{address}}: {{document_name}}.\n\n\
              {{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "invoice_published" => (
-            "Your invoice for the inspection at {{address}}",
+            "Invoice: {{address}}",
             "Hello {{recipient_name}},\n\nYour invoice for the inspection at {{address}} is available: \
              {{document_name}}.\n\n{{document_link}}\n\n{{inspection_details_label}}: {{inspection_details_link}}\n\n\
              {{company_name}}",
         ),
         "agreement_published" => (
-            "Your inspection agreement for {{address}}",
+            "Agreement: {{address}}",
             "Hello {{recipient_name}},\n\nThe inspection agreement for {{address}} is available: {{document_name}}.\n\n\
              {{document_link}}\n\n{{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "attachment_published" => (
-            "A new document for the inspection at {{address}}",
+            "New document: {{address}}",
             "Hello {{recipient_name}},\n\nA new document was added to the inspection at {{address}}: \
              {{document_name}}.\n\n{{document_link}}\n\nInspection details: {{inspection_details_link}}\n\n\
              {{company_name}}",
         ),
         "inspection_rescheduled" => (
-            "Your inspection at {{address}} is now on {{inspection_date}}",
+            "New date: {{address}}, {{inspection_day}}",
             "Hello {{recipient_name}},\n\nThe inspection has changed: it is now at {{address}} on \
              {{inspection_date}}.\n\n{{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "report_published" => (
-            "Your inspection report for {{address}} is published",
-            "Hello {{recipient_name}},\n\nThe {{report_name}} for {{address}} has been published. Open it in \
-             your portal:\n\n{{report_link}}\n\nInspection details: {{inspection_details_link}}\n\n{{company_name}}",
+            "Report ready: {{address}}",
+            "Hello {{recipient_name}},\n\nThe {{report_name}} for {{address}} is ready. {{report_status}} \
+             Your portal:\n\n{{report_link}}\n\nInspection details: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "report_ready" => (
-            "Your inspection report for {{address}} is ready",
+            "Your report is open: {{address}}",
             "Hello {{recipient_name}},\n\nThank you: your {{report_name}} for {{address}} is now available:\n\n\
              {{report_link}}\n\n{{company_name}}",
         ),
         "report_resend" => (
-            "Your {{report_name}} for {{address}}",
+            "{{report_name}}: {{address}}",
             "Hello {{recipient_name}},\n\nAs requested, your {{report_name}} for {{address}} is attached to this \
              email.\n\nYour portal: {{inspection_details_link}}\n\n{{company_name}}",
         ),
+        "payment_receipt" => (
+            "Receipt: {{amount}}, {{address}}",
+            "Hello {{recipient_name}},\n\nThank you: we received {{amount}} on {{payment_date}} ({{payment_method}}) \
+             for the inspection at {{address}}.\n\nYour receipt, to print or save: {{receipt_link}}\n\n\
+             {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
+        "refund_notice" => (
+            "Refund: {{amount}}, {{address}}",
+            "Hello {{recipient_name}},\n\nWe have refunded {{amount}} in all for the inspection at {{address}} \
+             ({{payment_method}}, {{payment_date}}). Depending on your bank it can take a few days to appear.\n\n\
+             Your portal: {{inspection_details_link}}\n\n{{company_name}}",
+        ),
         "inspection_cancelled" => (
-            "Cancelled: your inspection at {{address}}",
+            "Cancelled: {{address}}, {{inspection_day}}",
             "Hello {{recipient_name}},\n\nThe inspection at {{address}} on {{inspection_date}} has been cancelled. \
              If you have questions, or paid already, please contact us: our details are in your portal.\n\n\
              {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "inspection_reinstated" => (
-            "Back on: your inspection at {{address}} on {{inspection_date}}",
+            "Back on: {{address}}, {{inspection_day}}",
             "Hello {{recipient_name}},\n\nThe inspection at {{address}} is back on, for {{inspection_date}}.\n\n\
              {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "reminder_agreement" => (
-            "Please sign: inspection agreement for {{address}}",
+            "Please sign: {{address}}, {{inspection_day}}",
             "Hello {{recipient_name}},\n\nYour inspection at {{address}} is on {{inspection_date}}. The inspection \
              agreement is not signed yet; please read and sign it before then:\n\n\
              {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "reminder_payment" => (
-            "Payment due: inspection at {{address}}",
+            "Payment due: {{address}}, {{inspection_day}}",
             "Hello {{recipient_name}},\n\nYour inspection at {{address}} is on {{inspection_date}}, and its \
              payment is still due. You can pay in your portal:\n\n\
              {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "reminder_payment_after_report" => (
-            "Payment due to open your report for {{address}}",
+            "Payment due to open your report: {{address}}",
             "Hello {{recipient_name}},\n\nYour inspection report for {{address}} is ready, and the payment is \
              still due. The report opens in your portal once it is paid:\n\n\
              {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "reminder_inspection" => (
-            "Tomorrow: your inspection at {{address}}",
+            "Tomorrow: {{address}}, {{inspection_day}}",
             "Hello {{recipient_name}},\n\nA reminder: the inspection at {{address}} is on {{inspection_date}}.\n\n\
              {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
         ),
         "contact_invite" => (
-            "Your customer portal at {{company_name}}",
+            "Your customer portal: {{company_name}}",
             "Hello {{recipient_name}},\n\n{{company_name}} invited you to its customer portal, where you can see \
              your buildings' reports and open deficiencies:\n\n{{inspection_details_link}}\n\n{{company_name}}",
         ),
         _ => (
-            "Your inspection at {{address}} on {{inspection_date}}",
+            "{{inspection_details_label}}: {{address}}, {{inspection_day}}",
             "Hello {{recipient_name}},\n\nYour inspection at {{address}} is scheduled for {{inspection_date}}. \
              Your portal has the details, the agreement, payment and, later, your reports.\n\n\
              {{inspection_details_label}}: {{inspection_details_link}}\n\n{{company_name}}",
@@ -161,6 +173,10 @@ pub fn inspection_vars(
         ("client_name", clients.join(", ")),
         ("address", inspection.address.clone()),
         ("inspection_date", date),
+        (
+            "inspection_day",
+            crate::foundation::local_time::short_day(inspection.scheduled_at, company.settings.time_zone.as_deref()),
+        ),
         ("company_name", company.name.clone()),
         ("inspection_details_link", details_link.to_owned()),
         ("inspection_details_label", details_label(company, inspection, recipient).to_owned()),
@@ -219,6 +235,30 @@ mod tests {
             let (subject, body) = default_template(key);
             check_subject(key, subject).unwrap();
             check(key, body).unwrap();
+        }
+    }
+
+    /// Subjects fit in 78 characters with the demo's values (a long address, a long company
+    /// name, the longest labels), the essential first.
+    #[test]
+    fn every_default_subject_fits_78_characters() {
+        let vars = BTreeMap::from([
+            ("recipient_name", "Jane Homebuyer".to_owned()),
+            ("client_name", "Jane Homebuyer".to_owned()),
+            ("address", "1428 Elm Street, Springfield".to_owned()),
+            ("inspection_date", "Wednesday, September 30, 2026 at 10:30 AM CDT".to_owned()),
+            ("inspection_day", "Wed, Sep 30".to_owned()),
+            ("company_name", "Lakeside Home Inspections".to_owned()),
+            ("inspection_details_label", "Sign the agreement".to_owned()),
+            ("report_name", "Residential Inspection Report".to_owned()),
+            ("document_name", "Residential Inspection Report".to_owned()),
+            ("amount", "$1,450.00".to_owned()),
+        ]);
+        let s = Settings::default();
+        for key in super::super::settings::EMAIL_TEMPLATE_KEYS {
+            let subject = render_email(&s, key, &vars).subject;
+            assert!(subject.chars().count() <= 78, "{key}: {subject:?} is {} characters", subject.chars().count());
+            assert!(!subject.contains("{{"), "{key}: {subject}");
         }
     }
 

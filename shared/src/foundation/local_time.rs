@@ -27,6 +27,13 @@ pub fn date_time(t: OffsetDateTime, zone_name: Option<&str>) -> String {
         .unwrap_or_else(|| crate::foundation::clock::rfc3339(t))
 }
 
+/// "Thu, Nov 26" (the local day, short: for subjects).
+pub fn short_day(t: OffsetDateTime, zone_name: Option<&str>) -> String {
+    zoned(t, zone_name)
+        .map(|z| z.strftime("%a, %b %-d").to_string())
+        .unwrap_or_else(|| crate::foundation::clock::rfc3339(t))
+}
+
 /// "November 26, 2026" (the local date).
 pub fn date(t: OffsetDateTime, zone_name: Option<&str>) -> String {
     zoned(t, zone_name)

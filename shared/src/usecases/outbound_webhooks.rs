@@ -434,6 +434,7 @@ async fn give_up(
                     error = d.last_error.clone().unwrap_or_default(),
                     company = company.name,
                 ),
+                reply_to: None,
             };
             let dedupe = format!("webhook_disabled#{}#{}", endpoint.id, d.event_id);
             let about = crate::foundation::ids::PersonId::new();

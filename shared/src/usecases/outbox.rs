@@ -13,7 +13,7 @@ use crate::adapters::store::tokens::{issue_contact_link, Issue, IssuedToken};
 use crate::adapters::store::{Store, StoreError};
 use crate::domain::inspection::Inspection;
 use crate::domain::inspection::Role;
-use crate::domain::reminders;
+use crate::domain::{calendar, reminders};
 use crate::usecases::notifications;
 
 /// How long a claim holds before another sender may take the email over.
@@ -212,13 +212,17 @@ async fn send_prepared(
         report.skipped += 1;
         return Ok(());
     };
-    let mail = crate::domain::mail::Outgoing::from_company(
+    let mut mail = crate::domain::mail::Outgoing::from_company(
         &company,
         public_base_url,
         to.clone(),
         &content.subject,
         content.text,
     );
+    // A partner's quote request: replies go to the client who asked.
+    if let Some(reply_to) = content.reply_to {
+        mail.reply_to = Some(reply_to);
+    }
     send_and_record(store, mailer, &claimed, &mail, now, report).await
 }
 
@@ -350,6 +354,21 @@ pub async fn attachment(
     let bytes =
         blobs.read(&key, doc.verified_version.as_deref()).await.map_err(|e| format!("could not read the PDF: {e}"))?;
     Ok((doc.file_name(), bytes))
+}
+
+/// The calendar invitation an email of `template_key` carries, if any.
+fn calendar_method(template_key: &str) -> Option<calendar::Method> {
+    match template_key {
+        "inspection_scheduled" | "inspection_rescheduled" | "inspection_reinstated" => Some(calendar::Method::Request),
+        "inspection_cancelled" => Some(calendar::Method::Cancel),
+        _ => None,
+    }
+}
+
+/// The host of the portal's public URL (`https://portal.example.com/…` → `portal.example.com`).
+fn host(public_base_url: &str) -> &str {
+    let rest = public_base_url.split_once("://").map_or(public_base_url, |(_, r)| r);
+    rest.split(['/', ':']).next().unwrap_or(rest)
 }
 
 /// Whether the company may no longer email `to` (recorded on the email, counted).
@@ -489,20 +508,33 @@ pub async fn drain(
                 let person =
                     claimed.person_id.and_then(|p| inspection.person(p)).expect("claimed for a present person");
                 let doc = claimed.document_id.and_then(|d| inspection.document(d));
-                let mail = notifications::compose(
-                    public_base_url,
-                    &company,
-                    &inspection,
-                    person,
-                    &issued.token,
-                    &claimed.template_key,
-                    doc,
-                );
+                let mail =
+                    notifications::compose(public_base_url, &company, &inspection, person, &issued.token, &claimed);
                 let mut next = claimed.next();
-                // A resend carries the PDF itself, read now.
+                // A resend carries the PDF itself, read now; a confirmation, a change and a
+                // cancellation carry a calendar invitation.
                 let attached = match (claimed.template_key == REPORT_RESEND, doc) {
-                    (false, _) => Ok(None),
-                    (true, Some(d)) => attachment(blobs, &inspection, d).await.map(Some),
+                    (false, _) => Ok(calendar_method(&claimed.template_key).map(|method| {
+                        let link = format!("{public_base_url}/p/{}", issued.token.reveal());
+                        let organizer = company.settings.reply_to.as_ref().unwrap_or(mailer.sender());
+                        let how = calendar::Sending {
+                            method,
+                            host: host(public_base_url),
+                            organizer: organizer.as_str(),
+                            link: &link,
+                            now,
+                        };
+                        let ics = calendar::invitation(&company, &inspection, person, &how);
+                        let kind = if method == calendar::Method::Cancel { "CANCEL" } else { "REQUEST" };
+                        (
+                            "invite.ics".to_owned(),
+                            format!("text/calendar; charset=UTF-8; method={kind}"),
+                            ics.into_bytes(),
+                        )
+                    })),
+                    (true, Some(d)) => attachment(blobs, &inspection, d)
+                        .await
+                        .map(|(name, pdf)| Some((name, "application/pdf".into(), pdf))),
                     (true, None) => Err("the document is gone".to_owned()),
                 };
                 match (mail, attached) {
@@ -514,15 +546,9 @@ pub async fn drain(
                     }
                     (Some(mail), Ok(attached)) => {
                         let sent = match &attached {
-                            Some((name, pdf)) => {
-                                Box::pin(mailer.send_with_attachment(
-                                    &mail,
-                                    name,
-                                    "application/pdf",
-                                    pdf,
-                                    &claimed.tags(),
-                                ))
-                                .await
+                            Some((name, content_type, bytes)) => {
+                                Box::pin(mailer.send_with_attachment(&mail, name, content_type, bytes, &claimed.tags()))
+                                    .await
                             }
                             None => Box::pin(mailer.send_tagged(&mail, &claimed.tags())).await,
                         };

@@ -40,7 +40,7 @@ pub fn locked(
     reasons: &[LockReason],
     portal: Option<&str>,
 ) -> ApiResult {
-    let steps: Vec<String> = reasons.iter().map(|r| pages::lock_reason_text(r, inspection.currency)).collect();
+    let steps: Vec<String> = reasons.iter().map(|r| r.describe(inspection.currency)).collect();
     let detail = format!("{} is locked: {}", doc.display_name(), steps.join("; "));
     if wants_json(req) || !accepts_html(req) {
         let lock_reasons = serde_json::to_value(reasons).map_err(ApiError::internal)?;

@@ -18,6 +18,9 @@ use crate::foundation::ids::{CompanyId, DocumentId, InspectionId, PersonId};
 pub struct Prepared {
     pub subject: String,
     pub text: String,
+    /// Where replies go instead of the company (a partner's quote request: the client who asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Email>,
 }
 
 /// The template (and record kind) of "Get Full Access" emails.
@@ -75,6 +78,9 @@ pub struct EmailRecord {
     pub template_key: String,
     #[serde(default)]
     pub document_id: Option<DocumentId>,
+    /// The ledger entry a receipt or refund notice is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
     pub state: EmailState,
     pub attempts: u32,
     #[serde(with = "crate::foundation::clock::serde_rfc3339")]
@@ -134,6 +140,7 @@ impl EmailRecord {
             contact_id: None,
             template_key: template_key.to_owned(),
             document_id,
+            payment_id: None,
             state: EmailState::Pending,
             attempts: 0,
             next_attempt_at: now,
@@ -146,6 +153,35 @@ impl EmailRecord {
             delivered_at: None,
             revision: 0,
         }
+    }
+
+    /// The receipts and refund notices a ledger change owes (see
+    /// [`crate::domain::payments::money_notices`]): one email per notice per client who hears from
+    /// the company, once (its dedupe key names the entry, and a refund's total).
+    pub fn money_notices(
+        company: &crate::domain::company::Company,
+        before: &std::collections::BTreeMap<String, crate::domain::inspection::LedgerEntry>,
+        inspection: &crate::domain::inspection::Inspection,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Write>, StoreError> {
+        let mut writes = Vec::new();
+        if inspection.quiet {
+            return Ok(writes); // created with "notify": false: no automated emails
+        }
+        for notice in crate::domain::payments::money_notices(before, inspection) {
+            for n in (0..inspection.people.len()).filter(|&n| {
+                let p = &inspection.people[n];
+                p.role == crate::domain::inspection::Role::Client && inspection.needs_token(n, company) && !p.quiet
+            }) {
+                let p = inspection.people[n].id;
+                let dedupe = format!("{}#{}#{}#{p}", notice.template_key, notice.entry, notice.amount_cents);
+                let mut rec =
+                    EmailRecord::new(inspection.company_id, inspection.id, p, notice.template_key, None, dedupe, now);
+                rec.payment_id = Some(notice.entry.clone());
+                writes.push(rec.create()?);
+            }
+        }
+        Ok(writes)
     }
 
     /// A "Get Full Access" request for `email`, to be matched and answered by the outbox job.

@@ -119,6 +119,10 @@ pub struct Inspection {
     /// Created with `"notify": false`: no automated emails (confirmation, reminders).
     #[serde(default)]
     pub quiet: bool,
+    /// The calendar invitation's `SEQUENCE`: one more with each change of date, address or
+    /// status, so calendars update their one event.
+    #[serde(default)]
+    pub calendar_sequence: u32,
     /// Reminders due up to this instant have been queued (the job's mark; the creation time
     /// until its first run).
     #[serde(
@@ -287,6 +291,7 @@ impl Inspection {
             cancelled_at: None,
             cancel_reason: None,
             quiet: input.notify == Some(false),
+            calendar_sequence: 0,
             reminders_through: None,
             reminder_due: None,
             created_at: now,
@@ -304,6 +309,7 @@ impl Inspection {
         }
         self.cancelled_at = Some(now);
         self.cancel_reason = reason;
+        self.calendar_sequence += 1;
         self.updated_at = now;
         Ok(true)
     }
@@ -314,6 +320,7 @@ impl Inspection {
             return false;
         }
         self.cancel_reason = None;
+        self.calendar_sequence += 1;
         // Reminders whose time passed while it was cancelled stay unsent.
         self.reminders_through = Some(now);
         self.updated_at = now;
@@ -345,6 +352,7 @@ impl Inspection {
             self.scheduled_at = at;
         }
         if changed {
+            self.calendar_sequence += 1;
             self.updated_at = now;
         }
         Ok(changed)

@@ -12,9 +12,7 @@ use http::StatusCode;
 use lambda_http::{Body, Response};
 use sha2::{Digest, Sha256};
 
-use crate::domain::gate::LockReason;
 use crate::domain::inspection::Role;
-use crate::foundation::money::{format as money, Currency};
 use crate::web::http::ApiResult;
 use crate::ApiError;
 
@@ -244,16 +242,6 @@ fn role_label(role: Role) -> &'static str {
 }
 
 /// "Pay the balance of $450.00" etc.: what a lock reason asks the person to do.
-pub fn lock_reason_text(r: &LockReason, currency: Currency) -> String {
-    match r {
-        LockReason::PaymentRequired { amount_due_cents } => {
-            format!("Payment required: pay the balance of {}", money(*amount_due_cents, currency))
-        }
-        LockReason::AgreementUnsigned => "Agreement unsigned: every client must sign the current agreement".into(),
-        LockReason::FormIncomplete => "The inspector has not completed the WDI form yet".into(),
-    }
-}
-
 fn date(rfc3339: &str, zone: &Option<String>) -> String {
     crate::foundation::local_time::date_time_of(rfc3339, zone.as_deref())
 }

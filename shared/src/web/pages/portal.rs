@@ -3,7 +3,7 @@
 
 use maud::{html, Markup};
 
-use super::{date, layout, lock_reason_text, role_label, Chrome};
+use super::{date, layout, role_label, Chrome};
 use crate::domain::inspection::ServiceKind;
 use crate::domain::portal::{
     AgreementPanel, AgreementState, DocumentCard, DocumentState, PaymentAction, PaymentPanel, PaymentState, PortalView,
@@ -38,7 +38,7 @@ fn document_rows(docs: &[DocumentCard], base: &str, currency: Currency) -> Marku
                                 }
                                 DocumentState::Locked => {
                                     span.locked { "Locked" }
-                                    ul { @for r in &d.lock_reasons { li { (lock_reason_text(r, currency)) } } }
+                                    ul { @for r in &d.lock_reasons { li { (r.describe(currency)) } } }
                                 }
                             }
                         }
