@@ -174,16 +174,30 @@ impl Default for Reminders {
     }
 }
 
+/// Each member left out stays as it is; `null` is refused (it would change nothing while
+/// looking like "clear it").
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemindersPatch {
+    #[serde(default, deserialize_with = "present")]
     pub agreement_unsigned: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
     pub agreement_hours_before: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
     pub payment_due: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
     pub payment_hours_before: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
     pub payment_after_report: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
     pub payment_days_after_report: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
     pub inspection_day_before: Option<bool>,
+}
+
+/// A member that is there must hold a value (`null` is an error, not "absent").
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// Agreement terms used until a company writes its own.
@@ -599,6 +613,15 @@ mod tests {
 
     fn patch(json: &str) -> SettingsPatch {
         serde_json::from_str(json).expect("valid patch")
+    }
+
+    #[test]
+    fn reminders_change_one_member_at_a_time_and_refuse_null_and_odd_timings() {
+        let s = Settings::default().apply(patch(r#"{"reminders": {"payment_hours_before": 36}}"#)).unwrap();
+        assert_eq!(s.reminders, Reminders { payment_hours_before: 36, ..Reminders::default() });
+        assert!(serde_json::from_str::<SettingsPatch>(r#"{"reminders": {"payment_due": null}}"#).is_err());
+        assert!(Settings::default().apply(patch(r#"{"reminders": {"agreement_hours_before": 0}}"#)).is_err());
+        assert!(Settings::default().apply(patch(r#"{"reminders": {"payment_days_after_report": 31}}"#)).is_err());
     }
 
     #[test]
