@@ -49,6 +49,7 @@ pub const ROUTES: &[Route] = &[
     r("ANY", "/me/{company_id}/{proxy+}", Function::Link),
     r("GET", "/checkout/return", Function::Link),
     r("GET", "/preview/{secret}", Function::Link),
+    r("ANY", "/u/{secret}", Function::Link),
     r("ANY", "$default", Function::Link),
     r("ANY", "/p/{token}/documents/{id}", Function::Gate),
     r("ANY", "/c/{token}/documents/{id}", Function::Gate),

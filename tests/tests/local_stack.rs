@@ -75,6 +75,7 @@ async fn the_dev_mailbox_lists_sent_emails_with_clickable_links() {
             subject: subject.clone(),
             text: format!("Open {link}"),
             html: format!("<p>Open <a href=\"{link}\">your portal</a></p>"),
+            list_unsubscribe: None,
         })
         .await
         .unwrap();

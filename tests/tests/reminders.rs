@@ -399,3 +399,107 @@ async fn confirmations_changes_and_cancellations_carry_one_calendar_event() {
     let (m2, e2, _) = by_seq("2");
     assert_eq!((m2.as_str(), e2["UID"].as_str(), e2["STATUS"].as_str()), ("CANCEL", uid.as_str(), "CANCELLED"));
 }
+
+/// Optional emails (reminders, copies to agents) carry RFC 8058's one-click unsubscribe: opening
+/// the link changes nothing, a POST stops that company's optional emails to the address (a
+/// suppression staff see and can lift), and what the person asks for or pays for still comes.
+#[tokio::test]
+async fn one_click_unsubscribe_stops_optional_emails_only() {
+    let b = booking(json!({})).await;
+    let confirmation = b.app.emails_to(&b.client).await.into_iter().next().expect("the confirmation");
+    assert!(confirmation.header("list-unsubscribe").is_none(), "the client's confirmation is not optional");
+    b.at_hours_before(47).await;
+    let reminder = b
+        .app
+        .emails_to(&b.client)
+        .await
+        .into_iter()
+        .find(|m| m.subject.starts_with("Please sign"))
+        .expect("a reminder");
+    assert_eq!(reminder.header("list-unsubscribe-post"), Some("List-Unsubscribe=One-Click"));
+    let url = reminder.header("list-unsubscribe").unwrap().trim_matches(['<', '>']).to_owned();
+    assert!(url.starts_with(&format!("{}/u/uns_", b.app.base)), "{url}");
+    assert!(!url.contains("/p/"), "no portal token in it");
+    assert!(reminder.body.contains(&url), "the footer links it too");
+
+    // Opening it (a mail scanner does) changes nothing.
+    let page = b.app.send(b.app.http.get(&url)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("<button type=\"submit\">Unsubscribe</button>"), "{}", page.text);
+    let list = || b.app.request("GET", "/staff/suppressions", Some(&b.key), None);
+    let empty = list().await;
+    assert_eq!(empty.json["items"], json!([]), "{}", empty.text);
+    // The mail client's one-click POST.
+    let done = b.app.send(b.app.http.post(&url).form(&[("List-Unsubscribe", "One-Click")])).await;
+    assert_eq!(done.status, 200);
+    assert!(done.text.contains("You are unsubscribed"));
+    let items = list().await.json["items"].clone();
+    assert_eq!(items[0]["address"], b.client.to_lowercase());
+    assert_eq!(items[0]["kind"], "unsubscribe");
+
+    // Reminders stop; a receipt (the person paid) still comes.
+    let payments = format!("/staff/inspections/{}/payments", b.inspection);
+    let paid =
+        b.app.request("POST", &payments, Some(&b.key), Some(json!({ "amount_cents": 10000, "method": "check" })));
+    assert_eq!(paid.await.status, 201);
+    b.at_hours_before(23).await;
+    assert_eq!(b.count(&b.client, "Payment due").await + b.count(&b.client, "Tomorrow").await, 0);
+    assert_eq!(b.count(&b.client, "Receipt:").await, 1, "{:?}", b.subjects(&b.client).await);
+    assert_eq!(b.count(&b.agent, "Tomorrow").await, 1, "the agent did not unsubscribe");
+
+    // Staff lift it: optional emails come again.
+    let lift = format!("/staff/suppressions/{}", b.client.replace('@', "%40"));
+    assert_eq!(b.app.request("DELETE", &lift, Some(&b.key), None).await.status, 204);
+    assert_eq!(b.app.request("DELETE", &lift, Some(&b.key), None).await.status, 404);
+    let moved = portal_shared::foundation::clock::rfc3339(b.scheduled_at + Duration::days(3));
+    let path = format!("/staff/inspections/{}", b.inspection);
+    let r = b.app.request("PATCH", &path, Some(&b.key), Some(json!({ "scheduled_at": moved }))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    b.app.clock.set(b.scheduled_at + Duration::days(3) - Duration::hours(47));
+    b.app.run_jobs().await;
+    assert_eq!(b.count(&b.client, "Please sign").await, 2, "{:?}", b.subjects(&b.client).await);
+}
+
+/// Staff alerts: each address hears of the events it chose, one email per event, or one digest
+/// when a job run finds several; nothing for events it did not choose.
+#[tokio::test]
+async fn staff_hear_of_the_events_they_chose_one_email_or_a_digest() {
+    let b = booking(json!({})).await;
+    let (office, owner) = (unique("office"), unique("owner"));
+    let alerts = json!({ "staff_alerts": [
+        { "email": office, "events": ["agreement_signed", "payment_received", "addon_requested"] },
+        { "email": owner, "events": ["payment_received"] }
+    ] });
+    assert_eq!(b.app.request("PATCH", "/staff/settings", Some(&b.key), Some(alerts)).await.status, 200);
+    let bad = json!({ "staff_alerts": [{ "email": office, "events": ["coffee_ready"] }] });
+    b.app.request("PATCH", "/staff/settings", Some(&b.key), Some(bad)).await.assert_problem(400);
+
+    // One event: one email, to the address that chose it.
+    let sign = json!({ "typed_name": "Jane Client" });
+    assert_eq!(b.app.request("POST", &format!("{}/agreement", b.client_link), None, Some(sign)).await.status, 200);
+    b.app.run_jobs().await;
+    let subjects = b.subjects(&office).await;
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(subjects[0].starts_with("Agreement signed: 12 Elm Street"), "{subjects:?}");
+    assert!(b.subjects(&owner).await.is_empty(), "the owner did not choose it");
+
+    // Two in one run: a digest for the office, the one it chose for the owner.
+    let payments = format!("/staff/inspections/{}/payments", b.inspection);
+    for amount in [10000, 5000] {
+        let r =
+            b.app.request("POST", &payments, Some(&b.key), Some(json!({ "amount_cents": amount, "method": "check" })));
+        assert_eq!(r.await.status, 201);
+    }
+    b.app.run_jobs().await;
+    let office_mail = b.app.emails_to(&office).await;
+    assert_eq!(office_mail.len(), 2, "{:?}", office_mail.iter().map(|m| &m.subject).collect::<Vec<_>>());
+    assert_eq!(office_mail[1].subject, "2 updates from your client portal");
+    assert!(
+        office_mail[1].body.contains("$100.00") && office_mail[1].body.contains("$50.00"),
+        "{}",
+        office_mail[1].body
+    );
+    assert_eq!(b.subjects(&owner).await, vec!["2 updates from your client portal".to_owned()]);
+    b.app.run_jobs().await;
+    assert_eq!(b.app.emails_to(&office).await.len(), 2, "each alert once");
+}

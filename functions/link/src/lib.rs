@@ -147,6 +147,9 @@ impl Link {
             ["checkout", "return"] => by_method!(req; GET => self.checkout_return(&req)),
             ["preview", secret] => by_method!(req; GET => self.preview(secret).await),
             ["share", id] => by_method!(req; GET => self.share(&req, id).await),
+            ["u", secret] => by_method!(req;
+                GET => self.unsubscribe(secret, false).await,
+                POST => self.unsubscribe(secret, true).await),
             ["share", id, "full-access"] => by_method!(req; POST => self.full_access(&req, id).await),
             ["me", c] => by_method!(req; GET => self.me(&req, c).await, POST => self.me_ask(&req, c).await),
             ["me", c, "signin", code] => {
@@ -336,8 +339,19 @@ impl Link {
                     .collect::<Result<Vec<_>, _>>()?;
                 self.client_action(req, raw, "request add-ons", |ctx| {
                     let catalog = &ctx.company.settings.addon_catalog;
-                    ctx.inspection.request_addons(catalog, &ids, self.now())?;
-                    Ok(vec![])
+                    let added = ctx.inspection.request_addons(catalog, &ids, self.now())?;
+                    let names: Vec<&str> = added.iter().map(|s| s.name.as_str()).collect();
+                    let what = format!("{} ({}, by {})", ctx.inspection.address, names.join(", "), ctx.person().name);
+                    if names.is_empty() {
+                        return Ok(vec![]);
+                    }
+                    let alert = portal_shared::adapters::store::alerts::Alert::write(
+                        &ctx.company,
+                        "addon_requested",
+                        &what,
+                        self.now(),
+                    )?;
+                    Ok(alert.into_iter().collect())
                 })
                 .await
             }
@@ -563,6 +577,29 @@ impl Link {
         let view = PortalView::build(&company, &inspection, person, self.online());
         // Read-only: no forms, and document links go nowhere (a preview opens nothing as them).
         pages::html(StatusCode::OK, pages::portal(&view, "#preview", true, None))
+    }
+
+    /// One-click unsubscribe (RFC 8058): GET shows the button and changes nothing (mail scanners
+    /// open links); POST (the button, or a mail client's `List-Unsubscribe=One-Click`) stops the
+    /// company's optional emails to the address, recorded as a suppression staff see and can
+    /// lift. The link names no portal and no inspection.
+    async fn unsubscribe(&self, raw: &str, post: bool) -> ApiResult {
+        use portal_shared::adapters::store::outbox::{Suppression, UNSUBSCRIBED};
+        use portal_shared::foundation::credentials::MeSecret;
+        let secret = MeSecret::parse(MeSecret::UNSUBSCRIBE, raw).ok_or(ApiError::NotFound)?;
+        let link = self.store.unsubscribe_link(&secret).await?.ok_or(ApiError::NotFound)?;
+        let company = self.store.company(link.company_id).await?.ok_or(ApiError::NotFound)?;
+        if post {
+            let s = Suppression {
+                address: link.address.clone(),
+                kind: UNSUBSCRIBED.into(),
+                reason: "unsubscribed from optional emails (one-click link)".into(),
+                at: self.now(),
+            };
+            self.store.suppress(company.id, &s).await?;
+            tracing::info!(company_id = %company.id, "an address unsubscribed from optional emails");
+        }
+        pages::html(StatusCode::OK, pages::unsubscribe(&company.brand(), &format!("/u/{raw}"), post))
     }
 
     /// "Email me a new link", from the page a portal link that does not work shows: Get Full

@@ -29,7 +29,7 @@ use portal_shared::foundation::ids::{CompanyId, DocumentId, InspectionId};
 use portal_shared::usecases::outbound_webhooks::{Deliverer, Targets, WebhookReport};
 use portal_shared::usecases::outbox::{self, DrainReport};
 use portal_shared::usecases::publishing::{self, DueReport};
-use portal_shared::usecases::reminders;
+use portal_shared::usecases::{reminders, staff_alerts};
 use portal_shared::web::entry::HttpFunction;
 use portal_shared::web::http::{body_bytes, json, json_body, segments, serve, ApiResult};
 use portal_shared::{by_method, foundation::clock, web::apigw, web::auth, web::entry, ApiError, Config};
@@ -403,6 +403,7 @@ pub struct JobReport {
     pub published: usize,
     pub due: DueReport,
     pub reminders: portal_shared::usecases::reminders::ReminderReport,
+    pub staff_alerts: portal_shared::usecases::staff_alerts::AlertReport,
     pub emails: DrainReport,
     pub email_events: portal_shared::usecases::email_events::EventReport,
     pub webhooks: WebhookReport,
@@ -448,6 +449,19 @@ impl Publish {
             }
             Err(e) => {
                 tracing::error!(error = %e, "scheduled publishing failed");
+                report.status = "error";
+            }
+        }
+        // Staff alerts waiting, queued for the outbox run that follows.
+        match Box::pin(staff_alerts::queue_due(&self.store, now, 500)).await {
+            Ok(a) => {
+                if a.errors > 0 {
+                    report.status = "error";
+                }
+                report.staff_alerts = a;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "staff alerts could not be queued");
                 report.status = "error";
             }
         }

@@ -153,7 +153,7 @@ pub async fn invite(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     }
     let mut k = load_contact(app, staff, id).await?;
     // An address that bounced or complained gets nothing: said now, not found later.
-    if let Some(s) = app.store.suppression(company.id, k.email.as_str()).await? {
+    if let Some(s) = app.store.suppression(company.id, k.email.as_str()).await?.filter(|s| s.blocks(false)) {
         return Err(ApiError::conflict(
             "address-suppressed",
             format!("{} gets no more email from this company: {}", k.email, s.reason),

@@ -341,7 +341,7 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
     for n in targets {
         let p = &i.people[n];
         let Some(address) = &p.email else { continue };
-        if let Some(s) = app.store.suppression(company.id, address.as_str()).await? {
+        if let Some(s) = app.store.suppression(company.id, address.as_str()).await?.filter(|s| s.blocks(false)) {
             suppressed.push(json!({ "person_id": p.id, "email": p.email, "reason": s.reason }));
             continue;
         }

@@ -99,6 +99,9 @@ impl StaffApi {
                     ["webhooks", id, "deliveries", event, "redeliver"] => {
                         by_method!(req; POST => webhooks::redeliver(self, &staff, id, event).await)
                     }
+                    ["suppressions"] => by_method!(req; GET => settings::suppressions(self, &staff, &req).await),
+                    ["suppressions", address] => by_method!(req;
+                        DELETE => settings::unsuppress(self, &staff, address).await),
                     ["users"] => by_method!(req;
                         GET => settings::list_users(self, &staff).await,
                         POST => settings::add_user(self, &staff, &req).await),

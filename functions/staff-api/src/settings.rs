@@ -183,3 +183,50 @@ pub async fn end_me_sessions(app: &StaffApi, staff: &Staff, req: &Request) -> Ap
     tracing::info!(company_id = %staff.company_id, ended, codes, links, by = %staff.key_id, "me sessions ended");
     json(StatusCode::OK, &json!({ "ended": ended, "sign_in_links_ended": codes, "links_revoked": links }))
 }
+
+/// The company's suppressed addresses: hard bounces, complaints and one-click unsubscribes
+/// (`kind`: `bounce`, `complaint`, `unsubscribe`), with why and when.
+pub async fn suppressions(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    let limit = portal_shared::web::http::page_limit(req)?;
+    let cursor = portal_shared::web::http::query_param(req, "cursor");
+    let page = app.store.suppressions(staff.company_id, limit, cursor.as_deref()).await?;
+    json(StatusCode::OK, &json!({ "items": page.items, "next_cursor": page.next_cursor }))
+}
+
+/// Lets the company email an address again (staff's decision: the person asked to hear again,
+/// or the mailbox works now). 204, or 404 when it was not suppressed.
+pub async fn unsuppress(app: &StaffApi, staff: &Staff, address: &str) -> ApiResult {
+    let address = percent_decode(address);
+    let email = Email::parse(&address).map_err(|_| ApiError::NotFound)?;
+    if !app.store.unsuppress(staff.company_id, email.as_str()).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(company_id = %staff.company_id, "a suppressed address was lifted by staff");
+    http::Response::builder().status(StatusCode::NO_CONTENT).body(lambda_http::Body::Empty).map_err(ApiError::internal)
+}
+
+/// A path segment as sent (`jane%40example.com` → `jane@example.com`); a broken escape is kept
+/// as it is (and then fails as an address).
+fn percent_decode(segment: &str) -> String {
+    let b = segment.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%')
+            .then(|| b.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -37,7 +37,9 @@ impl MailError {
         let message = service.and_then(|s| s.message()).unwrap_or_default().to_ascii_lowercase();
         match service.and_then(|s| s.code()) {
             Some("InvalidParameterValue") => MailError::Rejected(chain),
-            Some("MessageRejected") if !message.contains("not verified") => MailError::Rejected(chain),
+            // SES says "Email address is not verified" (or, for a raw message, that it has no
+            // authority to send from the address): the sender, not this message.
+            Some("MessageRejected") if !sender_not_allowed(&message) => MailError::Rejected(chain),
             _ => MailError::Other(chain),
         }
     }
@@ -46,6 +48,11 @@ impl MailError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, MailError::Rejected(_))
     }
+}
+
+/// Whether a rejection's message is about the sender's identity (the operator's to fix).
+fn sender_not_allowed(message: &str) -> bool {
+    ["not verified", "authority to send", "not authorized to send"].iter().any(|m| message.contains(m))
 }
 
 #[derive(Clone, Debug)]
@@ -109,7 +116,18 @@ impl Mailer {
         bytes: &[u8],
         tags: &[(&str, String)],
     ) -> Result<String, MailError> {
-        let raw = mime_message(&self.sender_header(mail), mail, file_name, content_type, bytes);
+        self.send_raw(mail, Some((file_name, content_type, bytes)), tags).await
+    }
+
+    /// Sends `mail` as a raw MIME message (what carries an attachment or headers of its own, such
+    /// as `List-Unsubscribe`); returns the SES message id.
+    async fn send_raw(
+        &self,
+        mail: &Outgoing,
+        attachment: Option<(&str, &str, &[u8])>,
+        tags: &[(&str, String)],
+    ) -> Result<String, MailError> {
+        let raw = mime_message(&self.sender_header(mail), mail, attachment);
         let out = self
             .client
             .send_raw_email()
@@ -133,6 +151,10 @@ impl Mailer {
     /// Sends `mail` with SES message tags (they come back in its bounce, complaint and delivery
     /// events); returns the SES message id.
     pub async fn send_tagged(&self, mail: &Outgoing, tags: &[(&str, String)]) -> Result<String, MailError> {
+        // SES's simple send takes no headers of the message's own: one-click unsubscribe goes raw.
+        if mail.list_unsubscribe.is_some() {
+            return self.send_raw(mail, None, tags).await;
+        }
         let tags = message_tags(tags)?;
         let utf8 =
             |s: &str| Content::builder().data(s).charset("UTF-8").build().map_err(|e| MailError::Other(e.to_string()));
@@ -227,18 +249,26 @@ fn base64_lines(bytes: &[u8]) -> String {
     out
 }
 
-fn mime_message(from: &str, mail: &Outgoing, file_name: &str, content_type: &str, bytes: &[u8]) -> Vec<u8> {
+/// The raw message: headers (with RFC 8058's `List-Unsubscribe` pair for an optional email), the
+/// text and HTML alternatives, and the attachment if any (`name`, content type, bytes).
+fn mime_message(from: &str, mail: &Outgoing, attachment: Option<(&str, &str, &[u8])>) -> Vec<u8> {
     let boundary = format!("mixed-{}", ulid::Ulid::new());
     let alt = format!("alt-{}", ulid::Ulid::new());
-    let file_name: String = file_name.chars().filter(|c| !c.is_control()).collect();
     let mut m = String::new();
     m.push_str(&format!("From: {from}\r\nTo: {}\r\n", mail.to));
     if let Some(r) = &mail.reply_to {
         m.push_str(&format!("Reply-To: {r}\r\n"));
     }
     m.push_str(&format!("Subject: {}\r\nMIME-Version: 1.0\r\n", encoded_words(&mail.subject, "\r\n ")));
-    m.push_str(&format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"));
-    m.push_str(&format!("--{boundary}\r\nContent-Type: multipart/alternative; boundary=\"{alt}\"\r\n\r\n"));
+    if let Some(url) = &mail.list_unsubscribe {
+        let url: String = url.chars().filter(|c| !c.is_control() && *c != '>').collect();
+        m.push_str(&format!("List-Unsubscribe: <{url}>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
+    }
+    if attachment.is_some() {
+        m.push_str(&format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"));
+        m.push_str(&format!("--{boundary}\r\n"));
+    }
+    m.push_str(&format!("Content-Type: multipart/alternative; boundary=\"{alt}\"\r\n\r\n"));
     for (ct, body) in [("text/plain", &mail.text), ("text/html", &mail.html)] {
         m.push_str(&format!(
             "--{alt}\r\nContent-Type: {ct}; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
@@ -246,14 +276,17 @@ fn mime_message(from: &str, mail: &Outgoing, file_name: &str, content_type: &str
         ));
     }
     m.push_str(&format!("--{alt}--\r\n"));
-    m.push_str(&format!(
-        "--{boundary}\r\nContent-Type: {content_type}; {}\r\n\
-         Content-Disposition: attachment; {}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
-        file_name_params("name", &file_name),
-        file_name_params("filename", &file_name),
-        base64_lines(bytes)
-    ));
-    m.push_str(&format!("--{boundary}--\r\n"));
+    if let Some((file_name, content_type, bytes)) = attachment {
+        let file_name: String = file_name.chars().filter(|c| !c.is_control()).collect();
+        m.push_str(&format!(
+            "--{boundary}\r\nContent-Type: {content_type}; {}\r\n\
+             Content-Disposition: attachment; {}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+            file_name_params("name", &file_name),
+            file_name_params("filename", &file_name),
+            base64_lines(bytes)
+        ));
+        m.push_str(&format!("--{boundary}--\r\n"));
+    }
     m.into_bytes()
 }
 
@@ -270,9 +303,11 @@ mod tests {
             subject: "Your report\r\nBcc: x@y".into(),
             text: "Hello".into(),
             html: "<p>Hello</p>".into(),
+            list_unsubscribe: None,
         };
         let raw =
-            String::from_utf8(mime_message("a@b.test", &mail, "R\"eport.pdf", "application/pdf", b"%PDF-1.4")).unwrap();
+            String::from_utf8(mime_message("a@b.test", &mail, Some(("R\"eport.pdf", "application/pdf", b"%PDF-1.4"))))
+                .unwrap();
         assert!(raw.contains("Subject: =?UTF-8?B?"), "{raw}");
         assert!(!raw.contains("Bcc:"), "no header injection through the subject");
         assert!(raw.contains("filename=\"R_eport.pdf\""), "{raw}");
@@ -323,9 +358,11 @@ mod tests {
             subject: "Ihr Prüfbericht für Müllerstraße 12, Grünwald – bitte lesen und unterschreiben".into(),
             text: "Hallo".into(),
             html: "<p>Hallo</p>".into(),
+            list_unsubscribe: None,
         };
         let raw =
-            String::from_utf8(mime_message("a@b.test", &mail, "Prüfbericht.pdf", "application/pdf", b"%PDF-")).unwrap();
+            String::from_utf8(mime_message("a@b.test", &mail, Some(("Prüfbericht.pdf", "application/pdf", b"%PDF-"))))
+                .unwrap();
         assert!(raw.is_ascii(), "a raw message is 7-bit: {raw}");
         let subject = raw.split("Subject: ").nth(1).unwrap().split("\r\nMIME-Version").next().unwrap();
         assert_eq!(decoded(subject), mail.subject, "a long subject folds into several words");

@@ -15,6 +15,8 @@ pub struct Outgoing {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// One-click unsubscribe (RFC 8058) for an optional email: the URL a POST to unsubscribes.
+    pub list_unsubscribe: Option<String>,
 }
 
 impl Outgoing {
@@ -30,8 +32,37 @@ impl Outgoing {
             subject: subject.replace(['\r', '\n'], " "),
             html: email_html(&company.brand(), public_base_url, &text),
             text,
+            list_unsubscribe: None,
         }
     }
+
+    /// Makes this an optional email that can be stopped in one click: the `List-Unsubscribe`
+    /// URL, and a line saying so at the end of both bodies.
+    pub fn unsubscribable(mut self, url: String) -> Self {
+        let line = "You get this because you are on the inspection. To stop reminders and copies like it:";
+        self.text.push_str(&format!("\n\n{line} {url}"));
+        let footer = html! {
+            p style="font-size:12px;color:#555;margin:0;padding:8px 24px 16px" { (line) " " a href=(url) { "Unsubscribe" } }
+        }
+        .into_string();
+        if let Some(at) = self.html.rfind("</body>") {
+            self.html.insert_str(at, &footer);
+        }
+        self.list_unsubscribe = Some(url);
+        self
+    }
+}
+
+/// Whether an email of `template_key` to someone in `role` is optional (reminders, and copies to
+/// agents and others that are not the client's own business): those carry a one-click unsubscribe
+/// and stop for an address that used it. What a person asked for (a link, a resend), what they
+/// paid for and what their client role needs keep going.
+pub fn optional(template_key: &str, role: super::inspection::Role) -> bool {
+    use super::inspection::Role;
+    if super::reminders::is_reminder(template_key) {
+        return true;
+    }
+    role != Role::Client && !matches!(template_key, "full_access" | "report_resend")
 }
 
 /// The HTML part of an email whose text is `text`: the company's header (logo with its name as

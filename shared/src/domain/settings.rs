@@ -70,6 +70,27 @@ pub struct ContactDetails {
     pub address: Option<String>,
 }
 
+/// What staff may be alerted of by email (`staff_alerts`).
+pub const STAFF_ALERT_EVENTS: &[&str] = &[
+    "addon_requested",
+    "agreement_signed",
+    "payment_received",
+    "payment_unmatched",
+    "quote_requested",
+    "email_bounced",
+    "webhook_disabled",
+    "document_parked",
+];
+
+/// One address that hears of some events (one email per event, or a digest of those one job run
+/// found).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffAlert {
+    pub email: Email,
+    pub events: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contractor {
     pub name: String,
@@ -256,6 +277,7 @@ pub struct Settings {
     pub reminders: Reminders,
     /// How long an inspection takes, for calendar invitations (default 180 minutes).
     pub inspection_duration_minutes: Option<u32>,
+    pub staff_alerts: Vec<StaffAlert>,
 }
 
 pub const DEFAULT_LINK_LIFETIME_DAYS: u32 = 400;
@@ -274,6 +296,11 @@ pub fn contrast_with_white(color: &str) -> Option<f64> {
 
 impl Settings {
     /// The pages' language (`en` when unset).
+    /// The addresses that hear of `event`.
+    pub fn alerted_of<'a>(&'a self, event: &'a str) -> impl Iterator<Item = &'a Email> + 'a {
+        self.staff_alerts.iter().filter(move |a| a.events.iter().any(|e| e == event)).map(|a| &a.email)
+    }
+
     pub fn inspection_duration_minutes(&self) -> u32 {
         self.inspection_duration_minutes.unwrap_or(180)
     }
@@ -313,6 +340,7 @@ pub struct SettingsPatch {
     pub logo: Option<String>,
     pub reminders: Option<RemindersPatch>,
     pub inspection_duration_minutes: Option<u32>,
+    pub staff_alerts: Option<Vec<StaffAlert>>,
     /// Accepted only to refuse it clearly: this flag belongs to the platform admin.
     pub deficiency_visibility: Option<bool>,
 }
@@ -500,6 +528,23 @@ impl Settings {
                 )));
             }
             s.language = Some(lang.to_owned());
+        }
+        if let Some(alerts) = patch.staff_alerts {
+            if alerts.len() > 10 {
+                return Err(DomainError::Invalid("staff_alerts: at most 10 addresses".into()));
+            }
+            for a in &alerts {
+                if let Some(bad) = a.events.iter().find(|e| !STAFF_ALERT_EVENTS.contains(&e.as_str())) {
+                    return Err(DomainError::Invalid(format!(
+                        "staff_alerts: {bad:?} is not an event; events are {}",
+                        STAFF_ALERT_EVENTS.join(", ")
+                    )));
+                }
+                if a.events.is_empty() {
+                    return Err(DomainError::Invalid(format!("staff_alerts: {} hears no event", a.email)));
+                }
+            }
+            s.staff_alerts = alerts;
         }
         if let Some(mut ports) = patch.webhook_ports {
             ports.sort_unstable();

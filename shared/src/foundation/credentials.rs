@@ -198,6 +198,9 @@ impl MeSecret {
     pub const SESSION: &'static str = "mss_";
     /// A staff preview link (`/preview/<secret>`): one person's portal, read-only, once.
     pub const PREVIEW: &'static str = "spv_";
+    /// A one-click unsubscribe link (`/u/<secret>`, RFC 8058): one address, one company's
+    /// optional emails.
+    pub const UNSUBSCRIBE: &'static str = "uns_";
 
     pub fn generate(prefix: &'static str) -> Self {
         let mut b = [0u8; 32];

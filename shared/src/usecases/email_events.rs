@@ -90,6 +90,7 @@ pub async fn apply(
         }
     };
     if let Some(c) = company {
+        let owner = store.company(c).await?;
         for address in &addresses {
             let s = Suppression {
                 address: address.to_ascii_lowercase(),
@@ -100,6 +101,14 @@ pub async fn apply(
             store.suppress(c, &s).await?;
             report.suppressed += 1;
             crate::foundation::metrics::count(crate::foundation::metrics::Metric::EmailsSuppressed, 1);
+            let what = format!("{} ({})", s.address, s.reason);
+            if let Some(alert) =
+                owner.as_ref().map(|o| crate::adapters::store::alerts::Alert::write(o, "email_bounced", &what, now))
+            {
+                if let Some(w) = alert? {
+                    store.write(w).await?;
+                }
+            }
         }
     }
     match record {

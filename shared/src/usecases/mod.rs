@@ -17,5 +17,6 @@ pub mod outbound_webhooks;
 pub mod outbox;
 pub mod publishing;
 pub mod reminders;
+pub mod staff_alerts;
 #[cfg(feature = "s3")]
 pub mod uploads;

@@ -442,6 +442,8 @@ async fn give_up(
                 EmailRecord::prepared(d.company_id, nil, about, "webhook_disabled", dedupe, to.clone(), content, now);
             writes.push(email.create()?);
         }
+        let what = format!("{} (3 days of failed deliveries)", endpoint.url);
+        writes.extend(crate::adapters::store::alerts::Alert::write(&company, "webhook_disabled", &what, now)?);
     }
     match store.transact(writes).await {
         Err(e) if e.is_condition_failure() => Ok(()),

@@ -8,7 +8,9 @@ use time::{Duration, OffsetDateTime};
 
 use crate::adapters::s3::Blobs;
 use crate::adapters::ses::Mailer;
-use crate::adapters::store::outbox::{EmailRecord, EmailState, CONTACT_INVITE, FULL_ACCESS, ME_SIGN_IN, REPORT_RESEND};
+use crate::adapters::store::outbox::{
+    EmailRecord, EmailState, UnsubscribeLink, CONTACT_INVITE, FULL_ACCESS, ME_SIGN_IN, REPORT_RESEND,
+};
 use crate::adapters::store::tokens::{issue_contact_link, Issue, IssuedToken};
 use crate::adapters::store::{Store, StoreError};
 use crate::domain::inspection::Inspection;
@@ -84,6 +86,8 @@ struct Claimed {
     inspection: Inspection,
     company: crate::domain::company::Company,
     issued: IssuedToken,
+    /// An optional email's one-click unsubscribe secret (its link was stored with the claim).
+    unsubscribe: Option<crate::foundation::credentials::MeSecret>,
 }
 
 enum Claim {
@@ -116,20 +120,31 @@ async fn claim(store: &Store, rec: &EmailRecord, now: OffsetDateTime) -> Result<
         {
             return Ok(Claim::NoLongerNeeded);
         }
+        let optional = crate::domain::mail::optional(&rec.template_key, inspection.people[idx].role);
         if let Some(address) = &inspection.people[idx].email {
-            if let Some(s) = store.suppression(company.id, address.as_str()).await? {
+            if let Some(s) = store.suppression(company.id, address.as_str()).await?.filter(|s| s.blocks(optional)) {
                 return Ok(Claim::Suppressed(s.reason));
             }
         }
         let mode = if rec.template_key == FULL_ACCESS { Issue::FullAccess } else { Issue::Add };
         let (issued, mut writes) = IssuedToken::issue(&mut inspection, idx, now, mode)?;
+        let unsubscribe = match (&inspection.people[idx].email, optional) {
+            (Some(address), true) => {
+                let (secret, write) = UnsubscribeLink::issue(company.id, address.as_str(), now)?;
+                writes.push(write);
+                Some(secret)
+            }
+            _ => None,
+        };
         let mut claimed = rec.next();
         claimed.state = EmailState::Sending;
         claimed.attempts += 1;
         claimed.next_attempt_at = now + LEASE;
         writes.push(claimed.replace()?);
         match store.save_inspection_with(&mut inspection, &company, writes).await {
-            Ok(()) => return Ok(Claim::Claimed(Box::new(Claimed { claimed, inspection, company, issued }))),
+            Ok(()) => {
+                return Ok(Claim::Claimed(Box::new(Claimed { claimed, inspection, company, issued, unsubscribe })))
+            }
             Err(e) if e.is_condition_failure() => {
                 // Someone else claimed it (its revision moved), or the inspection changed: retry.
                 match store.email(rec.company_id, rec.inspection_id, &rec.dedupe).await? {
@@ -378,7 +393,10 @@ async fn suppressed(
     to: &crate::foundation::email::Email,
     report: &mut DrainReport,
 ) -> Result<bool, StoreError> {
-    let Some(s) = store.suppression(rec.company_id, to.as_str()).await? else { return Ok(false) };
+    // Only bounces and complaints: an unsubscribe stops optional emails, and these are not.
+    let Some(s) = store.suppression(rec.company_id, to.as_str()).await?.filter(|s| s.blocks(false)) else {
+        return Ok(false);
+    };
     settle_unsent(store, rec, EmailState::Suppressed, &s.reason).await?;
     report.skipped += 1;
     crate::foundation::metrics::count(crate::foundation::metrics::Metric::EmailsSuppressed, 1);
@@ -504,12 +522,16 @@ pub async fn drain(
                 crate::foundation::metrics::count(crate::foundation::metrics::Metric::EmailsSuppressed, 1);
             }
             Claim::Claimed(c) => {
-                let Claimed { claimed, inspection, company, issued } = *c;
+                let Claimed { claimed, inspection, company, issued, unsubscribe } = *c;
                 let person =
                     claimed.person_id.and_then(|p| inspection.person(p)).expect("claimed for a present person");
                 let doc = claimed.document_id.and_then(|d| inspection.document(d));
                 let mail =
-                    notifications::compose(public_base_url, &company, &inspection, person, &issued.token, &claimed);
+                    notifications::compose(public_base_url, &company, &inspection, person, &issued.token, &claimed)
+                        .map(|m| match &unsubscribe {
+                            Some(s) => m.unsubscribable(format!("{public_base_url}/u/{}", s.reveal())),
+                            None => m,
+                        });
                 let mut next = claimed.next();
                 // A resend carries the PDF itself, read now; a confirmation, a change and a
                 // cancellation carry a calendar invitation.

@@ -275,7 +275,14 @@ fn schedule_one(
                 last_attempt_at: now,
             });
             let key = keys::schedule(c, i, d);
+            let title = doc.title.clone();
             let write = if parked {
+                let what = format!("{title} ({}): {}", inspection.address, e.problem().detail);
+                if let Some(alert) =
+                    crate::adapters::store::alerts::Alert::write(company, "document_parked", &what, now)?
+                {
+                    return Ok((Scheduled::Parked, vec![Write::Delete(key), alert]));
+                }
                 Write::Delete(key)
             } else {
                 let retry_at = crate::foundation::clock::rfc3339(now + schedule_retry_delay(attempts));

@@ -143,6 +143,16 @@ pub fn suppression(c: CompanyId, address: &str) -> Key {
     Key::new(format!("COMPANY#{c}#SUPPRESSED"), &address.to_ascii_lowercase())
 }
 
+/// A staff alert waiting to be emailed (`sort`: its time and id).
+pub fn alert(c: CompanyId, sort: &str) -> Key {
+    Key::new(format!("COMPANY#{c}#ALERT"), sort)
+}
+
+/// A one-click unsubscribe link, by the hash of its secret.
+pub fn unsubscribe(hash: &str) -> Key {
+    Key::new(format!("UNSUBSCRIBE#{hash}"), "UNSUBSCRIBE")
+}
+
 /// GSI1 partition of emails waiting to be sent (sparse: sent ones leave it).
 pub const OUTBOX: &str = "OUTBOX";
 

@@ -5,6 +5,7 @@
 //! and multi-item changes go through one transaction. The client counts its round trips
 //! ([`crate::adapters::roundtrips`]).
 
+pub mod alerts;
 pub mod companies;
 pub mod customers;
 pub mod documents;
@@ -326,13 +327,17 @@ impl Store {
         descending: bool,
     ) -> Result<Page<T>, StoreError> {
         let start = cursor.map(|c| decode_cursor(c, keys::PK, pk, &[keys::PK, keys::SK])).transpose()?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+        // DynamoDB refuses an empty begins_with: an empty prefix is the whole partition.
+        let mut query = self.client.query().table_name(&self.table);
+        query = if prefix.is_empty() {
+            query.key_condition_expression("PK = :pk")
+        } else {
+            query
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+        };
+        let out = query
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
             .scan_index_forward(!descending)
             .limit(limit)
             .consistent_read(true)

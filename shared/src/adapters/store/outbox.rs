@@ -119,6 +119,42 @@ pub struct Suppression {
     pub at: OffsetDateTime,
 }
 
+/// The `kind` of a suppression that stops only optional emails (the address used a one-click
+/// unsubscribe); bounces and complaints stop everything.
+pub const UNSUBSCRIBED: &str = "unsubscribe";
+
+impl Suppression {
+    /// Whether this suppression stops an email (`optional`: see [`crate::domain::mail::optional`]).
+    pub fn blocks(&self, optional: bool) -> bool {
+        optional || self.kind != UNSUBSCRIBED
+    }
+}
+
+/// A one-click unsubscribe link (`UNSUBSCRIBE#<hash of its secret>`): the address and company it
+/// stops optional emails of. Written with the email that carries it (in its claim's transaction).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnsubscribeLink {
+    pub company_id: CompanyId,
+    pub address: String,
+}
+
+impl UnsubscribeLink {
+    /// A new link for `address`; its secret (for the email only) and the write that stores it
+    /// (kept for a link's lifetime, then expired).
+    pub fn issue(
+        company_id: CompanyId,
+        address: &str,
+        now: OffsetDateTime,
+    ) -> Result<(crate::foundation::credentials::MeSecret, Write), StoreError> {
+        use crate::foundation::credentials::MeSecret;
+        let secret = MeSecret::generate(MeSecret::UNSUBSCRIBE);
+        let link = UnsubscribeLink { company_id, address: address.to_ascii_lowercase() };
+        let record = Record::new(keys::unsubscribe(secret.hash().as_str()), "unsubscribe_link", &link)?
+            .expires_at(now.unix_timestamp() + 400 * 86_400);
+        Ok((secret, Write::Put(record)))
+    }
+}
+
 impl EmailRecord {
     pub fn new(
         company_id: CompanyId,
@@ -418,13 +454,50 @@ impl Store {
         self.get(&keys::suppression(c, address)).await
     }
 
-    /// Stops the company's email to `address` (the first reason is kept).
+    /// Stops the company's email to `address` (the first reason is kept, except that a bounce or
+    /// a complaint replaces an unsubscribe: it stops more).
     pub async fn suppress(&self, c: CompanyId, s: &Suppression) -> Result<(), StoreError> {
         let record = Record::new(keys::suppression(c, &s.address), "suppression", s)?;
-        match self.write(Write::Create(record)).await {
+        let write = if s.kind == UNSUBSCRIBED {
+            Write::Create(record)
+        } else {
+            Write::PutIf {
+                record,
+                condition: "attribute_not_exists(PK) OR kind = :weaker",
+                values: HashMap::from([(":weaker".to_owned(), AttributeValue::S(UNSUBSCRIBED.into()))]),
+            }
+        };
+        match self.write(write).await {
             Err(e) if e.is_condition_failure() => Ok(()),
             other => other,
         }
+    }
+
+    /// The company's suppressed addresses (bounces, complaints, unsubscribes), by address.
+    pub async fn suppressions(
+        &self,
+        c: CompanyId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Suppression>, StoreError> {
+        self.query_prefix(&keys::suppression(c, "").pk, "", limit, cursor, false).await
+    }
+
+    /// Lets the company email `address` again (staff's decision); true when it was suppressed.
+    pub async fn unsuppress(&self, c: CompanyId, address: &str) -> Result<bool, StoreError> {
+        match self.write(Write::DeleteExisting(keys::suppression(c, address))).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_condition_failure() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What a one-click unsubscribe link stands for, if it exists.
+    pub async fn unsubscribe_link(
+        &self,
+        secret: &crate::foundation::credentials::MeSecret,
+    ) -> Result<Option<UnsubscribeLink>, StoreError> {
+        self.get(&keys::unsubscribe(secret.hash().as_str())).await
     }
 
     /// An inspection's emails (sent, waiting, abandoned), newest first.

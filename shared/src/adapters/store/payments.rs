@@ -166,7 +166,12 @@ impl Store {
     /// Keeps money that matched nothing for staff review, with its event record, atomically.
     /// Returns false when the event was recorded before (a duplicate).
     pub async fn keep_unmatched(&self, e: &MoneyEvent, u: &UnmatchedPayment) -> Result<bool, StoreError> {
-        let writes = vec![EventRecord::write(e, "unmatched", u.received_at)?, unmatched_write(u)?];
+        let mut writes = vec![EventRecord::write(e, "unmatched", u.received_at)?, unmatched_write(u)?];
+        // The staff of the company the metadata names (if any, and if they asked) hear of it.
+        if let Some((c, _)) = e.target {
+            let what = format!("{} ({})", e.kind, e.id);
+            writes.push(super::alerts::Alert::unchecked(c, "payment_unmatched", &what, u.received_at)?);
+        }
         match self.transact(writes).await {
             Ok(()) => Ok(true),
             Err(err) if err.is_condition_failure() => Ok(false),

@@ -14,6 +14,8 @@
 //!   or rotation and never logged.
 
 use serde::{Deserialize, Serialize};
+
+use crate::foundation::money::Cents;
 use time::OffsetDateTime;
 
 use super::{Key, Page, Record, Store, StoreError, Write};
@@ -153,6 +155,14 @@ impl EventBatch {
 /// The events an inspection's save makes that `company`'s endpoints want (one batch item), for
 /// its transaction; keeps the digest to compare with next time. Called by every save of an
 /// inspection.
+/// The person an event's data names.
+fn person_of(data: &serde_json::Value) -> crate::foundation::ids::PersonId {
+    data["person_id"]
+        .as_str()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| crate::foundation::ids::PersonId::from_ulid(ulid::Ulid::nil()))
+}
+
 pub(crate) fn inspection_event_writes(
     i: &mut Inspection,
     company: &Company,
@@ -160,12 +170,31 @@ pub(crate) fn inspection_event_writes(
 ) -> Result<Vec<Write>, StoreError> {
     let (events, digest) = crate::domain::webhook_events::changes(i);
     i.webhook_digest = digest;
+    // The same changes, for the staff who asked to hear of them by email.
+    let mut writes = Vec::new();
+    for (kind, data) in &events {
+        let (alert, what) = match *kind {
+            "agreement.signed" => ("agreement_signed", i.person(person_of(data)).map(|p| p.name.clone())),
+            "payment.succeeded" => (
+                "payment_received",
+                data["amount_cents"].as_i64().map(|a| crate::foundation::money::format(Cents::signed(a), i.currency)),
+            ),
+            "quote.requested" => ("quote_requested", data["partner"].as_str().map(str::to_owned)),
+            _ => continue,
+        };
+        let text = match what {
+            Some(what) => format!("{} ({what})", i.address),
+            None => i.address.clone(),
+        };
+        writes.extend(super::alerts::Alert::write(company, alert, &text, now)?);
+    }
     let events = events
         .into_iter()
         .filter(|(kind, _)| company.hears(kind))
         .map(|(kind, data)| WebhookEvent::new(i.company_id, kind, data, now))
         .collect();
-    EventBatch::of(events).map(|b| b.create()).into_iter().collect()
+    writes.extend(EventBatch::of(events).map(|b| b.create()).transpose()?);
+    Ok(writes)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

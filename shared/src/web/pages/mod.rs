@@ -21,6 +21,7 @@ mod errors;
 mod me;
 mod portal;
 mod share;
+mod unsubscribe;
 
 pub use customer::customer;
 pub use errors::dead_portal_link;
@@ -28,6 +29,7 @@ pub use errors::{error_page, serve_pages};
 pub use me::{me_ask, me_list, me_sign_in};
 pub use portal::{portal, receipt, FieldError, Notice};
 pub use share::share;
+pub use unsubscribe::unsubscribe;
 
 const CSS: &str = "\
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f4f6f8;color:#1d2733}\
