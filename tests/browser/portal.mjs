@@ -392,6 +392,43 @@ await check("a dead portal link is a page that offers a new link by email", asyn
   await axe("error page");
 });
 
+await check("the buyer's agent unsubscribes from optional emails in one click", async () => {
+  // Copies to agents are optional: they carry RFC 8058's one-click unsubscribe.
+  const copy = (await mailbox()).find((m) => m.to.includes("bob@realty.test") && m.headers.some(([k]) => k === "List-Unsubscribe"));
+  assert.ok(copy, "an optional email to the agent");
+  const url = copy.headers.find(([k]) => k === "List-Unsubscribe")[1].replace(/^<|>$/g, "");
+  assert.ok(!url.includes("/p/"), "no portal token in it");
+  await page.goto(url);
+  await page.getByRole("heading", { name: /Stop reminders and copies/ }).waitFor();
+  await axe("unsubscribe page");
+  await page.screenshot({ path: `${shots}/unsubscribe-1200.png`, fullPage: true });
+  await page.getByRole("button", { name: "Unsubscribe" }).click();
+  await page.getByRole("heading", { name: "You are unsubscribed" }).waitFor();
+  await axe("unsubscribe page: done");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: `${shots}/unsubscribe-done-390.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
+  const r = await fetch(`${demo.base}/staff/suppressions`, { headers: { authorization: `Bearer ${demo.staff_api_key}` } });
+  const items = (await r.json()).items;
+  assert.ok(items.some((i) => i.address === "bob@realty.test" && i.kind === "unsubscribe"), JSON.stringify(items));
+});
+
+await check("a cancelled inspection's portal says so and takes no action", async () => {
+  const r = await fetch(`${demo.base}/staff/inspections/${demo.inspection_id}/cancel`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${demo.staff_api_key}`, "content-type": "application/json" },
+    body: JSON.stringify({ reason: "The sale fell through", notify: false }),
+  });
+  assert.equal(r.status, 200);
+  await page.goto(demo.client_link);
+  await page.getByText("This inspection was cancelled.").waitFor();
+  for (const action of ["Pay Now", "Add selected services", "Sign"]) {
+    assert.equal(await page.getByRole("button", { name: action, exact: true }).count(), 0, action);
+  }
+  await axe("client portal: cancelled");
+  await page.screenshot({ path: `${shots}/portal-cancelled.png`, fullPage: true });
+});
+
 await check(`axe-core (WCAG 2.1 A/AA) finds nothing on ${audited.length} pages and states at 1200 and 390 px`, async () => {
   assert.deepEqual(violations, [], `checked: ${audited.join("; ")}`);
 });

@@ -77,7 +77,8 @@ async fn booking_sends_each_token_holder_one_confirmation_with_their_own_link() 
 
     let mail = &b.app.emails_to(&b.client).await[0];
     assert!(mail.subject.contains("501 Oak Avenue"), "{}", mail.subject);
-    assert!(mail.body.contains("Sign &amp; Pay:"), "the client has something to sign and pay: {}", mail.body);
+    assert!(mail.body.contains("Sign & Pay: http"), "the client has something to sign and pay: {}", mail.body);
+    assert!(mail.body.contains(">Sign &amp; Pay</a>"), "the HTML part labels the link: {}", mail.body);
     let link = mail.links.iter().find(|l| l.contains("/p/")).expect("a portal link");
     let v = b.app.send(b.app.http.get(link.as_str()).header("accept", "application/json")).await;
     assert_eq!((v.status, v.json["viewer"]["role"].as_str()), (200, Some("client")), "their own link");

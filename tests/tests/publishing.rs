@@ -592,6 +592,18 @@ async fn an_uploaded_cover_photo_shows_in_the_portal_for_link_holders() {
     assert_eq!(served.bytes().await.unwrap().to_vec(), png);
     let nobody = f.app.http.get(f.app.url("/p/not-a-token/cover")).send().await.unwrap();
     assert_eq!(nobody.status(), 404, "only for link holders");
+    // Emails show it too, through the recipient's own new link (which serves it).
+    let asked = f.post(&format!("/share/{}/full-access", f.inspection_id), json!({ "email": f.client_email })).await;
+    assert_eq!(asked.status, 202);
+    f.app.run_jobs().await;
+    let mail =
+        f.app.emails_to(&f.client_email).await.into_iter().find(|m| m.body.contains("/cover\"")).expect("the photo");
+    let img = mail.links.iter().find(|l| l.ends_with("/cover")).expect("its address").clone();
+    assert_eq!(
+        f.app.http.get(&img).send().await.unwrap().bytes().await.unwrap().to_vec(),
+        png,
+        "served to the email's reader"
+    );
     assert_eq!(staff(&f, "DELETE", &cover, None).await.status, 204);
     let page = f.app.send(f.app.http.get(f.app.url(&f.client)).header("accept", "text/html")).await;
     assert!(!page.text.contains(&src));

@@ -30,10 +30,16 @@ impl Outgoing {
             from_name: Some(company.settings.sender_name.clone().unwrap_or_else(|| company.name.clone())),
             reply_to: company.settings.reply_to.clone(),
             subject: subject.replace(['\r', '\n'], " "),
-            html: email_html(&company.brand(), public_base_url, &text),
+            html: email_html(&company.brand(), public_base_url, &text, None),
             text,
             list_unsubscribe: None,
         }
+    }
+
+    /// The same email with the property's photo under the header (`cover`: an absolute URL).
+    pub fn with_cover(mut self, company: &Company, public_base_url: &str, cover: &str) -> Self {
+        self.html = email_html(&company.brand(), public_base_url, &self.text, Some(cover));
+        self
     }
 
     /// Makes this an optional email that can be stopped in one click: the `List-Unsubscribe`
@@ -68,7 +74,7 @@ pub fn optional(template_key: &str, role: super::inspection::Role) -> bool {
 /// The HTML part of an email whose text is `text`: the company's header (logo with its name as
 /// the alternative text, accent colour; inline styles, as mail clients drop style sheets), then
 /// the text escaped, line breaks kept, links clickable.
-pub fn email_html(brand: &Brand, public_base_url: &str, text: &str) -> String {
+pub fn email_html(brand: &Brand, public_base_url: &str, text: &str, cover: Option<&str>) -> String {
     let accent = brand.accent_color.as_deref().unwrap_or(DEFAULT_ACCENT);
     html! {
         (DOCTYPE)
@@ -87,15 +93,25 @@ pub fn email_html(brand: &Brand, public_base_url: &str, text: &str) -> String {
                                     (brand.name)
                                 }
                             } }
+                            @if let Some(cover) = cover {
+                                tr { td style="padding:0" {
+                                    img src=(cover) alt="The property" width="600"
+                                        style="display:block;width:100%;max-width:600px;height:auto;border:0";
+                                } }
+                            }
                             tr { td style="padding:20px 24px;font-size:15px;line-height:1.5" {
                                 @for (i, line) in text.split('\n').enumerate() {
                                     @if i > 0 { br; "\n" }
-                                    @for (j, word) in line.split(' ').enumerate() {
-                                        @if j > 0 { " " }
-                                        @if word.starts_with("https://") || word.starts_with("http://") {
-                                            a href=(word) style={ "color:" (accent) } { (word) }
-                                        } @else {
-                                            (word)
+                                    @if let Some((label, url)) = labelled_link(line) {
+                                        a href=(url) style={ "color:" (accent) ";font-weight:600" } { (label) }
+                                    } @else {
+                                        @for (j, word) in line.split(' ').enumerate() {
+                                            @if j > 0 { " " }
+                                            @if is_url(word) {
+                                                a href=(word) style={ "color:" (accent) } { (word) }
+                                            } @else {
+                                                (word)
+                                            }
                                         }
                                     }
                                 }
@@ -109,6 +125,41 @@ pub fn email_html(brand: &Brand, public_base_url: &str, text: &str) -> String {
     .into_string()
 }
 
+fn is_url(word: &str) -> bool {
+    word.starts_with("https://") || word.starts_with("http://")
+}
+
+/// A line that is a link with its label (`Sign & Pay: https://…`), or a link alone on its line:
+/// the HTML shows the label (or what the link opens), not the address.
+fn labelled_link(line: &str) -> Option<(String, &str)> {
+    let line = line.trim();
+    let (before, url) = line.rsplit_once(' ').map_or(("", line), |(b, u)| (b.trim(), u));
+    if !is_url(url) {
+        return None;
+    }
+    if let Some(label) = before.strip_suffix(':').filter(|l| !l.is_empty() && l.len() <= 60) {
+        return Some((label.to_owned(), url));
+    }
+    if !before.is_empty() {
+        return None;
+    }
+    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let label = if path.contains("/receipts/") {
+        "Open your receipt"
+    } else if path.contains("/documents/") {
+        "Open the document"
+    } else if path.contains("/signin/") {
+        "Sign in"
+    } else if path.contains("/p/") || path.contains("/c/") {
+        "Open your portal"
+    } else if path.contains("/me/") {
+        "All your inspections"
+    } else {
+        return Some((url.to_owned(), url));
+    };
+    Some((label.to_owned(), url))
+}
+
 /// The header colour of a company that chose none (the portal's own).
 const DEFAULT_ACCENT: &str = "#17324d";
 
@@ -119,9 +170,19 @@ mod tests {
     #[test]
     fn the_html_part_escapes_the_text_and_makes_links_clickable() {
         let brand = Brand { name: "Müller & Co".into(), language: "de".into(), accent_color: None, logo_url: None };
-        let mail = email_html(&brand, "https://portal.test", "Hi <b>\nhttps://x.test/p/a\"b");
+        let mail = email_html(&brand, "https://portal.test", "Hi <b>\nhttps://x.test/p/a\"b", None);
         assert!(mail.contains("<a href=\"https://x.test/p/a&quot;b\"") && mail.contains("Hi &lt;b&gt;<br>"), "{mail}");
         assert!(mail.contains("lang=\"de\"") && mail.contains("Müller &amp; Co"), "{mail}");
+    }
+
+    #[test]
+    fn links_show_their_label_not_their_address() {
+        let brand = Brand { name: "Acme".into(), language: "en".into(), accent_color: None, logo_url: None };
+        let text = "Sign & Pay: https://p.test/p/abc\n\nhttps://p.test/p/abc/documents/d1\nSee https://x.test now";
+        let mail = email_html(&brand, "https://p.test", text, None);
+        assert!(mail.contains(">Sign &amp; Pay</a>"), "{mail}");
+        assert!(mail.contains("href=\"https://p.test/p/abc/documents/d1\"") && mail.contains(">Open the document</a>"));
+        assert!(mail.contains(">https://x.test</a>"), "a link inside a sentence stays as it is");
     }
 
     #[test]
@@ -132,7 +193,13 @@ mod tests {
             accent_color: Some("#7a1f5c".into()),
             logo_url: Some("/brand/c1/logo".into()),
         };
-        let mail = email_html(&brand, "https://portal.test", "Hello https://portal.test/p/x");
+        let mail = email_html(
+            &brand,
+            "https://portal.test",
+            "Hello https://portal.test/p/x",
+            Some("https://portal.test/p/x/cover"),
+        );
+        assert!(mail.contains("<img src=\"https://portal.test/p/x/cover\" alt=\"The property\""), "{mail}");
         assert!(mail.contains("<img src=\"https://portal.test/brand/c1/logo\" alt=\"Lakeside\""), "{mail}");
         assert!(mail.contains("background:#7a1f5c") && mail.contains("color:#7a1f5c"), "{mail}");
     }

@@ -57,5 +57,16 @@ pub fn compose(
         vars.insert("receipt_link", format!("{portal}/receipts/{id}"));
     }
     let rendered = templates::render_email(&company.settings, &rec.template_key, &vars);
-    Some(Outgoing::from_company(company, public_base_url, to, &rendered.subject, rendered.text))
+    let mail = Outgoing::from_company(company, public_base_url, to, &rendered.subject, rendered.text);
+    // The property's photo: an uploaded one through this person's link (served from the portal's
+    // origin to link holders), or the address staff gave.
+    let cover = match (&inspection.cover_photo, &inspection.cover_photo_url) {
+        (Some(_), _) => Some(format!("{portal}/cover")),
+        (None, Some(url)) => Some(url.clone()),
+        _ => None,
+    };
+    Some(match cover {
+        Some(url) => mail.with_cover(company, public_base_url, &url),
+        None => mail,
+    })
 }

@@ -40,7 +40,7 @@ main{max-width:880px;margin:0 auto;padding:16px 24px}section{background:#fff;bor
 border-radius:8px;padding:16px 20px;margin:16px 0}h2{font-size:18px;margin:0 0 12px}\
 .notice{background:#fff5d6;border:1px solid #e8c75a;border-radius:8px;padding:12px 16px;margin:16px 0}\
 .ok{color:#1a7f37;font-weight:600}.due{color:#b42318;font-weight:600}.muted{color:#5b6b7b}\
-.locked{color:#b42318}table{width:100%;border-collapse:collapse}td,th{text-align:left;padding:6px 4px;\
+.locked{color:#b42318}table{width:100%;border-collapse:collapse;margin-bottom:12px}td,th{text-align:left;padding:6px 4px;\
 border-bottom:1px solid #eef1f4}button,.button{background:#1565c0;color:#fff;border:0;border-radius:6px;\
 padding:8px 14px;font-size:15px;cursor:pointer;text-decoration:none;display:inline-block}\
 button.secondary{background:#e8edf3;color:#17324d}input[type=text],input[type=email]{padding:8px;\
