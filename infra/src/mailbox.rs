@@ -403,6 +403,28 @@ mod tests {
     }
 
     #[test]
+    fn the_page_shows_fifty_newest_first_and_pages_back() {
+        let messages: Vec<MailMessage> = (0..120)
+            .map(|n| MailMessage {
+                id: n.to_string(),
+                from: "a@b.test".into(),
+                to: vec!["c@d.test".into()],
+                subject: format!("Message {n:03}"),
+                body: String::new(),
+                links: Vec::new(),
+                headers: Vec::new(),
+                attachments: Vec::new(),
+                raw: String::new(),
+            })
+            .collect();
+        let first = render(&messages, 1);
+        assert!(first.contains("Message 119") && first.contains("Message 070") && !first.contains("Message 069"));
+        assert!(first.contains("Page 1 of 3") && first.contains("?page=2\">Older"));
+        let last = render(&messages, 3);
+        assert!(last.contains("Message 000") && !last.contains("Message 020") && last.contains("?page=2\">Newer"));
+    }
+
+    #[test]
     fn html_is_escaped() {
         assert_eq!(escape(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
     }

@@ -88,10 +88,17 @@ async fn the_dev_mailbox_lists_sent_emails_with_clickable_links() {
 
     let json = app.request("GET", "/_dev/mailbox.json", None, None).await;
     assert!(json.json["messages"].as_array().unwrap().iter().any(|m| m["subject"] == subject.as_str()));
-    let page = app.request("GET", "/_dev/mailbox", None, None).await;
+    // Newest first, 50 a page: other tests share this moto, so it may have moved to a later page.
+    let mut page = app.request("GET", "/_dev/mailbox", None, None).await;
     assert_eq!(page.status, 200);
     assert!(page.header("content-type").unwrap().starts_with("text/html"));
-    assert!(page.text.contains(&subject));
+    for n in 2..=100 {
+        if page.text.contains(&subject) || !page.text.contains(">Older</a>") {
+            break;
+        }
+        page = app.request("GET", &format!("/_dev/mailbox?page={n}"), None, None).await;
+    }
+    assert!(page.text.contains(&subject), "on some page of the mailbox");
     assert!(page.text.contains(&format!("<a href=\"{link}\"")), "links are clickable");
 }
 
