@@ -257,7 +257,13 @@ impl Mailbox {
             out.push(MailMessage {
                 id: s(&m["id"]),
                 from: s(&m["source"]),
-                to: m["destinations"].as_array().into_iter().flatten().map(s).collect(),
+                // moto adds the To header's addresses to the envelope's: each once.
+                to: m["destinations"].as_array().into_iter().flatten().map(s).fold(Vec::new(), |mut to, a| {
+                    if !to.contains(&a) {
+                        to.push(a);
+                    }
+                    to
+                }),
                 subject: find(&headers, "subject").unwrap_or_default().to_owned(),
                 links: extract_links(&body),
                 body,
