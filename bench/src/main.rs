@@ -305,7 +305,7 @@ async fn run() {
     let (demo, functions, store, server) = setup().await;
     if std::env::var("BENCH_ONLY").as_deref() == Ok("scheduled") {
         // The scheduled job at scale alone (a quick check while working on it).
-        let (ms, trips, published, queued) = ten_thousand_due(&demo, &store).await;
+        let (ms, trips, published, queued, _, _) = ten_thousand_due(&demo, &store).await;
         eprintln!("10,000 due: {ms:.0} ms, {trips} round trips, {published} published, {queued} emails queued");
         server.abort();
         return;
@@ -500,6 +500,17 @@ async fn run() {
         scale.2,
         scale.3
     ));
+    table.push_str(&format!(
+        "\n## Partition heat (DynamoDB Local has no per-partition limit; AWS's: 1,000 writes/s, 3,000 reads/s per key)\n\n\
+         | run | hottest written key | peak writes/s (1-s windows) | hottest read key | peak reads/s |\n|---|---|---|---|---|\n\
+         | scheduled job, 10,000 due at once | `{}` | {} {} | `{}` | {} {} |\n",
+        (scale.4).1,
+        (scale.4).0,
+        if (scale.4).0 <= 1000 { "(within)" } else { "(**over** the limit)" },
+        (scale.5).1,
+        (scale.5).0,
+        if (scale.5).0 <= 3000 { "(within)" } else { "(**over** the limit)" },
+    ));
 
     // ---- load through the local gateway (real HTTP) ----
     eprintln!("load: webhook storm and portal views through the gateway");
@@ -629,7 +640,8 @@ fn cold_event_pair(d: &Demo, function: &str, n: usize) -> (Function, Value) {
 /// agents each) with 20 uploaded documents scheduled for the same minute (written into the
 /// aggregates directly: setup, not what is measured). Then one run of the job: (ms, round trips,
 /// published, emails queued).
-async fn ten_thousand_due(d: &Demo, store: &Store) -> (f64, u64, usize, usize) {
+#[allow(clippy::type_complexity)]
+async fn ten_thousand_due(d: &Demo, store: &Store) -> (f64, u64, usize, usize, (u32, String), (u32, String)) {
     use futures::stream::{self, StreamExt};
     const INSPECTIONS: usize = 500;
     const PER_INSPECTION: usize = 20;
@@ -697,12 +709,17 @@ async fn ten_thousand_due(d: &Demo, store: &Store) -> (f64, u64, usize, usize) {
         .await;
     let outbox_before = count_emails(store).await;
     let t = Instant::now();
+    // Partition heat of the run, against DynamoDB's per-partition limits (DynamoDB Local has none).
+    let schemas = portal_infra::template::Template::repository().and_then(|t| t.key_schemas()).expect("template");
+    portal_shared::adapters::roundtrips::heat_start(schemas);
     let due = portal_shared::usecases::publishing::publish_due(store, at + time::Duration::seconds(1), 50_000);
     let (r, trips) = portal_shared::adapters::roundtrips::measure(due).await;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let ((writes, write_key), (reads, read_key)) = portal_shared::adapters::roundtrips::heat_stop();
+    eprintln!("10,000 due: hottest written key {write_key} at {writes}/s (AWS: 1,000), read key {read_key} at {reads}/s (AWS: 3,000)");
     let r = r.expect("job");
     let queued = count_emails(store).await - outbox_before;
-    (ms, trips, r.published, queued)
+    (ms, trips, r.published, queued, (writes, write_key), (reads, read_key))
 }
 
 struct Load {

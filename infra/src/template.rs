@@ -62,6 +62,27 @@ impl Template {
         Ok(first)
     }
 
+    /// The table's partition key attribute and each global secondary index's, from the
+    /// `AWS::DynamoDB::Table` definition (what the bench meters partition heat by).
+    pub fn key_schemas(&self) -> Result<Vec<portal_shared::adapters::roundtrips::KeySchema>, TemplateError> {
+        use portal_shared::adapters::roundtrips::KeySchema;
+        let table = self.properties_of_type("AWS::DynamoDB::Table")?;
+        let hash = |schema: &Value| -> Option<String> {
+            schema.as_sequence()?.iter().find(|k| k["KeyType"] == "HASH")?["AttributeName"].as_str().map(str::to_owned)
+        };
+        let mut out = vec![KeySchema {
+            index: None,
+            partition_attribute: hash(&table["KeySchema"])
+                .ok_or_else(|| TemplateError::Shape("no table key".into()))?,
+        }];
+        for gsi in table["GlobalSecondaryIndexes"].as_sequence().into_iter().flatten() {
+            if let (Some(name), Some(attr)) = (gsi["IndexName"].as_str(), hash(&gsi["KeySchema"])) {
+                out.push(KeySchema { index: Some(name.to_owned()), partition_attribute: attr });
+            }
+        }
+        Ok(out)
+    }
+
     /// A resource by logical id (its whole definition).
     pub fn resource(&self, id: &str) -> Result<&Value, TemplateError> {
         self.resources().find(|(k, _)| *k == id).map(|(_, r)| r).ok_or_else(|| TemplateError::Shape(format!("no {id}")))

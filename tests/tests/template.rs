@@ -254,3 +254,13 @@ fn sam_deploy_asks_nothing_every_parameter_without_a_default_is_in_samconfig() {
         }
     }
 }
+
+/// The partition keys the bench meters heat by come from the table's definition: the table's and
+/// every global secondary index's.
+#[test]
+fn the_heat_meter_knows_every_partition_key_of_the_table() {
+    let schemas = portal_infra::template::Template::repository().unwrap().key_schemas().unwrap();
+    let got: Vec<(Option<&str>, &str)> =
+        schemas.iter().map(|k| (k.index.as_deref(), k.partition_attribute.as_str())).collect();
+    assert_eq!(got, vec![(None, "PK"), (Some("GSI1"), "GSI1PK"), (Some("GSI2"), "GSI2PK"), (Some("DUE"), "DuePK")]);
+}
