@@ -67,17 +67,18 @@ impl Template {
     pub fn key_schemas(&self) -> Result<Vec<portal_shared::adapters::roundtrips::KeySchema>, TemplateError> {
         use portal_shared::adapters::roundtrips::KeySchema;
         let table = self.properties_of_type("AWS::DynamoDB::Table")?;
-        let hash = |schema: &Value| -> Option<String> {
-            schema.as_sequence()?.iter().find(|k| k["KeyType"] == "HASH")?["AttributeName"].as_str().map(str::to_owned)
+        let key = |schema: &Value, kind: &str| -> Option<String> {
+            schema.as_sequence()?.iter().find(|k| k["KeyType"] == kind)?["AttributeName"].as_str().map(str::to_owned)
         };
         let mut out = vec![KeySchema {
             index: None,
-            partition_attribute: hash(&table["KeySchema"])
+            partition_attribute: key(&table["KeySchema"], "HASH")
                 .ok_or_else(|| TemplateError::Shape("no table key".into()))?,
+            sort_attribute: key(&table["KeySchema"], "RANGE"),
         }];
         for gsi in table["GlobalSecondaryIndexes"].as_sequence().into_iter().flatten() {
-            if let (Some(name), Some(attr)) = (gsi["IndexName"].as_str(), hash(&gsi["KeySchema"])) {
-                out.push(KeySchema { index: Some(name.to_owned()), partition_attribute: attr });
+            if let (Some(name), Some(attr)) = (gsi["IndexName"].as_str(), key(&gsi["KeySchema"], "HASH")) {
+                out.push(KeySchema { index: Some(name.to_owned()), partition_attribute: attr, sort_attribute: None });
             }
         }
         Ok(out)

@@ -263,4 +263,5 @@ fn the_heat_meter_knows_every_partition_key_of_the_table() {
     let got: Vec<(Option<&str>, &str)> =
         schemas.iter().map(|k| (k.index.as_deref(), k.partition_attribute.as_str())).collect();
     assert_eq!(got, vec![(None, "PK"), (Some("GSI1"), "GSI1PK"), (Some("GSI2"), "GSI2PK"), (Some("DUE"), "DuePK")]);
+    assert_eq!(schemas[0].sort_attribute.as_deref(), Some("SK"));
 }

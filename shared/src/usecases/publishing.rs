@@ -5,7 +5,7 @@
 use time::OffsetDateTime;
 
 use crate::adapters::store::outbox::EmailRecord;
-use crate::adapters::store::{keys, Record, Store, StoreError, Write};
+use crate::adapters::store::{keys, Record, ShardCursor, Store, StoreError, Write};
 use crate::domain::company::Company;
 use crate::domain::document::Document;
 use crate::domain::gate::sees_documents;
@@ -178,10 +178,10 @@ pub async fn publish_due_within(
     let upto = format!("{}~", crate::foundation::clock::rfc3339(now));
     let out_of_time = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
     let mut report = DueReport::default();
-    let mut start = None;
+    let mut cursor = ShardCursor::new(&keys::DUE);
     loop {
         let want = i32::try_from(max - report.due).unwrap_or(i32::MAX).min(DUE_PAGE);
-        let (items, last) = store.due_keys(&upto, want, start).await?;
+        let items = store.due_keys(&mut cursor, &upto, want).await?;
         report.due += items.len();
         // Each inspection's due documents, in the index's order.
         let mut groups: Vec<(
@@ -216,8 +216,7 @@ pub async fn publish_due_within(
                 }
             }
         }
-        start = last;
-        if start.is_none() || report.stopped_early {
+        if !cursor.more() || report.stopped_early {
             break;
         }
         if report.due >= max || out_of_time() {

@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt};
 use time::OffsetDateTime;
 
 use crate::adapters::store::outbox::EmailRecord;
-use crate::adapters::store::{keys, Store, StoreError, Write};
+use crate::adapters::store::{keys, ShardCursor, Store, StoreError, Write};
 use crate::domain::reminders;
 use crate::foundation::ids::{CompanyId, InspectionId};
 
@@ -39,10 +39,10 @@ pub async fn queue_due(
 ) -> Result<ReminderReport, StoreError> {
     let upto = format!("{}~", crate::foundation::clock::rfc3339(now));
     let mut report = ReminderReport::default();
-    let mut start = None;
+    let mut cursor = ShardCursor::new(&keys::REMIND);
     loop {
         let want = i32::try_from(max - report.inspections).unwrap_or(i32::MAX).min(PAGE);
-        let (items, last) = store.due_keys_in(keys::REMIND, &upto, want, start).await?;
+        let items = store.due_keys(&mut cursor, &upto, want).await?;
         report.inspections += items.len();
         let due: Vec<(CompanyId, InspectionId)> =
             items.iter().filter_map(|item| item.get(keys::DUE_SK)?.as_s().ok().and_then(|sk| parse(sk))).collect();
@@ -60,8 +60,7 @@ pub async fn queue_due(
                 }
             }
         }
-        start = last;
-        if start.is_none() {
+        if !cursor.more() {
             break;
         }
         if report.inspections >= max || deadline.is_some_and(|d| std::time::Instant::now() >= d) {

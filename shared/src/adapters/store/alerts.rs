@@ -11,7 +11,7 @@ use crate::domain::company::Company;
 use crate::foundation::ids::CompanyId;
 
 /// GSI1 partition of alerts waiting (sparse: an alert is deleted once emailed).
-pub const ALERTS: &str = "ALERTS";
+pub const ALERTS: keys::Queue = keys::Queue { base: "ALERTS", shards: 4 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
@@ -48,7 +48,7 @@ impl Alert {
 
     fn record(&self) -> Result<Record, StoreError> {
         Ok(Record::new(keys::alert(self.company_id, &self.sort()), "staff_alert", self)?
-            .with_gsi1(ALERTS.to_owned(), format!("{}#{}", self.sort(), self.company_id)))
+            .with_gsi1(ALERTS.shard(&self.company_id.to_string()), format!("{}#{}", self.sort(), self.company_id)))
     }
 
     pub fn delete(&self) -> Write {
@@ -60,6 +60,6 @@ impl Store {
     /// Alerts waiting up to `now`, oldest first (one round trip).
     pub async fn due_alerts(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<Alert>, StoreError> {
         let upto = format!("{}~", crate::foundation::clock::rfc3339(now));
-        self.query_gsi1_upto(ALERTS, &upto, limit).await
+        self.query_gsi1_upto(&ALERTS, &upto, limit).await
     }
 }

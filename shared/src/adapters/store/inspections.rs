@@ -28,7 +28,7 @@ fn reminder_writes(inspection: &mut Inspection, company: &Company) -> Result<Vec
     Ok(vec![match next {
         Some(at) => {
             let sk = keys::reminder_sort(&crate::foundation::clock::rfc3339(at), inspection.company_id, inspection.id);
-            Write::Put(Record::new(key, "reminder_schedule", &serde_json::json!({}))?.with_due_in(keys::REMIND, sk))
+            Write::Put(Record::new(key, "reminder_schedule", &serde_json::json!({}))?.with_due_in(&keys::REMIND, sk))
         }
         None => Write::Delete(key),
     }])

@@ -41,6 +41,26 @@ pub struct Store {
     clock: crate::foundation::clock::Clock,
 }
 
+/// Where a walk through a sharded queue of the `DUE` index is, shard by shard (see
+/// [`Store::due_keys`]).
+#[derive(Debug, Clone)]
+pub struct ShardCursor {
+    /// Per partition: `None` when read to its end, `Some(None)` when not read yet, `Some(Some(k))`
+    /// to go on after `k`.
+    shards: std::collections::BTreeMap<String, Option<Option<Item>>>,
+}
+
+impl ShardCursor {
+    pub fn new(queue: &keys::Queue) -> Self {
+        ShardCursor { shards: queue.partitions().into_iter().map(|p| (p, Some(None))).collect() }
+    }
+
+    /// Whether a shard may hold more.
+    pub fn more(&self) -> bool {
+        self.shards.values().any(Option::is_some)
+    }
+}
+
 /// A page of a query and the opaque cursor to the next one.
 #[derive(Debug)]
 pub struct Page<T> {
@@ -348,62 +368,72 @@ impl Store {
         page(out)
     }
 
-    /// GSI1 items of partition `pk` whose sort key is at most `upto`, ascending. One round trip.
+    /// GSI1 items of a sharded queue whose sort key is at most `upto`, ascending, at most `limit`.
     pub async fn query_gsi1_upto<T: DeserializeOwned>(
         &self,
-        pk: &str,
+        queue: &keys::Queue,
         upto: &str,
         limit: i32,
     ) -> Result<Vec<T>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :pk AND GSI1SK <= :upto")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":upto", AttributeValue::S(upto.to_owned()))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk(&e))?;
-        Ok(page::<T>(out)?.items)
+        // Every shard at once (one round trip's latency), then the earliest overall.
+        let queries = queue.partitions().into_iter().map(|pk| async move {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::GSI1)
+                .key_condition_expression("GSI1PK = :pk AND GSI1SK <= :upto")
+                .expression_attribute_values(":pk", AttributeValue::S(pk))
+                .expression_attribute_values(":upto", AttributeValue::S(upto.to_owned()))
+                .limit(limit)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk(&e))
+        });
+        let mut items: Vec<Item> = Vec::new();
+        for out in futures::future::join_all(queries).await {
+            items.extend(out?.items.unwrap_or_default());
+        }
+        items.sort_by_cached_key(|i| i.get(keys::GSI1SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default());
+        items.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(items.into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<T>, _>>()?)
     }
 
-    /// One page of keys in the `DUE` index up to `upto` (KEYS_ONLY: the table and index keys),
-    /// from `start` (the previous page's last key), and the last key when more may follow. One
-    /// round trip; it reads only scheduled documents that are due.
-    pub async fn due_keys(
-        &self,
-        upto: &str,
-        limit: i32,
-        start: Option<Item>,
-    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
-        self.due_keys_in(keys::DUE, upto, limit, start).await
-    }
-
-    /// [`Store::due_keys`] of one partition of the `DUE` index ([`keys::DUE`], [`keys::REMIND`]).
-    pub async fn due_keys_in(
-        &self,
-        partition: &str,
-        upto: &str,
-        limit: i32,
-        start: Option<Item>,
-    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::DUE_INDEX)
-            .key_condition_expression("DuePK = :due AND DueSK <= :upto")
-            .expression_attribute_values(":due", AttributeValue::S(partition.into()))
-            .expression_attribute_values(":upto", AttributeValue::S(upto.to_owned()))
-            .set_exclusive_start_key(start)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk(&e))?;
-        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    /// The next keys of a sparse queue of the `DUE` index up to `upto` (KEYS_ONLY: the table and
+    /// index keys), about `limit`, from where `cursor` left off in each shard (concurrently: one
+    /// round trip's latency); it reads only what is due. `cursor.more()` tells whether any shard
+    /// may hold more.
+    pub async fn due_keys(&self, cursor: &mut ShardCursor, upto: &str, limit: i32) -> Result<Vec<Item>, StoreError> {
+        let open: Vec<(String, Option<Item>)> =
+            cursor.shards.iter().filter_map(|(p, s)| s.clone().map(|start| (p.clone(), start))).collect();
+        if open.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Each open shard's share of the page, rounded up.
+        let n = i32::try_from(open.len()).unwrap_or(i32::MAX);
+        let share = ((limit + n - 1) / n).max(1);
+        let queries = open.into_iter().map(|(pk, start)| async move {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::DUE_INDEX)
+                .key_condition_expression("DuePK = :due AND DueSK <= :upto")
+                .expression_attribute_values(":due", AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":upto", AttributeValue::S(upto.to_owned()))
+                .set_exclusive_start_key(start)
+                .limit(share)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk(&e))?;
+            Ok::<_, StoreError>((pk, out.items.unwrap_or_default(), out.last_evaluated_key))
+        });
+        let mut items = Vec::new();
+        for out in futures::future::join_all(queries).await {
+            let (pk, page, last) = out?;
+            items.extend(page);
+            cursor.shards.insert(pk, last.map(Some));
+        }
+        Ok(items)
     }
 
     /// One page of a GSI1 partition, newest sort key first when `descending`. One round trip.

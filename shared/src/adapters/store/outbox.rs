@@ -305,7 +305,7 @@ impl EmailRecord {
         let r = Record::new(keys::email(self.company_id, self.inspection_id, &self.dedupe), "email", self)?;
         Ok(match self.state {
             EmailState::Pending | EmailState::Sending => r.with_gsi1(
-                keys::outbox_shard(&self.dedupe),
+                keys::OUTBOX.shard(&self.dedupe),
                 format!(
                     "{}#{}#{}#{}",
                     crate::foundation::clock::rfc3339(self.next_attempt_at),
@@ -442,18 +442,7 @@ impl Store {
     /// Emails due now, oldest first: every outbox shard queried at once (reads only unsent emails).
     pub async fn due_emails(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<EmailRecord>, StoreError> {
         let upto = format!("{}~", crate::foundation::clock::rfc3339(now));
-        // Every shard at once (one round trip's latency), then the earliest first overall.
-        let queries = keys::outbox_partitions().into_iter().map(|pk| {
-            let upto = upto.clone();
-            async move { self.query_gsi1_upto::<EmailRecord>(&pk, &upto, limit).await }
-        });
-        let mut due: Vec<EmailRecord> = Vec::new();
-        for shard in futures::future::join_all(queries).await {
-            due.extend(shard?);
-        }
-        due.sort_by_key(|e| e.next_attempt_at);
-        due.truncate(usize::try_from(limit).unwrap_or(0));
-        Ok(due)
+        self.query_gsi1_upto(&keys::OUTBOX, &upto, limit).await
     }
 
     pub async fn email(&self, c: CompanyId, i: InspectionId, dedupe: &str) -> Result<Option<EmailRecord>, StoreError> {

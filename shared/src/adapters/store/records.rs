@@ -115,13 +115,16 @@ impl Record {
 
     /// Key attributes of the sparse `DUE` index's scheduled documents.
     pub fn with_due(self, sk: String) -> Self {
-        self.with_due_in(keys::DUE, sk)
+        self.with_due_in(&keys::DUE, sk)
     }
 
-    /// Key attributes of the sparse `DUE` index, in its `partition` ([`keys::DUE`] for scheduled
-    /// documents, [`keys::REMIND`] for reminders).
-    pub fn with_due_in(mut self, partition: &str, sk: String) -> Self {
-        self.item.insert(keys::DUE_PK.into(), AttributeValue::S(partition.into()));
+    /// Key attributes of the sparse `DUE` index, in `queue` ([`keys::DUE`] for scheduled
+    /// documents, [`keys::REMIND`] for reminders): the shard of this item's partition (its
+    /// inspection's: the job finds an inspection's due documents together, and takes them in one
+    /// transaction).
+    pub fn with_due_in(mut self, queue: &keys::Queue, sk: String) -> Self {
+        let partition = queue.shard(&self.key.pk);
+        self.item.insert(keys::DUE_PK.into(), AttributeValue::S(partition));
         self.item.insert(keys::DUE_SK.into(), AttributeValue::S(sk));
         self
     }

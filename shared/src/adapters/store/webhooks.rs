@@ -18,17 +18,18 @@ use serde::{Deserialize, Serialize};
 use crate::foundation::money::Cents;
 use time::OffsetDateTime;
 
-use super::{Key, Page, Record, Store, StoreError, Write};
+use super::{keys, Key, Page, Record, Store, StoreError, Write};
 use crate::domain::company::Company;
 use crate::domain::inspection::Inspection;
 use crate::foundation::ids::CompanyId;
 
-pub const EVENTS_PENDING: &str = "WEBHOOKEVENTS";
+/// Event batches waiting to be fanned out (GSI1), by batch id.
+pub const EVENTS_PENDING: keys::Queue = keys::Queue { base: "WEBHOOKEVENTS", shards: 8 };
 /// Where pending deliveries of every endpoint waited, in one partition, before each endpoint had
 /// its own queue; the job moves any it finds there into their endpoint's queue.
 pub const LEGACY_DELIVERIES_PENDING: &str = "WEBHOOKOUT";
 /// The sparse GSI1 partition of endpoint queues with deliveries waiting, by when each is due.
-pub const ENDPOINTS_DUE: &str = "WEBHOOKDUE";
+pub const ENDPOINTS_DUE: keys::Queue = keys::Queue { base: "WEBHOOKDUE", shards: 4 };
 /// How long the previous secret keeps signing after a rotation.
 pub const PREVIOUS_SECRET_LIFETIME: time::Duration = time::Duration::hours(24);
 
@@ -131,7 +132,7 @@ impl EventBatch {
         let record = Record::new(event_key(self.company_id, &self.id), "webhook_events", self)?;
         Ok(if self.fanned < self.events.len() {
             record.with_gsi1(
-                EVENTS_PENDING.into(),
+                EVENTS_PENDING.shard(&self.id),
                 format!("{}#{}", crate::foundation::clock::rfc3339(self.created_at), self.id),
             )
         } else {
@@ -419,7 +420,7 @@ impl Store {
 
     /// Event batches waiting to be fanned out, oldest first.
     pub async fn pending_events(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<EventBatch>, StoreError> {
-        self.query_gsi1_upto(EVENTS_PENDING, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
+        self.query_gsi1_upto(&EVENTS_PENDING, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
     }
 
     /// One delivery per endpoint subscribed to each event (and existing when it happened), with
@@ -492,7 +493,7 @@ impl Store {
             .expression_attribute_values(":w", S(endpoint.to_owned()))
             .expression_attribute_values(":entity", S("webhook_queue".into()))
             .expression_attribute_values(":now", S(crate::foundation::clock::rfc3339(now)))
-            .expression_attribute_values(":due", S(ENDPOINTS_DUE.into()))
+            .expression_attribute_values(":due", S(ENDPOINTS_DUE.shard(&format!("{c}#{endpoint}"))))
             .expression_attribute_values(":sk", S(queue_due_sort(at, c, endpoint)))
             .expression_attribute_values(":n", N(n.to_string()))
             .send()
@@ -503,7 +504,7 @@ impl Store {
 
     /// Endpoint queues due by `now`, soonest first (one item per endpoint, however much waits).
     pub async fn due_queues(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<EndpointQueue>, StoreError> {
-        self.query_gsi1_upto(ENDPOINTS_DUE, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
+        self.query_gsi1_upto(&ENDPOINTS_DUE, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
     }
 
     /// Takes an endpoint's queue for one run: moves its due time to `until` if it is still the
