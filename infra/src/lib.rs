@@ -10,4 +10,5 @@ pub mod resources;
 pub mod s3_events;
 pub mod seed;
 pub mod template;
+pub mod tls_proxy;
 pub mod uploads;

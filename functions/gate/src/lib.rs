@@ -135,4 +135,9 @@ impl HttpFunction for Gate {
     async fn handle(&self, req: Request) -> Response<Body> {
         portal_shared::web::pages::serve_pages(req, &self.config, |req| self.route(req)).await
     }
+
+    /// DynamoDB only: the document's S3 link is signed here, without a call.
+    async fn warm_up(&self) {
+        self.store.warm_up().await;
+    }
 }

@@ -705,4 +705,8 @@ impl HttpFunction for Link {
     async fn handle(&self, req: Request) -> Response<Body> {
         pages::serve_pages(req, &self.config, |req| self.route(req)).await
     }
+
+    async fn warm_up(&self) {
+        self.store.warm_up().await;
+    }
 }

@@ -296,4 +296,14 @@ impl HttpFunction for PaymentWebhook {
     async fn handle(&self, req: Request) -> Response<Body> {
         serve(req, &self.config, |req| self.route(req)).await
     }
+
+    /// Both calls of a delivery: the signing secrets (read and cached) and DynamoDB, at once.
+    async fn warm_up(&self) {
+        let secrets = async {
+            if let Some(id) = &self.config.payment_webhook_secrets {
+                self.secrets.warm_up(id).await;
+            }
+        };
+        tokio::join!(secrets, self.store.warm_up());
+    }
 }

@@ -210,4 +210,8 @@ impl HttpFunction for StaffApi {
     async fn handle(&self, req: Request) -> Response<Body> {
         serve(req, &self.config, |req| self.route(req)).await
     }
+
+    async fn warm_up(&self) {
+        self.store.warm_up().await;
+    }
 }

@@ -37,12 +37,31 @@ pub async fn config() -> aws_config::SdkConfig {
         .await
 }
 
-/// The HTTPS client every SDK client shares: rustls trusting only the roots AWS endpoints chain to
-/// (`shared/certs/aws-roots.pem`). The default client reads and parses the whole system trust
-/// store (~140 certificates) at every cold start, most of a function's init time.
+/// The HTTPS client every SDK client shares: rustls trusting the roots AWS endpoints chain to
+/// (`shared/certs/aws-roots.pem`), plus the certificates of the PEM file `AWS_CA_BUNDLE` names
+/// when it is set (the standard variable of AWS's tools, for whoever sits behind a TLS proxy; the
+/// bench's TLS terminator in front of DynamoDB Local and moto). The default client reads and
+/// parses the whole system trust store (~140 certificates) at every cold start, most of a
+/// function's init time.
 fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    let bundle = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()).and_then(|path| {
+        let read = std::fs::read(&path);
+        if read.is_err() {
+            tracing::warn!(path = %std::path::Path::new(&path).display(), "AWS_CA_BUNDLE cannot be read; AWS's roots only");
+        }
+        read.ok()
+    });
+    https_client_trusting(bundle.as_deref())
+}
+
+/// [`https_client`] with `extra` PEM certificates trusted beside AWS's roots.
+pub fn https_client_trusting(extra: Option<&[u8]>) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls;
-    let trust = tls::TrustStore::empty().with_pem_certificate(include_bytes!("../../certs/aws-roots.pem").as_slice());
+    let mut trust =
+        tls::TrustStore::empty().with_pem_certificate(include_bytes!("../../certs/aws-roots.pem").as_slice());
+    if let Some(pem) = extra {
+        trust = trust.with_pem_certificate(pem);
+    }
     let builder = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
     match tls::TlsContext::builder().with_trust_store(trust).build() {

@@ -86,6 +86,12 @@ impl Secrets {
     }
 
     /// The first value of the secret `id`, if it is configured.
+    /// Reads (and caches) secret `id` during init: the connection is open and the value ready
+    /// for the first request. A failure is left for that request to meet.
+    pub async fn warm_up(&self, id: &str) {
+        let _ = self.values(id).await;
+    }
+
     pub async fn value(&self, id: &str) -> Result<Option<Secret>, SecretError> {
         Ok(self.values(id).await?.first().cloned())
     }

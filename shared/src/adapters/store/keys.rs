@@ -36,6 +36,11 @@ pub const DUE: Queue = Queue { base: "DUE", shards: 8 };
 /// inspection id: one write per inspection saved whose next reminder moves).
 pub const REMIND: Queue = Queue { base: "REMIND", shards: 8 };
 
+/// A key no item ever has: read during init to open the connection (`Store::warm_up`).
+pub fn warm_up() -> Key {
+    Key::new("WARMUP".into(), "WARMUP")
+}
+
 pub fn company(c: CompanyId) -> Key {
     Key::new(format!("COMPANY#{c}"), "COMPANY")
 }
