@@ -20,6 +20,8 @@ use tokio::sync::Notify;
 pub struct ColdRun {
     pub init: Duration,
     pub first_invocation: Duration,
+    /// The invocations after the first (warm), in order.
+    pub warm: Vec<Duration>,
     pub peak_rss_kb: u64,
     pub response: Vec<u8>,
     /// The invocation produced a response (not an error) with a 2xx/3xx status.
@@ -30,8 +32,10 @@ pub struct ColdRun {
 struct State {
     nexts: usize,
     ready_at: Option<Instant>,
-    sent_at: Option<Instant>,
-    done_at: Option<Instant>,
+    /// When each event was handed over, and when its answer came.
+    sent_at: Vec<Instant>,
+    done_at: Vec<Instant>,
+    /// The first invocation's answer.
     response: Option<Vec<u8>>,
     error: Option<String>,
 }
@@ -42,25 +46,26 @@ async fn serve(
     req: hyper::Request<Incoming>,
     state: Arc<Mutex<State>>,
     done: Arc<Notify>,
-    event: Arc<Vec<u8>>,
+    events: Arc<Vec<Vec<u8>>>,
 ) -> Resp {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     if method == hyper::Method::GET && path == "/2018-06-01/runtime/invocation/next" {
-        let first = {
+        let n = {
             let mut s = state.lock().unwrap();
             s.nexts += 1;
             if s.nexts == 1 {
                 s.ready_at = Some(Instant::now());
             }
-            s.nexts == 1
+            s.nexts - 1
         };
-        if !first {
-            // The function waits for its next event; it will be stopped instead.
+        let Some(event) = events.get(n) else {
+            // No more events: the function waits for its next one; it will be stopped instead.
             tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
-        state.lock().unwrap().sent_at = Some(Instant::now());
+            return hyper::Response::builder().status(500).body(Full::new(Bytes::new())).unwrap_or_default();
+        };
+        state.lock().unwrap().sent_at.push(Instant::now());
         let deadline = (std::time::SystemTime::now() + Duration::from_secs(10))
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -75,19 +80,22 @@ async fn serve(
                 "lambda-runtime-trace-id",
                 "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0",
             )
-            .body(Full::new(Bytes::from(event.as_ref().clone())))
+            .body(Full::new(Bytes::from(event.clone())))
             .unwrap_or_default();
     }
-    if method == hyper::Method::POST && path.ends_with("/response") {
+    if method == hyper::Method::POST && (path.ends_with("/response") || path.ends_with("/error")) {
         let mut s = state.lock().unwrap();
-        s.done_at = Some(Instant::now());
-        s.response = Some(body.to_vec());
-        done.notify_one();
-    } else if method == hyper::Method::POST && path.ends_with("/error") {
-        let mut s = state.lock().unwrap();
-        s.done_at = Some(Instant::now());
-        s.error = Some(String::from_utf8_lossy(&body).into_owned());
-        done.notify_one();
+        s.done_at.push(Instant::now());
+        if s.done_at.len() == 1 {
+            if path.ends_with("/response") {
+                s.response = Some(body.to_vec());
+            } else {
+                s.error = Some(String::from_utf8_lossy(&body).into_owned());
+            }
+        }
+        if s.done_at.len() == events.len() {
+            done.notify_one();
+        }
     }
     hyper::Response::builder().status(202).body(Full::new(Bytes::from_static(b"{}"))).unwrap_or_default()
 }
@@ -101,19 +109,29 @@ fn peak_rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// One cold start of `program` answering `event`.
+/// Where a function's process runs: its memory size (Lambda's `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`)
+/// and, when given, the cgroup v1 cpu directory whose quota is that size's CPU share.
+pub struct Sandbox<'a> {
+    pub memory_mb: u32,
+    pub cgroup: Option<&'a Path>,
+}
+
+/// One cold start of `program` answering `events` in turn (the first cold, the rest warm).
 pub async fn cold_run(
     program: &Path,
     args: &[&str],
     cwd: &Path,
     env: &[(String, String)],
-    event: Value,
+    events: Vec<Value>,
+    sandbox: &Sandbox<'_>,
 ) -> Result<ColdRun, String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let state = Arc::new(Mutex::new(State::default()));
     let done = Arc::new(Notify::new());
-    let event = Arc::new(serde_json::to_vec(&event).map_err(|e| e.to_string())?);
+    let event = Arc::new(
+        events.iter().map(serde_json::to_vec).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?,
+    );
     let (st, dn, ev) = (state.clone(), done.clone(), event.clone());
     let server = tokio::spawn(async move {
         loop {
@@ -138,7 +156,7 @@ pub async fn cold_run(
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", sandbox.memory_mb.to_string())
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("AWS_EXECUTION_ENV", "AWS_Lambda_bench")
@@ -148,6 +166,31 @@ pub async fn cold_run(
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
+    // The child moves itself into the cgroup between fork and exec (writing 0 to `cgroup.procs`
+    // moves the writer), so everything it runs is under the quota. The file is opened here: the
+    // child only writes (async-signal-safe: no allocation after fork).
+    let procs = match sandbox.cgroup {
+        Some(dir) => Some(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.procs"))
+                .map_err(|e| format!("{}: {e}", dir.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(procs) = &procs {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let fd = procs.as_raw_fd();
+        // SAFETY: runs in the forked child before exec; it only writes to an open descriptor
+        // through a File that is never dropped (no allocation, no close).
+        unsafe {
+            cmd.pre_exec(move || {
+                use std::io::Write;
+                let mut file = std::mem::ManuallyDrop::new(std::fs::File::from_raw_fd(fd));
+                file.write_all(b"0")
+            });
+        }
+    }
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", program.display()))?;
     let pid = child.id().unwrap_or(0);
@@ -157,13 +200,20 @@ pub async fn cold_run(
     server.abort();
     waited.map_err(|_| "no response within 30 s".to_owned())?;
     let s = state.lock().unwrap();
-    let (ready, sent, done_at) = (
-        s.ready_at.ok_or("never asked for an event")?,
-        s.sent_at.ok_or("no event sent")?,
-        s.done_at.ok_or("no answer")?,
-    );
+    let ready = s.ready_at.ok_or("never asked for an event")?;
+    if s.done_at.len() < s.sent_at.len() || s.sent_at.is_empty() {
+        return Err("no answer".into());
+    }
+    let took: Vec<Duration> = s.sent_at.iter().zip(&s.done_at).map(|(a, b)| *b - *a).collect();
     let response = s.response.clone().unwrap_or_else(|| s.error.clone().unwrap_or_default().into_bytes());
     let status = serde_json::from_slice::<Value>(&response).ok().and_then(|v| v["statusCode"].as_u64());
     let succeeded = s.error.is_none() && status.is_none_or(|c| (200..400).contains(&c));
-    Ok(ColdRun { init: ready - started, first_invocation: done_at - sent, peak_rss_kb: rss, response, succeeded })
+    Ok(ColdRun {
+        init: ready - started,
+        first_invocation: took[0],
+        warm: took[1..].to_vec(),
+        peak_rss_kb: rss,
+        response,
+        succeeded,
+    })
 }

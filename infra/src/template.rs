@@ -119,6 +119,13 @@ impl Template {
         routes
     }
 
+    /// A function's `MemorySize` in MB: its own, else the `Globals` one, else Lambda's default (128).
+    pub fn function_memory(&self, function: &str) -> u64 {
+        let own = self.resource(function).ok().and_then(|r| r.get("Properties")?.get("MemorySize")?.as_u64());
+        let global = || self.root.get("Globals")?.get("Function")?.get("MemorySize")?.as_u64();
+        own.or_else(global).unwrap_or(128)
+    }
+
     /// A function's `Timeout` in seconds: its own, else the `Globals` one, else Lambda's default (3).
     pub fn function_timeout(&self, function: &str) -> u64 {
         let own = self
