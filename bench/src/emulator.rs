@@ -129,9 +129,8 @@ pub async fn cold_run(
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let state = Arc::new(Mutex::new(State::default()));
     let done = Arc::new(Notify::new());
-    let event = Arc::new(
-        events.iter().map(serde_json::to_vec).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?,
-    );
+    let event =
+        Arc::new(events.iter().map(serde_json::to_vec).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?);
     let (st, dn, ev) = (state.clone(), done.clone(), event.clone());
     let server = tokio::spawn(async move {
         loop {

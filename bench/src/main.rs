@@ -63,6 +63,10 @@ struct Demo {
     report_id: String,
     staff_key: String,
     inspection_id: String,
+    /// A quiet inspection (`notify: false`) the bench's payment webhooks pay: every payment of the
+    /// demo inspection would email its client a receipt with a fresh link, and after 20 the
+    /// demo's own link would no longer open.
+    pay_inspection_id: String,
     company_id: String,
     /// The variables naming the secrets (in Secrets Manager, as on AWS).
     secrets: Vec<(String, String)>,
@@ -113,6 +117,7 @@ async fn setup() -> (Demo, Arc<Functions>, Store, tokio::task::JoinHandle<()>) {
         report_id: demo.report_id,
         staff_key: demo.staff_api_key,
         inspection_id: demo.inspection_id,
+        pay_inspection_id: String::new(),
         company_id: demo.company_id,
         base,
         names,
@@ -141,6 +146,20 @@ async fn setup() -> (Demo, Arc<Functions>, Store, tokio::task::JoinHandle<()>) {
         .send()
         .await
         .unwrap();
+    let quiet: Value = http
+        .post(format!("{}/staff/inspections", demo.base))
+        .bearer_auth(&demo.staff_key)
+        .json(&json!({ "address": "2 Bench Way", "notify": false,
+            "scheduled_at": portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(2)),
+            "services": [{ "name": "Residential Inspection", "price_cents": 45000 }],
+            "people": [{ "role": "client", "name": "Bench Payer", "email": "payer@example.com" }] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let demo = Demo { pay_inspection_id: quiet["inspection_id"].as_str().expect("inspection").to_owned(), ..demo };
     let store = Store::new(&sdk, demo.names.table.clone());
     (demo, functions, store, server)
 }
@@ -152,7 +171,7 @@ fn webhook_event(d: &Demo, n: usize) -> (String, String) {
         "livemode": false,
         "created": time::OffsetDateTime::now_utc().unix_timestamp(),
         "data": { "object": { "id": format!("pi_bench_{}", ulid::Ulid::new()), "amount": 100, "amount_received": 100,
-            "currency": "usd", "metadata": { "company_id": d.company_id, "inspection_id": d.inspection_id } } }
+            "currency": "usd", "metadata": { "company_id": d.company_id, "inspection_id": d.pay_inspection_id } } }
     })
     .to_string();
     let t = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -334,6 +353,11 @@ async fn run() {
         server.abort();
         return;
     }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("storm") {
+        one_inspection_storm(&demo, &functions, &store).await;
+        server.abort();
+        return;
+    }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("mixed") {
         mixed_companies(&demo, &functions).await;
         server.abort();
@@ -353,9 +377,18 @@ async fn run() {
     }
     // The floor: an empty Rust Lambda built the same way (same runtime crate, profile, toolchain).
     let hello_dir = bin_dir.join("hello-bootstrap");
-    let hello =
-        cold("hello world (Rust, no SDK)", &hello_dir.join("bootstrap"), &[], &hello_dir, &env, |_| json!({}), runs, &FULL_CORE, 0)
-            .await;
+    let hello = cold(
+        "hello world (Rust, no SDK)",
+        &hello_dir.join("bootstrap"),
+        &[],
+        &hello_dir,
+        &env,
+        |_| json!({}),
+        runs,
+        &FULL_CORE,
+        0,
+    )
+    .await;
     let link_event = |n| cold_event(&demo, "link", n);
     let mut peer_stats = Vec::new();
     if let Some(peers) = &peers {
@@ -400,7 +433,9 @@ async fn run() {
     }
     let share_runs: usize = std::env::var("BENCH_SHARE_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let (share_md, share, _) = lambda_share(&demo, &bin_dir, &env, share_runs).await;
-    table.push_str("## Cold start at a whole core, plain HTTP (process start → first `next`; then the first invocation)\n\n");
+    table.push_str(
+        "## Cold start at a whole core, plain HTTP (process start → first `next`; then the first invocation)\n\n",
+    );
     table.push_str("| function | init p50 | init p90 | first invocation p50 | first invocation p90 | first invocation p99 | peak RSS (max) | ok |\n|---|---|---|---|---|---|---|---|\n");
     for s in colds.iter().chain(std::iter::once(&hello)).chain(peer_stats.iter()) {
         let (i, f) = (sorted(s.init.clone()), sorted(s.first.clone()));
@@ -625,7 +660,7 @@ async fn run() {
         Some(r) => format!("{r:.0}× | {}", yes(r >= need)),
         None => "peer not run | —".into(),
     };
-        table.push_str(&share_md);
+    table.push_str(&share_md);
     let template = Template::repository().expect("template.yaml");
     let at_chosen = |name: &str| -> Option<&ShareRow> {
         let (_, rows, chosen) = share.iter().find(|(n, _, _)| n == name)?;
@@ -635,15 +670,21 @@ async fn run() {
     let share_ratio_ok = chosen_rows.iter().all(|(_, r)| r.is_some_and(|r| r.init_unwarmed / r.hello_init <= 1.5));
     let share_ratio_text = chosen_rows
         .iter()
-        .map(|(n, r)| format!("{n} {}", r.map(|r| format!("{:.2}×", r.init_unwarmed / r.hello_init)).unwrap_or("—".into())))
+        .map(|(n, r)| {
+            format!("{n} {}", r.map(|r| format!("{:.2}×", r.init_unwarmed / r.hello_init)).unwrap_or("—".into()))
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let latency_critical = ["link", "gate", "payment-webhook"];
-    let share_cold_ok =
-        latency_critical.iter().all(|n| at_chosen(n).is_some_and(|r| r.cold <= 150.0));
+    let share_cold_ok = latency_critical.iter().all(|n| at_chosen(n).is_some_and(|r| r.cold <= 150.0));
     let share_cold_text = latency_critical
         .iter()
-        .map(|n| format!("{n} {}", at_chosen(n).map(|r| format!("{:.0} ms at {} MB", r.cold, r.memory_mb)).unwrap_or("—".into())))
+        .map(|n| {
+            format!(
+                "{n} {}",
+                at_chosen(n).map(|r| format!("{:.0} ms at {} MB", r.cold, r.memory_mb)).unwrap_or("—".into())
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let cost_ratio = |n: &str| -> Option<f64> {
@@ -661,12 +702,9 @@ async fn run() {
     };
     let share_template_ok =
         FUNCTIONS.iter().all(|(n, _)| at_chosen(n).is_some_and(|r| u64::from(r.memory_mb) == declared(n)));
-    let share_template_text = FUNCTIONS
-        .iter()
-        .map(|(n, _)| format!("{n} {} MB", declared(n)))
-        .collect::<Vec<_>>()
-        .join(", ");
-table.push_str(&format!(
+    let share_template_text =
+        FUNCTIONS.iter().map(|(n, _)| format!("{n} {} MB", declared(n))).collect::<Vec<_>>().join(", ");
+    table.push_str(&format!(
         "\n## Targets\n\n| target | measured | status |\n|---|---|---|\n| init ≤ 15 ms median, every function | worst median {worst_init:.1} ms | {} |\n| Rust init ≥ 5× faster than Python | {} |\n| Rust init ≥ 8× faster than Node.js | {} |\n| peak RSS ≤ 32 MB | worst {worst_rss:.1} MB | {} |\n| zip ≤ 8 MB | largest {worst_zip:.2} MB | {} |\n| round trips (docs/product.md §8): portal view ≤ 2, document open ≤ 2, webhook ≤ 2, deficiency page ≤ 1 per building (+ the token read) | {}, {}, {}, {} | {} |\n| 10,000 due documents published (emails queued) in ≤ 15 s | {:.1} s, {} published | {} |\n| init ≤ 1.5× an empty Rust Lambda's at the same CPU share (without the warm-up call), every function at its chosen size | {} | {} |\n| cold request (init + first invocation, TLS) p50 ≤ 150 ms at the chosen size: link, gate, payment-webhook | {} | {} |\n| chosen size's warm cost ≤ 1.3× the 128 MB cost, every function | {} | {} |\n| template `MemorySize` = the chosen size, every function | {} | {} |\n| hottest partition key ≤ 1,000 writes/s: 10,000-due run, 1,000-company run | {}/s, {}/s | {} |\n| 10,000-due run ≤ 2× its BatchWriteItem floor | {:.2}× | {} |\n| webhook storm: every delivery 2xx | {} non-2xx of {} | {} |\n| portal views at 20 concurrent: no errors | {} non-2xx of {} | {} |\n",
         yes(worst_init <= 15.0),
         fmt_ratio(ratio("python"), 5.0),
@@ -1332,6 +1370,10 @@ async fn lambda_share(
             let warmed = cold(name, &bin, &[], &cwd, &tls_env, events, runs, &sandbox, WARM).await;
             let unwarmed = cold(name, &bin, &[], &cwd, &unwarmed_env, events, runs, &sandbox, 0).await;
             let warm = pct(&sorted(warmed.warm.clone()), 50.0);
+            if std::env::var("BENCH_DEBUG").is_ok() {
+                let st = reqwest::get(format!("{}{}", demo.base, demo.client_path)).await.map(|r| r.status());
+                eprintln!("after {name} at {memory_mb}: client link {st:?}");
+            }
             results[i].1.push(ShareRow {
                 memory_mb,
                 cold: pct(&sums(&warmed), 50.0),
@@ -1409,3 +1451,91 @@ const FUNCTION_IDS: [(&str, &str); 6] = [
     ("deficiency-feed", "DeficiencyFeedFunction"),
     ("staff-api", "StaffApiFunction"),
 ];
+
+/// The one-inspection storm: 10 payments of $10 with two cumulative refunds each ($1, then $2.50
+/// in all) — 30 events — each delivered 50 times, shuffled, 50 at once through the gateway, all on
+/// one inspection; then the every-minute job applies what the deliveries queued. Returns the load,
+/// how many were acknowledged `queued`, and (expected, actual) balance after the job.
+async fn one_inspection_storm(d: &Demo, functions: &Functions, store: &Store) -> (Load, usize, (i64, i64)) {
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{}/staff/inspections", d.base))
+        .bearer_auth(&d.staff_key)
+        .json(&json!({ "address": "3 Storm Street", "notify": false,
+            "scheduled_at": portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(2)),
+            "services": [{ "name": "Residential Inspection", "price_cents": 45000 }],
+            "people": [{ "role": "client", "name": "Storm Client", "email": "storm@example.com" }] }))
+        .send()
+        .await
+        .expect("inspection")
+        .json()
+        .await
+        .expect("inspection json");
+    let inspection = created["inspection_id"].as_str().expect("inspection id").to_owned();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let stripe = |id: String, kind: &str, object: Value| {
+        json!({ "id": id, "object": "event", "type": kind, "livemode": false, "created": now,
+                "api_version": "2024-06-20", "data": { "object": object } })
+        .to_string()
+    };
+    let mut events = Vec::new();
+    for k in 0..10 {
+        let (pi, ch) = (format!("pi_storm_{}_{k}", ulid::Ulid::new()), format!("ch_storm_{}_{k}", ulid::Ulid::new()));
+        events.push(stripe(
+            format!("evt_{}", ulid::Ulid::new()),
+            "payment_intent.succeeded",
+            json!({
+            "id": pi, "object": "payment_intent", "amount": 1000, "amount_received": 1000, "currency": "usd",
+            "status": "succeeded", "latest_charge": ch,
+            "metadata": { "company_id": d.company_id, "inspection_id": inspection } }),
+        ));
+        for total in [100, 250] {
+            events.push(stripe(
+                format!("evt_{}", ulid::Ulid::new()),
+                "charge.refunded",
+                json!({
+                "id": ch, "object": "charge", "payment_intent": pi, "amount": 1000, "amount_captured": 1000,
+                "amount_refunded": total, "refunded": false, "currency": "usd" }),
+            ));
+        }
+    }
+    let mut deliveries: Vec<String> = events.iter().flat_map(|e| std::iter::repeat_n(e.clone(), 50)).collect();
+    deliveries.sort_by_cached_key(|_| ulid::Ulid::new().random());
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let storm = load(&d.base, deliveries.len(), 50, |i| {
+        let body = deliveries[i].clone();
+        let t = time::OffsetDateTime::now_utc().unix_timestamp();
+        let sig = format!(
+            "t={t},v1={}",
+            portal_shared::adapters::stripe::signature::sign(WEBHOOK_SECRET, t, body.as_bytes())
+        );
+        (reqwest::Method::POST, "/webhooks/payments".to_owned(), vec![("stripe-signature", sig)], body)
+    })
+    .await;
+    // What was queued (acknowledged, not applied yet): the job applies it.
+    let company: portal_shared::foundation::ids::CompanyId = d.company_id.parse().expect("company");
+    let id: portal_shared::foundation::ids::InspectionId = inspection.parse().expect("inspection");
+    let waiting = {
+        let found = store.batch_get(&[keys::payments_queued(company, id)]).await.expect("read");
+        found.into_iter().flatten().next().and_then(|i| i.get("events").and_then(|e| e.as_ss().ok()).map(Vec::len))
+    };
+    queued.store(waiting.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..5 {
+        let report = functions.publish.publish_due().await;
+        if report.payments.left == 0 {
+            break;
+        }
+    }
+    let (_, after) = store.company_and_inspection(company, id).await.expect("read").expect("inspection");
+    let expected = 45000 - 10 * 1000 + 10 * 250;
+    eprintln!(
+        "one-inspection storm: {} deliveries, {} non-2xx, ack p99 {:.0} ms, {} queued events, balance {} (expected {expected})",
+        storm.requests,
+        storm.non_2xx,
+        storm.p99,
+        queued.load(std::sync::atomic::Ordering::Relaxed),
+        after.balance().get()
+    );
+    let n = queued.load(std::sync::atomic::Ordering::Relaxed);
+    (storm, n, (expected, after.balance().get()))
+}

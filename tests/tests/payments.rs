@@ -279,12 +279,48 @@ async fn a_storm_of_concurrent_shuffled_duplicated_deliveries_is_all_acknowledge
         .await;
     let refused: Vec<&u16> = statuses.iter().filter(|s| **s != 200).collect();
     assert!(refused.is_empty(), "{} of {} deliveries refused: {refused:?}", refused.len(), statuses.len());
+    // Whatever a busy moment queued (acknowledged, not applied yet), the job applies.
+    let report = f.app.job_at(time::OffsetDateTime::now_utc()).await;
+    assert_eq!(report.payments.left, 0, "{:?}", report.payments);
     let i = f.inspection().await;
     assert_eq!((i.balance().get(), i.pending().get()), (45000 - 10 * 1000 + 10 * 100, 0));
     let events_recorded =
         f.app.all_items().await.into_iter().filter(|i| i["PK"].as_s().unwrap().starts_with("EVENT#")).count();
     assert_eq!(events_recorded, 40, "each event recorded once");
     assert!(unmatched(&f).await.is_empty(), "refunds that came first were applied with their payments");
+}
+
+#[tokio::test]
+async fn a_payment_received_while_its_inspection_is_busy_shows_as_processing_until_the_job_applies_it() {
+    let f = fixture(json!({})).await;
+    let e = paid(&f, &evt_id(), "pi_busy", 45000);
+    let body = serde_json::to_string_pretty(&e).unwrap();
+    // What a delivery does when its inspection keeps changing past its budget: the verified event
+    // is stored for the job (twice here: a provider's retry of the same delivery).
+    let parsed = match portal_shared::domain::payments::parse(body.as_bytes()).unwrap() {
+        portal_shared::domain::payments::ParsedEvent::Money(m) => *m,
+        other => panic!("{other:?}"),
+    };
+    for _ in 0..2 {
+        portal_shared::usecases::payment_events::queue(&f.app.store, &parsed, body.as_bytes()).await.unwrap();
+    }
+    let view = f.view(&f.client).await;
+    assert_eq!(view.json["payment"]["state"], "processing", "{}", view.text);
+    assert!(view.json["payment"]["action"].is_null(), "no second Pay Now meanwhile");
+    assert_eq!(balance(&f).await, 45000, "not applied yet");
+
+    let report = f.app.job_at(time::OffsetDateTime::now_utc()).await;
+    assert_eq!((report.payments.applied, report.payments.left), (1, 0), "{:?}", report.payments);
+    assert_eq!(balance(&f).await, 0);
+    let view = f.view(&f.client).await;
+    assert_eq!(view.json["payment"]["state"], "paid", "{}", view.text);
+    // Applied once: a later delivery of the same event is a duplicate, and the queue is empty.
+    assert_eq!(deliver(&f, &e).await.json["status"], "duplicate");
+    let again = f.app.job_at(time::OffsetDateTime::now_utc()).await;
+    assert_eq!((again.payments.applied, again.payments.left), (0, 0));
+    let queued =
+        f.app.all_items().await.into_iter().filter(|i| i["PK"].as_s().unwrap().starts_with("PAYQUEUE#")).count();
+    assert_eq!(queued, 0);
 }
 
 #[tokio::test]

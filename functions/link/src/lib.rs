@@ -182,9 +182,19 @@ impl Link {
         pages::html(StatusCode::OK, pages::receipt(&ctx.company, &ctx.inspection, payment, entry, &back))
     }
 
+    /// The portal as the link's holder sees it now.
+    fn portal_view(&self, ctx: &PortalContext) -> PortalView {
+        let view = PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online());
+        if ctx.payments_queued {
+            view.payments_arriving()
+        } else {
+            view
+        }
+    }
+
     async fn view(&self, req: &Request, raw: &str) -> ApiResult {
         let (token, ctx) = self.store.resolve_portal(raw).await?;
-        let mut view = PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online());
+        let mut view = self.portal_view(&ctx);
         for r in &mut view.payment.receipts {
             r.receipt_url = format!("{}/receipts/{}", Self::portal_path(&token), r.payment_id);
         }
@@ -252,10 +262,7 @@ impl Link {
                     return if is_form(req) {
                         pages::see_other(&Self::portal_path(&token))
                     } else {
-                        json(
-                            StatusCode::OK,
-                            &PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online()),
-                        )
+                        json(StatusCode::OK, &self.portal_view(&ctx))
                     };
                 }
                 Err(e) if e.is_condition_failure() && attempts < 3 => attempts += 1,
@@ -309,7 +316,7 @@ impl Link {
             Err(e @ (ApiError::BadRequest(_) | ApiError::Conflict { .. })) if is_form(req) && !wants_json(req) => {
                 let status = e.status();
                 let (token, ctx) = self.store.resolve_portal(raw).await?;
-                let view = PortalView::build(&ctx.company, &ctx.inspection, ctx.person(), self.online());
+                let view = self.portal_view(&ctx);
                 let notice = pages::Notice { text, check_again: None, field_error: Some(field(e.to_string())) };
                 let form_to = self.payments.as_ref().map(Provider::checkout_origin);
                 let body = pages::portal(&view, &Self::portal_path(&token), false, Some(notice));

@@ -5,54 +5,38 @@
 //! acknowledged and ignored). Checkout Session events and payment-intent events about the same
 //! money count once: the ledger is keyed by the payment intent.
 //!
-//! A payment is applied only when it matches a checkout this server created (Pay Now), or, for
-//! payments made elsewhere, when its metadata names the inspection with a currency and the mode this
-//! deployment expects ([`payments::bind_payment`]); anything else is kept as unmatched money for
-//! staff. The first payment applied binds its payment intent (and charge) to the inspection, for
-//! good; refunds and disputes, which carry no metadata, are found through that binding, and those
-//! that arrive before their payment wait on it and are applied by the payment that binds it.
-//!
-//! Round trips: one `BatchGetItem` (event record, checkout, company, inspection, pointers) and one
-//! transaction for a payment; a refund or dispute of a known payment needs one more read (its
-//! inspection, found through the pointer): 3 at worst. Contention on a busy inspection is retried
-//! with jittered exponential backoff inside the request's time budget (8 s of the 10 s timeout),
-//! so concurrent deliveries are not refused. Always 200 once verified and applied, parked or known.
+//! Applying an event is [`portal_shared::usecases::payment_events`] (shared with the job): one
+//! `BatchGetItem` and one transaction for a payment, 3 round trips at worst. A busy inspection's
+//! contention is retried with jittered backoff for [`INLINE_BUDGET`]; an event still not applied
+//! then is stored (durably received: a transaction of the event and its inspection's mark) and
+//! acknowledged `{"status": "queued"}`, and the every-minute job applies it in the order received
+//! while the portal shows the payment as processing — so a storm on one inspection is
+//! acknowledged within a second, never refused (Stripe's advice: answer 2xx quickly, process
+//! asynchronously). Always 200 once verified and applied, queued, parked or known.
 
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use portal_shared::adapters::store::outbox::EmailRecord;
-use portal_shared::adapters::store::payments::{self as records, EventRecord, MoneyPointer, WebhookRead};
-use portal_shared::adapters::store::{Store, StoreError, Write};
+use portal_shared::adapters::store::Store;
 use portal_shared::adapters::stripe::signature::{self, TOLERANCE_SECONDS};
-use portal_shared::domain::company::Company;
-use portal_shared::domain::gate::{self, Access, Viewer};
-use portal_shared::domain::inspection::{Inspection, Role};
-use portal_shared::domain::payments::{self, Applied, Mismatch, MoneyEvent, ParsedEvent};
-use portal_shared::foundation::ids::{CompanyId, DocumentId, InspectionId};
+use portal_shared::domain::payments::{self, ParsedEvent};
 use portal_shared::foundation::metrics::{self, Metric};
+use portal_shared::usecases::payment_events::{self, Applier};
 use portal_shared::web::entry::HttpFunction;
 use portal_shared::web::http::{body_bytes, json, segments, serve, ApiResult};
 use portal_shared::{by_method, ApiError, Config};
-use rand::Rng;
 use serde_json::json;
 
-/// How long a delivery may keep retrying contention before answering 503 (the function's
-/// timeout is 10 s; the provider retries a 503 later).
-pub const RETRY_BUDGET: Duration = Duration::from_secs(8);
+/// How long a delivery may keep retrying contention before it stores the event for the job and
+/// acknowledges it (Stripe's advice: answer 2xx quickly, process asynchronously). Within a
+/// second whatever the inspection's load.
+pub const INLINE_BUDGET: Duration = Duration::from_millis(400);
 
 pub struct PaymentWebhook {
     config: Config,
     store: Store,
     secrets: portal_shared::adapters::secrets_manager::Secrets,
-}
-
-/// One attempt's result: done with this status, or lost a race (read again).
-enum Step {
-    Done(&'static str),
-    Retry,
 }
 
 impl PaymentWebhook {
@@ -96,7 +80,15 @@ impl PaymentWebhook {
             }
             ParsedEvent::Money(m) => *m,
         };
-        let status = self.apply(&event).await?;
+        let applier = Applier { store: &self.store, livemode: self.config.payment_livemode };
+        let status = match applier.apply(&event, INLINE_BUDGET).await? {
+            Some(status) => status,
+            // Durably received: the job applies it (the portal shows the payment as processing).
+            None => {
+                payment_events::queue(&self.store, &event, body).await?;
+                "queued"
+            }
+        };
         tracing::info!(event_id = %event.id, event_type = %event.kind, status, "webhook event");
         match status {
             "applied" => metrics::count(Metric::PaymentsApplied, 1),
@@ -107,185 +99,6 @@ impl PaymentWebhook {
         }
         ack(status)
     }
-
-    /// Attempts until one wins or the time budget is spent, backing off with full jitter.
-    async fn apply(&self, event: &MoneyEvent) -> Result<&'static str, ApiError> {
-        let deadline = Instant::now() + RETRY_BUDGET;
-        for attempt in 0u32.. {
-            if let Step::Done(status) = self.attempt(event).await? {
-                return Ok(status);
-            }
-            // Full jitter, the cap doubling from 20 ms to 1.28 s: many writers of one inspection
-            // spread out instead of colliding again.
-            let cap = Duration::from_millis(20 << attempt.min(6));
-            let pause = cap.mul_f64(rand::thread_rng().gen::<f64>());
-            if Instant::now() + pause >= deadline {
-                break;
-            }
-            tokio::time::sleep(pause).await;
-        }
-        tracing::warn!(event_id = %event.id, "webhook delivery gave up on contention");
-        Err(ApiError::Unavailable {
-            detail: "the inspection kept changing; the provider will retry this delivery".into(),
-            retry_after_seconds: 5,
-        })
-    }
-
-    async fn attempt(&self, e: &MoneyEvent) -> Result<Step, ApiError> {
-        let now = self.now();
-        let read = self.store.webhook_read(e).await?;
-        if read.duplicate {
-            return Ok(Step::Done("duplicate"));
-        }
-        let bound = read.pointers.iter().find_map(|(_, p)| p.as_ref().and_then(|p| p.target().map(|t| (t, p))));
-        let target = if e.movement.is_payment() {
-            match (payments::bind_payment(e, read.checkout.as_ref(), self.config.payment_livemode), bound) {
-                (Ok(t), Some((b, _))) if b != t => {
-                    return self.unmatched(e, "its payment intent already paid another inspection").await
-                }
-                (Ok(t), _) => t,
-                // A payment event without metadata about an intent already bound (a late failure).
-                (Err(_), Some((b, p))) if e.target.is_none() && e.checkout_id.is_none() && p.livemode == e.livemode => {
-                    b
-                }
-                (Err(reason), _) => return self.unmatched(e, &reason).await,
-            }
-        } else {
-            match bound {
-                Some((b, p)) if p.livemode == e.livemode => b,
-                Some(_) => return self.unmatched(e, "its livemode does not match its payment's").await,
-                None => match payments::bind_payment(e, None, self.config.payment_livemode) {
-                    Ok(t) => t,
-                    Err(_) if !read.pointers.is_empty() => return self.park(e, &read).await,
-                    Err(reason) => return self.unmatched(e, &reason).await,
-                },
-            }
-        };
-        let found = match read.found {
-            Some((c, i)) if (c.id, i.id) == target => Some((c, i)),
-            // The batch read already looked for the inspection the metadata names.
-            _ if e.target == Some(target) => None,
-            _ => self.store.company_and_inspection(target.0, target.1).await?,
-        };
-        let Some((company, mut inspection)) = found else {
-            return self.unmatched(e, "no known inspection is named").await;
-        };
-        let before = released(&company, &inspection);
-        let ledger_before = inspection.ledger.clone();
-        let mut changed = match inspection.apply_money(e, now) {
-            Err(Mismatch::Currency { event: got, inspection: want }) => {
-                let reason = format!("currency {got} does not match the inspection's {want}");
-                return self.unmatched(e, &reason).await;
-            }
-            Ok(applied) => applied == Applied::Changed,
-        };
-        // A payment binds its intent and charge to the inspection, applying what waited for it.
-        let mut also = Vec::new();
-        if e.movement.is_payment() {
-            for (id, pointer) in &read.pointers {
-                if pointer.as_ref().is_some_and(|p| p.bound) {
-                    continue;
-                }
-                also.push(MoneyPointer::bind(pointer.as_ref(), id, target, e.livemode)?);
-                for parked in pointer.iter().flat_map(MoneyPointer::parked_events) {
-                    match inspection.apply_money(&parked, now) {
-                        Ok(applied) => changed |= applied == Applied::Changed,
-                        // Not this inspection's currency: it stays in the unmatched list for staff.
-                        Err(Mismatch::Currency { .. }) => continue,
-                    }
-                    // Applied (or already known): no longer waiting for staff.
-                    also.push(records::unmatched_resolved(&parked));
-                }
-            }
-            if let (Some(c), Some(pi)) = (&read.checkout, &e.payment_intent) {
-                if c.payment_intent.is_none() {
-                    also.push(records::checkout_intent(c, pi)?);
-                }
-            }
-        }
-        if !changed && also.is_empty() {
-            self.store.record_event_only(e, "already_known", now).await?;
-            return Ok(Step::Done("already_known"));
-        }
-        let outcome = if changed { "applied" } else { "already_known" };
-        let mut writes = vec![EventRecord::write(e, outcome, now)?];
-        writes.extend(also);
-        if changed {
-            writes.extend(report_ready_emails(&company, &inspection, &before, e, now)?);
-            // A receipt per payment settled, a notice per refund (once each, whatever redelivers).
-            writes.extend(EmailRecord::money_notices(&company, &ledger_before, &inspection, now)?);
-        }
-        let result = if changed {
-            self.store.save_inspection_with(&mut inspection, &company, writes).await
-        } else {
-            self.store.transact(writes).await
-        };
-        settle(result, outcome)
-    }
-
-    /// A refund or dispute whose payment has not arrived: it waits on the payment's pointer.
-    async fn park(&self, e: &MoneyEvent, read: &WebhookRead) -> Result<Step, ApiError> {
-        let Some((id, pointer)) = read.pointers.first() else { return Ok(Step::Retry) };
-        let now = self.now();
-        let record = e.unmatched(format!("waiting for its payment {id}; applied when it arrives"), now);
-        let writes = vec![
-            EventRecord::write(e, "parked", now)?,
-            MoneyPointer::park(pointer.as_ref(), id, e)?,
-            records::unmatched_write(&record)?,
-        ];
-        settle(self.store.transact(writes).await, "parked")
-    }
-
-    async fn unmatched(&self, event: &MoneyEvent, reason: &str) -> Result<Step, ApiError> {
-        let record = event.unmatched(reason, self.now());
-        tracing::warn!(event_id = %event.id, event_type = %event.kind, reason, "payment kept as unmatched");
-        Ok(Step::Done(if self.store.keep_unmatched(event, &record).await? { "unmatched" } else { "duplicate" }))
-    }
-}
-
-/// A transaction's result: lost races are retried (a duplicate shows on the next read).
-fn settle(result: Result<(), StoreError>, outcome: &'static str) -> Result<Step, ApiError> {
-    match result {
-        Ok(()) => Ok(Step::Done(outcome)),
-        Err(e) if e.is_condition_failure() || is_conflict(&e) => Ok(Step::Retry),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn is_conflict(e: &StoreError) -> bool {
-    matches!(e, StoreError::TransactionCanceled(r) if r.iter().any(|r| r == "TransactionConflict"))
-}
-
-/// One "your report is ready" email per client and buyer's agent, when this event released a
-/// published report.
-fn report_ready_emails(
-    company: &Company,
-    inspection: &Inspection,
-    before: &BTreeSet<DocumentId>,
-    e: &MoneyEvent,
-    now: time::OffsetDateTime,
-) -> Result<Vec<Write>, ApiError> {
-    let Some(doc) = released(company, inspection).difference(before).next().copied() else { return Ok(Vec::new()) };
-    let ids: (CompanyId, InspectionId) = (company.id, inspection.id);
-    let mut writes = Vec::new();
-    for (n, p) in inspection.people.iter().enumerate() {
-        if matches!(p.role, Role::Client | Role::BuyerAgent) && inspection.emailable(n, company) {
-            let dedupe = format!("report_ready#{}#{}", e.id, p.id);
-            writes.push(EmailRecord::new(ids.0, ids.1, p.id, "report_ready", Some(doc), dedupe, now).create()?);
-        }
-    }
-    Ok(writes)
-}
-
-/// Published reports a client may open now.
-fn released(company: &Company, inspection: &Inspection) -> BTreeSet<DocumentId> {
-    inspection
-        .documents
-        .iter()
-        .filter(|d| d.kind.is_report())
-        .filter(|d| gate::decide(d, inspection, company, Viewer::Person(Role::Client)) == Access::Available)
-        .map(|d| d.id)
-        .collect()
 }
 
 fn ack(status: &str) -> ApiResult {

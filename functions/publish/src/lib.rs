@@ -29,7 +29,7 @@ use portal_shared::foundation::ids::{CompanyId, DocumentId, InspectionId};
 use portal_shared::usecases::outbound_webhooks::{Deliverer, Targets, WebhookReport};
 use portal_shared::usecases::outbox::{self, DrainReport};
 use portal_shared::usecases::publishing::{self, DueReport};
-use portal_shared::usecases::{reminders, staff_alerts};
+use portal_shared::usecases::{payment_events, reminders, staff_alerts};
 use portal_shared::web::entry::HttpFunction;
 use portal_shared::web::http::{body_bytes, json, json_body, segments, serve, ApiResult};
 use portal_shared::{by_method, foundation::clock, web::apigw, web::auth, web::entry, ApiError, Config};
@@ -55,6 +55,8 @@ const EMAIL_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
 const JOB_BUDGET: std::time::Duration = std::time::Duration::from_secs(45);
 const MAX_DUE_PER_RUN: usize = 50_000;
 const MAX_EMAILS_PER_RUN: i32 = 1000;
+/// Queued payment events applied per run (each up to its budget; the rest wait a minute).
+const MAX_QUEUED_PAYMENTS_PER_RUN: i32 = 200;
 /// Events fanned out and deliveries sent per run (each delivery may wait up to 10 s).
 const MAX_WEBHOOKS_PER_RUN: i32 = 200;
 
@@ -400,6 +402,8 @@ impl HttpFunction for Publish {
 #[derive(Debug, Default, serde::Serialize)]
 pub struct JobReport {
     pub completed: usize,
+    /// Payment events applied from the queue (and left for the next run).
+    pub payments: payment_events::QueueReport,
     pub published: usize,
     pub due: DueReport,
     pub reminders: portal_shared::usecases::reminders::ReminderReport,
@@ -438,6 +442,23 @@ impl Publish {
     pub async fn run_at(&self, now: time::OffsetDateTime) -> JobReport {
         let started = std::time::Instant::now();
         let mut report = JobReport { status: "ok", ..JobReport::default() };
+        // Payment events a busy inspection could not take when they arrived, in the order received
+        // (first: the receipts and "report ready" emails they queue go out in this run).
+        let applier = payment_events::Applier { store: &self.store, livemode: self.config.payment_livemode };
+        let queued = payment_events::apply_queued(
+            &applier,
+            now,
+            MAX_QUEUED_PAYMENTS_PER_RUN,
+            payment_events::QUEUED_BUDGET,
+            Some(started + DUE_BUDGET),
+        );
+        match Box::pin(queued).await {
+            Ok(p) => report.payments = p,
+            Err(e) => {
+                tracing::error!(error = %e, "queued payment events could not be applied");
+                report.status = "error";
+            }
+        }
         let due = publishing::publish_due_within(&self.store, now, MAX_DUE_PER_RUN, Some(started + DUE_BUDGET));
         match Box::pin(due).await {
             Ok(due) => {

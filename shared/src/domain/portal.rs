@@ -334,6 +334,18 @@ fn card(d: &Document, access: Access) -> Option<DocumentCard> {
 impl PortalView {
     /// The portal as `person` sees it.
     /// `online`: whether Pay Now can work (a payment provider is configured).
+    /// Payments were received and are being applied (the inspection was busy): a balance still
+    /// due shows as processing, without a button to pay again.
+    pub fn payments_arriving(mut self) -> PortalView {
+        if self.payment.state == PaymentState::Due {
+            self.payment.state = PaymentState::Processing;
+            self.payment.action = None;
+            self.payment.message =
+                "Payment processing: we received a payment and are applying it; this takes about a minute".to_owned();
+        }
+        self
+    }
+
     pub fn build(company: &Company, inspection: &Inspection, person: &Person, online: bool) -> PortalView {
         let can_act = person.role == Role::Client;
         let viewer = Viewer::Person(person.role);

@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod outbound_webhooks;
 #[cfg(feature = "ses")]
 pub mod outbox;
+pub mod payment_events;
 pub mod publishing;
 pub mod reminders;
 pub mod staff_alerts;

@@ -36,6 +36,17 @@ pub const DUE: Queue = Queue { base: "DUE", shards: 8 };
 /// inspection id: one write per inspection saved whose next reminder moves).
 pub const REMIND: Queue = Queue { base: "REMIND", shards: 8 };
 
+/// A verified payment event waiting to be applied (`usecases::payment_events::queue`).
+pub fn queued_payment(event_id: &str) -> Key {
+    Key::new(format!("PAYQUEUE#{event_id}"), "QUEUED")
+}
+
+/// The ids of an inspection's payment events received and not applied yet (a string set):
+/// read with the portal view, which shows the payment as processing meanwhile.
+pub fn payments_queued(c: CompanyId, i: InspectionId) -> Key {
+    Key::new(format!("COMPANY#{c}#INSPECTION#{i}"), "PAYQUEUED")
+}
+
 /// A key no item ever has: read during init to open the connection (`Store::warm_up`).
 pub fn warm_up() -> Key {
     Key::new("WARMUP".into(), "WARMUP")

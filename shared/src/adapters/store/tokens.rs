@@ -173,6 +173,9 @@ pub struct PortalContext {
     pub token: TokenRecord,
     pub company: Company,
     pub inspection: Inspection,
+    /// Payment events of this inspection received and not applied yet (a busy moment: the job
+    /// applies them within a minute); the portal shows the payment as processing.
+    pub payments_queued: bool,
 }
 
 impl PortalContext {
@@ -202,12 +205,20 @@ impl Store {
         let (company_id, inspection_id) = (token.company_id(), token.inspection_id());
         let hash = token.hash();
         let found = self
-            .batch_get(&[keys::token(&hash), keys::company(company_id), keys::inspection(company_id, inspection_id)])
+            .batch_get(&[
+                keys::token(&hash),
+                keys::company(company_id),
+                keys::inspection(company_id, inspection_id),
+                keys::payments_queued(company_id, inspection_id),
+            ])
             .await?;
-        let [Some(t), Some(c), Some(i)] = <[_; 3]>::try_from(found).map_err(|_| StoreError::Sdk("batch".into()))?
+        let [Some(t), Some(c), Some(i), queued] =
+            <[_; 4]>::try_from(found).map_err(|_| StoreError::Sdk("batch".into()))?
         else {
             return Ok(None);
         };
+        let payments_queued =
+            queued.is_some_and(|q| q.get("events").is_some_and(|e| e.as_ss().is_ok_and(|s| !s.is_empty())));
         let record: TokenRecord = serde_dynamo::from_item(t)?;
         let inspection: Inspection = serde_dynamo::from_item(i)?;
         let company: Company = serde_dynamo::from_item(c)?;
@@ -221,7 +232,7 @@ impl Store {
         if !valid {
             return Ok(None);
         }
-        Ok(Some(PortalContext { token: record, company, inspection }))
+        Ok(Some(PortalContext { token: record, company, inspection, payments_queued }))
     }
 }
 
