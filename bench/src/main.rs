@@ -1404,6 +1404,10 @@ async fn lambda_share(
     ddb_task.abort();
     moto_task.abort();
     let _ = std::fs::remove_file(&bundle);
+    for memory_mb in SIZES {
+        // Empty once its processes are gone (rmdir is how cgroup v1 removes a group).
+        let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/cpu/portal-bench-{memory_mb}"));
+    }
 
     let mut md = format!(
         "\n## Cold requests at Lambda's CPU share, with TLS\n\n\
