@@ -29,7 +29,7 @@ use portal_shared::foundation::ids::{CompanyId, DocumentId, InspectionId};
 use portal_shared::usecases::outbound_webhooks::{Deliverer, Targets, WebhookReport};
 use portal_shared::usecases::outbox::{self, DrainReport};
 use portal_shared::usecases::publishing::{self, DueReport};
-use portal_shared::usecases::{payment_events, reminders, staff_alerts};
+use portal_shared::usecases::{payment_events, privacy, reminders, staff_alerts};
 use portal_shared::web::entry::HttpFunction;
 use portal_shared::web::http::{body_bytes, json, json_body, segments, serve, ApiResult};
 use portal_shared::{by_method, foundation::clock, web::apigw, web::auth, web::entry, ApiError, Config};
@@ -404,6 +404,7 @@ pub struct JobReport {
     pub completed: usize,
     /// Payment events applied from the queue (and left for the next run).
     pub payments: payment_events::QueueReport,
+    pub privacy_exports: privacy::ExportReport,
     pub published: usize,
     pub due: DueReport,
     pub reminders: portal_shared::usecases::reminders::ReminderReport,
@@ -470,6 +471,19 @@ impl Publish {
             }
             Err(e) => {
                 tracing::error!(error = %e, "scheduled publishing failed");
+                report.status = "error";
+            }
+        }
+        // Personal-data exports staff asked for.
+        match Box::pin(privacy::make_exports(&self.store, &self.blobs, now, 20)).await {
+            Ok(p) => {
+                if p.failed > 0 {
+                    report.status = "error";
+                }
+                report.privacy_exports = p;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "privacy exports could not be made");
                 report.status = "error";
             }
         }

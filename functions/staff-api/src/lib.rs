@@ -8,6 +8,7 @@ mod companies;
 mod customers;
 mod documents;
 mod inspections;
+mod privacy;
 mod settings;
 mod webhooks;
 
@@ -99,6 +100,10 @@ impl StaffApi {
                     ["webhooks", id, "deliveries", event, "redeliver"] => {
                         by_method!(req; POST => webhooks::redeliver(self, &staff, id, event).await)
                     }
+                    ["privacy", "exports"] => {
+                        by_method!(req; POST => privacy::request_export(self, &staff, &req).await)
+                    }
+                    ["privacy", "exports", id] => by_method!(req; GET => privacy::export(self, &staff, id).await),
                     ["suppressions"] => by_method!(req; GET => settings::suppressions(self, &staff, &req).await),
                     ["suppressions", address] => by_method!(req;
                         DELETE => settings::unsuppress(self, &staff, address).await),

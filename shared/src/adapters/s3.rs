@@ -215,6 +215,19 @@ impl Blobs {
         file_name: &str,
         expires: Duration,
     ) -> Result<String, BlobError> {
+        self.presign_download(key, version, "application/pdf", file_name, expires).await
+    }
+
+    /// A presigned GET of `key` (exactly `version` when known) served as `content_type`, named
+    /// `file_name`.
+    pub async fn presign_download(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        content_type: &str,
+        file_name: &str,
+        expires: Duration,
+    ) -> Result<String, BlobError> {
         crate::adapters::roundtrips::record_call("S3", "GetObject");
         let cfg = PresigningConfig::expires_in(expires).map_err(|e| BlobError::Presign(e.to_string()))?;
         let safe: String = file_name
@@ -227,7 +240,7 @@ impl Blobs {
             .bucket(&self.bucket)
             .key(key)
             .set_version_id(version.map(str::to_owned))
-            .response_content_type("application/pdf")
+            .response_content_type(content_type)
             .response_content_disposition(format!("inline; filename=\"{safe}\""))
             .presigned(cfg)
             .await

@@ -16,6 +16,7 @@ pub mod outbound_webhooks;
 #[cfg(feature = "ses")]
 pub mod outbox;
 pub mod payment_events;
+pub mod privacy;
 pub mod publishing;
 pub mod reminders;
 pub mod staff_alerts;

@@ -336,7 +336,10 @@ async fn publish_inspection_due(
         let mut chunk = Vec::new();
         // What the save itself adds: the "all my inspections" entries (one per address, and
         // deletes of those no longer listed) and its webhook events (one item).
-        let fixed = inspection.people.len() + inspection.me_listed.len() + 1;
+        let fixed = inspection.people.len()
+            + inspection.me_listed.len()
+            + crate::adapters::store::privacy::privacy_index_pending(&inspection)
+            + 1;
         while let Some(&d) = remaining.front() {
             // At most: the schedule item, the building copy and one email per person.
             if !chunk.is_empty() && fixed + writes.len() + 2 + inspection.people.len() > MAX_TRANSACTION_WRITES {

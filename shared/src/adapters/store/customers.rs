@@ -382,3 +382,26 @@ impl Store {
         self.query_prefix(&keys::building(c, b).pk, "DEFICIENCY#", limit, cursor, true).await
     }
 }
+
+impl Store {
+    /// The company's contacts with this address (the contacts' GSI1 sorts by `<address>#<id>`).
+    /// One round trip.
+    pub async fn contacts_by_email(
+        &self,
+        c: CompanyId,
+        email: &crate::foundation::email::Email,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :email)")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::contacts_of(c)))
+            .expression_attribute_values(":email", AttributeValue::S(format!("{}#", email.as_str())))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk(&e))?;
+        Ok(out.items.unwrap_or_default().into_iter().filter_map(|i| serde_dynamo::from_item(i).ok()).collect())
+    }
+}

@@ -61,6 +61,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let pointer = InspectionPointer { inspection_id: inspection.id, company_id: inspection.company_id };
         let mut listed = super::me::person_index_writes(inspection)?;
+        listed.extend(super::privacy::privacy_index_writes(inspection)?);
         listed.extend(super::webhooks::inspection_event_writes(inspection, company, self.clock().now())?);
         listed.extend(reminder_writes(inspection, company)?);
         let mut writes = vec![
@@ -96,9 +97,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         let expected = inspection.revision;
         let (listed_before, digest_before) = (inspection.me_listed.clone(), inspection.webhook_digest.clone());
+        let privacy_before = inspection.privacy_listed.clone();
         let reminder_before = inspection.reminder_due;
         inspection.revision += 1;
         let derived = super::me::person_index_writes(inspection).and_then(|mut writes| {
+            writes.extend(super::privacy::privacy_index_writes(inspection)?);
             writes.extend(super::webhooks::inspection_event_writes(inspection, company, self.clock().now())?);
             writes.extend(reminder_writes(inspection, company)?);
             Ok((inspection_record(inspection)?, writes))
@@ -115,6 +118,7 @@ impl Store {
         if result.is_err() {
             inspection.revision = expected;
             inspection.me_listed = listed_before;
+            inspection.privacy_listed = privacy_before;
             inspection.webhook_digest = digest_before;
             inspection.reminder_due = reminder_before;
         }

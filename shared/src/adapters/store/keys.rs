@@ -289,6 +289,25 @@ pub fn person_inspection(c: CompanyId, email_part: &str, i: InspectionId) -> Key
     Key::new(person_inspections(c, email_part), &format!("INSPECTION#{i}"))
 }
 
+/// Every (inspection, person) an address appeared as in a company (the privacy index).
+pub fn privacy_entries(c: CompanyId, email_part: &str) -> String {
+    format!("COMPANY#{c}#PRIVACY#{email_part}")
+}
+
+pub fn privacy_entry(c: CompanyId, email_part: &str, i: InspectionId, p: crate::foundation::ids::PersonId) -> Key {
+    Key::new(privacy_entries(c, email_part), &format!("INSPECTION#{i}#{p}"))
+}
+
+/// The company's privacy log: staff exports and erasures, by time.
+pub fn privacy_audit(c: CompanyId, sort: &str) -> Key {
+    Key::new(format!("COMPANY#{c}#PRIVACYLOG"), sort)
+}
+
+/// A staff request for a person's data (`/staff/privacy/exports/{id}`).
+pub fn privacy_export(c: CompanyId, id: &str) -> Key {
+    Key::new(format!("COMPANY#{c}#PRIVACYEXPORT#{id}"), "EXPORT")
+}
+
 /// A staff preview link, by the SHA-256 of its secret.
 pub fn staff_preview(hash: &SecretHash) -> Key {
     Key::new(format!("PREVIEW#{}", hash.as_str()), "PREVIEW")

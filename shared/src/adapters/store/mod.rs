@@ -14,6 +14,7 @@ pub mod keys;
 pub mod me;
 pub mod outbox;
 pub mod payments;
+pub mod privacy;
 mod records;
 pub mod tokens;
 pub mod webhooks;

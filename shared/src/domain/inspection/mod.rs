@@ -103,6 +103,10 @@ pub struct Inspection {
     /// the last save: the next save removes the entries of those no longer on it.
     #[serde(default)]
     pub me_listed: Vec<String>,
+    /// The (address, person) pairs already in the privacy index (`<address part>#<person>`):
+    /// a save adds only new ones; none is ever removed.
+    #[serde(default)]
+    pub privacy_listed: Vec<String>,
     /// What the last save looked like, for the outbound webhook events the next one makes.
     #[serde(default)]
     pub webhook_digest: WebhookDigest,
@@ -287,6 +291,7 @@ impl Inspection {
             submitted_at: None,
             building_id: None,
             me_listed: Vec::new(),
+            privacy_listed: Vec::new(),
             webhook_digest: Default::default(),
             cancelled_at: None,
             cancel_reason: None,
