@@ -137,3 +137,159 @@ async fn an_export_holds_every_kind_of_data_about_an_address_across_inspections_
     assert!(!format!("{:?}", log[0]).contains(&email));
     assert_eq!(log[0]["action"].as_s().unwrap(), "export_requested");
 }
+
+/// Every object version in the app's bucket, with its bytes.
+async fn all_object_versions(f: &Fixture) -> Vec<(String, Vec<u8>)> {
+    let s3 =
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&f.app.sdk).force_path_style(true).build());
+    let listed = s3.list_object_versions().bucket(&f.app.names.bucket).send().await.unwrap();
+    let mut out = Vec::new();
+    for v in listed.versions() {
+        let key = v.key().unwrap().to_owned();
+        let got = s3
+            .get_object()
+            .bucket(&f.app.names.bucket)
+            .key(&key)
+            .set_version_id(v.version_id().map(str::to_owned))
+            .send()
+            .await
+            .unwrap();
+        out.push((key, got.body.collect().await.unwrap().into_bytes().to_vec()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_erased_person_is_gone_from_every_item_and_file_and_the_inspections_still_work_for_the_others() {
+    let f = fixture(json!({ "special_offers": [
+        { "partner": "HomeShield", "title": "1-year home warranty", "description": "Covers major systems",
+          "partner_email": "quotes@homeshield.test" }
+    ] }))
+    .await;
+    let email = format!("Zoe.Erasable-{}@Example.com", ulid::Ulid::new().to_string().to_lowercase());
+    let (name, phone, ip) = ("Zoë Erasable", "555-0177", "127.0.0.7");
+    let other_email = portal_tests::unique("pat");
+    // A webhook endpoint hearing everything: its deliveries carry the people's names.
+    let hook = staff(&f, "POST", "/staff/webhooks", Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["inspection.created", "agreement.signed", "payment.succeeded"] }))).await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    // The person is the client of one inspection (with Pat as buyer's agent) and a buyer's agent
+    // of another.
+    let body = json!({
+        "address": "7 Erasure Road", "scheduled_at": days_from_now(4),
+        "services": [{ "name": "Residential Inspection", "price_cents": 45000 }],
+        "people": [{ "role": "client", "name": name, "email": email, "phone": phone },
+                   { "role": "buyer_agent", "name": "Pat Other", "email": other_email }]
+    });
+    let a = staff(&f, "POST", "/staff/inspections", Some(body)).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let inspection = a.json["inspection_id"].as_str().unwrap().to_owned();
+    let link_of = |role: &str| {
+        let url = a.json["links"].as_array().unwrap().iter().find(|l| l["role"] == role).unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        url.strip_prefix(&f.app.base).unwrap().to_owned()
+    };
+    let (client, agent) = (link_of("client"), link_of("buyer_agent"));
+    inspection_with(&f, &email, "buyer_agent").await;
+    // Signed from its own address, a quote asked for, paid in part; a report published.
+    let from_ip = reqwest::Client::builder().local_address(ip.parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let signed =
+        f.app.send(from_ip.post(f.app.url(&format!("{client}/agreement"))).json(&json!({ "typed_name": name }))).await;
+    assert_eq!(signed.status, 200, "{}", signed.text);
+    let offer = f.view(&client).await.json["special_offers"][0]["id"].as_str().unwrap().to_owned();
+    let quote = f
+        .app
+        .send(
+            from_ip
+                .post(f.app.url(&format!("{client}/offers/{offer}/quote")))
+                .json(&json!({ "consent": true, "message": format!("Call {name} at {phone}") })),
+        )
+        .await;
+    assert!(quote.status < 300, "{}", quote.text);
+    let pay = json!({ "amount_cents": 20000, "method": "check" });
+    assert_eq!(staff(&f, "POST", &format!("/staff/inspections/{inspection}/payments"), Some(pay)).await.status, 201);
+    let doc = json!({ "kind": "inspection_report", "title": "Report", "template_name": "Residential Inspection" });
+    f.app.published_document(&f.key, &inspection, doc).await;
+    // Emails go out (confirmations, receipt, report), a /me session, a contact, an export made.
+    f.app.run_jobs().await;
+    assert_eq!(f.post(&format!("/me/{}", f.company_id), json!({ "email": email })).await.status, 202);
+    f.app.run_jobs().await;
+    let signin =
+        f.app.emails_to(&email).await.iter().flat_map(|m| m.links.clone()).find(|l| l.contains("/signin/")).unwrap();
+    let signin = signin.strip_prefix(&f.app.base).unwrap().to_owned();
+    f.app.send(f.app.http.post(f.app.url(&signin)).header("origin", &f.app.base)).await;
+    let contact = staff(
+        &f,
+        "POST",
+        "/staff/contacts",
+        Some(
+            json!({ "name": name, "email": email, "permissions": { "inspection_reports": true }, "building_ids": [] }),
+        ),
+    )
+    .await;
+    assert!(contact.status < 300, "{}", contact.text);
+    let export = staff(&f, "POST", "/staff/privacy/exports", Some(json!({ "email": email }))).await;
+    assert_eq!(export.status, 202);
+    f.app.job_at(OffsetDateTime::now_utc()).await;
+    let needles = [email.to_lowercase(), name.to_owned(), phone.to_owned(), ip.to_owned()];
+    let holds = |text: &str| needles.iter().any(|n| text.to_lowercase().contains(&n.to_lowercase()));
+    assert!(f.app.all_items().await.iter().any(|i| holds(&format!("{i:?}"))), "the data is there before");
+    let balance_before =
+        staff(&f, "GET", &format!("/staff/inspections/{inspection}"), None).await.json["balance_cents"].clone();
+
+    // Bad input changes nothing.
+    staff(&f, "POST", "/staff/privacy/erasures", Some(json!({ "email": email }))).await.assert_problem(400);
+    staff(&f, "POST", "/staff/privacy/erasures", Some(json!({ "email": "nope", "reason": "asked" })))
+        .await
+        .assert_problem(400);
+
+    let asked = staff(
+        &f,
+        "POST",
+        "/staff/privacy/erasures",
+        Some(json!({ "email": email, "reason": "the person asked (GDPR Art. 17)" })),
+    )
+    .await;
+    assert_eq!(asked.status, 202, "{}", asked.text);
+    let id = asked.json["id"].as_str().unwrap().to_owned();
+    // Bounded steps across job runs, until done.
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        f.app.job_at(OffsetDateTime::now_utc()).await;
+        let state = staff(&f, "GET", &format!("/staff/privacy/erasures/{id}"), None).await;
+        if state.json["state"] == "done" {
+            let changed = &state.json["changed"];
+            assert!(changed["inspections"].as_u64().unwrap() >= 2, "{changed}");
+            assert!(changed["email"].as_u64().unwrap_or(0) >= 1, "{changed}");
+            assert_eq!(changed["contacts"], 1, "{changed}");
+            assert!(changed["export_files"].as_u64().unwrap() >= 2, "{changed}");
+            assert!(!state.text.to_lowercase().contains(&email.to_lowercase()));
+            break;
+        }
+        assert!(runs < 10, "{}", state.text);
+    }
+
+    // Nothing in the table or the bucket (uploaded PDFs aside) holds the address, the name, the
+    // phone or the recorded IP.
+    for item in f.app.all_items().await {
+        let text = format!("{item:?}");
+        assert!(!holds(&text), "{text}");
+    }
+    for (key, bytes) in all_object_versions(&f).await {
+        if key.ends_with(".pdf") || key.contains("/documents/") {
+            continue;
+        }
+        assert!(!holds(&String::from_utf8_lossy(&bytes)), "{key}");
+    }
+    // Their link is dead; the inspection works for Pat, the money is the same.
+    assert_eq!(f.view(&client).await.status, 404);
+    assert_eq!(f.view(&agent).await.status, 200);
+    let after = staff(&f, "GET", &format!("/staff/inspections/{inspection}"), None).await;
+    assert_eq!(after.json["balance_cents"], balance_before);
+    assert!(balance_before.as_i64().is_some());
+    // Nothing is ever sent to the address again.
+    let s = f.app.store.suppression(f.company_id, &email).await.unwrap().expect("a salted-hash suppression");
+    assert!(s.blocks(false) && s.blocks(true));
+}

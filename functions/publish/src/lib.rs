@@ -405,6 +405,7 @@ pub struct JobReport {
     /// Payment events applied from the queue (and left for the next run).
     pub payments: payment_events::QueueReport,
     pub privacy_exports: privacy::ExportReport,
+    pub privacy_erasures: privacy::ErasureReport,
     pub published: usize,
     pub due: DueReport,
     pub reminders: portal_shared::usecases::reminders::ReminderReport,
@@ -484,6 +485,19 @@ impl Publish {
             }
             Err(e) => {
                 tracing::error!(error = %e, "privacy exports could not be made");
+                report.status = "error";
+            }
+        }
+        // Erasures staff asked for, in bounded steps.
+        match Box::pin(privacy::run_erasures(&self.store, &self.blobs, now, 50, Some(started + DUE_BUDGET))).await {
+            Ok(p) => {
+                if p.errors > 0 {
+                    report.status = "error";
+                }
+                report.privacy_erasures = p;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "privacy erasures failed");
                 report.status = "error";
             }
         }

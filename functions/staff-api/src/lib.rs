@@ -104,6 +104,10 @@ impl StaffApi {
                         by_method!(req; POST => privacy::request_export(self, &staff, &req).await)
                     }
                     ["privacy", "exports", id] => by_method!(req; GET => privacy::export(self, &staff, id).await),
+                    ["privacy", "erasures"] => {
+                        by_method!(req; POST => privacy::request_erasure(self, &staff, &req).await)
+                    }
+                    ["privacy", "erasures", id] => by_method!(req; GET => privacy::erasure(self, &staff, id).await),
                     ["suppressions"] => by_method!(req; GET => settings::suppressions(self, &staff, &req).await),
                     ["suppressions", address] => by_method!(req;
                         DELETE => settings::unsuppress(self, &staff, address).await),

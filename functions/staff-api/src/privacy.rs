@@ -85,3 +85,65 @@ pub async fn export(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
         }),
     )
 }
+
+/// `POST /staff/privacy/erasures {"email", "reason"}` → `202 {"id", "state": "pending"}`: the
+/// job erases the person in bounded steps. Audited (the address's key part, never the address).
+pub async fn request_erasure(app: &StaffApi, staff: &Staff, req: &Request) -> ApiResult {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Ask {
+        email: String,
+        reason: String,
+    }
+    let body: Ask = json_body(req)?;
+    let email = Email::parse(&body.email).map_err(|e| ApiError::bad_request(format!("email: {e}")))?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::bad_request("reason: say why (at most 500 characters), e.g. \"the person asked\""));
+    }
+    let now = app.store.clock().now();
+    let erasure = portal_shared::adapters::store::privacy::PrivacyErasure {
+        id: ulid::Ulid::new().to_string().to_lowercase(),
+        company_id: staff.company_id,
+        pseudonym: privacy::pseudonym(staff.company_id, &email),
+        email: Some(email.clone()),
+        reason: reason.to_owned(),
+        state: "pending".into(),
+        requested_at: now,
+        done_at: None,
+        requested_by: staff.key_id.to_string(),
+        phase: 0,
+        needles: Vec::new(),
+        changed: Default::default(),
+        revision: 0,
+    };
+    let audit = privacy::audit_write(
+        staff.company_id,
+        "erasure_requested",
+        &staff.key_id.to_string(),
+        &keys::email_part(&email),
+        &erasure.id,
+        now,
+    )?;
+    app.store.transact(vec![portal_shared::adapters::store::Write::Create(erasure.record()?), audit]).await?;
+    tracing::info!(company_id = %staff.company_id, erasure = %erasure.id, by = %staff.key_id, "privacy erasure requested");
+    json(StatusCode::ACCEPTED, &json!({ "id": erasure.id, "state": "pending" }))
+}
+
+/// `GET /staff/privacy/erasures/{id}` → `{"id", "state", "pseudonym", "requested_at", "done_at",
+/// "changed": {kind: count}}`.
+pub async fn erasure(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
+    let e = app.store.privacy_erasure(staff.company_id, id).await?.ok_or(ApiError::NotFound)?;
+    json(
+        StatusCode::OK,
+        &json!({
+            "id": e.id,
+            "state": e.state,
+            "pseudonym": e.pseudonym,
+            "reason": e.reason,
+            "requested_at": portal_shared::foundation::clock::rfc3339(e.requested_at),
+            "done_at": e.done_at.map(portal_shared::foundation::clock::rfc3339),
+            "changed": e.changed,
+        }),
+    )
+}

@@ -283,6 +283,46 @@ impl Blobs {
             .map_err(|e| BlobError::sdk(&e))
     }
 
+    /// Deletes every version (and delete marker) of every object under `prefix`, for good;
+    /// returns how many versions went.
+    pub async fn delete_all_versions(&self, prefix: &str) -> Result<usize, BlobError> {
+        let mut deleted = 0;
+        loop {
+            let out = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .send()
+                .await
+                .map_err(|e| BlobError::sdk(&e))?;
+            let versions: Vec<(String, Option<String>)> = out
+                .versions()
+                .iter()
+                .map(|v| (v.key().unwrap_or_default().to_owned(), v.version_id().map(str::to_owned)))
+                .chain(
+                    out.delete_markers()
+                        .iter()
+                        .map(|m| (m.key().unwrap_or_default().to_owned(), m.version_id().map(str::to_owned))),
+                )
+                .collect();
+            if versions.is_empty() {
+                return Ok(deleted);
+            }
+            for (key, version) in versions {
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .set_version_id(version)
+                    .send()
+                    .await
+                    .map_err(|e| BlobError::sdk(&e))?;
+                deleted += 1;
+            }
+        }
+    }
+
     /// The whole object version (for attaching a PDF to an email).
     pub async fn read(&self, key: &str, version: Option<&str>) -> Result<Vec<u8>, BlobError> {
         let out = self

@@ -262,3 +262,404 @@ pub async fn make_exports(
     }
     Ok(report)
 }
+
+// ---- erasure ----
+
+/// The stable pseudonym of `email` in company `c` (`erased-<12 hex>`): what replaces the name, and
+/// (as `<pseudonym>@erased.invalid`) the address, in everything kept.
+pub fn pseudonym(c: crate::foundation::ids::CompanyId, email: &Email) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("erased:{c}:{}", email.as_str().to_ascii_lowercase()).as_bytes());
+    format!("erased-{}", &hex::encode(digest)[..12])
+}
+
+fn pseudonymous_address(pseudonym: &str) -> Email {
+    Email::parse(&format!("{pseudonym}@erased.invalid")).expect("a valid address")
+}
+
+/// Replaces, in every string of `v`, each needle (case-insensitively) by its replacement; whether
+/// anything changed.
+fn scrub(v: &mut Value, needles: &[(String, String)]) -> bool {
+    match v {
+        Value::String(s) => {
+            let mut changed = false;
+            for (needle, with) in needles {
+                if needle.is_empty() {
+                    continue;
+                }
+                let lower = s.to_lowercase();
+                let n = needle.to_lowercase();
+                if lower.contains(&n) && lower.len() == s.len() {
+                    // Byte positions agree (the lowercase has the same length): replace in place.
+                    let mut out = String::with_capacity(s.len());
+                    let mut rest = s.as_str();
+                    let mut rest_lower = lower.as_str();
+                    while let Some(at) = rest_lower.find(&n) {
+                        out.push_str(&rest[..at]);
+                        out.push_str(with);
+                        rest = &rest[at + n.len()..];
+                        rest_lower = &rest_lower[at + n.len()..];
+                    }
+                    out.push_str(rest);
+                    *s = out;
+                    changed = true;
+                } else if s.contains(needle.as_str()) {
+                    *s = s.replace(needle.as_str(), with);
+                    changed = true;
+                }
+            }
+            changed
+        }
+        Value::Array(a) => a.iter_mut().fold(false, |c, v| scrub(v, needles) | c),
+        Value::Object(m) => m.values_mut().fold(false, |c, v| scrub(v, needles) | c),
+        _ => false,
+    }
+}
+
+/// The replacements of an erasure: the address by the pseudonymous address, every other recorded
+/// value (names, phones, IPs, user agents) by the pseudonym.
+fn replacements(e: &crate::adapters::store::privacy::PrivacyErasure, email: &Email) -> Vec<(String, String)> {
+    let mut out = vec![(email.as_str().to_owned(), pseudonymous_address(&e.pseudonym).as_str().to_owned())];
+    // Longest first: a name's parts never break a longer value.
+    let mut needles: Vec<&String> = e.needles.iter().filter(|n| n.chars().count() >= 3).collect();
+    needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    out.extend(needles.into_iter().map(|n| (n.clone(), e.pseudonym.clone())));
+    out
+}
+
+/// Writes a scrubbed item back, on the condition that it did not change since it was read (its
+/// `revision`, when it has one).
+async fn put_back(store: &Store, item: Value) -> Result<(), StoreError> {
+    use crate::adapters::store::{Record, Write};
+    let (Some(pk), Some(sk)) = (item["PK"].as_str(), item["SK"].as_str()) else { return Ok(()) };
+    let key = keys::of_item(pk, sk);
+    let entity = item["entity"].as_str().unwrap_or("item").to_owned();
+    let revision = item["revision"].as_u64();
+    let record = Record::new(key, &entity, &item)?;
+    let write = match revision {
+        Some(r) => Write::Replace { record, expected_revision: r },
+        None => Write::Put(record),
+    };
+    match store.write(write).await {
+        // Changed meanwhile: the next step reads it again.
+        Err(e) if e.is_condition_failure() => {
+            Err(StoreError::Sdk("changed while erasing; the next run goes on".into()))
+        }
+        other => other,
+    }
+}
+
+fn count(e: &mut crate::adapters::store::privacy::PrivacyErasure, kind: &str, n: usize) {
+    if n > 0 {
+        *e.changed.entry(kind.to_owned()).or_default() += n;
+    }
+}
+
+/// Phases of an erasure, in order.
+const GATHER: u8 = 0;
+const INSPECTIONS: u8 = 1;
+const SESSIONS: u8 = 2;
+const CONTACTS: u8 = 3;
+const WEBHOOKS: u8 = 4;
+const SUPPRESSION: u8 = 5;
+const FILES: u8 = 6;
+/// Inspections erased per step (each: one read-modify-write and its partition).
+const INSPECTIONS_PER_STEP: usize = 10;
+
+/// One bounded step of an erasure (the job saves the request after each, so a run that stops
+/// resumes where it was; every step is safe to repeat). Returns whether it is done.
+#[cfg(feature = "s3")]
+pub async fn erase_step(
+    store: &Store,
+    blobs: &crate::adapters::s3::Blobs,
+    e: &mut crate::adapters::store::privacy::PrivacyErasure,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    use crate::adapters::store::Write;
+    let c = e.company_id;
+    let Some(email) = e.email.clone() else { return Ok(true) };
+    let part = keys::email_part(&email);
+    match e.phase {
+        GATHER => {
+            // What to look for in texts: their names, phones and the IPs and user agents recorded
+            // for them (read before anything changes, kept on the request while it runs).
+            let mut needles = std::collections::BTreeSet::new();
+            for entry in store.privacy_entries(c, &email).await? {
+                let Some(i) = store.inspection(c, entry.inspection_id).await? else { continue };
+                for p in i.people.iter().filter(|p| p.id == entry.person_id) {
+                    needles.insert(p.name.clone());
+                    needles.extend(p.phone.clone());
+                }
+                for s in i.agreement.signatures.iter().filter(|s| s.person_id == entry.person_id) {
+                    needles.insert(s.typed_name.clone());
+                    needles.extend(s.ip.clone());
+                    needles.extend(s.user_agent.clone());
+                }
+                for q in i.quotes.iter().filter(|q| q.person_id == entry.person_id) {
+                    needles.insert(q.person_name.clone());
+                    needles.extend(q.ip.clone());
+                    needles.extend(q.user_agent.clone());
+                    needles.extend(q.shared.phone.clone());
+                }
+            }
+            for contact in store.contacts_by_email(c, &email).await? {
+                needles.extend(contact["name"].as_str().map(str::to_owned));
+            }
+            e.needles = needles.into_iter().collect();
+            e.phase = INSPECTIONS;
+        }
+        INSPECTIONS => {
+            let entries = store.privacy_entries(c, &email).await?;
+            let mut by_inspection: BTreeMap<InspectionId, Vec<PersonId>> = BTreeMap::new();
+            for entry in entries {
+                by_inspection.entry(entry.inspection_id).or_default().push(entry.person_id);
+            }
+            if by_inspection.is_empty() {
+                e.phase = SESSIONS;
+                return Ok(false);
+            }
+            let replace = replacements(e, &email);
+            let pseudonym = e.pseudonym.clone();
+            for (i, persons) in by_inspection.into_iter().take(INSPECTIONS_PER_STEP) {
+                // The aggregate: the person pseudonymized, their links revoked, their signatures
+                // and consents kept (amounts, dates, versions) without name, IP or user agent.
+                let changed = store
+                    .modify_inspection(c, i, |_, insp| {
+                        let mut writes = Vec::new();
+                        for idx in 0..insp.people.len() {
+                            if !persons.contains(&insp.people[idx].id) {
+                                continue;
+                            }
+                            writes.extend(crate::adapters::store::tokens::revoke_all(insp, idx));
+                            let p = &mut insp.people[idx];
+                            p.name = pseudonym.clone();
+                            p.email = Some(pseudonymous_address(&pseudonym));
+                            p.phone = None;
+                            p.quiet = true;
+                        }
+                        for s in insp.agreement.signatures.iter_mut().filter(|s| persons.contains(&s.person_id)) {
+                            s.typed_name = pseudonym.clone();
+                            (s.ip, s.user_agent) = (None, None);
+                        }
+                        for q in insp.quotes.iter_mut().filter(|q| persons.contains(&q.person_id)) {
+                            q.person_name = pseudonym.clone();
+                            (q.ip, q.user_agent, q.message) = (None, None, None);
+                            q.shared.name = pseudonym.clone();
+                            q.shared.email = Some(pseudonymous_address(&pseudonym));
+                            q.shared.phone = None;
+                        }
+                        // Anything else that quoted them (a ledger note, a document title).
+                        let mut v = serde_json::to_value(&*insp).map_err(crate::ApiError::internal)?;
+                        if scrub(&mut v, &replace) {
+                            *insp = serde_json::from_value(v).map_err(crate::ApiError::internal)?;
+                        }
+                        Ok((1usize, writes))
+                    })
+                    .await;
+                match changed {
+                    Ok(_) | Err(crate::ApiError::NotFound) => {}
+                    Err(err) => return Err(StoreError::Sdk(err.problem().detail)),
+                }
+                count(e, "inspections", 1);
+                // The inspection's other items: emails (subjects, recipients, bodies kept), audit
+                // entries, requests. Each written back only when it held them.
+                let pk = keys::inspection(c, i).pk;
+                let mut cursor = None;
+                loop {
+                    let page = store.query_prefix::<Value>(&pk, "", 200, cursor.as_deref(), false).await?;
+                    for mut item in page.items {
+                        if item["SK"] == "INSPECTION" {
+                            continue;
+                        }
+                        if scrub(&mut item, &replace) {
+                            let kind = item["entity"].as_str().unwrap_or("item").to_owned();
+                            put_back(store, item).await?;
+                            count(e, &kind, 1);
+                        }
+                    }
+                    cursor = page.next_cursor;
+                    if cursor.is_none() {
+                        break;
+                    }
+                }
+                // Done with this inspection: its index entries go (they are keyed by the address).
+                let deletes: Vec<Write> =
+                    persons.iter().map(|p| Write::Delete(keys::privacy_entry(c, &part, i, *p))).collect();
+                store.transact(deletes).await?;
+            }
+        }
+        SESSIONS => {
+            // Company-wide emails (sign-in links, contact invitations: the nil inspection's
+            // partition) that went to them.
+            let replace = replacements(e, &email);
+            let pk = keys::inspection(c, InspectionId::from_ulid(ulid::Ulid::nil())).pk;
+            let mut cursor = None;
+            loop {
+                let page = store.query_prefix::<Value>(&pk, "", 200, cursor.as_deref(), false).await?;
+                for mut item in page.items {
+                    if scrub(&mut item, &replace) {
+                        let kind = item["entity"].as_str().unwrap_or("item").to_owned();
+                        put_back(store, item).await?;
+                        count(e, &kind, 1);
+                    }
+                }
+                cursor = page.next_cursor;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            // Their `/me` sessions and sign-in codes end (deleted; a used code keeps no address).
+            // (And the one-click unsubscribe links made for them: the address is suppressed.)
+            for (pk, kind) in [
+                (keys::me_sessions_of(c, &part), "me_sessions"),
+                (keys::me_sign_ins_of(c, &part), "me_sign_in_codes"),
+                (keys::unsubscribes_of(c, &part), "unsubscribe_links"),
+            ] {
+                let items = store.query_gsi1::<Value>(&pk, 100, None, false).await?.items;
+                for item in &items {
+                    if let (Some(pk), Some(sk)) = (item["PK"].as_str(), item["SK"].as_str()) {
+                        store.write(Write::Delete(keys::of_item(pk, sk))).await?;
+                    }
+                }
+                count(e, kind, items.len());
+                if items.len() == 100 {
+                    return Ok(false);
+                }
+            }
+            e.phase = CONTACTS;
+        }
+        CONTACTS => {
+            for item in store.contacts_by_email(c, &email).await? {
+                let mut contact: crate::domain::customers::Contact =
+                    serde_json::from_value(item).map_err(|err| StoreError::Sdk(err.to_string()))?;
+                let revoked = crate::adapters::store::tokens::revoke_links(&mut contact.tokens);
+                contact.name = e.pseudonym.clone();
+                contact.email = pseudonymous_address(&e.pseudonym);
+                store.save_contact(c, &mut contact, revoked).await?;
+                count(e, "contacts", 1);
+            }
+            e.phase = WEBHOOKS;
+        }
+        WEBHOOKS => {
+            // Delivery bodies (and their events) that named them.
+            let replace = replacements(e, &email);
+            let endpoints = store.query_gsi1::<Value>(&format!("COMPANY#{c}#WEBHOOKS"), 100, None, false).await?.items;
+            for endpoint in endpoints {
+                let Some(pk) = endpoint["PK"].as_str() else { continue };
+                let mut cursor = None;
+                loop {
+                    let page = store.query_prefix::<Value>(pk, "DELIVERY#", 200, cursor.as_deref(), false).await?;
+                    for mut item in page.items {
+                        if !scrub(&mut item, &replace) {
+                            continue;
+                        }
+                        let event = item["SK"].as_str().and_then(|s| s.strip_prefix("DELIVERY#")).map(str::to_owned);
+                        put_back(store, item).await?;
+                        count(e, "webhook_deliveries", 1);
+                        if let Some(evt) = event {
+                            let key = keys::of_item(&format!("COMPANY#{c}#EVENT#{evt}"), "EVENT");
+                            if let Some(mut ev) = store.get::<Value>(&key).await? {
+                                if scrub(&mut ev, &replace) {
+                                    put_back(store, ev).await?;
+                                    count(e, "webhook_events", 1);
+                                }
+                            }
+                        }
+                    }
+                    cursor = page.next_cursor;
+                    if cursor.is_none() {
+                        break;
+                    }
+                }
+            }
+            e.phase = SUPPRESSION;
+        }
+        SUPPRESSION => {
+            // Only a salted hash of the address stays, so nothing is ever sent to it again.
+            let plain =
+                store.get::<crate::adapters::store::outbox::Suppression>(&keys::suppression(c, email.as_str())).await?;
+            let kept = crate::adapters::store::outbox::Suppression {
+                address: pseudonymous_address(&e.pseudonym).as_str().to_owned(),
+                kind: plain
+                    .as_ref()
+                    .map(|s| s.kind.clone())
+                    .filter(|k| k != "unsubscribe")
+                    .unwrap_or_else(|| "erased".into()),
+                reason: "the person's data was erased".into(),
+                at: now,
+            };
+            let record =
+                crate::adapters::store::Record::new(keys::suppression_erased(c, email.as_str()), "suppression", &kept)?;
+            store.transact(vec![Write::Put(record), Write::Delete(keys::suppression(c, email.as_str()))]).await?;
+            count(e, "suppression", 1);
+            e.phase = FILES;
+        }
+        FILES => {
+            // Files only about them: the exports made of their data.
+            let log = store.query_prefix::<Value>(&keys::privacy_audit(c, "").pk, "", 1000, None, false).await?;
+            for entry in log.items.iter().filter(|l| l["subject"] == part.as_str() && l["action"] == "export_requested")
+            {
+                let Some(id) = entry["request_id"].as_str() else { continue };
+                let n = blobs
+                    .delete_all_versions(&format!("privacy/{c}/{id}/"))
+                    .await
+                    .map_err(|err| StoreError::Sdk(err.to_string()))?;
+                count(e, "export_files", n);
+            }
+            return Ok(true);
+        }
+        _ => return Ok(true),
+    }
+    Ok(false)
+}
+
+/// What one run of [`run_erasures`] did.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct ErasureReport {
+    pub steps: usize,
+    pub done: usize,
+    pub errors: usize,
+}
+
+/// Steps pending erasures until `deadline` or `max_steps`, saving each request after every step.
+#[cfg(feature = "s3")]
+pub async fn run_erasures(
+    store: &Store,
+    blobs: &crate::adapters::s3::Blobs,
+    now: OffsetDateTime,
+    max_steps: usize,
+    deadline: Option<std::time::Instant>,
+) -> Result<ErasureReport, StoreError> {
+    use crate::adapters::store::Write;
+    let mut report = ErasureReport::default();
+    for mut e in store.pending_erasures(now, 10).await? {
+        while report.steps < max_steps && deadline.is_none_or(|d| std::time::Instant::now() < d) {
+            report.steps += 1;
+            let expected = e.revision;
+            let done = match erase_step(store, blobs, &mut e, now).await {
+                Ok(done) => done,
+                Err(err) => {
+                    tracing::error!(erasure = %e.id, error = %err, "an erasure step failed; the next run goes on");
+                    report.errors += 1;
+                    break;
+                }
+            };
+            let mut writes = Vec::new();
+            if done {
+                e.state = "done".into();
+                e.done_at = Some(now);
+                e.email = None;
+                e.needles.clear();
+                writes.push(audit_write(e.company_id, "erasure_done", &e.requested_by, &e.pseudonym, &e.id, now)?);
+                report.done += 1;
+            }
+            e.revision += 1;
+            writes.insert(0, Write::Replace { record: e.record()?, expected_revision: expected });
+            store.transact(writes).await?;
+            if done {
+                break;
+            }
+        }
+    }
+    Ok(report)
+}

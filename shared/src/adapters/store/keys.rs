@@ -157,6 +157,14 @@ pub fn email_repeat(c: CompanyId, i: InspectionId, dedupe: &str) -> Key {
 }
 
 /// An address the company's email must not go to any more (a hard bounce or a complaint).
+/// An erased person's suppression: a salted hash of the address, so nothing is sent to it again
+/// and the address itself is gone.
+pub fn suppression_erased(c: CompanyId, address: &str) -> Key {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("erased-suppression:{c}:{}", address.to_ascii_lowercase()).as_bytes());
+    Key::new(format!("COMPANY#{c}#SUPPRESSED"), &format!("#erased#{}", hex::encode(digest)))
+}
+
 pub fn suppression(c: CompanyId, address: &str) -> Key {
     Key::new(format!("COMPANY#{c}#SUPPRESSED"), &address.to_ascii_lowercase())
 }
@@ -298,6 +306,16 @@ pub fn privacy_entry(c: CompanyId, email_part: &str, i: InspectionId, p: crate::
     Key::new(privacy_entries(c, email_part), &format!("INSPECTION#{i}#{p}"))
 }
 
+/// A staff request to erase a person's data (`/staff/privacy/erasures/{id}`).
+pub fn privacy_erasure(c: CompanyId, id: &str) -> Key {
+    Key::new(format!("COMPANY#{c}#PRIVACYERASURE#{id}"), "ERASURE")
+}
+
+/// Any stored item's key, as read back from it.
+pub fn of_item(pk: &str, sk: &str) -> Key {
+    Key::new(pk.to_owned(), sk)
+}
+
 /// The company's privacy log: staff exports and erasures, by time.
 pub fn privacy_audit(c: CompanyId, sort: &str) -> Key {
     Key::new(format!("COMPANY#{c}#PRIVACYLOG"), sort)
@@ -336,6 +354,11 @@ pub fn me_session_by_stored_hash(hex: &str) -> Key {
 }
 
 /// GSI1 partition of an address's sessions with a company (staff end them all at once).
+/// The one-click unsubscribe links made for an address (GSI1).
+pub fn unsubscribes_of(c: CompanyId, email_part: &str) -> String {
+    format!("COMPANY#{c}#UNSUBSCRIBES#{email_part}")
+}
+
 pub fn me_sessions_of(c: CompanyId, email_part: &str) -> String {
     format!("COMPANY#{c}#MESESSIONS#{email_part}")
 }

@@ -76,7 +76,10 @@ pub(crate) fn person_index_writes(i: &mut Inspection) -> Result<Vec<Write>, Stor
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignIn {
     pub company_id: CompanyId,
-    pub email: Email,
+    /// Whom it signs in; dropped when it is used (the used record only stops a second use, and
+    /// keeps no address nothing could find again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
     /// The code's hash (the key), so staff can end it by address.
     #[serde(default)]
     pub code_hash: String,
@@ -139,7 +142,7 @@ impl Store {
         let code = MeSecret::generate(MeSecret::SIGN_IN);
         let record = SignIn {
             company_id: company,
-            email: email.clone(),
+            email: Some(email.clone()),
             code_hash: code.hash().as_str().to_owned(),
             valid_until: now + SIGN_IN_LIFETIME,
             used: false,
@@ -166,14 +169,15 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<MeSecret, StoreError> {
         let secret = MeSecret::generate(MeSecret::SESSION);
+        let email = sign_in.email.clone().ok_or(StoreError::ConditionFailed)?;
         let session = Session {
             company_id: sign_in.company_id,
-            email: sign_in.email.clone(),
+            email,
             created_at: now,
             last_seen_at: now,
             session_hash: secret.hash().as_str().to_owned(),
         };
-        let used = SignIn { used: true, ..sign_in.clone() };
+        let used = SignIn { used: true, email: None, ..sign_in.clone() };
         let used = Record::new(keys::me_sign_in(&code.hash()), "me_sign_in", &used)?
             .expires_at((sign_in.valid_until + time::Duration::days(1)).unix_timestamp());
         let unused = super::Item::from([

@@ -149,8 +149,14 @@ impl UnsubscribeLink {
         use crate::foundation::credentials::MeSecret;
         let secret = MeSecret::generate(MeSecret::UNSUBSCRIBE);
         let link = UnsubscribeLink { company_id, address: address.to_ascii_lowercase() };
-        let record = Record::new(keys::unsubscribe(secret.hash().as_str()), "unsubscribe_link", &link)?
+        // Listed by address (GSI1), so erasing the person finds and deletes them.
+        let email = crate::foundation::email::Email::parse(&link.address).ok();
+        let by_address = email.map(|e| keys::unsubscribes_of(company_id, &keys::email_part(&e)));
+        let mut record = Record::new(keys::unsubscribe(secret.hash().as_str()), "unsubscribe_link", &link)?
             .expires_at(now.unix_timestamp() + 400 * 86_400);
+        if let Some(pk) = by_address {
+            record = record.with_gsi1(pk, secret.hash().as_str().to_owned());
+        }
         Ok((secret, Write::Put(record)))
     }
 }
@@ -450,8 +456,10 @@ impl Store {
     }
 
     /// Whether (and why) the company may not email `address` any more.
+    /// (And an erased person's address, kept only as a salted hash: both read in one round trip.)
     pub async fn suppression(&self, c: CompanyId, address: &str) -> Result<Option<Suppression>, StoreError> {
-        self.get(&keys::suppression(c, address)).await
+        let found = self.batch_get(&[keys::suppression(c, address), keys::suppression_erased(c, address)]).await?;
+        Ok(found.into_iter().flatten().next().map(serde_dynamo::from_item).transpose()?)
     }
 
     /// Stops the company's email to `address` (the first reason is kept, except that a bounce or

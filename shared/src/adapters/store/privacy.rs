@@ -121,3 +121,60 @@ impl Store {
         self.query_gsi1_upto(&EXPORTS, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
     }
 }
+
+/// A staff request to erase what the company holds about an address, done by the job in bounded
+/// steps (`phase`, and where in it); `changed` counts what it changed, by kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrivacyErasure {
+    pub id: String,
+    pub company_id: CompanyId,
+    /// The address, until the erasure is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<crate::foundation::email::Email>,
+    /// The pseudonym that replaces the name and address (`erased-<hash prefix>`).
+    pub pseudonym: String,
+    pub reason: String,
+    /// `pending` until done, then `done`.
+    pub state: String,
+    #[serde(with = "crate::foundation::clock::serde_rfc3339")]
+    pub requested_at: OffsetDateTime,
+    #[serde(default, with = "crate::foundation::clock::serde_rfc3339::option")]
+    pub done_at: Option<OffsetDateTime>,
+    pub requested_by: String,
+    #[serde(default)]
+    pub phase: u8,
+    /// What the person's name and phone were (kept only while the erasure runs: the later
+    /// phases look for them in texts), and the IPs recorded for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needles: Vec<String>,
+    #[serde(default)]
+    pub changed: std::collections::BTreeMap<String, usize>,
+    pub revision: u64,
+}
+
+/// Erasures to do (GSI1), by id.
+pub const ERASURES: keys::Queue = keys::Queue { base: "PRIVACYERASE", shards: 2 };
+
+impl PrivacyErasure {
+    pub fn record(&self) -> Result<Record, StoreError> {
+        let r = Record::new(keys::privacy_erasure(self.company_id, &self.id), "privacy_erasure", self)?;
+        Ok(if self.state == "pending" {
+            r.with_gsi1(
+                ERASURES.shard(&self.id),
+                format!("{}#{}", crate::foundation::clock::rfc3339(self.requested_at), self.id),
+            )
+        } else {
+            r
+        })
+    }
+}
+
+impl Store {
+    pub async fn privacy_erasure(&self, c: CompanyId, id: &str) -> Result<Option<PrivacyErasure>, StoreError> {
+        self.get(&keys::privacy_erasure(c, id)).await
+    }
+
+    pub async fn pending_erasures(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<PrivacyErasure>, StoreError> {
+        self.query_gsi1_upto(&ERASURES, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
+    }
+}
