@@ -299,7 +299,8 @@ impl TestApp {
     }
 
     /// What the every-minute job has to do by `at`: emails waiting to be sent, documents waiting
-    /// to be published, webhook events waiting to be fanned out and deliveries waiting to be sent.
+    /// to be published, webhook events waiting to be fanned out and deliveries waiting to be sent,
+    /// payment events queued, personal-data exports and erasures asked for.
     /// Read from the table itself (a strongly consistent scan of this test's table), not from the
     /// indexes the job uses, which may lag.
     pub async fn due_work(&self, at: OffsetDateTime) -> usize {
@@ -330,7 +331,11 @@ impl TestApp {
                 let entity = item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str);
                 let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 match entity {
-                    Some("email" | "webhook_events" | "staff_alert") if due(item, keys::GSI1SK) => n += 1,
+                    Some("email" | "webhook_events" | "staff_alert" | "payment_queued" | "privacy_export" | "privacy_erasure")
+                        if due(item, keys::GSI1SK) =>
+                    {
+                        n += 1
+                    }
                     Some("webhook_delivery") if due(item, keys::GSI1SK) => deliveries.push(pk),
                     Some("webhook_queue") if due(item, keys::GSI1SK) => {
                         queues_due.insert(pk);

@@ -25,6 +25,9 @@ fn actions(service: &str, op: &str) -> Vec<String> {
         // A transaction needs its items' actions: every transaction here puts an item.
         ("dynamodb", "TransactWriteItems") => vec!["dynamodb:PutItem".into()],
         ("s3", "HeadObject") => vec!["s3:GetObject".into()],
+        // Versions are listed and deleted one by one (an erasure's export files).
+        ("s3", "ListObjectVersions") => vec!["s3:ListBucketVersions".into()],
+        ("s3", "DeleteObject") => vec!["s3:DeleteObjectVersion".into()],
         _ => vec![format!("{s}:{op}")],
     }
 }
@@ -189,10 +192,19 @@ async fn journey() {
         app.send(app.http.get(app.url(&p)).header("accept", "application/json")).await;
     }
     app.send(app.http.get(app.url(&format!("{link}/documents/{doc}")))).await;
+    // A person's data: a copy, then an erasure (the job makes the one and does the other).
+    let export = json!({ "email": f.agent_email });
+    assert_eq!(app.request("POST", "/staff/privacy/exports", Some(&f.key), Some(export)).await.status, 202);
+    let erase = json!({ "email": f.agent_email, "reason": "asked" });
+    let erasure = app.request("POST", "/staff/privacy/erasures", Some(&f.key), Some(erase)).await;
+    assert_eq!(erasure.status, 202, "{}", erasure.text);
     // The schedule and S3 events, as the publish function runs them.
     app.run_jobs().await;
     let key = portal_shared::domain::document::object_key(f.company_id, f.inspection_id, doc.parse().unwrap());
     as_function("PublishFunction", app.functions.publish.uploads_completed(&[key])).await;
+    let id = erasure.json["id"].as_str().unwrap();
+    let done = app.request("GET", &format!("/staff/privacy/erasures/{id}"), Some(&f.key), None).await;
+    assert_eq!(done.json["state"], "done", "{}", done.text);
 
     let mut recorded: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
     for (function, service, op) in calls() {
