@@ -331,11 +331,10 @@ impl TestApp {
                 let entity = item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str);
                 let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 match entity {
-                    Some("email" | "webhook_events" | "staff_alert" | "payment_queued" | "privacy_export" | "privacy_erasure")
-                        if due(item, keys::GSI1SK) =>
-                    {
-                        n += 1
-                    }
+                    Some(
+                        "email" | "webhook_events" | "staff_alert" | "payment_queued" | "privacy_export"
+                        | "privacy_erasure",
+                    ) if due(item, keys::GSI1SK) => n += 1,
                     Some("webhook_delivery") if due(item, keys::GSI1SK) => deliveries.push(pk),
                     Some("webhook_queue") if due(item, keys::GSI1SK) => {
                         queues_due.insert(pk);

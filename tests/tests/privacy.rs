@@ -293,3 +293,74 @@ async fn an_erased_person_is_gone_from_every_item_and_file_and_the_inspections_s
     let s = f.app.store.suppression(f.company_id, &email).await.unwrap().expect("a salted-hash suppression");
     assert!(s.blocks(false) && s.blocks(true));
 }
+
+#[tokio::test]
+async fn stored_email_bodies_are_dropped_after_the_retention_setting_and_audit_entries_expire_with_theirs() {
+    let f = fixture(json!({ "special_offers": [
+        { "partner": "HomeShield", "title": "1-year home warranty", "description": "Covers major systems",
+          "partner_email": "quotes@homeshield.test" }
+    ] }))
+    .await;
+    for bad in [
+        json!({ "email_bodies_days": 0 }),
+        json!({ "audit_days": 10 }),
+        json!({ "audit_days": null }),
+        json!({ "bodies": 3 }),
+    ] {
+        staff(&f, "PATCH", "/staff/settings", Some(json!({ "retention": bad }))).await.assert_problem(400);
+    }
+    let set = staff(
+        &f,
+        "PATCH",
+        "/staff/settings",
+        Some(json!({ "retention": { "email_bodies_days": 2, "audit_days": 45 } })),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(set.json["settings"]["retention"], json!({ "email_bodies_days": 2, "audit_days": 45 }));
+
+    // A quote request: the partner's email is stored as it was written (its body), and audited.
+    let offer = f.view(&f.client).await.json["special_offers"][0]["id"].as_str().unwrap().to_owned();
+    let quote = f
+        .post(&format!("{}/offers/{offer}/quote", f.client), json!({ "consent": true, "message": "Please call" }))
+        .await;
+    assert!(quote.status < 300, "{}", quote.text);
+    f.app.run_jobs().await;
+    let quote_email = |items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>]| {
+        items
+            .iter()
+            .find(|i| {
+                i.get("entity").and_then(|e| e.as_s().ok()).map(String::as_str) == Some("email")
+                    && i.contains_key("send_to")
+            })
+            .cloned()
+            .expect("the partner's email")
+    };
+    let sent = quote_email(&f.app.all_items().await);
+    assert_eq!(sent["state"].as_s().unwrap(), "sent");
+    assert!(sent.contains_key("prepared"), "the body as sent is kept for a while");
+
+    // A day later it is still there; past the company's two days it goes, the metadata stays.
+    f.app.clock.advance(time::Duration::days(1));
+    f.app.job_at(f.app.clock.now()).await;
+    assert!(quote_email(&f.app.all_items().await).contains_key("prepared"));
+    f.app.clock.advance(time::Duration::days(1) + time::Duration::hours(1));
+    let report = f.app.job_at(f.app.clock.now()).await;
+    assert_eq!(report.email_bodies_dropped, 1);
+    let kept = quote_email(&f.app.all_items().await);
+    assert!(!kept.contains_key("prepared"), "{kept:?}");
+    assert!(kept.contains_key("subject") && kept.contains_key("to") && kept.contains_key("body_dropped_at"));
+    assert_eq!(kept["state"].as_s().unwrap(), "sent");
+    assert!(!kept.contains_key("DuePK"), "it left the retention queue");
+
+    // Audit entries carry their expiry (DynamoDB's TTL deletes them): written + 45 days.
+    let items = f.app.all_items().await;
+    let audit = items
+        .iter()
+        .find(|i| i.get("entity").and_then(|e| e.as_s().ok()).map(String::as_str) == Some("audit"))
+        .expect("the quote request's audit entry");
+    let at =
+        OffsetDateTime::parse(audit["at"].as_s().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    let expires: i64 = audit["expires_at"].as_n().unwrap().parse().unwrap();
+    assert_eq!(expires, (at + time::Duration::days(45)).unix_timestamp());
+}

@@ -418,7 +418,7 @@ impl Link {
                 let email = EmailRecord::prepared(i.company_id, i.id, me, "quote_request", dedupe, to, content, now);
                 let actor = Actor::Person { person_id: me, role: Role::Client, token_id: ctx.token.token_id };
                 let audit = AuditRecord::new(i.id, AuditAction::QuoteRequested, actor, Outcome::Done, self.now());
-                Ok(vec![email.create()?, audit.write(i.company_id)?])
+                Ok(vec![email.create()?, audit.write(&ctx.company)?])
             })
             .await;
         let message = ask.message.clone().unwrap_or_default();
@@ -580,7 +580,7 @@ impl Link {
         let person = inspection.person(link.person_id).ok_or(ApiError::NotFound)?;
         let actor = Actor::Staff { key_id: link.key_id, key_name: link.key_name.clone(), as_person: Some(person.id) };
         let audit = AuditRecord::new(inspection.id, AuditAction::PortalPreview, actor, Outcome::Allowed, now);
-        self.store.record_audit(company.id, &audit).await?;
+        self.store.record_audit(&company, &audit).await?;
         let view = PortalView::build(&company, &inspection, person, self.online());
         // Read-only: no forms, and document links go nowhere (a preview opens nothing as them).
         pages::html(StatusCode::OK, pages::portal(&view, "#preview", true, None))

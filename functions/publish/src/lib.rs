@@ -406,6 +406,7 @@ pub struct JobReport {
     pub payments: payment_events::QueueReport,
     pub privacy_exports: privacy::ExportReport,
     pub privacy_erasures: privacy::ErasureReport,
+    pub email_bodies_dropped: usize,
     pub published: usize,
     pub due: DueReport,
     pub reminders: portal_shared::usecases::reminders::ReminderReport,
@@ -485,6 +486,14 @@ impl Publish {
             }
             Err(e) => {
                 tracing::error!(error = %e, "privacy exports could not be made");
+                report.status = "error";
+            }
+        }
+        // Stored email bodies past the company's retention.
+        match Box::pin(privacy::drop_email_bodies(&self.store, now, 500)).await {
+            Ok(n) => report.email_bodies_dropped = n,
+            Err(e) => {
+                tracing::error!(error = %e, "email bodies past retention could not be dropped");
                 report.status = "error";
             }
         }

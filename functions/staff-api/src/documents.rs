@@ -158,7 +158,9 @@ pub async fn download(app: &StaffApi, staff: &Staff, id: &str) -> ApiResult {
     }
     let actor = staff.actor(None);
     let audit = AuditRecord::document(i.id, AuditAction::DocumentOpen, actor, doc, &Access::Available, app.now());
-    app.store.record_audit(staff.company_id, &audit).await?;
+    // (The company: its audit retention.)
+    let company = app.store.company(staff.company_id).await?.ok_or(ApiError::NotFound)?;
+    app.store.record_audit(&company, &audit).await?;
     delivery::redirect(&app.blobs, &i, d).await
 }
 
@@ -228,10 +230,7 @@ pub async fn preview_portal(app: &StaffApi, staff: &Staff, req: &Request, id: &s
     let p = &i.people[person_idx(&i, person)?];
     let actor = staff.actor(Some(p.id));
     app.store
-        .record_audit(
-            staff.company_id,
-            &AuditRecord::new(i.id, AuditAction::PortalPreview, actor, Outcome::Allowed, app.now()),
-        )
+        .record_audit(&company, &AuditRecord::new(i.id, AuditAction::PortalPreview, actor, Outcome::Allowed, app.now()))
         .await?;
     let view = PortalView::build(&company, &i, p, app.config.stripe.is_some());
     if wants_json(req) {
@@ -283,7 +282,7 @@ pub async fn preview_document(
     let actor = staff.actor(Some(p.id));
     app.store
         .record_audit(
-            staff.company_id,
+            &company,
             &AuditRecord::document(i.id, AuditAction::DocumentPreview, actor, doc, &access, app.now()),
         )
         .await?;
@@ -354,7 +353,7 @@ pub async fn resend(app: &StaffApi, staff: &Staff, req: &Request, id: &str) -> A
             let mut audit =
                 AuditRecord::new(i.id, AuditAction::DocumentResend, staff.actor(Some(p.id)), Outcome::Sent, now);
             audit.document_id = Some(doc);
-            writes.push(audit.write(company.id)?);
+            writes.push(audit.write(&company)?);
         }
         queued.push(json!({ "person_id": p.id, "email": p.email }));
     }

@@ -343,11 +343,11 @@ fn tell_everyone(
 /// Removes a person: every link of theirs dies in the same transaction, and it is audited.
 pub async fn remove_person(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
     let now = app.now();
-    let (inspection, removed) = modify(app, staff, id, |_, i| {
+    let (inspection, removed) = modify(app, staff, id, |company, i| {
         let idx = person_index(i, person)?;
         let mut writes = revoke_all(i, idx);
         let removed = i.remove_person(idx, now);
-        writes.push(audit(staff, i.id, removed.id, AuditAction::PersonRemoved, now)?);
+        writes.push(audit(staff, company, i.id, removed.id, AuditAction::PersonRemoved, now)?);
         Ok((removed, writes))
     })
     .await?;
@@ -357,13 +357,14 @@ pub async fn remove_person(app: &StaffApi, staff: &Staff, id: &str, person: &str
 
 fn audit(
     staff: &Staff,
+    company: &portal_shared::domain::company::Company,
     inspection: InspectionId,
     person: PersonId,
     action: AuditAction,
     now: OffsetDateTime,
 ) -> Result<Write, ApiError> {
     let actor = staff.actor(Some(person));
-    Ok(AuditRecord::new(inspection, action, actor, Outcome::Done, now).write(staff.company_id)?)
+    Ok(AuditRecord::new(inspection, action, actor, Outcome::Done, now).write(company)?)
 }
 
 fn no_content() -> ApiResult {
@@ -495,7 +496,7 @@ pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str
             ));
         }
         let (issued, mut writes) = IssuedToken::issue(i, idx, now, Issue::ReplaceAll)?;
-        writes.push(audit(staff, i.id, i.people[idx].id, AuditAction::LinkReissued, now)?);
+        writes.push(audit(staff, company, i.id, i.people[idx].id, AuditAction::LinkReissued, now)?);
         Ok(((idx, issued), writes))
     })
     .await?;
@@ -507,11 +508,11 @@ pub async fn reissue_token(app: &StaffApi, staff: &Staff, id: &str, person: &str
 /// until staff re-issue it. Revoking what is already revoked is fine.
 pub async fn revoke_token(app: &StaffApi, staff: &Staff, id: &str, person: &str) -> ApiResult {
     let now = app.now();
-    let (inspection, idx) = modify(app, staff, id, |_, i| {
+    let (inspection, idx) = modify(app, staff, id, |company, i| {
         let idx = person_index(i, person)?;
         i.people[idx].revoked = true;
         let mut writes = revoke_all(i, idx);
-        writes.push(audit(staff, i.id, i.people[idx].id, AuditAction::LinkRevoked, now)?);
+        writes.push(audit(staff, company, i.id, i.people[idx].id, AuditAction::LinkRevoked, now)?);
         Ok((idx, writes))
     })
     .await?;

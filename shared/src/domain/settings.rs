@@ -178,6 +178,31 @@ pub struct Reminders {
     pub inspection_day_before: bool,
 }
 
+/// How long personal data is kept (docs/privacy.md): stored email bodies are dropped this many
+/// days after the email was sent (its metadata stays), audit entries expire this many days after
+/// they were written (DynamoDB TTL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Retention {
+    pub email_bodies_days: u32,
+    pub audit_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { email_bodies_days: 90, audit_days: 730 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPatch {
+    #[serde(default, deserialize_with = "present")]
+    pub email_bodies_days: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    pub audit_days: Option<u32>,
+}
+
 /// How many "payment still due" reminders follow a published report at most.
 pub const MAX_PAYMENT_REMINDERS_AFTER_REPORT: u32 = 3;
 
@@ -275,6 +300,7 @@ pub struct Settings {
     /// `POST /staff/settings/logo`): its key in the bucket.
     pub logo: Option<String>,
     pub reminders: Reminders,
+    pub retention: Retention,
     /// How long an inspection takes, for calendar invitations (default 180 minutes).
     pub inspection_duration_minutes: Option<u32>,
     pub staff_alerts: Vec<StaffAlert>,
@@ -339,6 +365,7 @@ pub struct SettingsPatch {
     pub accent_color: Option<String>,
     pub logo: Option<String>,
     pub reminders: Option<RemindersPatch>,
+    pub retention: Option<RetentionPatch>,
     pub inspection_duration_minutes: Option<u32>,
     pub staff_alerts: Option<Vec<StaffAlert>>,
     /// Accepted only to refuse it clearly: this flag belongs to the platform admin.
@@ -574,6 +601,15 @@ impl Settings {
             if !(1..=30).contains(&m.payment_days_after_report) {
                 return Err(DomainError::Invalid(
                     "reminders: payment_days_after_report must be between 1 and 30".into(),
+                ));
+            }
+        }
+        if let Some(r) = patch.retention {
+            set(&mut s.retention.email_bodies_days, r.email_bodies_days);
+            set(&mut s.retention.audit_days, r.audit_days);
+            if !(1..=3650).contains(&s.retention.email_bodies_days) || !(30..=3650).contains(&s.retention.audit_days) {
+                return Err(DomainError::Invalid(
+                    "retention: email_bodies_days must be between 1 and 3650, audit_days between 30 and 3650".into(),
                 ));
             }
         }

@@ -663,3 +663,51 @@ pub async fn run_erasures(
     }
     Ok(report)
 }
+
+// ---- retention ----
+
+/// Drops the stored bodies of sent emails whose company's `retention.email_bodies_days` has
+/// passed (their metadata — recipient, subject, state, times — stays). An email waits in the
+/// `RETAIN` queue at the time it was sent; the first look reads its company's setting and moves it
+/// to the time its body is due to go (so the queue is read once per email, not every run), the
+/// second drops the body. Returns how many bodies were dropped.
+pub async fn drop_email_bodies(store: &Store, now: OffsetDateTime, max: i32) -> Result<usize, StoreError> {
+    let upto = format!("{}~", crate::foundation::clock::rfc3339(now));
+    let mut cursor = crate::adapters::store::ShardCursor::new(&keys::RETAIN);
+    let due = store.due_keys(&mut cursor, &upto, max).await?;
+    let mut companies: BTreeMap<String, Option<Company>> = BTreeMap::new();
+    let mut dropped = 0;
+    for key in due {
+        let (Some(pk), Some(sk), Some(due_sk)) = (
+            key.get(keys::PK).and_then(|v| v.as_s().ok()).cloned(),
+            key.get(keys::SK).and_then(|v| v.as_s().ok()).cloned(),
+            key.get(keys::DUE_SK).and_then(|v| v.as_s().ok()).cloned(),
+        ) else {
+            continue;
+        };
+        let Some(company_id) = pk.strip_prefix("COMPANY#").and_then(|r| r.split('#').next()).map(str::to_owned) else {
+            continue;
+        };
+        if !companies.contains_key(&company_id) {
+            let company = match company_id.parse() {
+                Ok(c) => store.company(c).await?,
+                Err(_) => None,
+            };
+            companies.insert(company_id.clone(), company);
+        }
+        let days = companies[&company_id].as_ref().map(|c| c.settings.retention.email_bodies_days).unwrap_or(90);
+        let Some(record) = store.get::<crate::adapters::store::outbox::EmailRecord>(&keys::of_item(&pk, &sk)).await?
+        else {
+            continue;
+        };
+        let drop_at = record.sent_at.unwrap_or(record.created_at) + time::Duration::days(i64::from(days));
+        let key = keys::of_item(&pk, &sk);
+        if drop_at <= now {
+            dropped += usize::from(store.drop_email_body(&key, &due_sk, now).await?);
+        } else {
+            let at = format!("{}#{}", crate::foundation::clock::rfc3339(drop_at), record.dedupe);
+            store.move_retention(&key, &due_sk, &at).await?;
+        }
+    }
+    Ok(dropped)
+}

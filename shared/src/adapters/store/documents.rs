@@ -25,8 +25,11 @@ impl DocumentPointer {
 }
 
 impl AuditRecord {
-    pub fn write(&self, company: CompanyId) -> Result<Write, StoreError> {
-        Ok(Write::Create(Record::new(keys::audit(company, self.inspection_id, self.id), "audit", self)?))
+    /// Its write, expiring (DynamoDB TTL) after the company's `retention.audit_days`.
+    pub fn write(&self, company: &crate::domain::company::Company) -> Result<Write, StoreError> {
+        let until = self.at + time::Duration::days(i64::from(company.settings.retention.audit_days));
+        let record = Record::new(keys::audit(company.id, self.inspection_id, self.id), "audit", self)?;
+        Ok(Write::Create(record.expires_at(until.unix_timestamp())))
     }
 }
 
@@ -61,7 +64,11 @@ impl Store {
     }
 
     /// Records an audit entry.
-    pub async fn record_audit(&self, company: CompanyId, record: &AuditRecord) -> Result<(), StoreError> {
+    pub async fn record_audit(
+        &self,
+        company: &crate::domain::company::Company,
+        record: &AuditRecord,
+    ) -> Result<(), StoreError> {
         self.write(record.write(company)?).await
     }
 
@@ -81,9 +88,9 @@ impl Store {
                 let data = serde_json::json!({ "inspection_id": record.inspection_id, "document_id": d,
                     "person_id": person_id, "role": role });
                 let event = super::webhooks::WebhookEvent::new(company.id, "document.opened", data, record.at);
-                self.transact(vec![record.write(company.id)?, event.create()?]).await
+                self.transact(vec![record.write(company)?, event.create()?]).await
             }
-            _ => self.write(record.write(company.id)?).await,
+            _ => self.write(record.write(company)?).await,
         }
     }
 

@@ -32,6 +32,10 @@ pub const DUE_SK: &str = "DueSK";
 /// The `DUE` index's partitions of scheduled documents (by document id: 10,000 documents due at
 /// once leave it at ~900/s, which one key would barely hold).
 pub const DUE: Queue = Queue { base: "DUE", shards: 8 };
+/// The `DUE` index's partitions of sent emails whose stored body is to be dropped (by their
+/// inspection): first at the time sent, then — once the job has read the company's retention
+/// setting — at the time to drop it.
+pub const RETAIN: Queue = Queue { base: "RETAIN", shards: 4 };
 /// The `DUE` index's partitions of inspections with a reminder to send (see [`reminder`]; by
 /// inspection id: one write per inspection saved whose next reminder moves).
 pub const REMIND: Queue = Queue { base: "REMIND", shards: 8 };

@@ -106,6 +106,13 @@ pub struct EmailRecord {
     )]
     pub delivered_at: Option<OffsetDateTime>,
     pub revision: u64,
+    /// When its stored body (`prepared`) was dropped under the company's retention setting.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::foundation::clock::serde_rfc3339::option"
+    )]
+    pub body_dropped_at: Option<OffsetDateTime>,
 }
 
 /// An address that must not be emailed again by this company, and why.
@@ -194,6 +201,7 @@ impl EmailRecord {
             message_id: None,
             delivered_at: None,
             revision: 0,
+            body_dropped_at: None,
         }
     }
 
@@ -320,6 +328,12 @@ impl EmailRecord {
                     self.dedupe
                 ),
             ),
+            // A sent email's stored body waits in the retention queue (the job drops it after the
+            // company's `retention.email_bodies_days`; see `usecases::privacy::drop_email_bodies`).
+            EmailState::Sent if self.prepared.is_some() => {
+                let sent = self.sent_at.unwrap_or(self.created_at);
+                r.with_due_in(&keys::RETAIN, format!("{}#{}", crate::foundation::clock::rfc3339(sent), self.dedupe))
+            }
             EmailState::Sent
             | EmailState::Abandoned
             | EmailState::Skipped
@@ -442,6 +456,49 @@ impl Store {
         match self.write(write).await {
             Err(e) if e.is_condition_failure() => Ok(()), // another repeat renewed it first
             other => other,
+        }
+    }
+
+    /// Drops a sent email's stored body (its retention queue entry with it), while the entry is
+    /// still `seen` (a resend or an SES event rewrites it); whether it did.
+    pub async fn drop_email_body(&self, key: &keys::Key, seen: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.retention_update(
+            key,
+            seen,
+            "REMOVE prepared, DuePK, DueSK SET body_dropped_at = :v",
+            crate::foundation::clock::rfc3339(now),
+        )
+        .await
+    }
+
+    /// Moves a sent email's retention queue entry to `at` (when its body is due to go).
+    pub async fn move_retention(&self, key: &keys::Key, seen: &str, at: &str) -> Result<bool, StoreError> {
+        self.retention_update(key, seen, "SET DueSK = :v", at.to_owned()).await
+    }
+
+    async fn retention_update(
+        &self,
+        key: &keys::Key,
+        seen: &str,
+        expression: &str,
+        value: String,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, AttributeValue::S(key.pk.clone()))
+            .key(keys::SK, AttributeValue::S(key.sk.clone()))
+            .condition_expression("DueSK = :seen")
+            .update_expression(expression)
+            .expression_attribute_values(":seen", AttributeValue::S(seen.to_owned()))
+            .expression_attribute_values(":v", AttributeValue::S(value))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::sdk(&e)),
         }
     }
 
