@@ -146,22 +146,29 @@ async fn setup() -> (Demo, Arc<Functions>, Store, tokio::task::JoinHandle<()>) {
         .send()
         .await
         .unwrap();
-    let quiet: Value = http
-        .post(format!("{}/staff/inspections", demo.base))
-        .bearer_auth(&demo.staff_key)
-        .json(&json!({ "address": "2 Bench Way", "notify": false,
-            "scheduled_at": portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(2)),
-            "services": [{ "name": "Residential Inspection", "price_cents": 45000 }],
-            "people": [{ "role": "client", "name": "Bench Payer", "email": "payer@example.com" }] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let demo = Demo { pay_inspection_id: quiet["inspection_id"].as_str().expect("inspection").to_owned(), ..demo };
+    let quiet = quiet_inspection(&http, &demo.base, &demo.staff_key, "2 Bench Way", "payer@example.com").await;
+    let demo = Demo { pay_inspection_id: quiet, ..demo };
     let store = Store::new(&sdk, demo.names.table.clone());
     (demo, functions, store, server)
+}
+
+/// A `notify: false` inspection with one client and a $450 service (no automated email: payments
+/// on it email no receipt with a fresh link); its id.
+async fn quiet_inspection(http: &reqwest::Client, base: &str, staff_key: &str, address: &str, client: &str) -> String {
+    let created: Value = http
+        .post(format!("{base}/staff/inspections"))
+        .bearer_auth(staff_key)
+        .json(&json!({ "address": address, "notify": false,
+            "scheduled_at": portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(2)),
+            "services": [{ "name": "Residential Inspection", "price_cents": 45000 }],
+            "people": [{ "role": "client", "name": "Bench Client", "email": client }] }))
+        .send()
+        .await
+        .expect("inspection")
+        .json()
+        .await
+        .expect("inspection json");
+    created["inspection_id"].as_str().expect("inspection id").to_owned()
 }
 
 fn webhook_event(d: &Demo, n: usize) -> (String, String) {
@@ -1478,21 +1485,8 @@ const FUNCTION_IDS: [(&str, &str); 6] = [
 /// one inspection; then the every-minute job applies what the deliveries queued. Returns the load,
 /// how many were acknowledged `queued`, and (expected, actual) balance after the job.
 async fn one_inspection_storm(d: &Demo, functions: &Functions, store: &Store) -> (Load, usize, (i64, i64)) {
-    let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{}/staff/inspections", d.base))
-        .bearer_auth(&d.staff_key)
-        .json(&json!({ "address": "3 Storm Street", "notify": false,
-            "scheduled_at": portal_shared::foundation::clock::rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(2)),
-            "services": [{ "name": "Residential Inspection", "price_cents": 45000 }],
-            "people": [{ "role": "client", "name": "Storm Client", "email": "storm@example.com" }] }))
-        .send()
-        .await
-        .expect("inspection")
-        .json()
-        .await
-        .expect("inspection json");
-    let inspection = created["inspection_id"].as_str().expect("inspection id").to_owned();
+    let inspection =
+        quiet_inspection(&reqwest::Client::new(), &d.base, &d.staff_key, "3 Storm Street", "storm@example.com").await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let stripe = |id: String, kind: &str, object: Value| {
         json!({ "id": id, "object": "event", "type": kind, "livemode": false, "created": now,

@@ -105,29 +105,9 @@ pub async fn export(store: &Store, company: &Company, email: &Email, now: Offset
             "openings": openings,
         }));
     }
-    let sessions: Vec<Value> = store
-        .query_gsi1::<Value>(&keys::me_sessions_of(c, &part), 100, None, false)
-        .await?
-        .items
-        .into_iter()
-        .map(plain)
-        .map(|mut v| {
-            // The session's key hash is a credential's digest: not theirs to have.
-            v.as_object_mut().map(|m| m.remove("session_hash"));
-            v
-        })
-        .collect();
-    let sign_ins: Vec<Value> = store
-        .query_gsi1::<Value>(&keys::me_sign_ins_of(c, &part), 100, None, false)
-        .await?
-        .items
-        .into_iter()
-        .map(plain)
-        .map(|mut v| {
-            v.as_object_mut().map(|m| m.remove("code_hash"));
-            v
-        })
-        .collect();
+    // The sessions' and sign-in codes' hashes are credentials' digests: not theirs to have.
+    let sessions = listed(store, &keys::me_sessions_of(c, &part), "session_hash").await?;
+    let sign_ins = listed(store, &keys::me_sign_ins_of(c, &part), "code_hash").await?;
     let contacts: Vec<Value> = store.contacts_by_email(c, email).await?.into_iter().map(plain).collect();
     let suppression = store.suppression(c, email.as_str()).await?;
     Ok(json!({
@@ -140,6 +120,19 @@ pub async fn export(store: &Store, company: &Company, email: &Email, now: Offset
         "contact_portal_memberships": contacts,
         "email_suppression": suppression,
     }))
+}
+
+/// The items a GSI1 partition lists (first 100), as plain JSON without `secret`.
+async fn listed(store: &Store, pk: &str, secret: &str) -> Result<Vec<Value>, StoreError> {
+    let items = store.query_gsi1::<Value>(pk, 100, None, false).await?.items;
+    Ok(items
+        .into_iter()
+        .map(plain)
+        .map(|mut v| {
+            v.as_object_mut().map(|m| m.remove(secret));
+            v
+        })
+        .collect())
 }
 
 fn escape(s: &str) -> String {
