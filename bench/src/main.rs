@@ -1327,10 +1327,15 @@ struct ShareRow {
 /// The function's measurements at each size, and the size chosen: among the sizes whose warm
 /// cost is at most 1.3× the 128 MB cost, the smallest whose cold request p50 is ≤ 150 ms, else
 /// the one with the fastest cold request (the method of AWS Lambda Power Tuning, with those two
-/// bounds).
-fn choose(rows: &[ShareRow]) -> Option<u32> {
+/// bounds). The size the template declares is kept while it meets both bounds: neighbouring
+/// sizes often measure within the run-to-run noise of each other, and the choice should not
+/// flap between runs.
+fn choose(rows: &[ShareRow], declared: u64) -> Option<u32> {
     let base = rows.iter().find(|r| r.memory_mb == 128)?.cost;
     let affordable: Vec<&ShareRow> = rows.iter().filter(|r| r.cost <= 1.3 * base).collect();
+    if let Some(kept) = affordable.iter().find(|r| u64::from(r.memory_mb) == declared && r.cold <= 150.0) {
+        return Some(kept.memory_mb);
+    }
     affordable
         .iter()
         .find(|r| r.cold <= 150.0)
@@ -1431,16 +1436,16 @@ async fn lambda_share(
          request); *warm*: p50 of {WARM} invocations after each first; cost: Lambda compute (warm p50 \
          rounded up to the ms) + requests per million; *init ratio*: init without the warm-up call / the \
          empty Lambda's init at the same share. **Chosen** (bold): among sizes at most 1.3× the 128 MB \
-         warm cost, the smallest with a cold request ≤ 150 ms, else the fastest.\n\n\
+         warm cost, the smallest with a cold request ≤ 150 ms, else the fastest; the template's size is kept while it meets both.\n\n\
          | function | memory | init | first invocation | cold request | cold request, unwarmed | warm | cost / 1M warm | × 128 MB cost | init ratio (unwarmed / empty) | template | ok |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         SHARE_PERIOD_US / 1000,
         if cgroups_applied { "" } else { "; **cgroups could not be written here: no quota applied**" },
     );
     for (name, rows, chosen) in results.iter_mut() {
-        *chosen = choose(rows);
         let logical = FUNCTION_IDS.iter().find(|(n, _)| n == name).map(|(_, id)| *id).unwrap_or_default();
         let declared = template.function_memory(logical);
+        *chosen = choose(rows, declared);
         let base = rows.iter().find(|r| r.memory_mb == 128).map(|r| r.cost).unwrap_or(f64::NAN);
         for r in rows.iter() {
             let mark = |t: String| if Some(r.memory_mb) == *chosen { format!("**{t}**") } else { t };
