@@ -163,7 +163,7 @@ async fn all_object_versions(f: &Fixture) -> Vec<(String, Vec<u8>)> {
 async fn an_erased_person_is_gone_from_every_item_and_file_and_the_inspections_still_work_for_the_others() {
     let f = fixture(json!({ "special_offers": [
         { "partner": "HomeShield", "title": "1-year home warranty", "description": "Covers major systems",
-          "partner_email": "quotes@homeshield.test" }
+          "partner_email": portal_tests::unique("quotes") }
     ] }))
     .await;
     let email = format!("Zoe.Erasable-{}@Example.com", ulid::Ulid::new().to_string().to_lowercase());
@@ -298,7 +298,7 @@ async fn an_erased_person_is_gone_from_every_item_and_file_and_the_inspections_s
 async fn stored_email_bodies_are_dropped_after_the_retention_setting_and_audit_entries_expire_with_theirs() {
     let f = fixture(json!({ "special_offers": [
         { "partner": "HomeShield", "title": "1-year home warranty", "description": "Covers major systems",
-          "partner_email": "quotes@homeshield.test" }
+          "partner_email": portal_tests::unique("quotes") }
     ] }))
     .await;
     for bad in [
