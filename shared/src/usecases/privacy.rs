@@ -342,6 +342,33 @@ async fn put_back(store: &Store, item: Value) -> Result<(), StoreError> {
     }
 }
 
+/// Rewrites every item of partition `pk` (but the one at sort key `skip`) that holds one of the
+/// values `replace` names, counting them by kind on `e`.
+async fn scrub_partition(
+    store: &Store,
+    e: &mut crate::adapters::store::privacy::PrivacyErasure,
+    pk: &str,
+    replace: &[(String, String)],
+    skip: Option<&str>,
+) -> Result<(), StoreError> {
+    let mut cursor = None;
+    loop {
+        let page = store.query_prefix::<Value>(pk, "", 200, cursor.as_deref(), false).await?;
+        for mut item in page.items {
+            if skip.is_some_and(|sk| item["SK"] == sk) || !scrub(&mut item, replace) {
+                continue;
+            }
+            let kind = item["entity"].as_str().unwrap_or("item").to_owned();
+            put_back(store, item).await?;
+            count(e, &kind, 1);
+        }
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return Ok(());
+        }
+    }
+}
+
 fn count(e: &mut crate::adapters::store::privacy::PrivacyErasure, kind: &str, n: usize) {
     if n > 0 {
         *e.changed.entry(kind.to_owned()).or_default() += n;
@@ -456,25 +483,8 @@ pub async fn erase_step(
                 count(e, "inspections", 1);
                 // The inspection's other items: emails (subjects, recipients, bodies kept), audit
                 // entries, requests. Each written back only when it held them.
-                let pk = keys::inspection(c, i).pk;
-                let mut cursor = None;
-                loop {
-                    let page = store.query_prefix::<Value>(&pk, "", 200, cursor.as_deref(), false).await?;
-                    for mut item in page.items {
-                        if item["SK"] == "INSPECTION" {
-                            continue;
-                        }
-                        if scrub(&mut item, &replace) {
-                            let kind = item["entity"].as_str().unwrap_or("item").to_owned();
-                            put_back(store, item).await?;
-                            count(e, &kind, 1);
-                        }
-                    }
-                    cursor = page.next_cursor;
-                    if cursor.is_none() {
-                        break;
-                    }
-                }
+                // (The aggregate itself was rewritten above, at its revision.)
+                scrub_partition(store, e, &keys::inspection(c, i).pk, &replace, Some("INSPECTION")).await?;
                 // Done with this inspection: its index entries go (they are keyed by the address).
                 let deletes: Vec<Write> =
                     persons.iter().map(|p| Write::Delete(keys::privacy_entry(c, &part, i, *p))).collect();
@@ -486,21 +496,7 @@ pub async fn erase_step(
             // partition) that went to them.
             let replace = replacements(e, &email);
             let pk = keys::inspection(c, InspectionId::from_ulid(ulid::Ulid::nil())).pk;
-            let mut cursor = None;
-            loop {
-                let page = store.query_prefix::<Value>(&pk, "", 200, cursor.as_deref(), false).await?;
-                for mut item in page.items {
-                    if scrub(&mut item, &replace) {
-                        let kind = item["entity"].as_str().unwrap_or("item").to_owned();
-                        put_back(store, item).await?;
-                        count(e, &kind, 1);
-                    }
-                }
-                cursor = page.next_cursor;
-                if cursor.is_none() {
-                    break;
-                }
-            }
+            scrub_partition(store, e, &pk, &replace, None).await?;
             // Their `/me` sessions and sign-in codes end (deleted; a used code keeps no address).
             // (And the one-click unsubscribe links made for them: the address is suppressed.)
             for (pk, kind) in [
