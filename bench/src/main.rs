@@ -1383,7 +1383,11 @@ async fn lambda_share(
     let mut cgroups_applied = true;
     let mut results: Vec<(String, Vec<ShareRow>, Option<u32>)> =
         FUNCTIONS.iter().map(|(n, _)| ((*n).to_owned(), Vec::new(), None)).collect();
-    for memory_mb in SIZES {
+    // `BENCH_SHARE_ONLY=link,payment-webhook@256,1024` narrows the quick mode while working on one.
+    let only = std::env::var("BENCH_SHARE_ONLY").unwrap_or_default();
+    let (only_names, only_sizes) = only.split_once('@').unwrap_or((only.as_str(), ""));
+    let wanted = |list: &str, item: &str| list.is_empty() || list.split(',').any(|x| x == item);
+    for memory_mb in SIZES.into_iter().filter(|m| wanted(only_sizes, &m.to_string())) {
         let cgroup = share_cgroup(memory_mb);
         cgroups_applied &= cgroup.is_some();
         let sandbox = emulator::Sandbox { memory_mb, cgroup: cgroup.as_deref() };
@@ -1393,7 +1397,7 @@ async fn lambda_share(
             cold("hello", &hello_dir.join("bootstrap"), &[], &hello_dir, &tls_env, |_| json!({}), runs, &sandbox, 0)
                 .await;
         let hello_init = pct(&sorted(hello.init.clone()), 50.0);
-        for (i, (name, dir)) in FUNCTIONS.iter().enumerate() {
+        for (i, (name, dir)) in FUNCTIONS.iter().enumerate().filter(|(_, (n, _))| wanted(only_names, n)) {
             let (bin, cwd) = (bin_dir.join(dir).join("bootstrap"), bin_dir.join(dir));
             let events = |n| cold_event(demo, name, n);
             let warmed = cold(name, &bin, &[], &cwd, &tls_env, events, runs, &sandbox, WARM).await;
