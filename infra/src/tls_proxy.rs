@@ -38,13 +38,12 @@ impl Certificates {
         leaf.distinguished_name.push(DnType::CommonName, "localhost");
         let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).map_err(err)?;
         let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).map_err(err)?;
-        let server =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(err)?
-                .with_no_client_auth()
-                .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key)
-                .map_err(err)?;
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(err)?
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key)
+            .map_err(err)?;
         Ok(Certificates { ca_pem: ca_cert.pem(), server })
     }
 }

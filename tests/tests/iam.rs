@@ -198,7 +198,20 @@ async fn journey() {
     let erase = json!({ "email": f.agent_email, "reason": "asked" });
     let erasure = app.request("POST", "/staff/privacy/erasures", Some(&f.key), Some(erase)).await;
     assert_eq!(erasure.status, 202, "{}", erasure.text);
-    // The schedule and S3 events, as the publish function runs them.
+    // The schedule and S3 events, as the publish function runs them: a document scheduled a
+    // minute ahead is published by the run a minute later.
+    let at = app.clock.now() + time::Duration::minutes(1);
+    let (scheduled, _) = app
+        .put_document(
+            &f.key,
+            &inspection,
+            json!({ "kind": "invoice", "title": "Later", "publish_at": portal_shared::foundation::clock::rfc3339(at) }),
+            TEST_PDF,
+            "application/pdf",
+        )
+        .await;
+    assert_eq!(app.complete_upload(&f.key, &scheduled).await.status, 200);
+    assert_eq!(app.job_at(at + time::Duration::minutes(1)).await.published, 1);
     app.run_jobs().await;
     let key = portal_shared::domain::document::object_key(f.company_id, f.inspection_id, doc.parse().unwrap());
     as_function("PublishFunction", app.functions.publish.uploads_completed(&[key])).await;

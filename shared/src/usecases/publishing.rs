@@ -158,8 +158,8 @@ pub async fn publish_due(store: &Store, now: OffsetDateTime, max: usize) -> Resu
 /// Publishes up to `max` documents whose `publish_at` has come. Reads only the sparse `DUE` index
 /// (so its cost follows the number of due documents, not the table), a page at a time; then per
 /// inspection one read and one transaction for as many of its due documents as fit (publishing
-/// them, queueing their emails, deleting their schedule items), up to [`DUE_CONCURRENCY`]
-/// inspections at once. Two runs at once publish nothing twice: the loser's
+/// them, queueing their emails), then their schedule items deleted 25 a batch, up to
+/// [`DUE_CONCURRENCY`] inspections at once. Two runs at once publish nothing twice: the loser's
 /// transaction fails on the aggregate's revision, and on re-reading it finds the document
 /// published. At `deadline` it stops taking documents (`stopped_early`): what is left stays due
 /// and the next run continues.
@@ -332,7 +332,7 @@ async fn publish_inspection_due(
                 }
             },
         };
-        let mut writes = Vec::new();
+        let (mut writes, mut taken_off) = (Vec::new(), Vec::new());
         let mut chunk = Vec::new();
         // What the save itself adds: the "all my inspections" entries (one per address, and
         // deletes of those no longer listed) and its webhook events (one item).
@@ -341,14 +341,23 @@ async fn publish_inspection_due(
             + crate::adapters::store::privacy::privacy_index_pending(&inspection)
             + 1;
         while let Some(&d) = remaining.front() {
-            // At most: the schedule item, the building copy and one email per person.
+            // At most: a new schedule item, the building copy and one email per person.
             if !chunk.is_empty() && fixed + writes.len() + 2 + inspection.people.len() > MAX_TRANSACTION_WRITES {
                 break;
             }
             remaining.pop_front();
             match schedule_one(&company, &mut inspection, d, now) {
                 Ok((outcome, w)) => {
-                    writes.extend(w);
+                    let schedule = keys::schedule(c, i, d);
+                    for write in w {
+                        match write {
+                            // Taken off after the save, 25 a batch: a schedule item a failure
+                            // leaves behind is found by the next run, which sees its document
+                            // published and takes it off then.
+                            Write::Delete(k) if k == schedule => taken_off.push(k),
+                            other => writes.push(other),
+                        }
+                    }
                     chunk.push((d, outcome));
                 }
                 Err(e) => results.push(Some(Err(e))),
@@ -359,6 +368,9 @@ async fn publish_inspection_due(
         }
         match store.save_inspection_with(&mut inspection, &company, writes).await {
             Ok(()) => {
+                if let Err(e) = store.delete_batch(&taken_off).await {
+                    tracing::warn!(error = %e, "published documents' schedule items stay until the next run");
+                }
                 for (d, outcome) in chunk {
                     if matches!(outcome, Scheduled::Published) {
                         sync_deficiencies(store, &inspection, d).await;

@@ -162,6 +162,42 @@ impl Store {
         Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
+    /// Unconditional deletes, 25 a `BatchWriteItem` (what DynamoDB leaves unprocessed is sent
+    /// again, up to 5 times with a short pause): for items whose removal may lag or repeat
+    /// safely, such as the schedule items of documents already published.
+    pub async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        for chunk in keys.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    let delete = DeleteRequest::builder().set_key(Some(key_attrs(k))).build();
+                    delete.map(|d| WriteRequest::builder().delete_request(d).build()).map_err(|e| StoreError::build(&e))
+                })
+                .collect::<Result<_, _>>()?;
+            for attempt in 0..5u64 {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk(&e))?;
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Sdk("batch delete left unprocessed items after retries".into()));
+            }
+        }
+        Ok(())
+    }
+
     pub async fn write(&self, write: Write) -> Result<(), StoreError> {
         let (condition, values) = write.condition();
         match write {
