@@ -333,7 +333,7 @@ impl TestApp {
                 match entity {
                     Some(
                         "email" | "webhook_events" | "staff_alert" | "payment_queued" | "privacy_export"
-                        | "privacy_erasure",
+                        | "privacy_erasure" | "company_export" | "company_tombstone",
                     ) if due(item, keys::GSI1SK) => n += 1,
                     Some("webhook_delivery") if due(item, keys::GSI1SK) => deliveries.push(pk),
                     Some("webhook_queue") if due(item, keys::GSI1SK) => {
@@ -368,10 +368,61 @@ impl TestApp {
         resources::put_secrets(&self.sdk, &self.names.table, &[(variable, value.to_owned())]).await.expect("rotate");
     }
 
-    /// Every item of this test's table (tests may scan; the product never does).
+    /// Every item of this test's table, every page (the product scans only to delete a company).
     pub async fn all_items(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-        let out = self.store.client().scan().table_name(&self.names.table).send().await.expect("scan");
-        out.items.unwrap_or_default()
+        let (mut items, mut start) = (Vec::new(), None);
+        loop {
+            let out = self
+                .store
+                .client()
+                .scan()
+                .table_name(&self.names.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// Every object version in this test's bucket, with its bytes.
+    pub async fn all_object_versions(&self) -> Vec<(String, Vec<u8>)> {
+        let s3 =
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(true).build());
+        let (mut out, mut marker) = (Vec::new(), None::<(String, String)>);
+        loop {
+            let listed = s3
+                .list_object_versions()
+                .bucket(&self.names.bucket)
+                .set_key_marker(marker.as_ref().map(|m| m.0.clone()))
+                .set_version_id_marker(marker.as_ref().map(|m| m.1.clone()))
+                .send()
+                .await
+                .expect("list versions");
+            for v in listed.versions() {
+                let key = v.key().unwrap_or_default().to_owned();
+                let got = s3
+                    .get_object()
+                    .bucket(&self.names.bucket)
+                    .key(&key)
+                    .set_version_id(v.version_id().map(str::to_owned))
+                    .send()
+                    .await
+                    .expect("get version");
+                out.push((key, got.body.collect().await.expect("body").into_bytes().to_vec()));
+            }
+            if listed.is_truncated() != Some(true) {
+                return out;
+            }
+            marker = Some((
+                listed.next_key_marker().unwrap_or_default().to_owned(),
+                listed.next_version_id_marker().unwrap_or_default().to_owned(),
+            ));
+        }
     }
 }
 

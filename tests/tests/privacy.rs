@@ -138,30 +138,9 @@ async fn an_export_holds_every_kind_of_data_about_an_address_across_inspections_
     assert_eq!(log[0]["action"].as_s().unwrap(), "export_requested");
 }
 
-/// Every object version in the app's bucket, with its bytes.
-async fn all_object_versions(f: &Fixture) -> Vec<(String, Vec<u8>)> {
-    let s3 =
-        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&f.app.sdk).force_path_style(true).build());
-    let listed = s3.list_object_versions().bucket(&f.app.names.bucket).send().await.unwrap();
-    let mut out = Vec::new();
-    for v in listed.versions() {
-        let key = v.key().unwrap().to_owned();
-        let got = s3
-            .get_object()
-            .bucket(&f.app.names.bucket)
-            .key(&key)
-            .set_version_id(v.version_id().map(str::to_owned))
-            .send()
-            .await
-            .unwrap();
-        out.push((key, got.body.collect().await.unwrap().into_bytes().to_vec()));
-    }
-    out
-}
-
 #[tokio::test]
 async fn an_erased_person_is_gone_from_every_item_and_file_and_the_inspections_still_work_for_the_others() {
-    let f = fixture(json!({ "special_offers": [
+    let f = fixture(json!({ "auto_generate_inspection_reports": true, "special_offers": [
         { "partner": "HomeShield", "title": "1-year home warranty", "description": "Covers major systems",
           "partner_email": portal_tests::unique("quotes") }
     ] }))
@@ -211,6 +190,13 @@ async fn an_erased_person_is_gone_from_every_item_and_file_and_the_inspections_s
     assert_eq!(staff(&f, "POST", &format!("/staff/inspections/{inspection}/payments"), Some(pay)).await.status, 201);
     let doc = json!({ "kind": "inspection_report", "title": "Report", "template_name": "Residential Inspection" });
     f.app.published_document(&f.key, &inspection, doc).await;
+    // A report this system generates (it lists the people): rendered again at the erasure.
+    let submit = format!("/staff/inspections/{inspection}/submit");
+    assert!(staff(&f, "POST", &submit, Some(json!({ "findings": [] }))).await.status < 300);
+    let stored = f.app.store.inspection(f.company_id, inspection.parse().unwrap()).await.unwrap().unwrap();
+    let generated = stored.documents.iter().find(|d| d.generated).expect("a generated report").id;
+    let generated_key = portal_shared::domain::document::object_key(f.company_id, stored.id, generated);
+    let report_text = |bytes: &[u8]| portal_tests::pdf_text(bytes);
     // Emails go out (confirmations, receipt, report), a /me session, a contact, an export made.
     f.app.run_jobs().await;
     assert_eq!(f.post(&format!("/me/{}", f.company_id), json!({ "email": email })).await.status, 202);
@@ -235,6 +221,8 @@ async fn an_erased_person_is_gone_from_every_item_and_file_and_the_inspections_s
     let needles = [email.to_lowercase(), name.to_owned(), phone.to_owned(), ip.to_owned()];
     let holds = |text: &str| needles.iter().any(|n| text.to_lowercase().contains(&n.to_lowercase()));
     assert!(f.app.all_items().await.iter().any(|i| holds(&format!("{i:?}"))), "the data is there before");
+    let report_before = f.app.all_object_versions().await.into_iter().find(|(k, _)| *k == generated_key).unwrap();
+    assert!(holds(&report_text(&report_before.1)), "the generated report names them before");
     let balance_before =
         staff(&f, "GET", &format!("/staff/inspections/{inspection}"), None).await.json["balance_cents"].clone();
 
@@ -264,6 +252,7 @@ async fn an_erased_person_is_gone_from_every_item_and_file_and_the_inspections_s
             assert!(changed["inspections"].as_u64().unwrap() >= 2, "{changed}");
             assert!(changed["email"].as_u64().unwrap_or(0) >= 1, "{changed}");
             assert_eq!(changed["contacts"], 1, "{changed}");
+            assert_eq!(changed["generated_reports"], 1, "{changed}");
             assert!(changed["export_files"].as_u64().unwrap() >= 2, "{changed}");
             assert!(!state.text.to_lowercase().contains(&email.to_lowercase()));
             break;
@@ -277,12 +266,15 @@ async fn an_erased_person_is_gone_from_every_item_and_file_and_the_inspections_s
         let text = format!("{item:?}");
         assert!(!holds(&text), "{text}");
     }
-    for (key, bytes) in all_object_versions(&f).await {
-        if key.ends_with(".pdf") || key.contains("/documents/") {
-            continue;
+    let objects = f.app.all_object_versions().await;
+    for (key, bytes) in &objects {
+        if *key == generated_key {
+            assert!(!holds(&report_text(bytes)), "the generated report, every version left");
+        } else if !key.ends_with(".pdf") {
+            assert!(!holds(&String::from_utf8_lossy(bytes)), "{key}");
         }
-        assert!(!holds(&String::from_utf8_lossy(&bytes)), "{key}");
     }
+    assert_eq!(objects.iter().filter(|(k, _)| *k == generated_key).count(), 1, "its earlier versions are gone");
     // Their link is dead; the inspection works for Pat, the money is the same.
     assert_eq!(f.view(&client).await.status, 404);
     assert_eq!(f.view(&agent).await.status, 200);

@@ -61,6 +61,7 @@ fn key_record(c: &portal_shared::domain::company::Company) -> StaffKeyRecord {
         key_hash: String::new(),
         created_at: now(),
         last_used_at: None,
+        company_deleted: false,
     }
 }
 

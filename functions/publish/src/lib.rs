@@ -29,7 +29,7 @@ use portal_shared::foundation::ids::{CompanyId, DocumentId, InspectionId};
 use portal_shared::usecases::outbound_webhooks::{Deliverer, Targets, WebhookReport};
 use portal_shared::usecases::outbox::{self, DrainReport};
 use portal_shared::usecases::publishing::{self, DueReport};
-use portal_shared::usecases::{payment_events, privacy, reminders, staff_alerts};
+use portal_shared::usecases::{offboarding, payment_events, privacy, reminders, staff_alerts};
 use portal_shared::web::entry::HttpFunction;
 use portal_shared::web::http::{body_bytes, json, json_body, segments, serve, ApiResult};
 use portal_shared::{by_method, foundation::clock, web::apigw, web::auth, web::entry, ApiError, Config};
@@ -406,6 +406,8 @@ pub struct JobReport {
     pub payments: payment_events::QueueReport,
     pub privacy_exports: privacy::ExportReport,
     pub privacy_erasures: privacy::ErasureReport,
+    pub company_exports: offboarding::ExportReport,
+    pub company_deletions: offboarding::DeletionReport,
     pub email_bodies_dropped: usize,
     pub published: usize,
     pub due: DueReport,
@@ -507,6 +509,33 @@ impl Publish {
             }
             Err(e) => {
                 tracing::error!(error = %e, "privacy erasures failed");
+                report.status = "error";
+            }
+        }
+        // Companies leaving: their exports, then their deletions in bounded steps.
+        let exports = offboarding::make_exports(&self.store, &self.blobs, now, 2, Some(started + DUE_BUDGET));
+        match Box::pin(exports).await {
+            Ok(p) => {
+                if p.failed > 0 {
+                    report.status = "error";
+                }
+                report.company_exports = p;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "company exports could not be made");
+                report.status = "error";
+            }
+        }
+        let deletions = offboarding::run_deletions(&self.store, &self.blobs, now, 20, Some(started + DUE_BUDGET));
+        match Box::pin(deletions).await {
+            Ok(p) => {
+                if p.errors > 0 {
+                    report.status = "error";
+                }
+                report.company_deletions = p;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "company deletions failed");
                 report.status = "error";
             }
         }

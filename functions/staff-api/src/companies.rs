@@ -27,6 +27,7 @@ pub async fn create(app: &StaffApi, req: &Request) -> ApiResult {
         key_hash: key.hash().as_str().to_owned(),
         created_at: now,
         last_used_at: None,
+        company_deleted: false,
     };
     app.store.create_company(&company, &key.hash(), &record).await?;
     tracing::info!(company_id = %company.id, key_id = %record.key_id, "company created");
@@ -50,7 +51,7 @@ fn view(c: &Company) -> serde_json::Value {
     })
 }
 
-async fn load(app: &StaffApi, id: &str) -> Result<Company, ApiError> {
+pub async fn load(app: &StaffApi, id: &str) -> Result<Company, ApiError> {
     let id: CompanyId = id.parse().map_err(|_| ApiError::NotFound)?;
     app.store.company(id).await?.ok_or(ApiError::NotFound)
 }

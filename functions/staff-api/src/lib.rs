@@ -8,6 +8,7 @@ mod companies;
 mod customers;
 mod documents;
 mod inspections;
+mod offboarding;
 mod privacy;
 mod settings;
 mod webhooks;
@@ -54,7 +55,14 @@ impl StaffApi {
                     ["companies"] => by_method!(req; POST => companies::create(self, &req).await),
                     ["companies", id] => by_method!(req;
                         GET => companies::get(self, id).await,
-                        PATCH => companies::update(self, &req, id).await),
+                        PATCH => companies::update(self, &req, id).await,
+                        DELETE => offboarding::delete(self, &req, id).await),
+                    // A company leaving: everything it has, then nothing left.
+                    ["companies", id, "export"] => by_method!(req; POST => offboarding::request_export(self, id).await),
+                    ["companies", id, "exports", export] => {
+                        by_method!(req; GET => offboarding::export(self, id, export).await)
+                    }
+                    ["companies", id, "deletion"] => by_method!(req; GET => offboarding::deletion(self, id).await),
                     // A company's keys, for the platform admin (a company locked out of its own).
                     ["companies", id, "keys"] => {
                         let c = companies::existing(self, id).await?;

@@ -126,6 +126,7 @@ pub async fn create_key(app: &StaffApi, company_id: CompanyId, by: &str, req: &R
         key_hash: key.hash().as_str().to_owned(),
         created_at: app.now(),
         last_used_at: None,
+        company_deleted: false,
     };
     app.store.add_staff_key(&key.hash(), &record).await?;
     tracing::info!(company_id = %company_id, key_id = %record.key_id, by, "staff key created");

@@ -288,39 +288,135 @@ impl Blobs {
     pub async fn delete_all_versions(&self, prefix: &str) -> Result<usize, BlobError> {
         let mut deleted = 0;
         loop {
-            let out = self
-                .client
-                .list_object_versions()
+            match self.delete_versions_page(prefix, 1000).await? {
+                0 => return Ok(deleted),
+                n => deleted += n,
+            }
+        }
+    }
+
+    /// Deletes at most `max` object versions (and delete markers) under `prefix`, one listing
+    /// page: a bounded step of a larger deletion. Returns how many went (0: nothing is left).
+    pub async fn delete_versions_page(&self, prefix: &str, max: i32) -> Result<usize, BlobError> {
+        let out = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(max)
+            .send()
+            .await
+            .map_err(|e| BlobError::sdk(&e))?;
+        let versions: Vec<(String, Option<String>)> = out
+            .versions()
+            .iter()
+            .map(|v| (v.key().unwrap_or_default().to_owned(), v.version_id().map(str::to_owned)))
+            .chain(
+                out.delete_markers()
+                    .iter()
+                    .map(|m| (m.key().unwrap_or_default().to_owned(), m.version_id().map(str::to_owned))),
+            )
+            .collect();
+        for (key, version) in &versions {
+            self.client
+                .delete_object()
                 .bucket(&self.bucket)
-                .prefix(prefix)
+                .key(key)
+                .set_version_id(version.clone())
                 .send()
                 .await
                 .map_err(|e| BlobError::sdk(&e))?;
-            let versions: Vec<(String, Option<String>)> = out
-                .versions()
-                .iter()
-                .map(|v| (v.key().unwrap_or_default().to_owned(), v.version_id().map(str::to_owned)))
-                .chain(
-                    out.delete_markers()
-                        .iter()
-                        .map(|m| (m.key().unwrap_or_default().to_owned(), m.version_id().map(str::to_owned))),
-                )
-                .collect();
-            if versions.is_empty() {
-                return Ok(deleted);
-            }
-            for (key, version) in versions {
-                self.client
-                    .delete_object()
-                    .bucket(&self.bucket)
-                    .key(&key)
-                    .set_version_id(version)
-                    .send()
-                    .await
-                    .map_err(|e| BlobError::sdk(&e))?;
-                deleted += 1;
-            }
         }
+        Ok(versions.len())
+    }
+
+    /// Deletes every version of `key` but the current one (what a replaced file said goes for
+    /// good: an erased person's name in a report rendered before). Returns how many went.
+    pub async fn delete_older_versions(&self, key: &str) -> Result<usize, BlobError> {
+        let out = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .send()
+            .await
+            .map_err(|e| BlobError::sdk(&e))?;
+        let mut deleted = 0;
+        for v in out.versions().iter().filter(|v| v.key() == Some(key) && v.is_latest() != Some(true)) {
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_version_id(v.version_id().map(str::to_owned))
+                .send()
+                .await
+                .map_err(|e| BlobError::sdk(&e))?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// Starts a multipart upload (for objects made a part at a time: a company's export).
+    pub async fn start_upload(&self, key: &str, content_type: &str) -> Result<String, BlobError> {
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| BlobError::sdk(&e))?;
+        out.upload_id().map(str::to_owned).ok_or_else(|| BlobError::Sdk("no upload id".into()))
+    }
+
+    /// One part (at least 5 MiB, but for the last); returns its ETag.
+    pub async fn upload_part(&self, key: &str, upload: &str, n: i32, bytes: Vec<u8>) -> Result<String, BlobError> {
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload)
+            .part_number(n)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| BlobError::sdk(&e))?;
+        out.e_tag().map(str::to_owned).ok_or_else(|| BlobError::Sdk("no ETag".into()))
+    }
+
+    /// Completes a multipart upload from its parts' ETags, in order.
+    pub async fn finish_upload(&self, key: &str, upload: &str, etags: &[String]) -> Result<(), BlobError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let parts = etags
+            .iter()
+            .enumerate()
+            .map(|(n, e)| CompletedPart::builder().part_number(n as i32 + 1).e_tag(e).build())
+            .collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| BlobError::sdk(&e))?;
+        Ok(())
+    }
+
+    /// Gives up a multipart upload (its parts are dropped).
+    pub async fn abort_upload(&self, key: &str, upload: &str) -> Result<(), BlobError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload)
+            .send()
+            .await
+            .map_err(|e| BlobError::sdk(&e))?;
+        Ok(())
     }
 
     /// The whole object version (for attaching a PDF to an email).

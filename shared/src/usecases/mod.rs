@@ -1,7 +1,8 @@
 //! Use cases: what the product does across several parts, orchestrating domain rules with the
 //! adapters — scheduled and upload-driven [`publishing`], the email [`outbox`] and the
 //! [`notifications`] it sends, the [`customer_portal`], SES's [`email_events`], queueing [`reminders`], delivering
-//! [`outbound_webhooks`], and checking [`uploads`].
+//! [`outbound_webhooks`], checking [`uploads`], and a person's or a whole company's data
+//! ([`privacy`], [`offboarding`]).
 //!
 //! They may use `adapters`, `domain` and `foundation`; never the web layer (a use case answers
 //! with values and errors, not HTTP responses).
@@ -11,6 +12,8 @@ pub mod customer_portal;
 pub mod email_events;
 #[cfg(feature = "ses")]
 pub mod notifications;
+#[cfg(feature = "s3")]
+pub mod offboarding;
 #[cfg(feature = "outbound-webhooks")]
 pub mod outbound_webhooks;
 #[cfg(feature = "ses")]

@@ -477,7 +477,11 @@ pub async fn erase_step(
                     })
                     .await;
                 match changed {
-                    Ok(_) | Err(crate::ApiError::NotFound) => {}
+                    Ok((insp, _)) => {
+                        let n = rerender_generated(store, blobs, &insp).await?;
+                        count(e, "generated_reports", n);
+                    }
+                    Err(crate::ApiError::NotFound) => {}
                     Err(err) => return Err(StoreError::Sdk(err.problem().detail)),
                 }
                 count(e, "inspections", 1);
@@ -600,6 +604,46 @@ pub async fn erase_step(
         _ => return Ok(true),
     }
     Ok(false)
+}
+
+/// The reports this system generated for an inspection, rendered again from its (now
+/// pseudonymized) data as new versions, the versions before them (PDF and payload) deleted for
+/// good; like a staff rebuild, no email goes out. Uploaded PDFs stay (the company's work product).
+/// Returns how many.
+#[cfg(feature = "s3")]
+async fn rerender_generated(
+    store: &Store,
+    blobs: &crate::adapters::s3::Blobs,
+    insp: &crate::domain::inspection::Inspection,
+) -> Result<usize, StoreError> {
+    let generated: Vec<_> = insp.documents.iter().filter(|d| d.generated && d.uploaded).collect();
+    if generated.is_empty() {
+        return Ok(0);
+    }
+    let failed = |e: crate::ApiError| StoreError::Sdk(e.problem().detail);
+    let company = store.company(insp.company_id).await?.ok_or_else(|| StoreError::Sdk("no company".into()))?;
+    for d in &generated {
+        let version =
+            crate::usecases::publishing::render_and_store(store, blobs, &company, insp, d).await.map_err(failed)?;
+        let doc = d.id;
+        store
+            .modify_document(insp.company_id, doc, |_, i| {
+                let d = i.document_mut(doc).ok_or(crate::ApiError::NotFound)?;
+                d.file_version += 1;
+                d.verified_version = version.clone();
+                let v = d.file_version;
+                d.notified_versions.push(v);
+                Ok(((), vec![]))
+            })
+            .await
+            .map_err(failed)?;
+        let key = crate::domain::document::object_key(insp.company_id, insp.id, doc);
+        let payload = format!("{}.json", key.trim_end_matches(".pdf"));
+        for k in [key, payload] {
+            blobs.delete_older_versions(&k).await.map_err(|e| StoreError::Sdk(e.to_string()))?;
+        }
+    }
+    Ok(generated.len())
 }
 
 /// What one run of [`run_erasures`] did.

@@ -52,6 +52,9 @@ pub async fn staff(store: &Store, req: &Request) -> Result<Staff, ApiError> {
     let key = bearer(req).and_then(StaffKey::parse).ok_or(ApiError::Unauthorized)?;
     let hash = key.hash();
     let record = store.staff_key(&hash).await?.ok_or(ApiError::Unauthorized)?;
+    if record.company_deleted {
+        return Err(ApiError::NotFound);
+    }
     if record.is_unlisted() {
         // A key from before keys were listed: list it now, so it can be seen and revoked.
         store.list_unlisted_staff_key(&hash, &record).await?;

@@ -25,6 +25,9 @@ pub struct StaffKeyRecord {
     pub created_at: OffsetDateTime,
     #[serde(default, with = "crate::foundation::clock::serde_rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
+    /// Its company was deleted (the key answers 404 until the deletion takes the item away).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub company_deleted: bool,
 }
 
 impl StaffKeyRecord {

@@ -326,6 +326,16 @@ pub fn privacy_audit(c: CompanyId, sort: &str) -> Key {
 }
 
 /// A staff request for a person's data (`/staff/privacy/exports/{id}`).
+/// A whole-company export (offboarding).
+pub fn company_export(c: CompanyId, id: &str) -> Key {
+    Key::new(format!("COMPANY#{c}#COMPANYEXPORT#{id}"), "EXPORT")
+}
+
+/// What stays of a deleted company: its id, when it was asked and when it was done.
+pub fn tombstone(c: CompanyId) -> Key {
+    Key::new(format!("COMPANY#{c}"), "TOMBSTONE")
+}
+
 pub fn privacy_export(c: CompanyId, id: &str) -> Key {
     Key::new(format!("COMPANY#{c}#PRIVACYEXPORT#{id}"), "EXPORT")
 }

@@ -12,6 +12,7 @@ pub mod documents;
 pub mod inspections;
 pub mod keys;
 pub mod me;
+pub mod offboarding;
 pub mod outbox;
 pub mod payments;
 pub mod privacy;
