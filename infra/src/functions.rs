@@ -78,6 +78,34 @@ impl Functions {
             c.clock = clock.clone();
             Ok::<_, ConfigError>(c)
         };
+        Self::build(sdk, config)
+    }
+
+    /// The six functions, each with exactly the environment a deployment gave it (`deployed`: by
+    /// logical id, as CloudFormation resolved it; scripts/deploy-rehearsal reads it back from the
+    /// deployed functions). What the template never sets (local knobs: endpoints, credentials,
+    /// `S3_FORCE_PATH_STYLE`) comes from `lookup`. A function missing, or missing a variable it
+    /// reads, is an error naming both.
+    pub fn from_deployed(
+        sdk: &aws_config::SdkConfig,
+        template: &Template,
+        deployed: &std::collections::HashMap<String, std::collections::HashMap<String, String>>,
+        lookup: impl Fn(&str) -> Option<String>,
+        clock: Clock,
+    ) -> Result<Self, String> {
+        let declared = template.declared_environment();
+        let config = |f: Function| {
+            let id = f.logical_id();
+            let own = deployed.get(id).ok_or_else(|| format!("{id} was not deployed"))?;
+            let mut c = Config::from_lookup(|k| if declared.contains(k) { own.get(k).cloned() } else { lookup(k) })
+                .map_err(|e| format!("{id}: {e} (its deployed environment lacks it)"))?;
+            c.clock = clock.clone();
+            Ok::<_, String>(c)
+        };
+        Self::build(sdk, config)
+    }
+
+    fn build<E>(sdk: &aws_config::SdkConfig, config: impl Fn(Function) -> Result<Config, E>) -> Result<Self, E> {
         Ok(Functions {
             metrics: Default::default(),
             link: Link::new(sdk, config(Function::Link)?),

@@ -2,7 +2,9 @@
 //! in-process. With `--create-resources` it first creates the table, bucket and sender identity
 //! from the template; with `--seed` it loads demo data and prints the links to open; with
 //! `--schedule` it runs the publish job every minute like the template's schedule; with
-//! `--demo-json <path>` it also writes the seeded links there (for the browser tests).
+//! `--demo-json <path>` it also writes the seeded links there (for the browser tests); with
+//! `--deployed <path>` each function gets exactly the environment a deployment resolved for it
+//! (scripts/deploy-rehearsal).
 //!
 //! Environment: TABLE_NAME, BUCKET_NAME, SENDER_EMAIL, PUBLIC_BASE_URL, PLATFORM_ADMIN_KEY,
 //! MOTO_URL (for the dev mailbox) and the standard AWS variables (AWS_ENDPOINT_URL_*).
@@ -30,6 +32,8 @@ struct Args {
     seed: bool,
     schedule: bool,
     demo_json: Option<String>,
+    /// Each function's environment as a deployment resolved it (scripts/deploy-rehearsal).
+    deployed: Option<String>,
 }
 
 fn args() -> Result<Args, String> {
@@ -40,6 +44,7 @@ fn args() -> Result<Args, String> {
         seed: false,
         schedule: false,
         demo_json: None,
+        deployed: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -50,6 +55,7 @@ fn args() -> Result<Args, String> {
             "--seed" => a.seed = true,
             "--schedule" => a.schedule = true,
             "--demo-json" => a.demo_json = Some(it.next().ok_or("--demo-json needs a path")?),
+            "--deployed" => a.deployed = Some(it.next().ok_or("--deployed needs a path")?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -111,9 +117,24 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             env.insert(variable, arn);
         }
     }
-    let config = Config::from_lookup(|k| env.get(k).cloned())?;
     let template = Template::load(&args.template)?;
-    let functions = Arc::new(Functions::from_template(&sdk, &template, |k| env.get(k).cloned(), Clock::system())?);
+    let (config, functions) = match &args.deployed {
+        // Exactly what a deployment gave each function (the bucket for S3 events: the publish
+        // function's); local knobs (endpoints, credentials) from this process.
+        Some(path) => {
+            let deployed: HashMap<String, HashMap<String, String>> = serde_json::from_slice(&std::fs::read(path)?)?;
+            let publish = deployed.get("PublishFunction").cloned().unwrap_or_default();
+            let config = Config::from_lookup(|k| publish.get(k).or(env.get(k)).cloned())?;
+            let functions =
+                Functions::from_deployed(&sdk, &template, &deployed, |k| env.get(k).cloned(), Clock::system())?;
+            (config, functions)
+        }
+        None => (
+            Config::from_lookup(|k| env.get(k).cloned())?,
+            Functions::from_template(&sdk, &template, |k| env.get(k).cloned(), Clock::system())?,
+        ),
+    };
+    let functions = Arc::new(functions);
     let mailbox = std::env::var("MOTO_URL").ok().map(Mailbox::new);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     let addr = listener.local_addr()?;
@@ -152,7 +173,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     if args.seed {
-        let admin = env.get("PLATFORM_ADMIN_KEY").ok_or("PLATFORM_ADMIN_KEY is required to seed")?;
+        // (A rehearsal reads the deployed secret and hands it over as SEED_ADMIN_KEY.)
+        let admin = env
+            .get("PLATFORM_ADMIN_KEY")
+            .or(env.get("SEED_ADMIN_KEY"))
+            .ok_or("PLATFORM_ADMIN_KEY is required to seed")?;
         let demo = seed::seed(&base, admin).await?;
         if let Some(path) = &args.demo_json {
             // For the browser and contract tests; holds live links and the staff key, so it goes to
