@@ -34,16 +34,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 
-import warnings
-
 import boto3
-from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lint_template import NoManagedPolicies  # noqa: E402
+import lint_template  # noqa: E402
 
 ARTIFACTS = "rehearsal-artifacts"
 STAGES = [("prod", "true"), ("staging", "false")]
@@ -64,14 +62,11 @@ def aws(service, endpoint):
 
 
 def expand(template_path):
+    """(the template as written, the template the SAM transform makes of it)."""
     with open(template_path) as f:
-        template = yaml_parse(f.read())
-    template = copy.deepcopy(template)
-    for resource in template.get("Resources", {}).values():
-        if resource.get("Type") == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = f"s3://{ARTIFACTS}/code.zip"
+        source = yaml_parse(f.read())
     try:
-        return template, transform(template, {}, NoManagedPolicies())
+        return source, lint_template.expand(template_path, f"s3://{ARTIFACTS}/code.zip")
     except Exception as e:  # the translator's own errors name the resource and the reference
         raise Failed(f"the SAM transform failed: {e}")
 

@@ -26,14 +26,14 @@ class NoManagedPolicies:
         return {}
 
 
-def expand(template_path):
+def expand(template_path, code_uri="s3://placeholder-bucket/code.zip"):
     with open(template_path) as f:
         template = yaml_parse(f.read())
     template = copy.deepcopy(template)
     # Local CodeUri paths are uploaded by `sam build/deploy`; the translator wants S3 locations.
     for resource in template.get("Resources", {}).values():
         if resource.get("Type") == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://placeholder-bucket/code.zip"
+            resource["Properties"]["CodeUri"] = code_uri
     return transform(template, {}, NoManagedPolicies())
 
 

@@ -1411,22 +1411,25 @@ struct ShareRow {
 
 /// The function's measurements at each size, and the size chosen: among the sizes whose warm
 /// cost is at most 1.3× the 128 MB cost, the smallest whose cold request p50 is ≤ 150 ms and
-/// whose init is ≤ 1.5× the empty Lambda's at that share, else the smallest meeting the first,
-/// else the one with the fastest cold request (the method of AWS Lambda Power Tuning, with those
-/// bounds). The size the template declares is kept while it meets them all: neighbouring
+/// whose init is ≤ 1.5× the empty Lambda's at that share (when no size meets both: the smallest
+/// meeting the first), else the one with the fastest cold request (the method of AWS Lambda
+/// Power Tuning, with those bounds). The size the template declares is kept while it meets the
+/// same bounds: neighbouring
 /// sizes often measure within the run-to-run noise of each other, and the choice should not
 /// flap between runs.
 fn choose(rows: &[ShareRow], declared: u64) -> Option<u32> {
     let base = rows.iter().find(|r| r.memory_mb == 128)?.cost;
     let affordable: Vec<&ShareRow> = rows.iter().filter(|r| r.cost <= 1.3 * base).collect();
-    let meets = |r: &&&ShareRow| r.cold <= 150.0 && r.init_unwarmed <= 1.5 * r.hello_init;
-    if let Some(kept) = affordable.iter().filter(|r| u64::from(r.memory_mb) == declared).find(meets) {
+    let all = |r: &&&ShareRow| r.cold <= 150.0 && r.init_unwarmed <= 1.5 * r.hello_init;
+    let fast = |r: &&&ShareRow| r.cold <= 150.0;
+    // The bounds that some size meets: all three, else the cold request's.
+    let bound: &dyn Fn(&&&ShareRow) -> bool = if affordable.iter().any(|r| all(&r)) { &all } else { &fast };
+    if let Some(kept) = affordable.iter().filter(|r| u64::from(r.memory_mb) == declared).find(bound) {
         return Some(kept.memory_mb);
     }
     affordable
         .iter()
-        .find(meets)
-        .or_else(|| affordable.iter().find(|r| r.cold <= 150.0))
+        .find(bound)
         .or_else(|| affordable.iter().min_by(|a, b| a.cold.total_cmp(&b.cold)))
         .map(|r| r.memory_mb)
 }
@@ -1528,7 +1531,7 @@ async fn lambda_share(
          request); *warm*: p50 of {WARM} invocations after each first; cost: Lambda compute (warm p50 \
          rounded up to the ms) + requests per million; *init ratio*: init without the warm-up call / the \
          empty Lambda's init at the same share. **Chosen** (bold): among sizes at most 1.3× the 128 MB \
-         warm cost, the smallest with a cold request ≤ 150 ms and an init ratio ≤ 1.5×, else the smallest with a cold request ≤ 150 ms, else the fastest; the template's size is kept while it meets all three.\n\n\
+         warm cost, the smallest with a cold request ≤ 150 ms and an init ratio ≤ 1.5× (where no size has both: the smallest with the cold request), else the fastest; the template's size is kept while it meets the same bounds.\n\n\
          | function | memory | init | first invocation | cold request | cold request, unwarmed | warm | cost / 1M warm | × 128 MB cost | init ratio (unwarmed / empty) | template | ok |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         SHARE_PERIOD_US / 1000,

@@ -314,40 +314,24 @@ impl TestApp {
         // A delivery is due when it is and its endpoint's queue is (an endpoint backing off is
         // not tried until its step is over, whatever waits for it).
         let (mut deliveries, mut queues_due) = (Vec::new(), std::collections::HashSet::new());
-        let mut start = None;
-        loop {
-            let out = self
-                .store
-                .client()
-                .scan()
-                .table_name(&self.names.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan");
-            for item in out.items() {
-                // The queues: their items carry a GSI1 sort key that starts with when they are due.
-                let entity = item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str);
-                let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                match entity {
-                    Some(
-                        "email" | "webhook_events" | "staff_alert" | "payment_queued" | "privacy_export"
-                        | "privacy_erasure" | "company_export" | "company_tombstone",
-                    ) if due(item, keys::GSI1SK) => n += 1,
-                    Some("webhook_delivery") if due(item, keys::GSI1SK) => deliveries.push(pk),
-                    Some("webhook_queue") if due(item, keys::GSI1SK) => {
-                        queues_due.insert(pk);
-                    }
-                    _ if due(item, keys::DUE_SK) => n += 1,
-                    _ => {}
+        for item in &self.all_items().await {
+            // The queues: their items carry a GSI1 sort key that starts with when they are due.
+            let entity = item.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str);
+            let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            match entity {
+                Some(
+                    "email" | "webhook_events" | "staff_alert" | "payment_queued" | "privacy_export"
+                    | "privacy_erasure" | "company_export" | "company_tombstone",
+                ) if due(item, keys::GSI1SK) => n += 1,
+                Some("webhook_delivery") if due(item, keys::GSI1SK) => deliveries.push(pk),
+                Some("webhook_queue") if due(item, keys::GSI1SK) => {
+                    queues_due.insert(pk);
                 }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return n + deliveries.iter().filter(|pk| queues_due.contains(*pk)).count();
+                _ if due(item, keys::DUE_SK) => n += 1,
+                _ => {}
             }
         }
+        n + deliveries.iter().filter(|pk| queues_due.contains(*pk)).count()
     }
 
     /// How many of `metric` this app's functions counted (its requests and [`TestApp::job_at`]
@@ -368,7 +352,8 @@ impl TestApp {
         resources::put_secrets(&self.sdk, &self.names.table, &[(variable, value.to_owned())]).await.expect("rotate");
     }
 
-    /// Every item of this test's table, every page (the product scans only to delete a company).
+    /// Every item of this test's table, every page, strongly consistent (the product scans only
+    /// to delete a company).
     pub async fn all_items(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         let (mut items, mut start) = (Vec::new(), None);
         loop {
@@ -377,6 +362,7 @@ impl TestApp {
                 .client()
                 .scan()
                 .table_name(&self.names.table)
+                .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
