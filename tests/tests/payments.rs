@@ -308,6 +308,12 @@ async fn a_payment_received_while_its_inspection_is_busy_shows_as_processing_unt
     assert_eq!(view.json["payment"]["state"], "processing", "{}", view.text);
     assert!(view.json["payment"]["action"].is_null(), "no second Pay Now meanwhile");
     assert_eq!(balance(&f).await, 45000, "not applied yet");
+    // The page does not ask for the money again: the locked report says it is being applied.
+    let doc = json!({ "kind": "inspection_report", "title": "Report" });
+    f.app.published_document(&f.key, &f.inspection_id.to_string(), doc).await;
+    let page = f.app.send(f.app.http.get(f.app.url(&f.client)).header("accept", "text/html")).await;
+    assert!(page.text.contains("Payment processing: it opens once your payment is applied"), "{}", page.text);
+    assert!(!page.text.contains("pay the balance"), "{}", page.text);
 
     let report = f.app.job_at(time::OffsetDateTime::now_utc()).await;
     assert_eq!((report.payments.applied, report.payments.left), (1, 0), "{:?}", report.payments);

@@ -21,7 +21,18 @@ fn tel(number: &str) -> Markup {
     html! { @if dial.is_empty() { (number) } @else { a href={ "tel:" (dial) } { (number) } } }
 }
 
-fn document_rows(docs: &[DocumentCard], base: &str, currency: Currency) -> Markup {
+/// A locked document's reasons, in words; while a payment is being applied (the panel says
+/// processing) the payment reason says so instead of asking for the money again.
+fn lock_text(r: &crate::domain::gate::LockReason, currency: Currency, processing: bool) -> String {
+    match r {
+        crate::domain::gate::LockReason::PaymentRequired { .. } if processing => {
+            "Payment processing: it opens once your payment is applied".to_owned()
+        }
+        _ => r.describe(currency),
+    }
+}
+
+fn document_rows(docs: &[DocumentCard], base: &str, currency: Currency, processing: bool) -> Markup {
     html! {
         @if docs.is_empty() {
             p.muted { "Nothing here yet." }
@@ -38,7 +49,7 @@ fn document_rows(docs: &[DocumentCard], base: &str, currency: Currency) -> Marku
                                 }
                                 DocumentState::Locked => {
                                     span.locked { "Locked" }
-                                    ul { @for r in &d.lock_reasons { li { (r.describe(currency)) } } }
+                                    ul { @for r in &d.lock_reasons { li { (lock_text(r, currency, processing)) } } }
                                 }
                             }
                         }
@@ -353,6 +364,7 @@ fn contact_panel(v: &PortalView) -> Markup {
 /// `read_only` (staff previews), no forms are rendered.
 pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice>) -> String {
     let cur = v.payment.currency;
+    let processing = v.payment.state == PaymentState::Processing;
     let act = v.can_act && !read_only && !v.cancelled;
     let field_error = notice.as_ref().and_then(|n| n.field_error.as_ref());
     let main = html! {
@@ -397,10 +409,10 @@ pub fn portal(v: &PortalView, base: &str, read_only: bool, notice: Option<Notice
                 div #agreement { (agreement_panel(&v.agreement, base, act, field_error)) }
             }
             h2 { "Reports" }
-            (document_rows(&v.reports, base, cur))
+            (document_rows(&v.reports, base, cur, processing))
         }
         (order_panel(v))
-        section #documents { h2 { "Documents" } (document_rows(&v.documents, base, cur)) }
+        section #documents { h2 { "Documents" } (document_rows(&v.documents, base, cur, processing)) }
         @if let Some(list) = &v.contractors {
             section #contractors {
                 h2 { "Recommended contractors" }
