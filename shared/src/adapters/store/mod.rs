@@ -412,6 +412,16 @@ impl Store {
         page(out)
     }
 
+    /// What waits in `queue` by `now` (sort keys that start with an RFC 3339 time), oldest first.
+    pub async fn waiting_in<T: DeserializeOwned>(
+        &self,
+        queue: &keys::Queue,
+        now: time::OffsetDateTime,
+        limit: i32,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query_gsi1_upto(queue, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
+    }
+
     /// GSI1 items of a sharded queue whose sort key is at most `upto`, ascending, at most `limit`.
     pub async fn query_gsi1_upto<T: DeserializeOwned>(
         &self,

@@ -38,10 +38,7 @@ impl CompanyExport {
     pub fn record(&self) -> Result<Record, StoreError> {
         let r = Record::new(keys::company_export(self.company_id, &self.id), "company_export", self)?;
         Ok(if self.state == "pending" {
-            r.with_gsi1(
-                COMPANY_EXPORTS.shard(&self.id),
-                format!("{}#{}", crate::foundation::clock::rfc3339(self.requested_at), self.id),
-            )
+            r.queued(&COMPANY_EXPORTS, &self.id, self.requested_at)
         } else {
             r.expires_at(self.requested_at.unix_timestamp() + 30 * 86_400)
         })
@@ -82,10 +79,7 @@ impl Tombstone {
     pub fn record(&self) -> Result<Record, StoreError> {
         let r = Record::new(keys::tombstone(self.company_id), "company_tombstone", self)?;
         Ok(if self.state == "deleting" {
-            r.with_gsi1(
-                DELETIONS.shard(&self.company_id.to_string()),
-                format!("{}#{}", crate::foundation::clock::rfc3339(self.requested_at), self.company_id),
-            )
+            r.queued(&DELETIONS, &self.company_id.to_string(), self.requested_at)
         } else {
             r
         })
@@ -119,7 +113,7 @@ impl Store {
         now: OffsetDateTime,
         limit: i32,
     ) -> Result<Vec<CompanyExport>, StoreError> {
-        self.query_gsi1_upto(&COMPANY_EXPORTS, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
+        self.waiting_in(&COMPANY_EXPORTS, now, limit).await
     }
 
     pub async fn tombstone(&self, c: CompanyId) -> Result<Option<Tombstone>, StoreError> {
@@ -127,7 +121,7 @@ impl Store {
     }
 
     pub async fn deletions(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<Tombstone>, StoreError> {
-        self.query_gsi1_upto(&DELETIONS, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
+        self.waiting_in(&DELETIONS, now, limit).await
     }
 
     /// One page of a scan of the whole table (eventually consistent: half a read unit per 4 KB),

@@ -81,10 +81,7 @@ impl PrivacyExport {
     pub fn record(&self) -> Result<Record, StoreError> {
         let r = Record::new(keys::privacy_export(self.company_id, &self.id), "privacy_export", self)?;
         Ok(if self.state == "pending" {
-            r.with_gsi1(
-                EXPORTS.shard(&self.id),
-                format!("{}#{}", crate::foundation::clock::rfc3339(self.requested_at), self.id),
-            )
+            r.queued(&EXPORTS, &self.id, self.requested_at)
         } else {
             // Kept 30 days after it is made; the files go with the bucket's lifecycle rule.
             r.expires_at(self.requested_at.unix_timestamp() + 30 * 86_400)
@@ -118,7 +115,7 @@ impl Store {
 
     /// Exports waiting to be made, oldest first.
     pub async fn pending_exports(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<PrivacyExport>, StoreError> {
-        self.query_gsi1_upto(&EXPORTS, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
+        self.waiting_in(&EXPORTS, now, limit).await
     }
 }
 
@@ -158,14 +155,7 @@ pub const ERASURES: keys::Queue = keys::Queue { base: "PRIVACYERASE", shards: 2 
 impl PrivacyErasure {
     pub fn record(&self) -> Result<Record, StoreError> {
         let r = Record::new(keys::privacy_erasure(self.company_id, &self.id), "privacy_erasure", self)?;
-        Ok(if self.state == "pending" {
-            r.with_gsi1(
-                ERASURES.shard(&self.id),
-                format!("{}#{}", crate::foundation::clock::rfc3339(self.requested_at), self.id),
-            )
-        } else {
-            r
-        })
+        Ok(if self.state == "pending" { r.queued(&ERASURES, &self.id, self.requested_at) } else { r })
     }
 }
 
@@ -175,6 +165,6 @@ impl Store {
     }
 
     pub async fn pending_erasures(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<PrivacyErasure>, StoreError> {
-        self.query_gsi1_upto(&ERASURES, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
+        self.waiting_in(&ERASURES, now, limit).await
     }
 }

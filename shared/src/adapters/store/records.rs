@@ -107,6 +107,12 @@ impl Record {
         self
     }
 
+    /// Waiting in `queue` (GSI1) since `at`: the shard of `id`, sorted by `<at>#<id>` — what
+    /// [`super::Store::waiting_in`] reads back.
+    pub fn queued(self, queue: &keys::Queue, id: &str, at: time::OffsetDateTime) -> Self {
+        self.with_gsi1(queue.shard(id), format!("{}#{id}", crate::foundation::clock::rfc3339(at)))
+    }
+
     pub fn with_gsi2(mut self, pk: String, sk: String) -> Self {
         self.item.insert(keys::GSI2PK.into(), AttributeValue::S(pk));
         self.item.insert(keys::GSI2SK.into(), AttributeValue::S(sk));

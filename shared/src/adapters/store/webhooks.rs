@@ -131,10 +131,7 @@ impl EventBatch {
     fn record(&self) -> Result<Record, StoreError> {
         let record = Record::new(event_key(self.company_id, &self.id), "webhook_events", self)?;
         Ok(if self.fanned < self.events.len() {
-            record.with_gsi1(
-                EVENTS_PENDING.shard(&self.id),
-                format!("{}#{}", crate::foundation::clock::rfc3339(self.created_at), self.id),
-            )
+            record.queued(&EVENTS_PENDING, &self.id, self.created_at)
         } else {
             record.expires_at((self.created_at + time::Duration::days(30)).unix_timestamp())
         })
@@ -420,7 +417,7 @@ impl Store {
 
     /// Event batches waiting to be fanned out, oldest first.
     pub async fn pending_events(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<EventBatch>, StoreError> {
-        self.query_gsi1_upto(&EVENTS_PENDING, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
+        self.waiting_in(&EVENTS_PENDING, now, limit).await
     }
 
     /// One delivery per endpoint subscribed to each event (and existing when it happened), with
@@ -504,7 +501,7 @@ impl Store {
 
     /// Endpoint queues due by `now`, soonest first (one item per endpoint, however much waits).
     pub async fn due_queues(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<EndpointQueue>, StoreError> {
-        self.query_gsi1_upto(&ENDPOINTS_DUE, &format!("{}~", crate::foundation::clock::rfc3339(now)), limit).await
+        self.waiting_in(&ENDPOINTS_DUE, now, limit).await
     }
 
     /// Takes an endpoint's queue for one run: moves its due time to `until` if it is still the
