@@ -444,7 +444,7 @@ pub async fn erase_step(
                 // The aggregate: the person pseudonymized, their links revoked, their signatures
                 // and consents kept (amounts, dates, versions) without name, IP or user agent.
                 let changed = store
-                    .modify_inspection(c, i, |_, insp| {
+                    .modify_inspection(c, i, |owner, insp| {
                         let mut writes = Vec::new();
                         for idx in 0..insp.people.len() {
                             if !persons.contains(&insp.people[idx].id) {
@@ -473,12 +473,12 @@ pub async fn erase_step(
                         if scrub(&mut v, &replace) {
                             *insp = serde_json::from_value(v).map_err(crate::ApiError::internal)?;
                         }
-                        Ok((1usize, writes))
+                        Ok((owner.clone(), writes))
                     })
                     .await;
                 match changed {
-                    Ok((insp, _)) => {
-                        let n = rerender_generated(store, blobs, &insp).await?;
+                    Ok((insp, company)) => {
+                        let n = rerender_generated(store, blobs, &company, &insp).await?;
                         count(e, "generated_reports", n);
                     }
                     Err(crate::ApiError::NotFound) => {}
@@ -614,6 +614,7 @@ pub async fn erase_step(
 async fn rerender_generated(
     store: &Store,
     blobs: &crate::adapters::s3::Blobs,
+    company: &crate::domain::company::Company,
     insp: &crate::domain::inspection::Inspection,
 ) -> Result<usize, StoreError> {
     let generated: Vec<_> = insp.documents.iter().filter(|d| d.generated && d.uploaded).collect();
@@ -621,10 +622,9 @@ async fn rerender_generated(
         return Ok(0);
     }
     let failed = |e: crate::ApiError| StoreError::Sdk(e.problem().detail);
-    let company = store.company(insp.company_id).await?.ok_or_else(|| StoreError::Sdk("no company".into()))?;
     for d in &generated {
         let version =
-            crate::usecases::publishing::render_and_store(store, blobs, &company, insp, d).await.map_err(failed)?;
+            crate::usecases::publishing::render_and_store(store, blobs, company, insp, d).await.map_err(failed)?;
         let doc = d.id;
         store
             .modify_document(insp.company_id, doc, |_, i| {
