@@ -1,6 +1,6 @@
 //! Adapters: the outside world behind small types of our own — DynamoDB (the [`store`]), S3
 //! ([`s3`]), SES ([`ses`]), Secrets Manager ([`secrets_manager`]), Stripe ([`stripe`]), PDF
-//! rendering ([`pdf`]), and the SDK configuration and interceptors they share ([`aws`],
+//! rendering ([`pdf`]), ZIP archives written to S3 ([`zip`]), and the SDK configuration and interceptors they share ([`aws`],
 //! [`roundtrips`]).
 //!
 //! Adapters translate; they decide nothing. They may use `domain` and `foundation`, never a use
@@ -17,3 +17,5 @@ pub mod secrets_manager;
 pub mod ses;
 pub mod store;
 pub mod stripe;
+#[cfg(feature = "s3")]
+pub mod zip;
