@@ -449,9 +449,7 @@ async fn run() {
     }
     let share_runs: usize = std::env::var("BENCH_SHARE_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let (share_md, share, _) = lambda_share(&demo, &bin_dir, &env, share_runs).await;
-    table.push_str(
-        "## Cold start at a whole core, plain HTTP (process start → first `next`; then the first invocation)\n\n",
-    );
+    table.push_str("## Cold start at a whole core, plain HTTP (exec → first `next`; then the first invocation)\n\n");
     table.push_str("| function | init p50 | init p90 | first invocation p50 | first invocation p90 | first invocation p99 | peak RSS (max) | ok |\n|---|---|---|---|---|---|---|---|\n");
     for s in colds.iter().chain(std::iter::once(&hello)).chain(peer_stats.iter()) {
         let (i, f) = (sorted(s.init.clone()), sorted(s.first.clone()));
@@ -776,7 +774,8 @@ async fn run() {
     let doc = format!(
         "# Benchmark results\n\nMachine: {}. rustc: {}. Date: {}. Runs per cold start: {runs}. \
          Emulated: DynamoDB Local and moto on 127.0.0.1; each cold start is a fresh process under the \
-         bench's Lambda Runtime API emulator (`bench/src/emulator.rs`), measured from spawn to its first \
+         bench's Lambda Runtime API emulator (`bench/src/emulator.rs`), measured from the exec of its bootstrap \
+         (after it joined its cgroup: the lab's fork and cgroup move are not the function's) to its first \
          `GET /runtime/invocation/next` (init) and from handing it the event to its response (first \
          invocation). Peak RSS is the process's VmHWM after the first invocation. Total bench time: {:.0} s.\n\n{table}",
         machine(),
@@ -1526,7 +1525,11 @@ async fn lambda_share(
          vCPU (Lambda: one vCPU at {MB_PER_VCPU:.0} MB; quota = memory / {MB_PER_VCPU:.0} × a {} ms period{}), \
          and reaches DynamoDB Local and moto through the lab's TLS terminator (`portal_infra::tls_proxy`: \
          rustls, a certificate signed by a CA made for the run, trusted through `AWS_CA_BUNDLE`), so its \
-         first call makes a real handshake. *Cold request* = init + first invocation (p50 of the sums, \
+         first call makes a real handshake. Each start waits two periods after the previous process \
+         (a new execution environment has its whole allotment) and is timed from the exec of its \
+         bootstrap, inside the cgroup (moving a process into a cgroup waits for an RCU grace period, \
+         5–20 ms here when no other move came just before: the lab's cost, not the function's). \
+         *Cold request* = init + first invocation (p50 of the sums, \
          {runs} starts); *unwarmed*: `WARM_CONNECTIONS=false` (the handshake moves from init to the first \
          request); *warm*: p50 of {WARM} invocations after each first; cost: Lambda compute (warm p50 \
          rounded up to the ms) + requests per million; *init ratio*: init without the warm-up call / the \
