@@ -1483,15 +1483,25 @@ async fn lambda_share(
         let sandbox = emulator::Sandbox { memory_mb, cgroup: cgroup.as_deref() };
         eprintln!("cold requests at {memory_mb} MB's CPU share, with TLS");
         let hello_dir = bin_dir.join("hello-bootstrap");
-        let hello =
-            cold("hello", &hello_dir.join("bootstrap"), &[], &hello_dir, &tls_env, |_| json!({}), runs, &sandbox, 0)
-                .await;
+        let hello = cold(
+            "hello",
+            &hello_dir.join("bootstrap"),
+            &[],
+            &hello_dir,
+            &tls_env,
+            |_| json!({}),
+            2 * runs,
+            &sandbox,
+            0,
+        )
+        .await;
         let hello_init = pct(&sorted(hello.init.clone()), 50.0);
         for (i, (name, dir)) in FUNCTIONS.iter().enumerate().filter(|(_, (n, _))| wanted(only_names, n)) {
             let (bin, cwd) = (bin_dir.join(dir).join("bootstrap"), bin_dir.join(dir));
             let events = |n| cold_event(demo, name, n);
             let warmed = cold(name, &bin, &[], &cwd, &tls_env, events, runs, &sandbox, WARM).await;
-            let unwarmed = cold(name, &bin, &[], &cwd, &unwarmed_env, events, runs, &sandbox, 0).await;
+            // Twice the starts: the init ratio compares two medians of a few milliseconds each.
+            let unwarmed = cold(name, &bin, &[], &cwd, &unwarmed_env, events, 2 * runs, &sandbox, 0).await;
             let warm = pct(&sorted(warmed.warm.clone()), 50.0);
             if std::env::var("BENCH_DEBUG").is_ok() {
                 let st = reqwest::get(format!("{}{}", demo.base, demo.client_path)).await.map(|r| r.status());
@@ -1533,12 +1543,13 @@ async fn lambda_share(
          {runs} starts); *unwarmed*: `WARM_CONNECTIONS=false` (the handshake moves from init to the first \
          request); *warm*: p50 of {WARM} invocations after each first; cost: Lambda compute (warm p50 \
          rounded up to the ms) + requests per million; *init ratio*: init without the warm-up call / the \
-         empty Lambda's init at the same share. **Chosen** (bold): among sizes at most 1.3× the 128 MB \
+         empty Lambda's init at the same share (medians of {} starts each). **Chosen** (bold): among sizes at most 1.3× the 128 MB \
          warm cost, the smallest with a cold request ≤ 150 ms and an init ratio ≤ 1.5× (where no size has both: the smallest with the cold request), else the fastest; the template's size is kept while it meets the same bounds.\n\n\
          | function | memory | init | first invocation | cold request | cold request, unwarmed | warm | cost / 1M warm | × 128 MB cost | init ratio (unwarmed / empty) | template | ok |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         SHARE_PERIOD_US / 1000,
         if cgroups_applied { "" } else { "; **cgroups could not be written here: no quota applied**" },
+        2 * runs,
     );
     for (name, rows, chosen) in results.iter_mut() {
         let logical = FUNCTION_IDS.iter().find(|(n, _)| n == name).map(|(_, id)| *id).unwrap_or_default();
