@@ -580,7 +580,7 @@ async fn run() {
     ));
     table.push_str(&format!(
         "| scheduled job, 10,000 due at once (500 inspections × 20) | {:.0} ms (one run) | — | {} ({:.2} per document; {} published, {} emails queued) | 1 run |\n\
-         | its floor: the same writes with BatchWriteItem, {} at once | {:.0} ms | — | — | **{:.2}×** (target ≤ 2×) |\n         | its transactional floor: the same puts in transactions of up to 100 (each conditional on a new item), the deletes batched, {} at once | {:.0} ms | — | — | **{:.2}×** |\n",
+         | its floor: the same writes with BatchWriteItem, {} at once | {:.0} ms | — | — | **{:.2}×** (target ≤ 2×) |\n| its transactional floor: the same puts in transactions of up to 100 (each conditional on a new item), the deletes batched, {} at once | {:.0} ms | — | — | **{:.2}×** |\n",
         scale.ms,
         scale.trips,
         scale.trips as f64 / scale.published.max(1) as f64,
