@@ -61,7 +61,8 @@ async fn standard_chain() -> aws_config::SdkConfig {
 /// first there too (its environment providers come first for the region and the credentials),
 /// without building the rest of the chain: the profile files' reads, the STS, SSO, container and
 /// instance-metadata providers and their endpoint tables, which a Lambda never reaches. Measured
-/// at a whole core, that chain was about a third of a function's init beyond an empty Lambda's.
+/// at a whole core (`perf stat`, 200 starts, symbols kept): the publish function's init CPU went
+/// from 3.9 to 2.9 ms with it, the empty Lambda's being 1.6 ms.
 /// Also read as the standard chain does: `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`
 /// (local runs), `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`. `None` without a region
 /// or a key pair.
