@@ -36,12 +36,12 @@ pub const COMPANY_EXPORTS: keys::Queue = keys::Queue { base: "COMPANYEXPORT", sh
 
 impl CompanyExport {
     pub fn record(&self) -> Result<Record, StoreError> {
-        let r = Record::new(keys::company_export(self.company_id, &self.id), "company_export", self)?;
-        Ok(if self.state == "pending" {
-            r.queued(&COMPANY_EXPORTS, &self.id, self.requested_at)
-        } else {
-            r.expires_at(self.requested_at.unix_timestamp() + 30 * 86_400)
-        })
+        Ok(Record::new(keys::company_export(self.company_id, &self.id), "company_export", self)?.export_request(
+            &COMPANY_EXPORTS,
+            &self.id,
+            &self.state,
+            self.requested_at,
+        ))
     }
 }
 

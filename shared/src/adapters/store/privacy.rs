@@ -79,13 +79,12 @@ pub const EXPORTS: keys::Queue = keys::Queue { base: "PRIVACYEXPORT", shards: 2 
 
 impl PrivacyExport {
     pub fn record(&self) -> Result<Record, StoreError> {
-        let r = Record::new(keys::privacy_export(self.company_id, &self.id), "privacy_export", self)?;
-        Ok(if self.state == "pending" {
-            r.queued(&EXPORTS, &self.id, self.requested_at)
-        } else {
-            // Kept 30 days after it is made; the files go with the bucket's lifecycle rule.
-            r.expires_at(self.requested_at.unix_timestamp() + 30 * 86_400)
-        })
+        Ok(Record::new(keys::privacy_export(self.company_id, &self.id), "privacy_export", self)?.export_request(
+            &EXPORTS,
+            &self.id,
+            &self.state,
+            self.requested_at,
+        ))
     }
 }
 

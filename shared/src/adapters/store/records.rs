@@ -85,6 +85,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// How long a company's or a person's export request stays readable after it was asked.
+pub const EXPORT_RECORD_DAYS: i64 = 30;
+
 /// A record ready to write: its key, optional GSI1 key, and its attributes.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -111,6 +114,22 @@ impl Record {
     /// [`super::Store::waiting_in`] reads back.
     pub fn queued(self, queue: &keys::Queue, id: &str, at: time::OffsetDateTime) -> Self {
         self.with_gsi1(queue.shard(id), format!("{}#{id}", crate::foundation::clock::rfc3339(at)))
+    }
+
+    /// An export request's item: waiting in `queue` while `pending`, then kept
+    /// [`EXPORT_RECORD_DAYS`] after it was asked (its files go with the bucket's lifecycle rule).
+    pub fn export_request(
+        self,
+        queue: &keys::Queue,
+        id: &str,
+        state: &str,
+        requested_at: time::OffsetDateTime,
+    ) -> Self {
+        if state == "pending" {
+            self.queued(queue, id, requested_at)
+        } else {
+            self.expires_at((requested_at + time::Duration::days(EXPORT_RECORD_DAYS)).unix_timestamp())
+        }
     }
 
     pub fn with_gsi2(mut self, pk: String, sk: String) -> Self {
