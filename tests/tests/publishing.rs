@@ -2,6 +2,7 @@
 //! the S3 event), auto-generated on submit, scheduled (the DUE index), payload rebuild, and the
 //! notification emails with their outbox.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use portal_shared::foundation::metrics::Metric;
 use portal_tests::{fixture, Fixture, Reply, TEST_PDF};
 use serde_json::{json, Value};
@@ -227,6 +228,64 @@ async fn a_scheduled_document_is_published_exactly_once_by_concurrent_jobs_and_c
     let schedules = f.app.all_items().await.iter().filter(|i| i["SK"].as_s().unwrap().starts_with("SCHEDULE#")).count();
     assert_eq!(schedules, 0, "no schedule item is left behind");
     assert_eq!(run(&f, later + Duration::hours(1)).await.published, 0);
+}
+
+/// The schedule items and announcement emails of the fixture's inspection, as stored.
+async fn schedule_and_emails(f: &Fixture) -> (usize, Vec<std::collections::HashMap<String, AttributeValue>>) {
+    let items = f.app.all_items().await;
+    let sk = |i: &std::collections::HashMap<String, AttributeValue>| i["SK"].as_s().unwrap().clone();
+    let schedules = items.iter().filter(|i| sk(i).starts_with("SCHEDULE#")).count();
+    let emails = items.into_iter().filter(|i| sk(i).starts_with("EMAIL#published#")).collect();
+    (schedules, emails)
+}
+
+#[tokio::test]
+async fn a_run_stopped_between_its_publication_and_its_emails_is_completed_once_after_lambdas_longest_timeout() {
+    use portal_shared::adapters::store::{keys, Record, Write};
+    let f = fixture(json!({})).await;
+    let at = now() + Duration::hours(1);
+    let (doc, _) =
+        upload(&f, "invoice", json!({ "publish_at": portal_shared::foundation::clock::rfc3339(at) }), true).await;
+    let published_at = at + Duration::seconds(1);
+    // The publishing half of the job (the outbox sends nothing yet).
+    let first = portal_shared::usecases::publishing::publish_due(&f.app.store, published_at, 100).await.unwrap();
+    assert_eq!(first.published, 1, "{first:?}");
+    let (schedules, emails) = schedule_and_emails(&f).await;
+    assert_eq!((schedules, emails.len()), (0, 2), "emails queued, then the schedule item taken off");
+
+    // What a run leaves when it stops after its transaction, having queued one of the two
+    // emails: the other email missing, the schedule item still there.
+    let missing = &emails[1];
+    let key = |i: &std::collections::HashMap<String, AttributeValue>, a: &str| i[a].as_s().unwrap().clone();
+    let missing_key = keys::Key { pk: key(missing, "PK"), sk: key(missing, "SK") };
+    f.app.store.write(Write::Delete(missing_key.clone())).await.unwrap();
+    let d: portal_shared::foundation::ids::DocumentId = doc.parse().unwrap();
+    let due = keys::due_sort(&portal_shared::foundation::clock::rfc3339(at), f.company_id, f.inspection_id, d);
+    let schedule = keys::schedule(f.company_id, f.inspection_id, d);
+    let marker = json!({ "document_id": d });
+    f.app.store.write(Write::Put(Record::new(schedule, "schedule", &marker).unwrap().with_due(due))).await.unwrap();
+
+    // While the run that published may still be going (Lambda stops none later than 15 minutes
+    // in), nobody else writes its emails, and the item stays for the later run. The queued
+    // email is sent.
+    let early = run(&f, published_at + Duration::minutes(15)).await;
+    assert_eq!((early.due.published, early.due.rechecked, early.emails.sent), (0, 0, 1), "{early:?}");
+    let (schedules, emails) = schedule_and_emails(&f).await;
+    assert_eq!((schedules, emails.len()), (1, 1));
+
+    // Past it: the missing email is created and sent; the one sent before is neither created
+    // again nor sent again.
+    let late = run(&f, published_at + portal_shared::usecases::publishing::EMAIL_RECHECK_AFTER).await;
+    assert_eq!((late.due.published, late.due.rechecked, late.emails.sent), (0, 1, 1), "{late:?}");
+    let (schedules, emails) = schedule_and_emails(&f).await;
+    assert_eq!((schedules, emails.len()), (0, 2), "the schedule item is taken off once the emails are there");
+    assert!(emails.iter().all(|e| e["state"].as_s().unwrap() == "sent"), "{emails:?}");
+    let agent = f.inspection().await.people[1].email.clone().unwrap();
+    for address in [f.client_email.as_str(), agent.as_str()] {
+        assert_eq!(f.app.emails_to(address).await.len(), 1, "{address} hears of the invoice once");
+    }
+    let after = run(&f, published_at + Duration::hours(1)).await;
+    assert_eq!((after.due.due, after.due.rechecked, after.emails.sent), (0, 0, 0), "{after:?}");
 }
 
 #[tokio::test]

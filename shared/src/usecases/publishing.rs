@@ -41,17 +41,32 @@ pub fn schedule_write(inspection: &Inspection, doc: &Document) -> Result<Write, 
     })
 }
 
-/// Publishes `doc` on the aggregate; returns whether it changed and the writes that go with it
-/// (outbox emails for a version not announced before, the schedule item's removal).
+/// Publishes `doc` on the aggregate; returns whether it changed and the writes that go with it,
+/// for the aggregate's own transaction (outbox emails for a version not announced before, the
+/// schedule item's removal).
 pub fn publish(
     company: &Company,
     inspection: &mut Inspection,
     doc: DocumentId,
     now: OffsetDateTime,
 ) -> Result<(bool, Vec<Write>), ApiError> {
+    let (changed, mut writes, emails) = publication(company, inspection, doc, now)?;
+    for email in &emails {
+        writes.push(email.create()?);
+    }
+    Ok((changed, writes))
+}
+
+/// [`publish`] with its emails apart (the scheduled job queues them after its transaction).
+fn publication(
+    company: &Company,
+    inspection: &mut Inspection,
+    doc: DocumentId,
+    now: OffsetDateTime,
+) -> Result<(bool, Vec<Write>, Vec<EmailRecord>), ApiError> {
     let was_scheduled = inspection.document(doc).is_some_and(|d| d.publish_at.is_some());
     if !inspection.publish_document(doc, now)? {
-        return Ok((false, Vec::new()));
+        return Ok((false, Vec::new(), Vec::new()));
     }
     let mut writes = Vec::new();
     if was_scheduled {
@@ -66,20 +81,29 @@ pub fn publish(
             d,
         )?);
     }
-    let people = recipients(company, inspection);
-    let (company_id, inspection_id) = (inspection.company_id, inspection.id);
-    let ids: Vec<_> = people.iter().map(|&n| inspection.people[n].id).collect();
     let d = inspection.document_mut(doc).ok_or(ApiError::NotFound)?;
-    let template = crate::domain::templates::published_template_key(d.kind);
-    if !d.notified_versions.contains(&d.file_version) {
-        d.notified_versions.push(d.file_version);
-        for person in ids {
-            let dedupe = format!("published#{doc}#v{}#{person}", d.file_version);
-            let email = EmailRecord::new(company_id, inspection_id, person, template, Some(doc), dedupe, now);
-            writes.push(email.create()?);
-        }
+    if d.notified_versions.contains(&d.file_version) {
+        return Ok((true, writes, Vec::new()));
     }
-    Ok((true, writes))
+    d.notified_versions.push(d.file_version);
+    Ok((true, writes, announcement(company, inspection, doc, now)))
+}
+
+/// The emails announcing `doc`'s current file version, one per recipient: their keys make each
+/// once per version and person, whoever writes it.
+fn announcement(company: &Company, inspection: &Inspection, doc: DocumentId, now: OffsetDateTime) -> Vec<EmailRecord> {
+    let Some(d) = inspection.document(doc) else {
+        return Vec::new();
+    };
+    let template = crate::domain::templates::published_template_key(d.kind);
+    recipients(company, inspection)
+        .into_iter()
+        .map(|n| {
+            let person = inspection.people[n].id;
+            let dedupe = format!("published#{doc}#v{}#{person}", d.file_version);
+            EmailRecord::new(inspection.company_id, inspection.id, person, template, Some(doc), dedupe, now)
+        })
+        .collect()
 }
 
 /// Unpublishes `doc`: hidden from the client portal and from its building's customer portal.
@@ -123,6 +147,9 @@ pub struct DueReport {
     pub parked: usize,
     /// Documents the job could not read or write (a dependency failing): still due.
     pub errors: usize,
+    /// Documents published by a run that stopped before it queued their emails (or before it
+    /// took their schedule items off): their emails created now where missing.
+    pub rechecked: usize,
     /// The run reached its deadline (or its maximum) with documents left: the next run continues.
     pub stopped_early: bool,
 }
@@ -158,11 +185,21 @@ pub async fn publish_due(store: &Store, now: OffsetDateTime, max: usize) -> Resu
 /// Publishes up to `max` documents whose `publish_at` has come. Reads only the sparse `DUE` index
 /// (so its cost follows the number of due documents, not the table), a page at a time; then per
 /// inspection one read and one transaction for as many of its due documents as fit (publishing
-/// them, queueing their emails), then their schedule items deleted 25 a batch, up to
+/// them), then their emails queued and their schedule items deleted, 25 a `BatchWriteItem`, up to
 /// [`DUE_CONCURRENCY`] inspections at once. Two runs at once publish nothing twice: the loser's
 /// transaction fails on the aggregate's revision, and on re-reading it finds the document
 /// published. At `deadline` it stops taking documents (`stopped_early`): what is left stays due
 /// and the next run continues.
+///
+/// The emails are not in the transaction (a transaction writes an item several times slower than
+/// a batch; docs/data-model.md, "Scheduled publishing"), yet each is queued once: the transaction
+/// records the announced version on the document (no later publish announces it again), the
+/// emails' batch is written by this run alone and never sent twice (no SDK retry after a lost
+/// answer), and the schedule item, deleted only after the emails, says a run may have stopped in
+/// between. A later run that finds a published document's schedule item waits until
+/// [`EMAIL_RECHECK_AFTER`] has passed since the publication (the run that published it is then
+/// certainly stopped: Lambda ends every invocation within 15 minutes), then creates the emails
+/// that are missing, each on the condition that it does not exist, and deletes the item.
 ///
 /// A document that cannot be published (its PDF never arrived, say) is tried again later with a
 /// growing delay and, after [`MAX_SCHEDULE_ATTEMPTS`], parked: it leaves the due index and staff see
@@ -209,6 +246,7 @@ pub async fn publish_due_within(
                 Some(Ok(Scheduled::Published)) => report.published += 1,
                 Some(Ok(Scheduled::Failed)) => report.failed += 1,
                 Some(Ok(Scheduled::Parked)) => report.parked += 1,
+                Some(Ok(Scheduled::Rechecked)) => report.rechecked += 1,
                 Some(Ok(Scheduled::Nothing)) => {}
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "a scheduled document could not be processed");
@@ -241,7 +279,28 @@ enum Scheduled {
     Published,
     Failed,
     Parked,
+    Rechecked,
     Nothing,
+}
+
+/// How long after a scheduled publication a run may create its missing emails: Lambda's longest
+/// timeout (15 minutes, whatever the template says) and a minute, so the run that published the
+/// document, the only writer of its emails until then, has certainly stopped.
+pub const EMAIL_RECHECK_AFTER: time::Duration = time::Duration::minutes(16);
+
+/// What one due document comes to: its outcome, the writes for the aggregate's transaction, and
+/// its emails (for `Published`, queued after the transaction; for `Rechecked`, created where
+/// missing).
+struct Step {
+    outcome: Scheduled,
+    writes: Vec<Write>,
+    emails: Vec<EmailRecord>,
+}
+
+impl Step {
+    fn new(outcome: Scheduled, writes: Vec<Write>) -> Self {
+        Step { outcome, writes, emails: Vec::new() }
+    }
 }
 
 /// What a due document becomes on the in-memory aggregate, and the writes that go with it.
@@ -250,18 +309,35 @@ fn schedule_one(
     inspection: &mut Inspection,
     d: DocumentId,
     now: OffsetDateTime,
-) -> Result<(Scheduled, Vec<Write>), StoreError> {
+) -> Result<Step, StoreError> {
     let (c, i) = (inspection.company_id, inspection.id);
     let Some(doc) = inspection.document(d) else {
-        return Ok((Scheduled::Nothing, vec![Write::Delete(keys::schedule(c, i, d))]));
+        return Ok(Step::new(Scheduled::Nothing, vec![Write::Delete(keys::schedule(c, i, d))]));
     };
-    if doc.published || doc.publish_at.is_none_or(|at| at > now) {
-        // Published or recalled meanwhile: the schedule item is stale.
-        return Ok((Scheduled::Nothing, vec![schedule_write(inspection, doc)?]));
+    if doc.published {
+        // Published with its schedule item still there: by a run that may have stopped before it
+        // queued the emails. Until that run is certainly over, the item is left to it.
+        if doc.published_at.is_some_and(|at| now < at + EMAIL_RECHECK_AFTER) {
+            return Ok(Step::new(Scheduled::Nothing, Vec::new()));
+        }
+        let emails = if doc.notified_versions.contains(&doc.file_version) {
+            announcement(company, inspection, d, now)
+        } else {
+            Vec::new()
+        };
+        return Ok(Step {
+            outcome: Scheduled::Rechecked,
+            writes: vec![Write::Delete(keys::schedule(c, i, d))],
+            emails,
+        });
     }
-    match publish(company, inspection, d, now) {
-        Ok((true, writes)) => Ok((Scheduled::Published, writes)),
-        Ok((false, _)) => Ok((Scheduled::Nothing, Vec::new())),
+    if doc.publish_at.is_none_or(|at| at > now) {
+        // Recalled or moved meanwhile: the schedule item is stale.
+        return Ok(Step::new(Scheduled::Nothing, vec![schedule_write(inspection, doc)?]));
+    }
+    match publication(company, inspection, d, now) {
+        Ok((true, writes, emails)) => Ok(Step { outcome: Scheduled::Published, writes, emails }),
+        Ok((false, _, _)) => Ok(Step::new(Scheduled::Nothing, Vec::new())),
         Err(e) => {
             let doc = inspection.document_mut(d).expect("found above");
             let attempts = doc.schedule_problem.as_ref().map_or(0, |p| p.attempts) + 1;
@@ -280,7 +356,7 @@ fn schedule_one(
                 if let Some(alert) =
                     crate::adapters::store::alerts::Alert::write(company, "document_parked", &what, now)?
                 {
-                    return Ok((Scheduled::Parked, vec![Write::Delete(key), alert]));
+                    return Ok(Step::new(Scheduled::Parked, vec![Write::Delete(key), alert]));
                 }
                 Write::Delete(key)
             } else {
@@ -288,7 +364,7 @@ fn schedule_one(
                 let marker = serde_json::json!({ "document_id": d });
                 Write::Put(Record::new(key, "schedule", &marker)?.with_due(keys::due_sort(&retry_at, c, i, d)))
             };
-            Ok((if parked { Scheduled::Parked } else { Scheduled::Failed }, vec![write]))
+            Ok(Step::new(if parked { Scheduled::Parked } else { Scheduled::Failed }, vec![write]))
         }
     }
 }
@@ -297,9 +373,10 @@ fn schedule_one(
 const MAX_TRANSACTION_WRITES: usize = 99;
 
 /// One inspection's due documents: one read of the aggregate, then as many documents per
-/// transaction as fit (a document's writes: its schedule item, its building copy, an email per
-/// recipient). A transaction that loses to another writer is re-read and retried a few times.
-/// One result per document, in order; `None` for those left because the run is out of time.
+/// transaction as fit (a document's writes: its schedule item, its building copy), then their
+/// emails queued and their schedule items deleted, in batches. A transaction that loses to
+/// another writer is re-read and retried a few times. One result per document, in order; `None`
+/// for those left because the run is out of time.
 async fn publish_inspection_due(
     store: &Store,
     c: crate::foundation::ids::CompanyId,
@@ -332,7 +409,7 @@ async fn publish_inspection_due(
                 }
             },
         };
-        let (mut writes, mut taken_off) = (Vec::new(), Vec::new());
+        let (mut writes, mut taken_off, mut queued, mut rechecked) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut chunk = Vec::new();
         // What the save itself adds: the "all my inspections" entries (one per address, and
         // deletes of those no longer listed) and its webhook events (one item).
@@ -341,24 +418,28 @@ async fn publish_inspection_due(
             + crate::adapters::store::privacy::privacy_index_pending(&inspection)
             + 1;
         while let Some(&d) = remaining.front() {
-            // At most: a new schedule item, the building copy and one email per person.
-            if !chunk.is_empty() && fixed + writes.len() + 2 + inspection.people.len() > MAX_TRANSACTION_WRITES {
+            // At most: a new schedule item and the building copy.
+            if !chunk.is_empty() && fixed + writes.len() + 2 > MAX_TRANSACTION_WRITES {
                 break;
             }
             remaining.pop_front();
             match schedule_one(&company, &mut inspection, d, now) {
-                Ok((outcome, w)) => {
+                Ok(step) => {
                     let schedule = keys::schedule(c, i, d);
-                    for write in w {
+                    for write in step.writes {
                         match write {
-                            // Taken off after the save, 25 a batch: a schedule item a failure
-                            // leaves behind is found by the next run, which sees its document
-                            // published and takes it off then.
+                            // Taken off after the save and the emails, 25 a batch: a schedule
+                            // item a failure leaves behind is found by a later run (see
+                            // `schedule_one`).
                             Write::Delete(k) if k == schedule => taken_off.push(k),
                             other => writes.push(other),
                         }
                     }
-                    chunk.push((d, outcome));
+                    match step.outcome {
+                        Scheduled::Published => queued.extend(step.emails),
+                        _ => rechecked.extend(step.emails),
+                    }
+                    chunk.push((d, step.outcome));
                 }
                 Err(e) => results.push(Some(Err(e))),
             }
@@ -366,10 +447,23 @@ async fn publish_inspection_due(
         if chunk.is_empty() {
             continue;
         }
-        match store.save_inspection_with(&mut inspection, &company, writes).await {
+        // Nothing to save when every document only needed its emails checked or its stale item
+        // taken off.
+        let changed = !writes.is_empty()
+            || chunk.iter().any(|(_, o)| matches!(o, Scheduled::Published | Scheduled::Failed | Scheduled::Parked));
+        let saved = if changed { store.save_inspection_with(&mut inspection, &company, writes).await } else { Ok(()) };
+        match saved {
             Ok(()) => {
-                if let Err(e) = store.delete_batch(&taken_off).await {
-                    tracing::warn!(error = %e, "published documents' schedule items stay until the next run");
+                match queue_and_recheck(store, &queued, &rechecked).await {
+                    Ok(()) => {
+                        if let Err(e) = store.delete_batch(&taken_off).await {
+                            tracing::warn!(error = %e, "published documents' schedule items stay until a later run");
+                        }
+                    }
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "published documents' emails not all queued: a run after EMAIL_RECHECK_AFTER queues those missing"
+                    ),
                 }
                 for (d, outcome) in chunk {
                     if matches!(outcome, Scheduled::Published) {
@@ -394,6 +488,20 @@ async fn publish_inspection_due(
         }
     }
     results
+}
+
+/// After the save: the emails of the documents just published, queued in batches (this run is
+/// their only writer), and those of documents a stopped run published, each created unless it
+/// exists (queued or sent by then).
+async fn queue_and_recheck(store: &Store, queued: &[EmailRecord], rechecked: &[EmailRecord]) -> Result<(), StoreError> {
+    store.queue_new_emails(queued).await?;
+    for email in rechecked {
+        match store.write(email.create()?).await {
+            Err(e) if !e.is_condition_failure() => return Err(e),
+            Ok(()) | Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Upload completion, from the staff API, the bucket's object-created event or a publish that

@@ -168,14 +168,41 @@ impl Store {
     /// safely, such as the schedule items of documents already published.
     pub async fn delete_batch(&self, keys: &[Key]) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
-        for chunk in keys.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    let delete = DeleteRequest::builder().set_key(Some(key_attrs(k))).build();
-                    delete.map(|d| WriteRequest::builder().delete_request(d).build()).map_err(|e| StoreError::build(&e))
-                })
-                .collect::<Result<_, _>>()?;
+        let requests = keys
+            .iter()
+            .map(|k| {
+                let delete = DeleteRequest::builder().set_key(Some(key_attrs(k))).build();
+                delete.map(|d| WriteRequest::builder().delete_request(d).build()).map_err(|e| StoreError::build(&e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write_batch(requests, true).await
+    }
+
+    /// Puts new items whatever is there, 25 a `BatchWriteItem`, each request sent once: the SDK
+    /// does not retry it (a retry after an answer that was lost could write an item a second
+    /// time, over what someone made of it meanwhile); only what DynamoDB hands back unprocessed,
+    /// which it did not write, is sent again. For items nobody else writes until the caller has
+    /// certainly stopped: the emails of the scheduled job's publications
+    /// ([`crate::usecases::publishing::publish_due`]). An error leaves some written, some not.
+    async fn put_batch_once(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let requests = records
+            .into_iter()
+            .map(|r| {
+                let put = PutRequest::builder().set_item(Some(r.item)).build();
+                put.map(|p| WriteRequest::builder().put_request(p).build()).map_err(|e| StoreError::build(&e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write_batch(requests, false).await
+    }
+
+    async fn write_batch(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+        sdk_retries: bool,
+    ) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
             for attempt in 0..5u64 {
                 if pending.is_empty() {
                     break;
@@ -183,17 +210,19 @@ impl Store {
                 if attempt > 0 {
                     tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
                 }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk(&e))?;
+                let request = self.client.batch_write_item().request_items(&self.table, std::mem::take(&mut pending));
+                let sent = if sdk_retries {
+                    request.send().await
+                } else {
+                    let once = aws_sdk_dynamodb::Config::builder()
+                        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled());
+                    request.customize().config_override(once).send().await
+                };
+                let out = sent.map_err(|e| StoreError::sdk(&e))?;
                 pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
             }
             if !pending.is_empty() {
-                return Err(StoreError::Sdk("batch delete left unprocessed items after retries".into()));
+                return Err(StoreError::Sdk("a batch write left unprocessed items after retries".into()));
             }
         }
         Ok(())

@@ -502,6 +502,15 @@ impl Store {
         }
     }
 
+    /// Queues emails in `BatchWriteItem`s, without the condition a create has: only for emails
+    /// whose cause was saved just before by the caller, which nobody else writes until the
+    /// caller has certainly stopped (the scheduled job's; see
+    /// [`crate::usecases::publishing::publish_due`]). Each request is sent once.
+    pub async fn queue_new_emails(&self, emails: &[EmailRecord]) -> Result<(), StoreError> {
+        let records = emails.iter().map(EmailRecord::record).collect::<Result<Vec<_>, _>>()?;
+        self.put_batch_once(records).await
+    }
+
     /// Emails due now, oldest first: every outbox shard queried at once (reads only unsent emails).
     pub async fn due_emails(&self, now: OffsetDateTime, limit: i32) -> Result<Vec<EmailRecord>, StoreError> {
         let upto = format!("{}~", crate::foundation::clock::rfc3339(now));
