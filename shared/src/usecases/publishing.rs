@@ -1,6 +1,8 @@
 //! Publishing, wherever it is triggered (staff, upload completion, submit, the schedule): the
 //! aggregate change plus, in the same transaction, one outbox email per recipient per published
 //! file version (never twice, whatever retries or re-publishes) and the schedule item's removal.
+//! The scheduled job, which publishes in bulk, queues the emails right after its transaction
+//! instead (see [`publish_due_within`]).
 
 use time::OffsetDateTime;
 
