@@ -1413,7 +1413,7 @@ async fn lambda_share(
             &hello_dir,
             &tls_env,
             |_| json!({}),
-            2 * runs,
+            RATIO_STARTS * runs,
             &sandbox,
             0,
         )
@@ -1423,8 +1423,7 @@ async fn lambda_share(
             let (bin, cwd) = (bin_dir.join(dir).join("bootstrap"), bin_dir.join(dir));
             let events = |n| cold_event(demo, name, n);
             let warmed = cold(name, &bin, &[], &cwd, &tls_env, events, runs, &sandbox, WARM).await;
-            // Twice the starts: the init ratio compares two medians of a few milliseconds each.
-            let unwarmed = cold(name, &bin, &[], &cwd, &unwarmed_env, events, 2 * runs, &sandbox, 0).await;
+            let unwarmed = cold(name, &bin, &[], &cwd, &unwarmed_env, events, RATIO_STARTS * runs, &sandbox, 0).await;
             let warm = pct(&sorted(warmed.warm.clone()), 50.0);
             if std::env::var("BENCH_DEBUG").is_ok() {
                 let st = reqwest::get(format!("{}{}", demo.base, demo.client_path)).await.map(|r| r.status());
@@ -1472,7 +1471,7 @@ async fn lambda_share(
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         SHARE_PERIOD_US / 1000,
         if cgroups_applied { "" } else { "; **cgroups could not be written here: no quota applied**" },
-        2 * runs,
+        RATIO_STARTS * runs,
     );
     for (name, rows, chosen) in results.iter_mut() {
         let logical = FUNCTION_IDS.iter().find(|(n, _)| n == name).map(|(_, id)| *id).unwrap_or_default();
@@ -1506,6 +1505,11 @@ async fn lambda_share(
     md.push_str(".\n");
     (md, results, cgroups_applied)
 }
+
+/// Starts (× `BENCH_RUNS`) behind each median of the init ratio: it compares two medians of a few
+/// milliseconds each, which move by tenths of a millisecond from run to run on these machines
+/// (twice the runs left the ratio of one size swinging 1.49× → 1.58× between two runs).
+const RATIO_STARTS: usize = 4;
 
 /// The template's logical id of each benchmarked function.
 const FUNCTION_IDS: [(&str, &str); 6] = [
