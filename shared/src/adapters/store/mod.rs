@@ -210,7 +210,8 @@ impl Store {
                 if attempt > 0 {
                     tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
                 }
-                let request = self.client.batch_write_item().request_items(&self.table, std::mem::take(&mut pending));
+                let batch = std::mem::take(&mut pending);
+                let request = self.client.batch_write_item().request_items(&self.table, batch.clone());
                 let sent = if sdk_retries {
                     request.send().await
                 } else {
@@ -218,8 +219,12 @@ impl Store {
                         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled());
                     request.customize().config_override(once).send().await
                 };
-                let out = sent.map_err(|e| StoreError::sdk(&e))?;
-                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                pending = match sent {
+                    Ok(out) => out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default(),
+                    // Refused for throughput: nothing of it was written, so all of it goes again.
+                    Err(e) if is_throttled(&e) => batch,
+                    Err(e) => return Err(StoreError::sdk(&e)),
+                };
             }
             if !pending.is_empty() {
                 return Err(StoreError::Sdk("a batch write left unprocessed items after retries".into()));
@@ -579,9 +584,37 @@ fn decode_cursor(
     Ok(plain.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
 }
 
+/// Whether DynamoDB refused a request for throughput (it then wrote nothing).
+fn is_throttled<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> bool {
+    e.as_service_error().and_then(|s| s.code()).is_some_and(|code| {
+        matches!(code, "ProvisionedThroughputExceededException" | "RequestLimitExceeded" | "ThrottlingException")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_throughput_refusals_count_as_throttled() {
+        use aws_sdk_dynamodb::config::http::HttpResponse;
+        use aws_sdk_dynamodb::error::ErrorMetadata;
+        use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError;
+        let refusal = |code: &str| {
+            let e = BatchWriteItemError::generic(ErrorMetadata::builder().code(code).build());
+            let status = aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap();
+            let raw = HttpResponse::new(status, "".into());
+            aws_sdk_dynamodb::error::SdkError::service_error(e, raw)
+        };
+        for code in ["ProvisionedThroughputExceededException", "RequestLimitExceeded", "ThrottlingException"] {
+            assert!(is_throttled(&refusal(code)), "{code}");
+        }
+        for code in ["ValidationException", "InternalServerError", "ResourceNotFoundException"] {
+            assert!(!is_throttled(&refusal(code)), "{code}: may or may not have been written, or never will be");
+        }
+    }
 
     #[test]
     fn cursors_round_trip_and_are_bound_to_their_list() {
