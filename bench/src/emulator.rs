@@ -207,9 +207,7 @@ pub async fn cold_run(
                         return Err(std::io::Error::last_os_error());
                     }
                 }
-                let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-                libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
-                let stamp = (now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64).to_ne_bytes();
+                let stamp = monotonic_ns().to_ne_bytes();
                 libc::write(clock_fd, stamp.as_ptr().cast(), stamp.len());
                 Ok(())
             });
